@@ -1,0 +1,682 @@
+// evaluate(design) -> metrics: the single entry point of the performance model (DESIGN 1, 2).
+// Pure and deterministic: workers, tests and benchmarks all get the same numbers from here.
+import { dieArea, gemmTime, matrixPrecision, vectorTime, type AreaReport, type ComputeUnit } from './compute.js';
+import type { Chiplet, ComputeDie, MemorySpec, SystemSpec } from './hardware/schema.js';
+import {
+  capacityBytes,
+  effectiveBandwidth,
+  readEnergyPJPerByte,
+  staticMemoryPowerW,
+  writeEnergyPJPerByte,
+  type BandwidthBreakdown,
+} from './memory.js';
+import { solveThermal, type ThermalColumn, type ThermalSolution } from './thermal.js';
+import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
+import { buildOperators, kvBytesPerToken, weightBytesTotal } from './workload/index.js';
+import { ConfigError } from './errors.js';
+
+/** Bump when any formula or constant changes: workers must match the coordinator's version. */
+export const MODEL_VERSION = 'strata-model-1';
+
+export interface EvalInput {
+  system: SystemSpec;
+  model: ModelArch;
+  precision: PrecisionSpec;
+  batch: number;
+  inputTokens: number;
+  outputTokens: number;
+  /** Context samples used to average decode over the generation (>= 1). */
+  decodeSamples?: number;
+}
+
+export interface OpResult {
+  name: string;
+  kind: Operator['kind'];
+  count: number;
+  /** Time of all `count` instances, including kernel launches (s). */
+  timeS: number;
+  bound: Bound;
+  computeS: number;
+  /** DRAM time (bytes / effective bandwidth) and SRAM-to-matrix-unit time, s. */
+  memoryS: number;
+  sramS: number;
+  networkS: number;
+  overheadS: number;
+  flops: number;
+  dramBytes: number;
+  energyJ: number;
+  /** Useful MACs / issued MAC slots (GEMM shape and wave quantisation), 1 for non-GEMM ops. */
+  utilisation: number;
+}
+
+export interface PhaseResult {
+  stepTimeS: number;
+  systemTokensPerS: number;
+  userTokensPerS: number;
+  flops: number;
+  dramBytes: number;
+  /** Time share per bound, s (sums to stepTimeS). */
+  timeByBoundS: Record<Bound, number>;
+  energyJ: { computeJ: number; sramJ: number; dramJ: number; networkJ: number; staticJ: number; otherJ: number; totalJ: number };
+  powerW: number;
+  breakdown: OpResult[];
+}
+
+export interface EvalResult {
+  modelVersion: string;
+  system: string;
+  model: string;
+  precision: PrecisionSpec;
+  batch: number;
+  inputTokens: number;
+  outputTokens: number;
+  feasible: boolean;
+  infeasibleReasons: string[];
+  prefill: PhaseResult;
+  decode: PhaseResult & { contextFrom: number; contextTo: number; samples: number };
+  memory: {
+    footprintBytes: number;
+    capacityBytes: number;
+    fits: boolean;
+    weightsBytes: number;
+    kvCacheBytes: number;
+    activationBytes: number;
+    reserveBytes: number;
+    bandwidth: { prefill: BandwidthBreakdown; decode: BandwidthBreakdown };
+  };
+  power: {
+    /** Time-weighted over one request cycle (prefill + all decode steps). */
+    averageW: number;
+    prefillW: number;
+    decodeW: number;
+    tdpW: number;
+    computeW: number;
+    dramW: number;
+    networkW: number;
+    staticW: number;
+    otherW: number;
+  };
+  thermal: {
+    layers: { column: string; layer: string; tempC: number; powerW: number }[];
+    lidC: number;
+    maxLogicC: number;
+    maxDramC: number;
+    logicLimitC: number;
+    dramLimitC: number;
+    dramExtendedLimitC: number;
+    refreshDoubled: boolean;
+    /** Clock scale applied (1 = no throttling). */
+    throttleFactor: number;
+    limitedBy: 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature';
+  };
+  area: { chiplet: string; report: AreaReport }[];
+  energyPerTokenJ: number;
+  tokensPerSPerW: number;
+}
+
+interface Role {
+  /** The chiplet serving this phase. */
+  chiplet: Chiplet;
+  unit: ComputeUnit;
+  mem: MemorySpec;
+  stacks: number;
+  bw: BandwidthBreakdown;
+}
+
+/** The chiplet that runs a phase: its own role if the package splits phases, else the 'any' one. */
+function roleFor(system: SystemSpec, phase: Phase): Chiplet {
+  const cs = system.package.chiplets;
+  return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
+}
+
+function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
+  const unit: ComputeUnit = { die: c.compute, dies: 1, freqScale };
+  const bw = effectiveBandwidth(
+    c.memory,
+    c.memory.stacks,
+    c.compute.memoryInflightKB * 1024,
+    c.compute.fabricLatencyNs,
+    refreshDoubled,
+  );
+  return { chiplet: c, unit, mem: c.memory, stacks: c.memory.stacks, bw };
+}
+
+/** Voltage relative to nominal at clock scale s: V tracks f down to the floor (DVFS). */
+function voltageRatio(die: ComputeDie, s: number): number {
+  return Math.max(die.minVoltageRatio, s);
+}
+
+interface PhaseRaw {
+  stepTimeS: number;
+  flops: number;
+  dramBytes: number;
+  timeByBoundS: Record<Bound, number>;
+  computeJ: number;
+  sramJ: number;
+  dramJ: number;
+  networkJ: number;
+  ops: OpResult[];
+}
+
+function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec['package']['software']): PhaseRaw {
+  const u = role.unit;
+  const die = u.die;
+  const bwBps = role.bw.effectiveGBps * 1e9;
+  const v = voltageRatio(die, u.freqScale);
+  const v2 = v * v;
+  const rdPJ = readEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
+  const wrPJ = writeEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
+  const launchS = sw.kernelLaunchUs * 1e-6;
+  const latS = role.bw.accessLatencyNs * 1e-9;
+  const actB = BYTES_PER_ELEMENT[prec.activations];
+  const wB = BYTES_PER_ELEMENT[prec.weights];
+  const kvB = BYTES_PER_ELEMENT[prec.kvCache];
+  const out: OpResult[] = [];
+  const tb: Record<Bound, number> = { compute: 0, memory: 0, network: 0, overhead: 0 };
+  let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
+  for (const op of ops) {
+    let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound, opDram: number, util = 1;
+    let macJ = 0, sramBytes = 0, writeBytes: number;
+    if (op.kind === 'gemm' || op.kind === 'attention') {
+      const isAttn = op.kind === 'attention';
+      const g = gemmTime(
+        u, op.m, op.n, op.k, op.groups, op.computePrecision,
+        actB, isAttn ? kvB : wB, actB, bwBps, !isAttn, latS,
+      );
+      // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
+      // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
+      // the output out, and the KV cache read and appended.
+      const shapeFlops = 2 * op.m * op.n * op.k * op.groups;
+      computeS = isAttn && shapeFlops > 0 ? (g.computeS * op.flops) / shapeFlops : g.computeS;
+      opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
+      writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
+      sramS = g.sramS;
+      memoryS = opDram / bwBps;
+      const dataS = Math.max(sramS, memoryS);
+      t = Math.max(computeS, dataS) + g.fillS;
+      bound = computeS >= dataS ? 'compute' : 'memory';
+      util = g.utilisation;
+      sramBytes = g.sramBytes;
+      const q = matrixPrecision(die, op.computePrecision);
+      macJ = (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12 * v2;
+    } else {
+      const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
+      const r = vectorTime(u, op.flops, bytes, bwBps);
+      computeS = r.computeS;
+      memoryS = r.memoryS;
+      t = r.timeS;
+      bound = r.bound;
+      opDram = bytes;
+      writeBytes = op.kvWriteBytes + op.activationBytes / 2;
+      macJ = op.flops * die.vectorEnergyPJPerFlop * 1e-12 * v2;
+    }
+    const overheadS = launchS;
+    if (overheadS > t) bound = 'overhead';
+    const one = t + overheadS;
+    writeBytes = Math.min(writeBytes, opDram);
+    const eDram = ((opDram - writeBytes) * rdPJ + writeBytes * wrPJ) * 1e-12;
+    const eSram = sramBytes * die.sramEnergyPJPerByte * 1e-12 * v2;
+    const n = op.count;
+    out.push({
+      name: op.name,
+      kind: op.kind,
+      count: n,
+      timeS: one * n,
+      bound,
+      computeS: computeS * n,
+      memoryS: memoryS * n,
+      sramS: sramS * n,
+      networkS: 0,
+      overheadS: overheadS * n,
+      flops: op.flops * n,
+      dramBytes: opDram * n,
+      energyJ: (macJ + eSram + eDram) * n,
+      utilisation: util,
+    });
+    step += one * n;
+    // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
+    if (bound === 'overhead') tb.overhead += one * n;
+    else {
+      tb[bound] += t * n;
+      tb.overhead += overheadS * n;
+    }
+    flops += op.flops * n;
+    dram += opDram * n;
+    computeJ += macJ * n;
+    sramJ += eSram * n;
+    dramJ += eDram * n;
+  }
+  const stepOverheadS = sw.stepOverheadUs * 1e-6;
+  step += stepOverheadS;
+  tb.overhead += stepOverheadS;
+  return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
+}
+
+const OP_SUMS = ['timeS', 'computeS', 'memoryS', 'sramS', 'networkS', 'overheadS', 'flops', 'dramBytes', 'energyJ'] as const;
+const BOUNDS = ['compute', 'memory', 'network', 'overhead'] as const;
+
+/** Averages decode over `samples` context points spread over [input, input+output). */
+function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number } {
+  const samples = Math.max(1, Math.min(input.decodeSamples ?? 4, input.outputTokens));
+  const w = 1 / samples;
+  let acc: PhaseRaw | null = null;
+  for (let j = 0; j < samples; j++) {
+    const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
+    const ops = buildOperators(input.model, input.precision, 'decode', { batch: input.batch, newTokens: 1, contextBefore: ctx });
+    const r = runOps(ops, role, input.precision, input.system.package.software);
+    if (acc === null) {
+      acc = {
+        stepTimeS: 0, flops: 0, dramBytes: 0, computeJ: 0, sramJ: 0, dramJ: 0, networkJ: 0,
+        timeByBoundS: { compute: 0, memory: 0, network: 0, overhead: 0 },
+        ops: r.ops.map((o) => ({ ...o, ...Object.fromEntries(OP_SUMS.map((k) => [k, 0])), utilisation: 0 })),
+      };
+    }
+    acc.stepTimeS += r.stepTimeS * w;
+    acc.flops += r.flops * w;
+    acc.dramBytes += r.dramBytes * w;
+    acc.computeJ += r.computeJ * w;
+    acc.sramJ += r.sramJ * w;
+    acc.dramJ += r.dramJ * w;
+    for (const b of BOUNDS) acc.timeByBoundS[b] += r.timeByBoundS[b] * w;
+    for (let i = 0; i < r.ops.length; i++) {
+      const a = acc.ops[i]!;
+      const o = r.ops[i]!;
+      for (const k of OP_SUMS) a[k] += o[k] * w;
+      a.utilisation += o.utilisation * w;
+    }
+  }
+  return { ...acc!, samples };
+}
+
+/** Static (leakage) power of the dies of a role at temperature T and clock scale s. */
+function leakageW(die: ComputeDie, dies: number, tempC: number, s: number): number {
+  // Leakage grows exponentially with temperature (doubling every leakageDoublingC) and roughly
+  // linearly with supply voltage (first-order DIBL neglected).
+  return dies * die.staticPowerW * voltageRatio(die, s) * 2 ** ((tempC - die.referenceTempC) / die.leakageDoublingC);
+}
+
+interface Operating {
+  prefillRole: Role;
+  decodeRole: Role;
+  prefill: PhaseRaw;
+  decode: PhaseRaw & { samples: number };
+  thermal: ThermalSolution;
+  logicLeakW: number;
+  dramStaticW: number;
+  prefillPowerW: number;
+  decodePowerW: number;
+  averagePowerW: number;
+  maxLogicC: number;
+  maxDramC: number;
+  split: { computeW: number; dramW: number; networkW: number; staticW: number; otherW: number };
+  runaway: boolean;
+}
+
+/** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
+function operate(input: EvalInput, s: number, refreshDoubled: boolean, prefillOps: Operator[]): Operating {
+  const sys = input.system;
+  const pkg = sys.package;
+  const pre = makeRole(roleFor(sys, 'prefill'), s, refreshDoubled);
+  const dec = makeRole(roleFor(sys, 'decode'), s, refreshDoubled);
+  const prefill = runOps(prefillOps, pre, input.precision, pkg.software);
+  const decode = runDecode(input, dec);
+  const shared = pre.chiplet === dec.chiplet;
+  if (!shared) addKvTransfer(prefill, input, pkg.interposer!);
+
+  // Time shares of a request cycle: prefill of the batch, then outputTokens decode steps.
+  const tPre = prefill.stepTimeS;
+  const tDec = decode.stepTimeS * input.outputTokens;
+  const dynPre = (prefill.computeJ + prefill.sramJ) / tPre;
+  const dynDec = (decode.computeJ + decode.sramJ) / decode.stepTimeS;
+  const dramPre = prefill.dramJ / tPre;
+  const dramDec = decode.dramJ / decode.stepTimeS;
+  // Interposer PHY energy (split chiplets only) is dissipated in the prefill chiplet's logic die.
+  const netPre = prefill.networkJ / tPre;
+  // Duty of each role. Shared chiplets alternate; split chiplets pipeline (prefill busy only as much
+  // as the decode pool can absorb).
+  const wPre = shared ? tPre / (tPre + tDec) : Math.min(1, tPre / Math.max(tDec, 1e-30));
+  const wDec = shared ? tDec / (tPre + tDec) : 1;
+
+  const stackPowers = new Map<Chiplet, { logicDynW: number; dramDynW: number }>();
+  for (const c of pkg.chiplets) {
+    const isPre = pre.chiplet === c;
+    const isDec = dec.chiplet === c;
+    stackPowers.set(c, {
+      logicDynW: (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0),
+      dramDynW: (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0),
+    });
+  }
+
+  // Leakage-temperature fixed point.
+  let logicT = new Map<Chiplet, number>(pkg.chiplets.map((c) => [c, pkg.thermal.ambientC + 30]));
+  let thermal!: ThermalSolution;
+  let leakW = 0;
+  let runaway = false;
+  let dramStaticW = 0;
+  for (let it = 0; it < 60; it++) {
+    const cols: ThermalColumn[] = [];
+    leakW = 0;
+    dramStaticW = 0;
+    for (const c of pkg.chiplets) {
+      const p = stackPowers.get(c)!;
+      const leak = leakageW(c.compute, 1, logicT.get(c)!, s);
+      leakW += leak;
+      const ms = staticMemoryPowerW(c.memory, c.memory.stacks, refreshDoubled);
+      dramStaticW += ms.backgroundW + ms.refreshW;
+      const logicW = p.logicDynW + leak;
+      const dramPerDieW = (p.dramDynW + ms.backgroundW + ms.refreshW) / (c.memory.stacks * c.memory.layers);
+      cols.push(...chipletColumns(c, pkg.thermal, logicW, dramPerDieW));
+    }
+    thermal = solveThermal({
+      ambientC: pkg.thermal.ambientC,
+      columns: cols,
+      tim: pkg.thermal.tim,
+      lid: pkg.thermal.lid,
+      sinkResistanceKPerW: pkg.thermal.sinkResistanceKPerW,
+      boardResistanceKPerW: pkg.thermal.boardResistanceKPerW,
+    });
+    let delta = 0;
+    const next = new Map<Chiplet, number>();
+    for (const c of pkg.chiplets) {
+      const col = thermal.columns.find((x) => x.name === `${c.name}:logic` || x.name === `${c.name}:stack`)!;
+      const t = col.layers.find((l) => l.name === 'logic')!.tempC;
+      delta = Math.max(delta, Math.abs(t - logicT.get(c)!));
+      next.set(c, t);
+    }
+    logicT = next;
+    if (delta < 1e-3) break;
+    if (it === 59 || [...next.values()].some((t) => t > 400)) runaway = true;
+    if (runaway) break;
+  }
+  let maxLogicC = -Infinity;
+  let maxDramC = -Infinity;
+  for (const col of thermal.columns)
+    for (const l of col.layers) {
+      if (l.name === 'logic') maxLogicC = Math.max(maxLogicC, l.tempC);
+      else if (l.name.startsWith('dram')) maxDramC = Math.max(maxDramC, l.tempC);
+    }
+
+  const otherW = pkg.power.otherPowerW;
+  const staticW = leakW + dramStaticW;
+  const computeW = shared ? wPre * dynPre + wDec * dynDec : wPre * dynPre + dynDec;
+  const dramW = shared ? wPre * dramPre + wDec * dramDec : wPre * dramPre + dramDec;
+  // Phase power: what the package draws while that phase runs (power wall is checked on these).
+  const idleOther = shared ? 0 : 1;
+  const networkW = wPre * netPre;
+  const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec);
+  const decodePowerW = dynDec + dramDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
+  return {
+    prefillRole: pre,
+    decodeRole: dec,
+    prefill,
+    decode,
+    thermal,
+    logicLeakW: leakW,
+    dramStaticW,
+    prefillPowerW,
+    decodePowerW,
+    averagePowerW: computeW + dramW + networkW + staticW + otherW,
+    maxLogicC,
+    maxDramC,
+    split: { computeW, dramW, networkW, staticW, otherW },
+    runaway,
+  };
+}
+
+/** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */
+function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<SystemSpec['package']['interposer']>): void {
+  const bytes = kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;
+  const timeS = link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
+  const energyJ = bytes * 8 * link.energyPJPerBit * 1e-12;
+  prefill.ops.push({
+    name: 'kv_transfer.interposer', kind: 'vector', count: 1, timeS, bound: 'network',
+    computeS: 0, memoryS: 0, sramS: 0, networkS: timeS, overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1,
+  });
+  prefill.stepTimeS += timeS;
+  prefill.timeByBoundS.network += timeS;
+  prefill.networkJ += energyJ;
+}
+
+/** Thermal columns of one chiplet: its die stack, or its die plus the HBM stacks beside it. */
+function chipletColumns(c: Chiplet, th: SystemSpec['package']['thermal'], logicW: number, dramPerDieW: number): ThermalColumn[] {
+  const logic = { name: 'logic', thicknessUm: th.logicDie.thicknessUm, conductivityWPerMK: th.logicDie.conductivityWPerMK, powerW: logicW };
+  const dramLayers = (perLevelDies: number) => {
+    const ls = [];
+    for (let i = 0; i < c.memory.layers; i++) {
+      if (i > 0) ls.push({ name: `bond${i}`, thicknessUm: th.bondLayer.thicknessUm, conductivityWPerMK: th.bondLayer.conductivityWPerMK, powerW: 0 });
+      ls.push({ name: `dram${i + 1}`, thicknessUm: th.dramDie.thicknessUm, conductivityWPerMK: th.dramDie.conductivityWPerMK, powerW: dramPerDieW * perLevelDies, areaMm2: c.memory.dieAreaMm2 * perLevelDies });
+    }
+    return ls;
+  };
+  const bond = { name: 'bond0', thicknessUm: th.bondLayer.thicknessUm, conductivityWPerMK: th.bondLayer.conductivityWPerMK, powerW: 0 };
+  if (c.memory.placement === 'on-logic') {
+    // DRAM stacks sit on the compute die; each DRAM level holds `stacks` dies side by side.
+    const dram = dramLayers(c.memory.stacks);
+    const layers = th.stackOrder === 'logic-bottom' ? [logic, bond, ...dram] : [...dram.reverse(), bond, logic];
+    return [{ name: `${c.name}:stack`, count: 1, areaMm2: c.compute.areaMm2, layers }];
+  }
+  return [
+    { name: `${c.name}:logic`, count: 1, areaMm2: c.compute.areaMm2, layers: [logic] },
+    { name: `${c.name}:hbm`, count: c.memory.stacks, areaMm2: c.memory.dieAreaMm2, layers: dramLayers(1) },
+  ];
+}
+
+function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature' {
+  const th = sys.package.thermal;
+  const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+  if (o.runaway || o.maxLogicC > tj) return 'logic-temperature';
+  if (o.maxDramC > th.dramExtendedLimitC) return 'dram-temperature';
+  if (Math.max(o.prefillPowerW, o.decodePowerW) > sys.package.power.tdpW) return 'tdp';
+  return 'none';
+}
+
+/** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
+function settle(input: EvalInput, s: number, prefillOps: Operator[]): Operating {
+  const o = operate(input, s, false, prefillOps);
+  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true, prefillOps);
+  return o;
+}
+
+function checkInput(input: EvalInput): void {
+  const need = (v: number, name: string) => {
+    if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
+  };
+  need(input.batch, 'batch');
+  need(input.inputTokens, 'input');
+  need(input.outputTokens, 'output');
+  if (input.inputTokens + input.outputTokens > input.model.maxPositionEmbeddings)
+    throw new ConfigError(
+      'input+output',
+      input.inputTokens + input.outputTokens,
+      `<= max_position_embeddings of ${input.model.name} (${input.model.maxPositionEmbeddings})`,
+    );
+}
+
+const MIN_THROTTLE = 0.05; // below 5% of the nominal clock a design is reported infeasible
+
+export function evaluate(input: EvalInput): EvalResult {
+  checkInput(input);
+  const sys = input.system;
+  const pkg = sys.package;
+  const prefillOps = buildOperators(input.model, input.precision, 'prefill', {
+    batch: input.batch,
+    newTokens: input.inputTokens,
+    contextBefore: 0,
+  });
+
+  let o = settle(input, 1, prefillOps);
+  let limitedBy = limitsViolated(o, sys);
+  let s = 1;
+  const reasons: string[] = [];
+  if (limitedBy !== 'none') {
+    if (pkg.thermal.onOverLimit === 'infeasible') {
+      reasons.push(`over limit at nominal clock: ${limitedBy}`);
+    } else {
+      // Largest clock scale in [MIN_THROTTLE, 1] that meets every limit (limits are monotone in s).
+      let lo = MIN_THROTTLE;
+      let hi = 1;
+      const oLo = settle(input, lo, prefillOps);
+      if (limitsViolated(oLo, sys) !== 'none') {
+        reasons.push(`${limitsViolated(oLo, sys)} limit not met even at ${MIN_THROTTLE * 100}% clock`);
+        o = oLo;
+        s = lo;
+      } else {
+        let best = oLo;
+        for (let i = 0; i < 18; i++) {
+          const mid = (lo + hi) / 2;
+          const om = settle(input, mid, prefillOps);
+          if (limitsViolated(om, sys) === 'none') {
+            lo = mid;
+            best = om;
+          } else hi = mid;
+        }
+        o = best;
+        s = lo;
+      }
+    }
+  }
+
+  // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
+  const weightsBytes = weightBytesTotal(input.model, input.precision);
+  const kvCacheBytes = kvBytesPerToken(input.model, input.precision) * input.batch * (input.inputTokens + input.outputTokens);
+  const activationBytes = peakActivationBytes(input);
+  const decCap = capacityBytes(o.decodeRole.mem, o.decodeRole.stacks);
+  const preCap = capacityBytes(o.prefillRole.mem, o.prefillRole.stacks);
+  const shared = o.prefillRole.chiplet === o.decodeRole.chiplet;
+  const capacity = shared ? decCap : decCap + preCap;
+  const reserveBytes = capacity * pkg.software.memoryReserveFraction;
+  const footprint = shared
+    ? weightsBytes + kvCacheBytes + activationBytes + reserveBytes
+    : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
+  let fits = footprint <= capacity;
+  if (!shared) {
+    // Each side must hold its own copy of the weights.
+    const preNeed = weightsBytes + activationBytes + kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;
+    const decNeed = weightsBytes + kvCacheBytes;
+    fits = preNeed <= preCap * (1 - pkg.software.memoryReserveFraction) && decNeed <= decCap * (1 - pkg.software.memoryReserveFraction);
+  }
+  if (!fits)
+    reasons.push(
+      `memory: footprint ${(footprint / 2 ** 30).toFixed(1)} GiB exceeds capacity ${(capacity / 2 ** 30).toFixed(1)} GiB`,
+    );
+  const areas = pkg.chiplets.map((c) => ({
+    chiplet: c.name,
+    report: dieArea(c.compute, c.memory.placement === 'on-logic' ? c.memory.stacks * c.memory.vertical.areaMm2 : 0),
+  }));
+  for (const a of areas)
+    if (!a.report.fits)
+      reasons.push(`area: ${a.chiplet} needs ${a.report.usedMm2.toFixed(0)} mm2 > die ${a.report.budgetMm2} mm2`);
+
+  const phase = (raw: PhaseRaw, tokensPerStep: number, perUser: number, powerW: number, staticW: number): PhaseResult => ({
+    stepTimeS: raw.stepTimeS,
+    systemTokensPerS: tokensPerStep / raw.stepTimeS,
+    userTokensPerS: perUser / raw.stepTimeS,
+    flops: raw.flops,
+    dramBytes: raw.dramBytes,
+    timeByBoundS: raw.timeByBoundS,
+    energyJ: {
+      computeJ: raw.computeJ,
+      sramJ: raw.sramJ,
+      dramJ: raw.dramJ,
+      staticJ: staticW * raw.stepTimeS,
+      otherJ: pkg.power.otherPowerW * raw.stepTimeS,
+      networkJ: raw.networkJ,
+      totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + pkg.power.otherPowerW) * raw.stepTimeS,
+    },
+    powerW,
+    breakdown: raw.ops,
+  });
+  const staticW = o.split.staticW;
+  const prefill = phase(o.prefill, input.batch * input.inputTokens, input.inputTokens, o.prefillPowerW, staticW);
+  const decodeBase = phase(o.decode, input.batch, 1, o.decodePowerW, staticW);
+  const cycleS = o.prefill.stepTimeS + o.decode.stepTimeS * input.outputTokens;
+  const outTokens = input.batch * input.outputTokens;
+  const energyPerTokenJ = (o.averagePowerW * cycleS) / outTokens;
+  const layers = o.thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
+  return {
+    modelVersion: MODEL_VERSION,
+    system: sys.name,
+    model: input.model.name,
+    precision: input.precision,
+    batch: input.batch,
+    inputTokens: input.inputTokens,
+    outputTokens: input.outputTokens,
+    feasible: reasons.length === 0,
+    infeasibleReasons: reasons,
+    prefill,
+    decode: {
+      ...decodeBase,
+      contextFrom: input.inputTokens,
+      contextTo: input.inputTokens + input.outputTokens,
+      samples: o.decode.samples,
+    },
+    memory: {
+      footprintBytes: footprint,
+      capacityBytes: capacity,
+      fits,
+      weightsBytes,
+      kvCacheBytes,
+      activationBytes,
+      reserveBytes,
+      bandwidth: { prefill: o.prefillRole.bw, decode: o.decodeRole.bw },
+    },
+    power: {
+      averageW: o.averagePowerW,
+      prefillW: o.prefillPowerW,
+      decodeW: o.decodePowerW,
+      tdpW: pkg.power.tdpW,
+      computeW: o.split.computeW,
+      dramW: o.split.dramW,
+      networkW: o.split.networkW,
+      staticW: o.split.staticW,
+      otherW: o.split.otherW,
+    },
+    thermal: {
+      layers,
+      lidC: o.thermal.lidC,
+      maxLogicC: o.maxLogicC,
+      maxDramC: o.maxDramC,
+      logicLimitC: Math.min(...pkg.chiplets.map((c) => c.compute.tjMaxC)),
+      dramLimitC: pkg.thermal.dramLimitC,
+      dramExtendedLimitC: pkg.thermal.dramExtendedLimitC,
+      refreshDoubled: o.maxDramC > pkg.thermal.dramLimitC,
+      throttleFactor: s,
+      limitedBy,
+    },
+    area: areas,
+    energyPerTokenJ,
+    tokensPerSPerW: outTokens / cycleS / o.averagePowerW,
+  };
+}
+
+/** Peak live activations: the prefill of the batch holds the widest intermediate per token. */
+function peakActivationBytes(input: EvalInput): number {
+  const m = input.model;
+  const widest = Math.max(
+    m.hiddenSize * 2,
+    (m.numHeads + 2 * m.numKvHeads) * m.headDim,
+    (m.gatedFfn ? 2 : 1) * Math.max(m.intermediateSize, m.moe ? m.moe.expertIntermediateSize * m.moe.topK : 0),
+  );
+  return input.batch * input.inputTokens * widest * BYTES_PER_ELEMENT[input.precision.activations] + m.vocabSize * input.batch * 4;
+}
+
+/** One GEMM [m x k] x [k x n] on the phase-'any' compute of a system, as a kernel benchmark runs it. */
+export function evaluateGemm(
+  system: SystemSpec,
+  m: number,
+  n: number,
+  k: number,
+  prec: PrecisionSpec['weights'],
+  outBytesPerElem = 2,
+): { timeS: number; tflops: number; bound: Bound; utilisation: number } {
+  const role = makeRole(roleFor(system, 'prefill'), 1, false);
+  const b = BYTES_PER_ELEMENT[prec];
+  const g = gemmTime(role.unit, m, n, k, 1, prec, b, b, outBytesPerElem, role.bw.effectiveGBps * 1e9, true, role.bw.accessLatencyNs * 1e-9);
+  const timeS = g.timeS + system.package.software.kernelLaunchUs * 1e-6;
+  return { timeS, tflops: (2 * m * n * k) / timeS / 1e12, bound: g.bound, utilisation: g.utilisation };
+}
+
+/** Effective DRAM read bandwidth of the decode chiplets of a system (normal refresh). */
+export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
+  return makeRole(roleFor(system, 'decode'), 1, false).bw;
+}
