@@ -20,6 +20,15 @@
 // - Cross-level messages are charged to the links of the level they cross only (each device has
 //   its own links at every level, as with one NIC per GPU in a rail-aligned or full-bisection
 //   scale-out network). Groups running concurrently on other devices do not contend with this one.
+// - Placement within a level: the q participants are q consecutive devices of one group (spanOf
+//   maps strided groups onto levels, but the stride inside a level is not modelled: it would add
+//   hops, not link load, for a lone group). On a mesh/torus the ranks run along x first; a set that
+//   is not whole rows is treated as a snake path (chain). A 1 x n grid is a line/ring of n.
+// - Approximations: recursive halving/doubling on a non-power-of-two group adds one (reduce-
+//   scatter, all-gather) or two (all-reduce) full-buffer steps for the extra ranks; the double
+//   binary tree is offered on switched levels only (on direct topologies its edges span several
+//   hops and recursive doubling covers the low-latency role); stages of a hierarchical algorithm
+//   run one after the other (no pipelining across levels), each paying its start-up.
 import { z } from 'zod';
 import { ConfigError, parseWith } from './errors.js';
 
@@ -247,6 +256,7 @@ function setupLevel(j: number, idx: number, lv: NetworkLevel, q: number): void {
       let dx: number, dy: number;
       if (lv.dims) { dx = lv.dims[0]; dy = lv.dims[1]; } else { const d = levelDims(lv); dx = d[0]; dy = d[1]; }
       LW[j] = bd / Math.max(1, degDim(dx) + degDim(dy));
+      if (dx === 1) { dx = dy; dy = 1; } // a 1 x n grid is a line (or ring) of n
       if (q <= dx || q % dx !== 0) {
         // Within one row (a ring if the whole wrapped row), or an irregular set: a snake path (chain).
         const wrap = torus && q === dx && dx > 2;
