@@ -139,13 +139,13 @@ presets["b200-sxm"] = gpu(
 presets["mi300x"] = gpu(
     "mi300x", "AMD MI300X 192 GB: 304 CUs, 1307 TF BF16 / 2615 FP8 dense, 8 HBM3 stacks 5.3 TB/s, 750 W",
     304, 2.1, {"fp32": 256, "bf16": 1024, "fp16": 1024, "fp8": 2048, "int8": 2048}, (128, 128, 64), 256,
-    64, 256, 16384, 500, 128, 0.70, 2400, 2.2, 0.9, 120,
+    64, 256, 16384, 500, 128, 0.50, 2400, 2.2, 0.9, 120,
     {"fp32": 2.2, "bf16": 1.1, "fp16": 1.1, "fp8": 0.65, "int8": 0.65}, 50, 750, 50,
     hbm("hbm3", 8, 8, 3, 5.2, 4, 32, 32, 8),
     [NV, "AMD CDNA3 whitepaper: 304 CUs, 2100 MHz, 256 MB Infinity Cache, 8 XCDs on 4 IODs"],
     {"compute.macsPerCyclePerCore": "1307e12 / (2 x 304 x 2.1e9) = 1024 BF16 MACs/cycle/CU",
      "memory.dataRateGbpsPerPin": "5300 GB/s / 8 stacks / 1024 bits = 5.2 Gb/s/pin",
-     "compute.matrixEfficiency": "no MI300X GEMM data here: the H100-fitted 0.70 is carried over (assumption)",
+     "compute.matrixEfficiency": "0.50: public MI300X BF16 GEMM microbenchmarks reach ~600-650 of 1307 TFLOPS (e.g. SemiAnalysis, Dec 2024); not fitted on data shipped here",
      "compute.areaMm2": "8 XCDs (~115 mm2) + 4 IODs (~370 mm2) = ~2400 mm2 of silicon summed as one die budget"},
     3.0, 0)
 mi325 = copy.deepcopy(presets["mi300x"])
@@ -248,6 +248,50 @@ presets["lamosys-pd"] = {
         "software": {"kernelLaunchUs": 1.0, "stepOverheadUs": 200, "memoryReserveFraction": 0.05},
     },
 }
+
+# ---- networks: innermost level first ----
+def nvlink(links, gbps_link, nvls, eff, nvls_eff, startup=8):
+    lv = {"name": "nvlink", "topology": "switch", "size": 8, "linkBandwidthGBps": gbps_link, "linksPerDevice": links,
+          "hopLatencyUs": 0.5, "startupLatencyUs": startup, "energyPJPerBit": 1.3, "inSwitchReduction": nvls,
+          "efficiency": eff}
+    if nvls:
+        lv["inSwitchEfficiency"] = nvls_eff
+    return lv
+
+def scaleout(name, gbps, nodes=128):
+    return {"name": name, "topology": "switch", "size": nodes, "linkBandwidthGBps": gbps, "linksPerDevice": 1,
+            "hopLatencyUs": 1.0, "startupLatencyUs": 20, "energyPJPerBit": 10, "efficiency": 0.9}
+
+NET_NOTES = {
+    "network[0]": "8 GPUs per node on the vendor's scale-up fabric (NVLink links of 25/50 GB/s per direction, or AMD xGMI fully connected); nodes joined by a rail-optimised scale-out switch, one NIC per GPU",
+    "network[0].efficiency": "achievable fraction of link bandwidth for copy-engine/SM-driven collectives: fitted on the largest-message row of allreduce_busbw.csv for this fabric, checked on the other sizes and on the sibling GPU",
+    "network[0].inSwitchEfficiency": "NVLS (NVSwitch in-network reduction) reaches ~0.55-0.6 of its ideal 2(p-1)/p x link rate bus bandwidth in NCCL: fitted on H100 8 GiB, checked on H200 and B200",
+    "network[0].startupLatencyUs": "start-up of an inference framework's custom all-reduce kernel (one-shot/two-shot over NVLink or xGMI), ~8 us (assumed); NCCL's larger start-up belongs to the NCCL run and strata validate sets it for allreduce_busbw.csv",
+    "network[0].energyPJPerBit": "NVLink-class SerDes ~1.3 pJ/bit per hop (assumed)",
+    "network[1]": "400 Gb/s NDR InfiniBand / RoCE per GPU (50 GB/s), 128-node pod, ~10 pJ/bit incl. optics (assumed)",
+}
+presets["a100-sxm-80gb"]["network"] = [nvlink(12, 25, False, 0.80, None), scaleout("ib-hdr", 25)]
+presets["h100-sxm"]["network"] = [nvlink(18, 25, True, 0.80, 0.61), scaleout("ib-ndr", 50)]
+presets["h200-sxm"]["network"] = [nvlink(18, 25, True, 0.80, 0.61), scaleout("ib-ndr", 50)]
+presets["b200-sxm"]["network"] = [nvlink(18, 50, True, 0.80, 0.61), scaleout("ib-ndr", 50)]
+for k in ("mi300x", "mi325x"):
+    presets[k]["network"] = [
+        {"name": "xgmi", "topology": "all-to-all", "size": 8, "linkBandwidthGBps": 64, "linksPerDevice": 7,
+         "hopLatencyUs": 0.7, "startupLatencyUs": 8, "energyPJPerBit": 1.5, "efficiency": 0.8},
+        scaleout("roce-400g", 50)]
+    presets[k]["notes"]["network[0]"] = "AMD Infinity Fabric: 8 GPUs fully connected, 7 links of 64 GB/s per direction each (128 GB/s bidirectional)"
+for k in ("a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200-sxm"):
+    presets[k]["notes"].update(NET_NOTES)
+presets["hb3d-16l"]["network"] = [
+    {"name": "torus", "topology": "torus2d", "size": 16, "dims": [4, 4], "linkBandwidthGBps": 200, "linksPerDevice": 4,
+     "hopLatencyUs": 0.3, "startupLatencyUs": 5, "energyPJPerBit": 2.0, "efficiency": 0.9},
+    scaleout("scale-out", 100, 64)]
+presets["hb3d-16l"]["notes"]["network[0]"] = "DeepStack-style 4x4 2D torus of packages, 4 links of 200 GB/s per direction (assumed)"
+presets["lamosys-pd"]["network"] = [
+    {"name": "mesh", "topology": "mesh2d", "size": 16, "dims": [4, 4], "linkBandwidthGBps": 150, "linksPerDevice": 4,
+     "hopLatencyUs": 0.3, "startupLatencyUs": 5, "energyPJPerBit": 2.0, "efficiency": 0.9},
+    scaleout("scale-out", 100, 64)]
+presets["lamosys-pd"]["notes"]["network[0]"] = "4x4 2D mesh of packages, 4 links of 150 GB/s per direction (assumed)"
 
 out = os.path.join(os.path.dirname(__file__), "..", "data", "systems")
 os.makedirs(out, exist_ok=True)

@@ -1,6 +1,8 @@
 // `strata eval`: one design point, printed as JSON or a readable report.
 import { evaluate, type EvalResult, type PhaseResult } from '../model/evaluate.js';
 import { loadModel, loadSystem } from './load.js';
+import { ConfigError } from '../model/errors.js';
+import { EXPERT_PLACEMENTS, type ExpertPlacement, type Mapping } from '../model/parallel.js';
 import { posInt, precisionSpec } from './options.js';
 import { ms, si, table } from './format.js';
 
@@ -14,7 +16,39 @@ export interface EvalOptions {
   weightPrecision?: string;
   activationPrecision?: string;
   kvPrecision?: string;
+  tp?: string;
+  pp?: string;
+  dp?: string;
+  ep?: string;
+  sp?: string;
+  microbatches?: string;
+  overlap?: boolean;
+  routingSkew?: string;
+  expertPlacement?: string;
   json?: boolean;
+}
+
+export function mappingFrom(o: EvalOptions): Mapping {
+  const m: Mapping = {
+    tp: posInt('--tp', o.tp ?? '1', 1 << 20),
+    pp: posInt('--pp', o.pp ?? '1', 1 << 20),
+    dp: posInt('--dp', o.dp ?? '1', 1 << 20),
+    sp: posInt('--sp', o.sp ?? '1', 1 << 20),
+    ep: posInt('--ep', o.ep ?? '1', 1 << 20),
+    overlap: o.overlap ?? true,
+  };
+  if (o.microbatches !== undefined) m.microbatches = posInt('--microbatches', o.microbatches, 1 << 20);
+  if (o.routingSkew !== undefined) {
+    const v = Number(o.routingSkew);
+    if (!Number.isFinite(v) || v < 0) throw new ConfigError('--routing-skew', o.routingSkew, 'a number >= 0 (expert popularity ~ 1/rank^skew)');
+    m.routingSkew = v;
+  }
+  if (o.expertPlacement !== undefined) {
+    if (!(EXPERT_PLACEMENTS as readonly string[]).includes(o.expertPlacement))
+      throw new ConfigError('--expert-placement', o.expertPlacement, `one of ${EXPERT_PLACEMENTS.join(', ')}`);
+    m.expertPlacement = o.expertPlacement as ExpertPlacement;
+  }
+  return m;
 }
 
 export function runEval(o: EvalOptions): EvalResult {
@@ -27,6 +61,7 @@ export function runEval(o: EvalOptions): EvalResult {
     batch: posInt('--batch', o.batch ?? '1', 1 << 24),
     inputTokens: posInt('--input', o.input ?? '1024', 1 << 24),
     outputTokens: posInt('--output', o.output ?? '256', 1 << 24),
+    mapping: mappingFrom(o),
   });
 }
 
@@ -39,13 +74,13 @@ function phaseLines(name: string, p: PhaseResult): string {
     si(op.flops, 'FLOP'),
     si(op.dramBytes, 'B'),
     si(op.energyJ, 'J'),
-    op.utilisation.toFixed(3),
+    op.kind === 'collective' ? `${op.algorithm}${op.hiddenS ? `, ${ms(op.hiddenS)} hidden` : ''}` : op.utilisation.toFixed(3),
   ]);
   const share = (b: keyof PhaseResult['timeByBoundS']) => `${((100 * p.timeByBoundS[b]) / p.stepTimeS).toFixed(1)}%`;
   return [
     `${name}: step ${ms(p.stepTimeS)}, ${si(p.systemTokensPerS, 'tok/s')} system, ${si(p.userTokensPerS, 'tok/s')} per user, ${p.powerW.toFixed(0)} W`,
     `  time by bound: compute ${share('compute')}, memory ${share('memory')}, network ${share('network')}, overhead ${share('overhead')}`,
-    table(rows, ['operator', 'x', 'time', 'bound', 'flops', 'dram', 'energy', 'util']),
+    table(rows, ['operator', 'x', 'time', 'bound', 'flops', 'dram', 'energy', 'util / algorithm']),
   ].join('\n');
 }
 

@@ -26,6 +26,15 @@ export async function main(argv: string[]): Promise<number> {
     .option('--weight-precision <p>', 'override the weight precision')
     .option('--activation-precision <p>', 'override the activation precision')
     .option('--kv-precision <p>', 'override the KV-cache precision')
+    .option('--tp <n>', 'tensor parallel degree', '1')
+    .option('--pp <n>', 'pipeline parallel degree', '1')
+    .option('--dp <n>', 'data parallel replicas (the batch is split over them)', '1')
+    .option('--sp <n>', 'sequence/context parallel degree', '1')
+    .option('--ep <n>', 'expert parallel degree of MoE layers (divides tp*dp*sp)', '1')
+    .option('--microbatches <n>', 'pipeline microbatches (default: min(pp, batch/dp))')
+    .option('--no-overlap', 'no tile-level overlap of TP collectives with their GEMMs')
+    .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s (0 = uniform)')
+    .option('--expert-placement <p>', 'contiguous | round-robin | balanced')
     .option('--json', 'print one JSON object')
     .action((o: EvalOptions) => {
       const r = runEval(o);

@@ -12,7 +12,9 @@ import {
 } from './memory.js';
 import { solveThermal, type ThermalColumn, type ThermalSolution } from './thermal.js';
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
-import { buildOperators, kvBytesPerToken, weightBytesTotal } from './workload/index.js';
+import { buildOperators, kvBytesPerToken } from './workload/index.js';
+import { collectiveCost, overlapTile, spanOf, type NetworkLevel } from './network.js';
+import { checkMapping, devicesOf, footprintPerDevice, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. */
@@ -27,11 +29,17 @@ export interface EvalInput {
   outputTokens: number;
   /** Context samples used to average decode over the generation (>= 1). */
   decodeSamples?: number;
+  /** Parallel mapping over the system's devices (default: one device). */
+  mapping?: Mapping;
 }
 
 export interface OpResult {
   name: string;
-  kind: Operator['kind'];
+  kind: Operator['kind'] | 'collective';
+  /** Collectives: the algorithm chosen and the time hidden under the overlapped GEMM. */
+  algorithm?: string;
+  hiddenS?: number;
+  waves: number;
   count: number;
   /** Time of all `count` instances, including kernel launches (s). */
   timeS: number;
@@ -176,7 +184,7 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
   let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
   for (const op of ops) {
     let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound, opDram: number, util = 1;
-    let macJ = 0, sramBytes = 0, writeBytes: number;
+    let macJ = 0, sramBytes = 0, writeBytes: number, waves = 1;
     if (op.kind === 'gemm' || op.kind === 'attention') {
       const isAttn = op.kind === 'attention';
       const g = gemmTime(
@@ -196,6 +204,7 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
       t = Math.max(computeS, dataS) + g.fillS;
       bound = computeS >= dataS ? 'compute' : 'memory';
       util = g.utilisation;
+      waves = g.waves;
       sramBytes = g.sramBytes;
       const q = matrixPrecision(die, op.computePrecision);
       macJ = (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12 * v2;
@@ -232,6 +241,7 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
       dramBytes: opDram * n,
       energyJ: (macJ + eSram + eDram) * n,
       utilisation: util,
+      waves,
     });
     step += one * n;
     // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
@@ -260,18 +270,21 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
 function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number } {
   const samples = Math.max(1, Math.min(input.decodeSamples ?? 4, input.outputTokens));
   const sw = input.system.package.software;
+  const m = input.mapping ?? SINGLE;
   const ctxAt = (j: number) => input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
-  const shape = (j: number) => ({ batch: input.batch, newTokens: 1, contextBefore: ctxAt(j) });
-  const ops0 = buildOperators(input.model, input.precision, 'decode', shape(0));
+  const planAt = (j: number) => planDevice(input.model, input.precision, 'decode', input.batch, 1, ctxAt(j), m);
+  const plan0 = planAt(0);
+  const ops0 = plan0.ops;
   const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
-  const fixed = runOps(ops0.filter((_, i) => !isCtx[i]), role, input.precision, sw, true);
+  const fixed = runOps(ops0.filter((_, i) => !isCtx[i]), role, input.precision, sw, false);
+  addComms(fixed, plan0.comms, levelsOf(input), m.overlap ?? true);
   const ctxIdx: number[] = [];
   isCtx.forEach((c, i) => c && ctxIdx.push(i));
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
   let att: PhaseRaw | null = null;
   for (let j = 0; j < samples; j++) {
-    const opsJ = j === 0 ? ops0 : buildOperators(input.model, input.precision, 'decode', shape(j));
+    const opsJ = j === 0 ? ops0 : planAt(j).ops;
     const r = runOps(ctxIdx.map((i) => opsJ[i]!), role, input.precision, sw, false);
     if (att === null) {
       att = r;
@@ -284,9 +297,10 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
   let fi = 0;
   let ai = 0;
   for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
+  while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
   const tb = { ...fixed.timeByBoundS };
   for (const b of BOUNDS) tb[b] += a.timeByBoundS[b];
-  return {
+  const merged: PhaseRaw = {
     stepTimeS: fixed.stepTimeS + a.stepTimeS,
     flops: fixed.flops + a.flops,
     dramBytes: fixed.dramBytes + a.dramBytes,
@@ -296,27 +310,81 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
     dramJ: fixed.dramJ + a.dramJ,
     networkJ: fixed.networkJ + a.networkJ,
     ops,
-    samples,
   };
+  return { ...finishStep(merged, plan0, sw), samples };
 }
 
 const BOUNDS = ['compute', 'memory', 'network', 'overhead'] as const;
 
-function scaleOp(o: OpResult, w: number): void {
+/**
+ * Adds a plan's collectives to a stage's raw times: each is costed on the network for its group's
+ * span; a TP collective overlaps its GEMM tile by tile when the mapping allows.
+ */
+function addComms(raw: PhaseRaw, comms: CommSpec[], levels: NetworkLevel[], overlap: boolean): void {
+  for (const c of comms) {
+    const span = spanOf(c.groupSize, c.stride, levels);
+    const cost = collectiveCost(c.kind, c.bytes, span, levels);
+    let exposed = cost.timeS;
+    let hidden = 0;
+    const gemm = c.overlapWith ? raw.ops.find((o) => o.name === c.overlapWith) : undefined;
+    if (gemm && overlap && gemm.count > 0) {
+      const per = gemm.timeS / gemm.count;
+      const ov = overlapTile(per, cost.timeS, gemm.waves, true);
+      exposed = ov.totalS - per;
+      hidden = cost.timeS - exposed;
+    }
+    const energyJ = (cost.energyJ / c.groupSize) * c.count;
+    raw.ops.push({
+      name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
+      bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
+      overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
+    });
+    raw.stepTimeS += exposed * c.count;
+    raw.timeByBoundS.network += exposed * c.count;
+    raw.networkJ += energyJ;
+  }
+}
+
+/** Pipeline: a step is the stage time x (microbatches + stages - 1), then the framework's step time. */
+function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['software']): PhaseRaw {
+  scaleRaw(raw, plan.pipelineFactor, plan.pipelineFactor);
+  const over = sw.stepOverheadUs * 1e-6;
+  raw.stepTimeS += over;
+  raw.timeByBoundS.overhead += over;
+  return raw;
+}
+
+function levelsOf(input: EvalInput): NetworkLevel[] {
+  return (input.system.network ?? []) as NetworkLevel[];
+}
+
+function runPrefill(input: EvalInput, role: Role): PhaseRaw {
+  const m = input.mapping ?? SINGLE;
+  const plan = planDevice(input.model, input.precision, 'prefill', input.batch, input.inputTokens, 0, m);
+  const raw = runOps(plan.ops, role, input.precision, input.system.package.software, false);
+  addComms(raw, plan.comms, levelsOf(input), m.overlap ?? true);
+  return finishStep(raw, plan, input.system.package.software);
+}
+
+function scaleOp(o: OpResult, w: number, wWork = w): void {
   o.timeS *= w; o.computeS *= w; o.memoryS *= w; o.sramS *= w; o.networkS *= w; o.overheadS *= w;
-  o.flops *= w; o.dramBytes *= w; o.energyJ *= w; o.utilisation *= w;
+  if (o.hiddenS !== undefined) o.hiddenS *= w;
+  o.flops *= wWork; o.dramBytes *= wWork; o.energyJ *= wWork;
+  if (w === wWork) o.utilisation *= w;
 }
 
 function addOp(a: OpResult, o: OpResult, w: number): void {
+  if (a.hiddenS !== undefined) a.hiddenS += (o.hiddenS ?? 0) * w;
   a.timeS += o.timeS * w; a.computeS += o.computeS * w; a.memoryS += o.memoryS * w; a.sramS += o.sramS * w;
   a.networkS += o.networkS * w; a.overheadS += o.overheadS * w; a.flops += o.flops * w;
   a.dramBytes += o.dramBytes * w; a.energyJ += o.energyJ * w; a.utilisation += o.utilisation * w;
 }
 
-function scaleRaw(r: PhaseRaw, w: number): void {
-  r.stepTimeS *= w; r.flops *= w; r.dramBytes *= w; r.computeJ *= w; r.sramJ *= w; r.dramJ *= w; r.networkJ *= w;
+/** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
+function scaleRaw(r: PhaseRaw, w: number, wWork = w): void {
+  r.stepTimeS *= w; r.flops *= wWork; r.dramBytes *= wWork; r.computeJ *= wWork; r.sramJ *= wWork; r.dramJ *= wWork; r.networkJ *= wWork;
   for (const b of BOUNDS) r.timeByBoundS[b] *= w;
-  for (const o of r.ops) scaleOp(o, w);
+  for (const o of r.ops) scaleOp(o, w, wWork);
 }
 
 function addRaw(a: PhaseRaw, r: PhaseRaw, w: number): void {
@@ -351,12 +419,12 @@ interface Operating {
 }
 
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
-function operate(input: EvalInput, s: number, refreshDoubled: boolean, prefillOps: Operator[]): Operating {
+function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operating {
   const sys = input.system;
   const pkg = sys.package;
   const pre = makeRole(roleFor(sys, 'prefill'), s, refreshDoubled);
   const dec = makeRole(roleFor(sys, 'decode'), s, refreshDoubled);
-  const prefill = runOps(prefillOps, pre, input.precision, pkg.software);
+  const prefill = runPrefill(input, pre);
   const decode = runDecode(input, dec);
   const shared = pre.chiplet === dec.chiplet;
   if (!shared) addKvTransfer(prefill, input, pkg.interposer!);
@@ -507,8 +575,8 @@ function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<Sy
   const timeS = link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
   const energyJ = bytes * 8 * link.energyPJPerBit * 1e-12;
   prefill.ops.push({
-    name: 'kv_transfer.interposer', kind: 'vector', count: 1, timeS, bound: 'network',
-    computeS: 0, memoryS: 0, sramS: 0, networkS: timeS, overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1,
+    name: 'kv_transfer.interposer', kind: 'collective', algorithm: 'point-to-point', count: 1, timeS, bound: 'network',
+    computeS: 0, memoryS: 0, sramS: 0, networkS: timeS, overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
   });
   prefill.stepTimeS += timeS;
   prefill.timeByBoundS.network += timeS;
@@ -549,9 +617,9 @@ function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-
 }
 
 /** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
-function settle(input: EvalInput, s: number, prefillOps: Operator[]): Operating {
-  const o = operate(input, s, false, prefillOps);
-  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true, prefillOps);
+function settle(input: EvalInput, s: number): Operating {
+  const o = operate(input, s, false);
+  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true);
   return o;
 }
 
@@ -576,13 +644,21 @@ export function evaluate(input: EvalInput): EvalResult {
   checkInput(input);
   const sys = input.system;
   const pkg = sys.package;
-  const prefillOps = buildOperators(input.model, input.precision, 'prefill', {
-    batch: input.batch,
-    newTokens: input.inputTokens,
-    contextBefore: 0,
-  });
+  const mapping = input.mapping ?? SINGLE;
+  checkMapping(mapping, input.model, input.batch);
+  const devices = devicesOf(mapping);
+  const levels = levelsOf(input);
+  const maxDevices = levels.reduce((p, l) => p * l.size, 1);
+  if (devices > maxDevices)
+    throw new ConfigError(
+      'tp*pp*dp*sp',
+      devices,
+      levels.length === 0
+        ? `1: system ${sys.name} has no network; add "network" levels to use several devices`
+        : `<= the ${maxDevices} devices the network of ${sys.name} connects (${levels.map((l) => `${l.name} ${l.size}`).join(' x ')})`,
+    );
 
-  let o = settle(input, 1, prefillOps);
+  let o = settle(input, 1);
   let limitedBy = limitsViolated(o, sys);
   let s = 1;
   const reasons: string[] = [];
@@ -593,7 +669,7 @@ export function evaluate(input: EvalInput): EvalResult {
       // Largest clock scale in [MIN_THROTTLE, 1] that meets every limit (limits are monotone in s).
       let lo = MIN_THROTTLE;
       let hi = 1;
-      const oLo = settle(input, lo, prefillOps);
+      const oLo = settle(input, lo);
       if (limitsViolated(oLo, sys) !== 'none') {
         reasons.push(`${limitsViolated(oLo, sys)} limit not met even at ${MIN_THROTTLE * 100}% clock`);
         o = oLo;
@@ -603,7 +679,7 @@ export function evaluate(input: EvalInput): EvalResult {
         for (let i = 0; i < 11; i++) {
           // 11 halvings of [0.05, 1]: the clock is found to within 0.05% of nominal.
           const mid = (lo + hi) / 2;
-          const om = settle(input, mid, prefillOps);
+          const om = settle(input, mid);
           if (limitsViolated(om, sys) === 'none') {
             lo = mid;
             best = om;
@@ -616,9 +692,11 @@ export function evaluate(input: EvalInput): EvalResult {
   }
 
   // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
-  const weightsBytes = weightBytesTotal(input.model, input.precision);
-  const kvCacheBytes = kvBytesPerToken(input.model, input.precision) * input.batch * (input.inputTokens + input.outputTokens);
-  const activationBytes = peakActivationBytes(input);
+  // Per device: the mapping's share of weights, KV and activations.
+  const fp = footprintPerDevice(input.model, input.precision, mapping, input.batch, input.inputTokens, input.outputTokens);
+  const weightsBytes = fp.weightsBytes;
+  const kvCacheBytes = fp.kvCacheBytes;
+  const activationBytes = fp.activationBytes;
   const decCap = capacityBytes(o.decodeRole.mem, o.decodeRole.stacks);
   const preCap = capacityBytes(o.prefillRole.mem, o.prefillRole.stacks);
   const shared = o.prefillRole.chiplet === o.decodeRole.chiplet;
@@ -728,18 +806,7 @@ export function evaluate(input: EvalInput): EvalResult {
   };
 }
 
-/** Peak live activations: the prefill of the batch holds the widest intermediate per token. */
-function peakActivationBytes(input: EvalInput): number {
-  const m = input.model;
-  const widest = Math.max(
-    m.hiddenSize * 2,
-    (m.numHeads + 2 * m.numKvHeads) * m.headDim,
-    (m.gatedFfn ? 2 : 1) * Math.max(m.intermediateSize, m.moe ? m.moe.expertIntermediateSize * m.moe.topK : 0),
-  );
-  return input.batch * input.inputTokens * widest * BYTES_PER_ELEMENT[input.precision.activations] + m.vocabSize * input.batch * 4;
-}
-
-/** One GEMM [m x k] x [k x n] on the phase-'any' compute of a system, as a kernel benchmark runs it. */
+/** One GEMM [m x k] x [k x n] on the prefill compute of a system, as a kernel benchmark runs it. */
 export function evaluateGemm(
   system: SystemSpec,
   m: number,
@@ -747,15 +814,15 @@ export function evaluateGemm(
   k: number,
   prec: PrecisionSpec['weights'],
   outBytesPerElem = 2,
-): { timeS: number; tflops: number; bound: Bound; utilisation: number } {
+): { timeS: number; tflops: number; bound: Bound; utilisation: number; waves: number } {
   const role = makeRole(roleFor(system, 'prefill'), 1, false);
   const b = BYTES_PER_ELEMENT[prec];
   const g = gemmTime(role.unit, m, n, k, 1, prec, b, b, outBytesPerElem, role.bw.effectiveGBps * 1e9, true, role.bw.accessLatencyNs * 1e-9);
   const timeS = g.timeS + system.package.software.kernelLaunchUs * 1e-6;
-  return { timeS, tflops: (2 * m * n * k) / timeS / 1e12, bound: g.bound, utilisation: g.utilisation };
+  return { timeS, tflops: (2 * m * n * k) / timeS / 1e12, bound: g.bound, utilisation: g.utilisation, waves: g.waves };
 }
 
-/** Effective DRAM read bandwidth of the decode chiplets of a system (normal refresh). */
+/** Effective DRAM read bandwidth of the decode chiplet of a system (normal refresh). */
 export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
   return makeRole(roleFor(system, 'decode'), 1, false).bw;
 }

@@ -69,6 +69,13 @@ export const networkLevelSchema = z
         .gt(0, { error: 'a number in (0, 1] (achievable fraction of link bandwidth)' })
         .lte(1, { error: 'a number in (0, 1] (achievable fraction of link bandwidth)' })
         .default(1),
+      /** Achievable fraction of the device budget for in-switch reduction (switch ALU and multicast
+       *  limits, e.g. NVLS); default: the level's efficiency. */
+      inSwitchEfficiency: z
+        .number({ error: 'a number in (0, 1] (achievable fraction of link bandwidth for in-switch reduction)' })
+        .gt(0, { error: 'a number in (0, 1] (in-switch reduction efficiency)' })
+        .lte(1, { error: 'a number in (0, 1] (in-switch reduction efficiency)' })
+        .optional(),
     },
     { error: (iss) => (iss.code === 'unrecognized_keys' ? `only the known level fields (unknown: ${iss.keys.join(', ')})` : 'an object describing one network level') },
   )
@@ -198,7 +205,7 @@ let LA = new Float64Array(0); // participant dims (direct topologies)
 let LB = new Float64Array(0);
 let LWA = new Uint8Array(0); // dimension is a closed ring (wrap-around links, > 2 devices)
 let LWB = new Uint8Array(0);
-let LISR = new Uint8Array(0); // in-switch reduction
+let LISR = new Float64Array(0); // in-switch reduction: its efficiency relative to the level's (0 = none)
 let LRR = new Float64Array(0); // ring rate per device (bytes/s)
 let LRH = new Float64Array(0); // hops per ring step
 let LPJ = new Float64Array(0); // pJ per bit per hop
@@ -212,7 +219,7 @@ function ensureCap(n: number): void {
   LIDX = new Int32Array(cap); LK = new Int32Array(cap); LQ = new Float64Array(cap);
   LALPHA = new Float64Array(cap); LSIG = new Float64Array(cap); LBETA = new Float64Array(cap);
   LBD = new Float64Array(cap); LW = new Float64Array(cap); LA = new Float64Array(cap); LB = new Float64Array(cap);
-  LWA = new Uint8Array(cap); LWB = new Uint8Array(cap); LISR = new Uint8Array(cap);
+  LWA = new Uint8Array(cap); LWB = new Uint8Array(cap); LISR = new Float64Array(cap);
   LRR = new Float64Array(cap); LRH = new Float64Array(cap); LPJ = new Float64Array(cap);
   HL = new Float64Array(cap); HB = new Float64Array(cap); HW = new Float64Array(cap); HA = new Int32Array(cap);
   FL = new Float64Array(cap); FB = new Float64Array(cap); FW = new Float64Array(cap);
@@ -228,7 +235,7 @@ function setupLevel(j: number, idx: number, lv: NetworkLevel, q: number): void {
   LIDX[j] = idx; LQ[j] = q;
   LALPHA[j] = lv.hopLatencyUs * 1e-6; LSIG[j] = lv.startupLatencyUs * 1e-6;
   LBETA[j] = beta; LBD[j] = bd; LPJ[j] = lv.energyPJPerBit;
-  LISR[j] = lv.inSwitchReduction ? 1 : 0;
+  LISR[j] = lv.inSwitchReduction ? (lv.inSwitchEfficiency ?? lv.efficiency ?? 1) / (lv.efficiency ?? 1) : 0;
   LA[j] = q; LB[j] = 1; LWA[j] = 0; LWB[j] = 0;
   const n = lv.size;
   switch (lv.topology) {
@@ -419,7 +426,7 @@ function arLevel(j: number, X: number): void {
     while (1 << lg < q) lg++;
     const sent = q === 2 ? X : 2 * X;
     consider(A_TREE, 2 * lg * 2 * alpha + sig, sent / LBD[j]!, 2 * sent);
-    if (LISR[j]) consider(A_INSWITCH, 2 * alpha + sig, X / LBD[j]!, 2 * X);
+    if (LISR[j]) consider(A_INSWITCH, 2 * alpha + sig, X / (LBD[j]! * LISR[j]!), 2 * X);
   }
   directPattern(j, X);
   consider(A_ONESHOT, T_h * alpha + sig, T_bw, T_wire);

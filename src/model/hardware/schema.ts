@@ -3,6 +3,7 @@
 // a network (the network arrives with the multi-device model). Pure: no I/O.
 import { z } from 'zod';
 import { PRECISIONS, type Precision } from '../types.js';
+import { networkSchema } from '../network.js';
 
 const pos = (what: string) => z.number({ error: `a number (${what})` }).finite().positive({ error: `a positive number (${what})` });
 const nonneg = (what: string) => z.number({ error: `a number (${what})` }).finite().nonnegative({ error: `a number >= 0 (${what})` });
@@ -244,7 +245,7 @@ export const systemSchema = z
     notes: z.record(z.string(), z.string()).optional(),
     package: packageSchema,
     /** Network levels, innermost first (used by the multi-device model). */
-    network: z.array(z.unknown()).optional(),
+    network: networkSchema.optional(),
   })
   .strict();
 

@@ -1,0 +1,212 @@
+// Refusal of bad input through the real CLI (DESIGN 1, 6, 7): `node bin/strata.js eval ...` must exit
+// with code 2, name the JSON path or flag, the bad value and what was expected on stderr, and print
+// nothing on stdout. Plus the success contracts of `eval --json` and `validate --json`.
+// Runs the compiled CLI: `npm test` builds dist/ first (pretest).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, modelJson, systemJson, setAt } from './helpers.js';
+
+const BIN = join(ROOT, 'bin', 'strata.js');
+
+function strata(args: string[]) {
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+let dir = '';
+beforeAll(() => {
+  if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')))
+    throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
+  dir = mkdtempSync(join(tmpdir(), 'strata-config-errors-'));
+});
+afterAll(() => {
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+function writeJson(name: string, v: unknown): string {
+  const p = join(dir, name);
+  writeFileSync(p, JSON.stringify(v, null, 2));
+  return p;
+}
+
+interface Bad {
+  name: string;
+  args: () => string[];
+  /** Substrings stderr must contain: the path or flag, the bad value, the expectation. */
+  expect: () => (string | RegExp)[];
+}
+
+const EVAL = ['eval', '--batch', '2', '--input', '128', '--output', '16'];
+
+const cases: Bad[] = [
+  {
+    name: 'unknown system preset',
+    args: () => [...EVAL, '--system', 'no-such-system', '--model', 'llama-3-8b'],
+    expect: () => ['--system', '"no-such-system"', /expected a preset \(.*h100-sxm.*\)/],
+  },
+  {
+    name: 'unknown model preset',
+    args: () => [...EVAL, '--system', 'h100-sxm', '--model', 'llama-9-1t'],
+    expect: () => ['--model', '"llama-9-1t"', /expected a preset \(.*llama-3-8b.*\)/],
+  },
+  {
+    name: 'system JSON with a negative PHY bandwidth',
+    args: () => {
+      const s = systemJson('h100-sxm');
+      setAt(s, ['package', 'chiplets', 0, 'memory', 'phyBandwidthGBps'], -1);
+      return [...EVAL, '--system', writeJson('neg-bw.json', s), '--model', 'llama-3-8b'];
+    },
+    expect: () => ['neg-bw.json', '$.package.chiplets[0].memory.phyBandwidthGBps', 'got -1', /expected a positive number/],
+  },
+  {
+    name: 'connectedLayers > layers',
+    args: () => {
+      const s = systemJson('hb3d-16l');
+      setAt(s, ['package', 'chiplets', 0, 'memory', 'connectedLayers'], 17);
+      return [...EVAL, '--system', writeJson('too-many-connected.json', s), '--model', 'llama-3-8b'];
+    },
+    expect: () => ['$.package.chiplets[0].memory.connectedLayers', 'got 17', /<= layers \(16\)/],
+  },
+  {
+    name: 'model config.json whose attention heads are not divisible by the KV heads',
+    args: () => {
+      const m = modelJson('llama-3-8b');
+      m.num_key_value_heads = 5;
+      return [...EVAL, '--system', 'h100-sxm', '--model', writeJson('config.json', m)];
+    },
+    expect: () => ['config.json', '$.num_key_value_heads', 'got 5', /divisor of num_attention_heads \(32\)/],
+  },
+  {
+    name: '--batch 0',
+    args: () => ['eval', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--batch', '0'],
+    expect: () => ['--batch', '"0"', 'positive integer'],
+  },
+  {
+    name: '--batch abc',
+    args: () => ['eval', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--batch', 'abc'],
+    expect: () => ['--batch', '"abc"', 'positive integer'],
+  },
+  {
+    name: '--precision fp7',
+    args: () => [...EVAL, '--system', 'h100-sxm', '--model', 'llama-3-8b', '--precision', 'fp7'],
+    expect: () => ['--precision', '"fp7"', /one of fp32, bf16, fp16, fp8/],
+  },
+  {
+    name: 'unreadable system file (a directory named like a JSON file)',
+    args: () => {
+      const p = join(dir, 'unreadable.json');
+      mkdirSync(p, { recursive: true });
+      return [...EVAL, '--system', p, '--model', 'llama-3-8b'];
+    },
+    expect: () => ['--system', 'unreadable.json', /a readable file/],
+  },
+  {
+    name: 'missing system file',
+    args: () => [...EVAL, '--system', join(dir, 'does-not-exist.json'), '--model', 'llama-3-8b'],
+    expect: () => ['--system', 'does-not-exist.json', /an existing JSON file/],
+  },
+  {
+    name: 'invalid JSON',
+    args: () => {
+      const p = join(dir, 'broken.json');
+      writeFileSync(p, '{"name": "x", "package": {');
+      return [...EVAL, '--system', p, '--model', 'llama-3-8b'];
+    },
+    expect: () => ['--system', 'broken.json', /valid JSON/],
+  },
+  {
+    name: 'invalid JSON in a model config',
+    args: () => {
+      const p = join(dir, 'broken-model.json');
+      writeFileSync(p, '{"hidden_size": 4096,,}');
+      return [...EVAL, '--system', 'h100-sxm', '--model', p];
+    },
+    expect: () => ['--model', 'broken-model.json', /valid JSON/],
+  },
+];
+
+describe('strata eval refuses bad input with exit code 2 and a precise message', () => {
+  for (const c of cases) {
+    it(c.name, () => {
+      const r = strata(c.args());
+      expect(r.stdout, 'nothing on stdout').toBe('');
+      expect(r.code, r.stderr).toBe(2);
+      for (const want of c.expect()) {
+        if (typeof want === 'string') expect(r.stderr).toContain(want);
+        else expect(r.stderr).toMatch(want);
+      }
+      // One message, no stack trace.
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+    });
+  }
+});
+
+describe('success contracts', () => {
+  it('eval --json exits 0 and prints one JSON object with the documented keys', () => {
+    const r = strata(['eval', '--system', 'hb3d-16l', '--model', 'llama-3-8b', '--batch', '8', '--input', '512', '--output', '128', '--precision', 'fp8', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as Record<string, Record<string, unknown>>;
+    expect(typeof out).toBe('object');
+    expect(Array.isArray(out)).toBe(false);
+    for (const k of ['prefill', 'decode', 'memory', 'power', 'thermal']) expect(out).toHaveProperty(k);
+    for (const ph of ['prefill', 'decode']) {
+      const p = out[ph]!;
+      for (const k of ['stepTimeS', 'systemTokensPerS', 'userTokensPerS']) {
+        expect(typeof p[k]).toBe('number');
+        expect(p[k] as number).toBeGreaterThan(0);
+      }
+      expect(Array.isArray(p.breakdown)).toBe(true);
+      const ops = p.breakdown as { name: string; timeS: number; bound: string; dramBytes: number; energyJ: number }[];
+      expect(ops.length).toBeGreaterThan(3);
+      for (const op of ops) {
+        expect(['compute', 'memory', 'network', 'overhead']).toContain(op.bound);
+        expect(op.timeS).toBeGreaterThan(0);
+        expect(typeof op.dramBytes).toBe('number');
+        expect(typeof op.energyJ).toBe('number');
+      }
+      // The breakdown explains the step: operator times plus the per-step overhead.
+      const sum = ops.reduce((a, o) => a + o.timeS, 0);
+      expect(sum).toBeLessThanOrEqual((p.stepTimeS as number) * (1 + 1e-9));
+      expect(sum).toBeGreaterThan((p.stepTimeS as number) * 0.5);
+    }
+    // Tokens per second are consistent with the step time and the batch.
+    expect(out.decode!.systemTokensPerS as number).toBeCloseTo(8 / (out.decode!.stepTimeS as number), 6);
+    expect(out.prefill!.systemTokensPerS as number).toBeCloseTo((8 * 512) / (out.prefill!.stepTimeS as number), 3);
+    const m = out.memory!;
+    for (const k of ['footprintBytes', 'capacityBytes']) expect(typeof m[k]).toBe('number');
+    expect(m.fits).toBe(true);
+    expect(m.footprintBytes as number).toBeLessThan(m.capacityBytes as number);
+    expect(typeof out.power).toBe('object');
+    expect(typeof out.thermal).toBe('object');
+    expect(Array.isArray(out.thermal!.layers)).toBe(true);
+  });
+
+  it('validate --json exits 0, reports every dataset, and the held-out GEMM and HBM MAPE is <= 10%', () => {
+    const r = strata(['validate', '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as {
+      rows: { file: string; measured: number; model: number; errorPct: number; use: string }[];
+      summary: { file: string; rows: number; mapePct: number; checkMapePct: number }[];
+    };
+    for (const f of ['gemm_tflops.csv', 'hbm_stream.csv', 'decode_batch1.csv']) {
+      const rows = out.rows.filter((x) => x.file === f);
+      expect(rows.length, f).toBeGreaterThan(0);
+      for (const x of rows) {
+        expect(Number.isFinite(x.model) && x.model > 0, `${f} model value`).toBe(true);
+        expect(x.errorPct).toBeCloseTo((100 * (x.model - x.measured)) / x.measured, 6);
+      }
+      const s = out.summary.find((x) => x.file === f);
+      expect(s, f).toBeDefined();
+      expect(s!.rows).toBe(rows.length);
+      const checks = rows.filter((x) => x.use === 'check');
+      expect(checks.length, `${f} has held-out rows`).toBeGreaterThan(0);
+      const mape = checks.reduce((a, x) => a + Math.abs(x.errorPct), 0) / checks.length;
+      expect(s!.checkMapePct).toBeCloseTo(mape, 6);
+      if (f !== 'decode_batch1.csv') expect(mape, `${f} held-out MAPE`).toBeLessThanOrEqual(10);
+    }
+  });
+});

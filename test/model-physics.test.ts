@@ -1,0 +1,729 @@
+// Physical sanity of the performance model, checked against hand-computed cases: roofline lower
+// bounds, the thermal network against series-resistance sums, energy balance, monotonicity, the
+// 3D-DRAM bandwidth limits (vertical link, activation caps, recharge hiding, Little's law, refresh),
+// throttling, memory footprint and decode averaging (DESIGN 2.2-2.4).
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { solveThermal, type ThermalColumn, type ThermalNetwork } from '../src/model/thermal.js';
+import { effectiveBandwidth, verticalLinks } from '../src/model/memory.js';
+import type { MemorySpec, SystemSpec } from '../src/model/hardware/schema.js';
+import type { Precision } from '../src/model/types.js';
+import {
+  BF16,
+  FP8,
+  allPrec,
+  bytesOf,
+  chipletFor,
+  llamaFigures,
+  loadModel,
+  loadSystem,
+  modelJson,
+  peakFlopsOf,
+  relErr,
+  reparse,
+  run,
+  throttlingSinkFactor,
+  fcRuns,
+} from './helpers.js';
+
+// ------------------------------------------------------------------------------------------------
+// Roofline lower bounds
+// ------------------------------------------------------------------------------------------------
+
+describe('roofline lower bounds', () => {
+  const decodeCases: { sys: string; model: string; p: Precision; batch: number; input: number }[] = [
+    { sys: 'h100-sxm', model: 'llama-3-8b', p: 'bf16', batch: 1, input: 128 },
+    { sys: 'h100-sxm', model: 'llama-3-8b', p: 'fp8', batch: 32, input: 2048 },
+    { sys: 'h100-sxm', model: 'llama-2-7b', p: 'bf16', batch: 8, input: 1024 },
+    { sys: 'hb3d-16l', model: 'llama-3-70b', p: 'fp8', batch: 1, input: 512 },
+    { sys: 'hb3d-16l', model: 'llama-3-8b', p: 'bf16', batch: 64, input: 4096 },
+    { sys: 'lamosys-pd', model: 'llama-3-8b', p: 'fp8', batch: 16, input: 1024 },
+    { sys: 'lamosys-pd', model: 'llama-2-7b', p: 'bf16', batch: 2, input: 256 },
+  ];
+
+  for (const c of decodeCases) {
+    it(`decode step >= (weights + KV read) / peak bandwidth: ${c.sys} ${c.model} ${c.p} b${c.batch} ctx${c.input}`, () => {
+      const sys = loadSystem(c.sys);
+      const f = llamaFigures(modelJson(c.model));
+      const r = run(sys, c.model, { precision: allPrec(c.p), batch: c.batch, inputTokens: c.input, outputTokens: 64 });
+      // Every decode step at context >= input reads all non-embedding weights once and the K/V of
+      // at least input+1 positions for every sequence.
+      const bytes = f.decodeReadParams * bytesOf(c.p) + c.batch * (c.input + 1) * f.kvElemsPerToken * bytesOf(c.p);
+      const peak = r.memory.bandwidth.decode.peakGBps * 1e9;
+      // Hand-check the peak itself: channels x bus width x pin rate of the connected layers.
+      const mem = chipletFor(sys, 'decode').memory;
+      const handPeak = (mem.stacks * mem.connectedLayers * mem.channelsPerLayer * mem.busWidthBitsPerChannel * mem.dataRateGbpsPerPin) / 8;
+      expect(relErr(r.memory.bandwidth.decode.peakGBps, handPeak)).toBeLessThan(1e-12);
+      expect(r.decode.stepTimeS).toBeGreaterThanOrEqual(bytes / peak);
+      expect(r.decode.dramBytes).toBeGreaterThanOrEqual(bytes * (1 - 1e-12));
+    });
+  }
+
+  it('batch-1 decode on a GPU is memory-bound: within 1.6x of the bandwidth roofline', () => {
+    const sys = loadSystem('h100-sxm');
+    const f = llamaFigures(modelJson('llama-3-8b'));
+    const r = run(sys, 'llama-3-8b', { precision: BF16, batch: 1, inputTokens: 128, outputTokens: 64 });
+    const bytes = f.decodeReadParams * 2 + 1 * 129 * f.kvElemsPerToken * 2;
+    const t = bytes / (r.memory.bandwidth.decode.peakGBps * 1e9);
+    expect(r.decode.stepTimeS).toBeGreaterThan(t);
+    expect(r.decode.stepTimeS).toBeLessThan(1.6 * t);
+  });
+
+  const prefillCases: { sys: string; model: string; p: Precision; batch: number; input: number }[] = [
+    { sys: 'h100-sxm', model: 'llama-3-8b', p: 'bf16', batch: 4, input: 2048 },
+    { sys: 'h100-sxm', model: 'llama-3-8b', p: 'fp8', batch: 1, input: 8000 },
+    { sys: 'hb3d-16l', model: 'llama-3-70b', p: 'fp8', batch: 2, input: 1024 },
+    { sys: 'hb3d-16l', model: 'llama-2-7b', p: 'fp4', batch: 8, input: 512 },
+    { sys: 'lamosys-pd', model: 'llama-3-8b', p: 'bf16', batch: 8, input: 1024 },
+  ];
+  for (const c of prefillCases) {
+    it(`prefill step >= FLOPs / peak FLOP/s: ${c.sys} ${c.model} ${c.p} b${c.batch} in${c.input}`, () => {
+      const sys = loadSystem(c.sys);
+      const f = llamaFigures(modelJson(c.model));
+      const r = run(sys, c.model, { precision: allPrec(c.p), batch: c.batch, inputTokens: c.input, outputTokens: 16 });
+      const flops = f.prefillFlopsLowerBound(c.batch, c.input);
+      const peak = peakFlopsOf(chipletFor(sys, 'prefill'), c.p);
+      expect(r.prefill.flops).toBeGreaterThanOrEqual(flops * (1 - 1e-12));
+      // The nominal peak bounds the time whether or not the clock is throttled.
+      expect(r.prefill.stepTimeS).toBeGreaterThanOrEqual(flops / peak);
+      // A long prefill is compute-bound: the matrix efficiency (and any throttling), not the bound,
+      // sets the gap.
+      expect(r.prefill.stepTimeS).toBeLessThan((2.5 * flops) / (peak * r.thermal.throttleFactor));
+    });
+  }
+
+  it('peak FLOP/s used by the model scales with the precision table (fp8 prefill faster than bf16 when compute-bound)', () => {
+    const sys = loadSystem('h100-sxm');
+    const a = run(sys, 'llama-3-8b', { precision: BF16, batch: 4, inputTokens: 2048, outputTokens: 16 });
+    const b = run(sys, 'llama-3-8b', { precision: FP8, batch: 4, inputTokens: 2048, outputTokens: 16 });
+    expect(b.prefill.stepTimeS).toBeLessThan(0.7 * a.prefill.stepTimeS);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Thermal network
+// ------------------------------------------------------------------------------------------------
+
+/** Full-layer conductive resistance t/(kA) in K/W (t in um, A in mm^2: the 1e-6 factors cancel). */
+const R = (tUm: number, k: number, aMm2: number) => tUm / (k * aMm2);
+
+describe('thermal network (solveThermal)', () => {
+  const tim = { thicknessUm: 50, conductivityWPerMK: 5 };
+  const lid = { thicknessUm: 2000, conductivityWPerMK: 390 };
+
+  it('one source at the bottom of a column, adiabatic bottom: T = ambient + P x series resistance to ambient', () => {
+    const A = 400;
+    const P = 173.5;
+    const net: ThermalNetwork = {
+      ambientC: 31,
+      columns: [
+        {
+          name: 'c',
+          count: 1,
+          areaMm2: A,
+          layers: [
+            { name: 'logic', thicknessUm: 100, conductivityWPerMK: 120, powerW: P },
+            { name: 'bond0', thicknessUm: 3, conductivityWPerMK: 20, powerW: 0 },
+            { name: 'dram1', thicknessUm: 40, conductivityWPerMK: 120, powerW: 0, areaMm2: 380 },
+            { name: 'bond1', thicknessUm: 3, conductivityWPerMK: 20, powerW: 0 },
+            { name: 'dram2', thicknessUm: 40, conductivityWPerMK: 120, powerW: 0, areaMm2: 380 },
+          ],
+        },
+      ],
+      tim,
+      lid,
+      sinkResistanceKPerW: 0.07,
+      boardResistanceKPerW: null,
+    };
+    const s = solveThermal(net);
+    // Nodes sit at layer centres: from the source node, half of its own layer, every full layer
+    // above it, the TIM, the lid (half below its node + half above) and the sink.
+    const above = R(3, 20, A) + R(40, 120, 380) + R(3, 20, A) + R(40, 120, 380);
+    const rSeries = R(100, 120, A) / 2 + above + R(50, 5, A) + R(2000, 390, A) + 0.07;
+    const layers = s.columns[0]!.layers;
+    expect(relErr(layers[0]!.tempC, 31 + P * rSeries)).toBeLessThan(1e-9);
+    // The unpowered layers above: series resistance from their own centres.
+    expect(relErr(layers[2]!.tempC, 31 + P * (R(40, 120, 380) / 2 + R(3, 20, A) + R(40, 120, 380) + R(50, 5, A) + R(2000, 390, A) + 0.07))).toBeLessThan(1e-9);
+    expect(relErr(layers[4]!.tempC, 31 + P * (R(40, 120, 380) / 2 + R(50, 5, A) + R(2000, 390, A) + 0.07))).toBeLessThan(1e-9);
+    expect(relErr(s.columns[0]!.timC, 31 + P * (R(50, 5, A) / 2 + R(2000, 390, A) + 0.07))).toBeLessThan(1e-9);
+    expect(relErr(s.lidC, 31 + P * (R(2000, 390, A) / 2 + 0.07))).toBeLessThan(1e-9);
+    expect(relErr(s.sinkHeatW, P)).toBeLessThan(1e-12);
+    expect(s.boardHeatW).toBe(0);
+    // Temperatures fall monotonically from the source towards the sink.
+    for (let i = 1; i < layers.length; i++) expect(layers[i]!.tempC).toBeLessThan(layers[i - 1]!.tempC);
+  });
+
+  it('a source in the middle of an adiabatic-bottom column: the layers below it sit at its temperature', () => {
+    const A = 300;
+    const P = 40;
+    const s = solveThermal({
+      ambientC: 25,
+      columns: [
+        {
+          name: 'c',
+          count: 1,
+          areaMm2: A,
+          layers: [
+            { name: 'a', thicknessUm: 200, conductivityWPerMK: 100, powerW: 0 },
+            { name: 'b', thicknessUm: 50, conductivityWPerMK: 10, powerW: P },
+            { name: 'c', thicknessUm: 80, conductivityWPerMK: 60, powerW: 0 },
+          ],
+        },
+      ],
+      tim,
+      lid,
+      sinkResistanceKPerW: 0.2,
+      boardResistanceKPerW: null,
+    });
+    const ls = s.columns[0]!.layers;
+    const tb = 25 + P * (R(50, 10, A) / 2 + R(80, 60, A) + R(50, 5, A) + R(2000, 390, A) + 0.2);
+    expect(relErr(ls[1]!.tempC, tb)).toBeLessThan(1e-9);
+    expect(relErr(ls[0]!.tempC, tb)).toBeLessThan(1e-9);
+  });
+
+  it('with a board path, one layer: T = ambient + P x (R_up || R_down) and the heat splits by conductance', () => {
+    const A = 500;
+    const P = 300;
+    const s = solveThermal({
+      ambientC: 35,
+      columns: [{ name: 'c', count: 1, areaMm2: A, layers: [{ name: 'logic', thicknessUm: 300, conductivityWPerMK: 120, powerW: P }] }],
+      tim,
+      lid,
+      sinkResistanceKPerW: 0.1,
+      boardResistanceKPerW: 2,
+    });
+    const hr = R(300, 120, A) / 2;
+    const up = hr + R(50, 5, A) + R(2000, 390, A) + 0.1;
+    const down = 2 + hr;
+    const rise = (P * up * down) / (up + down);
+    expect(relErr(s.columns[0]!.layers[0]!.tempC, 35 + rise)).toBeLessThan(1e-9);
+    expect(relErr(s.boardHeatW, rise / down)).toBeLessThan(1e-9);
+    expect(relErr(s.sinkHeatW, rise / up)).toBeLessThan(1e-9);
+  });
+
+  it('several sources and columns: sinkHeatW + boardHeatW equals the total power', () => {
+    const cols: ThermalColumn[] = [
+      {
+        name: 'logic',
+        count: 1,
+        areaMm2: 800,
+        layers: [{ name: 'logic', thicknessUm: 300, conductivityWPerMK: 120, powerW: 520 }],
+      },
+      {
+        name: 'hbm',
+        count: 5,
+        areaMm2: 110,
+        layers: Array.from({ length: 8 }, (_, i) => ({ name: `dram${i + 1}`, thicknessUm: 50, conductivityWPerMK: 120, powerW: 1.7 + 0.1 * i })),
+      },
+    ];
+    for (const board of [null, 2, 0.3]) {
+      const s = solveThermal({ ambientC: 35, columns: cols, tim, lid, sinkResistanceKPerW: 0.045, boardResistanceKPerW: board });
+      const total = 520 + 5 * cols[1]!.layers.reduce((a, l) => a + l.powerW, 0);
+      expect(relErr(s.sinkHeatW + s.boardHeatW, total)).toBeLessThan(1e-9);
+      if (board === null) expect(s.boardHeatW).toBe(0);
+      else expect(s.boardHeatW).toBeGreaterThan(0);
+      // Lid temperature = ambient + sink heat x (half lid + sink).
+      const totalArea = 800 + 5 * 110;
+      expect(relErr(s.lidC - 35, s.sinkHeatW * (R(2000, 390, totalArea) / 2 + 0.045))).toBeLessThan(1e-9);
+    }
+  });
+
+  // Random stacks for the property tests.
+  const layerArb = fc.record({
+    thicknessUm: fc.double({ min: 1, max: 800, noNaN: true }),
+    conductivityWPerMK: fc.double({ min: 0.5, max: 400, noNaN: true }),
+    powerW: fc.double({ min: 0, max: 300, noNaN: true }),
+    area: fc.option(fc.double({ min: 20, max: 900, noNaN: true }), { nil: undefined }),
+  });
+  const columnArb = fc.record({
+    count: fc.integer({ min: 1, max: 6 }),
+    areaMm2: fc.double({ min: 20, max: 900, noNaN: true }),
+    layers: fc.array(layerArb, { minLength: 1, maxLength: 8 }),
+  });
+  const netArb = fc.record({
+    ambientC: fc.double({ min: -20, max: 60, noNaN: true }),
+    columns: fc.array(columnArb, { minLength: 1, maxLength: 3 }),
+    tim: fc.record({ thicknessUm: fc.double({ min: 5, max: 200, noNaN: true }), conductivityWPerMK: fc.double({ min: 1, max: 50, noNaN: true }) }),
+    lid: fc.record({ thicknessUm: fc.double({ min: 200, max: 4000, noNaN: true }), conductivityWPerMK: fc.double({ min: 50, max: 400, noNaN: true }) }),
+    sinkResistanceKPerW: fc.double({ min: 0.01, max: 2, noNaN: true }),
+    boardResistanceKPerW: fc.option(fc.double({ min: 0.1, max: 20, noNaN: true }), { nil: null }),
+  });
+  const toNet = (n: fc.Value<typeof netArb>): ThermalNetwork => ({
+    ...n,
+    columns: n.columns.map((c, ci) => ({
+      name: `col${ci}`,
+      count: c.count,
+      areaMm2: c.areaMm2,
+      layers: c.layers.map((l, li) => ({
+        name: `l${li}`,
+        thicknessUm: l.thicknessUm,
+        conductivityWPerMK: l.conductivityWPerMK,
+        powerW: l.powerW,
+        ...(l.area !== undefined ? { areaMm2: l.area } : {}),
+      })),
+    })),
+  });
+  const temps = (s: ReturnType<typeof solveThermal>) => [...s.columns.flatMap((c) => [...c.layers.map((l) => l.tempC), c.timC]), s.lidC];
+
+  it('property: energy balance, no layer below ambient, linear in power', () => {
+    fc.assert(
+      fc.property(netArb, (n) => {
+        const net = toNet(n);
+        const s = solveThermal(net);
+        const total = net.columns.reduce((a, c) => a + c.count * c.layers.reduce((b, l) => b + l.powerW, 0), 0);
+        expect(Math.abs(s.sinkHeatW + s.boardHeatW - total)).toBeLessThanOrEqual(1e-9 * Math.max(1, total));
+        for (const t of temps(s)) expect(t).toBeGreaterThanOrEqual(net.ambientC - 1e-9);
+        // Doubling every source doubles every temperature rise (the network is linear).
+        const s2 = solveThermal({ ...net, columns: net.columns.map((c) => ({ ...c, layers: c.layers.map((l) => ({ ...l, powerW: 2 * l.powerW })) })) });
+        const t1 = temps(s);
+        const t2 = temps(s2);
+        t1.forEach((t, i) => expect(Math.abs(t2[i]! - net.ambientC - 2 * (t - net.ambientC))).toBeLessThanOrEqual(1e-9 * Math.max(1, t - net.ambientC)));
+      }),
+      { numRuns: fcRuns(200) },
+    );
+  });
+
+  it('property: more power in any layer makes every layer hotter (monotone), the source strictly', () => {
+    fc.assert(
+      fc.property(netArb, fc.nat(), fc.nat(), fc.double({ min: 0.5, max: 200, noNaN: true }), (n, ci, li, dP) => {
+        const net = toNet(n);
+        const c = ci % net.columns.length;
+        const l = li % net.columns[c]!.layers.length;
+        const before = solveThermal(net);
+        const hotter = structuredClone(net);
+        hotter.columns[c]!.layers[l]!.powerW += dP;
+        const after = solveThermal(hotter);
+        const t0 = temps(before);
+        const t1 = temps(after);
+        t0.forEach((t, i) => expect(t1[i]!).toBeGreaterThanOrEqual(t - 1e-9 * Math.max(1, Math.abs(t))));
+        expect(after.columns[c]!.layers[l]!.tempC).toBeGreaterThan(before.columns[c]!.layers[l]!.tempC);
+        expect(after.lidC).toBeGreaterThan(before.lidC);
+      }),
+      { numRuns: fcRuns(200) },
+    );
+  });
+
+  it('property: a worse heat sink makes every layer hotter', () => {
+    fc.assert(
+      fc.property(netArb, fc.double({ min: 1.01, max: 10, noNaN: true }), (n, f) => {
+        const net = toNet(n);
+        const a = temps(solveThermal(net));
+        const b = temps(solveThermal({ ...net, sinkResistanceKPerW: net.sinkResistanceKPerW * f }));
+        a.forEach((t, i) => expect(b[i]!).toBeGreaterThanOrEqual(t - 1e-9 * Math.max(1, Math.abs(t))));
+      }),
+      { numRuns: fcRuns(100) },
+    );
+  });
+
+  it('logic under the DRAM heats the DRAM (solveThermal, same powers, both orders)', () => {
+    const logic = { name: 'logic', thicknessUm: 100, conductivityWPerMK: 120, powerW: 300 };
+    const dram = Array.from({ length: 8 }, (_, i) => ({ name: `dram${i + 1}`, thicknessUm: 40, conductivityWPerMK: 120, powerW: 2 }));
+    const base = { ambientC: 35, tim, lid, sinkResistanceKPerW: 0.06, boardResistanceKPerW: 2 };
+    const bottom = solveThermal({ ...base, columns: [{ name: 's', count: 1, areaMm2: 400, layers: [logic, ...dram] }] });
+    const top = solveThermal({ ...base, columns: [{ name: 's', count: 1, areaMm2: 400, layers: [...dram, logic] }] });
+    const maxDram = (s: typeof bottom) => Math.max(...s.columns[0]!.layers.filter((l) => l.name.startsWith('dram')).map((l) => l.tempC));
+    const logicT = (s: typeof bottom) => s.columns[0]!.layers.find((l) => l.name === 'logic')!.tempC;
+    expect(maxDram(bottom)).toBeGreaterThan(maxDram(top) + 1);
+    expect(logicT(top)).toBeLessThan(logicT(bottom));
+  });
+
+  it('logic under the DRAM heats the DRAM (evaluate on hb3d-16l, logic-bottom vs logic-top)', () => {
+    const bottom = loadSystem('hb3d-16l');
+    expect(bottom.package.thermal.stackOrder).toBe('logic-bottom');
+    const top = loadSystem('hb3d-16l');
+    top.package.thermal.stackOrder = 'logic-top';
+    const rb = run(bottom, 'llama-3-8b');
+    const rt = run(top, 'llama-3-8b');
+    expect(rb.thermal.throttleFactor).toBe(1);
+    expect(rt.thermal.throttleFactor).toBe(1);
+    expect(rb.thermal.maxDramC).toBeGreaterThan(rt.thermal.maxDramC);
+    expect(rt.thermal.maxLogicC).toBeLessThan(rb.thermal.maxLogicC);
+    // Every layer is reported, and each is above ambient.
+    const m = bottom.package.chiplets[0]!.memory;
+    expect(rb.thermal.layers.filter((l) => l.layer.startsWith('dram'))).toHaveLength(m.layers);
+    for (const l of rb.thermal.layers) expect(l.tempC).toBeGreaterThan(bottom.package.thermal.ambientC);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// 3D DRAM bandwidth
+// ------------------------------------------------------------------------------------------------
+
+describe('3D-DRAM effective bandwidth (memory.ts)', () => {
+  const hb3d = () => loadSystem('hb3d-16l');
+  const memOf = (s: SystemSpec) => s.package.chiplets[0]!.memory;
+  const bw = (s: SystemSpec, refreshDoubled = false, inflightKB?: number) => {
+    const c = s.package.chiplets[0]!;
+    return effectiveBandwidth(c.memory, c.memory.stacks, (inflightKB ?? c.compute.memoryInflightKB) * 1024, c.compute.fabricLatencyNs, refreshDoubled);
+  };
+  const withMem = (edit: (m: MemorySpec) => void): SystemSpec => {
+    const s = hb3d();
+    edit(memOf(s));
+    return reparse(s);
+  };
+  /** Hand column-command limit of one stack: channels x burst bytes / max(burst time, tCCD_S, tCCD_L/groups). */
+  const handColumn = (m: MemorySpec) => {
+    const chBytesPerNs = (m.busWidthBitsPerChannel * m.dataRateGbpsPerPin) / 8;
+    const burst = (m.busWidthBitsPerChannel * m.burstLength) / 8;
+    return (m.channelsPerLayer * m.connectedLayers * burst) / Math.max(burst / chBytesPerNs, m.tCCD_Sns, m.tCCD_Lns / m.bankGroups);
+  };
+
+  it('vertical link: hand-computed capacity, and connected layers beyond it add no bandwidth', () => {
+    const area = 3; // mm2 of vertical links instead of 12: the link binds at a few connected layers
+    const shrunk = (n: number) => withMem((m) => { m.vertical.areaMm2 = area; m.connectedLayers = n; });
+    const m0 = memOf(shrunk(1));
+    const links = Math.floor(((area * 1e6) / (m0.vertical.pitchUm ** 2)) * m0.vertical.dataFraction);
+    expect(verticalLinks(m0)).toBe(links);
+    const vGBps = (links * m0.vertical.linkRateGbps) / 8;
+    expect(relErr(bw(shrunk(1)).verticalGBps, vGBps)).toBeLessThan(1e-12);
+
+    const eff: number[] = [];
+    let bindsAt = 0;
+    for (let n = 1; n <= 16; n++) {
+      const s = shrunk(n);
+      const b = bw(s);
+      eff.push(b.effectiveGBps);
+      const col = handColumn(memOf(s));
+      expect(relErr(b.columnGBps, col)).toBeLessThan(1e-12);
+      if (bindsAt === 0 && col >= vGBps) bindsAt = n;
+      if (col > vGBps) expect(b.limiter).toBe('vertical');
+    }
+    expect(bindsAt).toBeGreaterThan(2);
+    expect(bindsAt).toBeLessThan(16);
+    // Grows while the connected channels are the limit ...
+    for (let n = 2; n < bindsAt; n++) expect(eff[n - 1]!).toBeGreaterThan(eff[n - 2]! * 1.01);
+    // ... and is flat once the vertical link binds.
+    for (let n = bindsAt + 1; n <= 16; n++) expect(eff[n - 1]).toBe(eff[bindsAt - 1]);
+    const c = memOf(shrunk(16));
+    const refresh = 1 - c.tRFCns / c.tREFIns;
+    expect(relErr(eff[15]!, vGBps * refresh * c.controllerEfficiency)).toBeLessThan(1e-12);
+  });
+
+  it('stack activation cap: connected layers beyond it add no bandwidth', () => {
+    const cap = 64;
+    const at = (n: number) => withMem((m) => { m.stackActivationsPerFAW = cap; m.connectedLayers = n; });
+    const eff: number[] = [];
+    let bindsAt = 0;
+    for (let n = 1; n <= 16; n++) {
+      const s = at(n);
+      const m = memOf(s);
+      const b = bw(s);
+      const bytesPerAct = Math.min(m.rowSizeBytes, m.accessBytes / (1 - m.rowHitRate));
+      const stackAct = (cap / m.tFAWns) * bytesPerAct;
+      expect(relErr(b.stackActivationGBps, stackAct)).toBeLessThan(1e-12);
+      eff.push(b.effectiveGBps);
+      if (bindsAt === 0 && handColumn(m) >= stackAct) bindsAt = n;
+      if (handColumn(m) > stackAct) expect(b.limiter).toBe('stack-activation');
+    }
+    expect(bindsAt).toBeGreaterThan(1);
+    for (let n = 2; n < bindsAt; n++) expect(eff[n - 1]!).toBeGreaterThan(eff[n - 2]!);
+    for (let n = bindsAt + 1; n <= 16; n++) expect(eff[n - 1]).toBe(eff[bindsAt - 1]);
+  });
+
+  it('recharge hiding: a spare layer (m > n) raises the bank limit by (open + tRP) / open when banks bind', () => {
+    // One bank per channel so that the bank limit binds; layers = n + 1 keeps the same number of
+    // layer groups (floor(9/8) = 1), so only the hidden precharge differs.
+    const mk = (layers: number) => withMem((m) => { m.banksPerChannel = 1; m.layers = layers; m.connectedLayers = 8; });
+    const spare = bw(mk(9));
+    const none = bw(mk(8));
+    const m = memOf(mk(9));
+    const acc = Math.min(m.rowSizeBytes, m.accessBytes / (1 - m.rowHitRate)) / m.accessBytes;
+    const open = Math.max(m.tRASns, m.tRCDns + acc * m.tCCD_Lns);
+    expect(none.limiter).toBe('bank');
+    expect(spare.limiter).toBe('bank');
+    expect(relErr(spare.bankGBps / none.bankGBps, (open + m.tRPns) / open)).toBeLessThan(1e-12);
+    expect(spare.effectiveGBps).toBeGreaterThan(none.effectiveGBps);
+    // Hand value of the bank limit with recharge hidden: channels x banks x bytes per ACT / tRAS-or-open.
+    const bytesPerAct = acc * m.accessBytes;
+    expect(relErr(spare.bankGBps, (m.channelsPerLayer * 8 * 1 * bytesPerAct) / open)).toBeLessThan(1e-12);
+  });
+
+  it("Little's law: halving the in-flight bytes halves the buffering limit (and the bandwidth when it binds)", () => {
+    const s = hb3d();
+    const full = bw(s, false, 64);
+    const half = bw(s, false, 32);
+    expect(relErr(half.bufferingGBps, full.bufferingGBps / 2)).toBeLessThan(1e-12);
+    expect(full.limiter).toBe('buffering');
+    expect(relErr(half.effectiveGBps, full.effectiveGBps / 2)).toBeLessThan(1e-12);
+    // Hand value: bytes in flight / (fabric + miss share of tRP+tRCD + tCL + burst time).
+    const m = memOf(s);
+    const chBytesPerNs = (m.busWidthBitsPerChannel * m.dataRateGbpsPerPin) / 8;
+    const burst = (m.busWidthBitsPerChannel * m.burstLength) / 8;
+    const lat = s.package.chiplets[0]!.compute.fabricLatencyNs + (1 - m.rowHitRate) * (m.tRPns + m.tRCDns) + m.tCLns + (m.accessBytes / burst) * (burst / chBytesPerNs);
+    expect(relErr(full.accessLatencyNs, lat)).toBeLessThan(1e-12);
+    expect(relErr(full.bufferingGBps, (64 * 1024) / lat)).toBeLessThan(1e-12);
+    // With the preset's in-flight capacity buffering does not bind.
+    expect(bw(s).limiter).not.toBe('buffering');
+  });
+
+  it('doubled refresh doubles the refresh loss and lowers the bandwidth by (1 - 2f) / (1 - f)', () => {
+    const s = hb3d();
+    const n = bw(s, false);
+    const d = bw(s, true);
+    const m = memOf(s);
+    expect(relErr(n.refreshLossFraction, m.tRFCns / m.tREFIns)).toBeLessThan(1e-12);
+    expect(relErr(d.refreshLossFraction, 2 * n.refreshLossFraction)).toBeLessThan(1e-12);
+    const f = n.refreshLossFraction;
+    expect(relErr(d.effectiveGBps / n.effectiveGBps, (1 - 2 * f) / (1 - f))).toBeLessThan(1e-12);
+  });
+
+  it('lower row-buffer hit rate lowers the bank and activation limits', () => {
+    const hi = bw(hb3d());
+    const lo = bw(withMem((m) => { m.rowHitRate = 0.5; }));
+    expect(lo.bytesPerActivation).toBeLessThan(hi.bytesPerActivation);
+    expect(lo.bankGBps).toBeLessThan(hi.bankGBps);
+    expect(lo.activationWindowGBps).toBeLessThan(hi.activationWindowGBps);
+    expect(lo.stackActivationGBps).toBeLessThan(hi.stackActivationGBps);
+    expect(lo.accessLatencyNs).toBeGreaterThan(hi.accessLatencyNs);
+    // Row hits cannot raise the pin-rate or column-command limits.
+    expect(lo.peakGBps).toBe(hi.peakGBps);
+    expect(lo.columnGBps).toBe(hi.columnGBps);
+  });
+
+  it('property: every limit is non-decreasing in the row-buffer hit rate; effective <= every limit', () => {
+    fc.assert(
+      fc.property(fc.double({ min: 0, max: 0.98, noNaN: true }), fc.double({ min: 0, max: 0.98, noNaN: true }), fc.integer({ min: 1, max: 16 }), (a, b, n) => {
+        const [h1, h2] = a <= b ? [a, b] : [b, a];
+        const x = bw(withMem((m) => { m.rowHitRate = h1; m.connectedLayers = n; }));
+        const y = bw(withMem((m) => { m.rowHitRate = h2; m.connectedLayers = n; }));
+        for (const k of ['bankGBps', 'activationWindowGBps', 'stackActivationGBps', 'bufferingGBps', 'effectiveGBps'] as const)
+          expect(y[k]).toBeGreaterThanOrEqual(x[k] * (1 - 1e-12));
+        for (const k of ['peakGBps', 'columnGBps', 'bankGBps', 'activationWindowGBps', 'stackActivationGBps', 'verticalGBps', 'phyGBps', 'bufferingGBps'] as const)
+          expect(x.effectiveGBps).toBeLessThanOrEqual(x[k] * (1 + 1e-12));
+      }),
+      { numRuns: fcRuns(100) },
+    );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Throttling and refresh
+// ------------------------------------------------------------------------------------------------
+
+describe('limits: throttling, infeasibility, refresh doubling', () => {
+  it('a tiny heat sink throttles the clock until the package meets its limits', () => {
+    const base = loadSystem('hb3d-16l');
+    const f = throttlingSinkFactor(base, 'llama-3-8b');
+    const hot = loadSystem('hb3d-16l');
+    hot.package.thermal.sinkResistanceKPerW *= f;
+    const r = run(hot, 'llama-3-8b');
+    const nominal = run(base, 'llama-3-8b');
+    expect(nominal.thermal.throttleFactor).toBe(1);
+    expect(r.feasible).toBe(true);
+    expect(r.thermal.throttleFactor).toBeLessThan(1);
+    expect(r.thermal.throttleFactor).toBeGreaterThan(0);
+    expect(r.thermal.limitedBy).not.toBe('none');
+    expect(r.thermal.maxLogicC).toBeLessThanOrEqual(r.thermal.logicLimitC + 1e-6);
+    expect(r.thermal.maxDramC).toBeLessThanOrEqual(r.thermal.dramExtendedLimitC + 1e-6);
+    expect(Math.max(r.power.prefillW, r.power.decodeW)).toBeLessThanOrEqual(r.power.tdpW + 1e-6);
+    // A lower clock stretches the compute-bound prefill, but by no more than 1/throttle.
+    const ratio = r.prefill.stepTimeS / nominal.prefill.stepTimeS;
+    expect(ratio).toBeGreaterThan(1);
+    expect(ratio).toBeLessThanOrEqual(1 / r.thermal.throttleFactor + 1e-9);
+  });
+
+  it('the power wall: a design over TDP is throttled to meet it', () => {
+    const sys = loadSystem('h100-sxm');
+    sys.package.power.tdpW = 450;
+    const r = run(sys, 'llama-3-8b', { batch: 64, inputTokens: 4096 });
+    expect(r.thermal.throttleFactor).toBeLessThan(1);
+    expect(r.thermal.limitedBy).toBe('tdp');
+    expect(Math.max(r.power.prefillW, r.power.decodeW)).toBeLessThanOrEqual(450 + 1e-6);
+    expect(r.feasible).toBe(true);
+  });
+
+  it("onOverLimit 'infeasible' reports the overheating design infeasible with a reason", () => {
+    const base = loadSystem('hb3d-16l');
+    const f = throttlingSinkFactor(base, 'llama-3-8b');
+    const hot = loadSystem('hb3d-16l');
+    hot.package.thermal.sinkResistanceKPerW *= f;
+    hot.package.thermal.onOverLimit = 'infeasible';
+    const r = run(hot, 'llama-3-8b');
+    expect(r.feasible).toBe(false);
+    expect(r.thermal.throttleFactor).toBe(1);
+    expect(r.infeasibleReasons.length).toBeGreaterThan(0);
+    expect(r.infeasibleReasons.join('; ')).toMatch(/temperature|tdp/);
+  });
+
+  it('DRAM between 85 and 95 C doubles refresh and lowers the decode bandwidth', () => {
+    const base = loadSystem('hb3d-16l');
+    const cool = run(base, 'llama-3-8b');
+    expect(cool.thermal.maxDramC).toBeLessThan(85);
+    expect(cool.thermal.refreshDoubled).toBe(false);
+    let warm: ReturnType<typeof run> | null = null;
+    for (let f = 1; f <= 6 && !warm; f += 0.1) {
+      const s = loadSystem('hb3d-16l');
+      s.package.thermal.sinkResistanceKPerW *= f;
+      const r = run(s, 'llama-3-8b');
+      if (r.thermal.throttleFactor === 1 && r.thermal.maxDramC > 86 && r.thermal.maxDramC < 95) warm = r;
+    }
+    expect(warm).not.toBeNull();
+    expect(warm!.thermal.refreshDoubled).toBe(true);
+    expect(warm!.feasible).toBe(true);
+    const m = base.package.chiplets[0]!.memory;
+    expect(relErr(warm!.memory.bandwidth.decode.refreshLossFraction, (2 * m.tRFCns) / m.tREFIns)).toBeLessThan(1e-12);
+    expect(warm!.memory.bandwidth.decode.effectiveGBps).toBeLessThan(cool.memory.bandwidth.decode.effectiveGBps);
+  });
+
+  it('the reported refreshDoubled flag matches the refresh rate the bandwidth was computed with', () => {
+    const m = loadSystem('hb3d-16l').package.chiplets[0]!.memory;
+    const normal = m.tRFCns / m.tREFIns;
+    for (let f = 1; f <= 4.5; f += 0.05) {
+      const s = loadSystem('hb3d-16l');
+      s.package.thermal.sinkResistanceKPerW *= f;
+      const r = run(s, 'llama-3-8b');
+      const doubled = relErr(r.memory.bandwidth.decode.refreshLossFraction, 2 * normal) < 1e-9;
+      expect({ f, doubled }).toEqual({ f, doubled: r.thermal.refreshDoubled });
+    }
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Memory footprint
+// ------------------------------------------------------------------------------------------------
+
+describe('memory footprint', () => {
+  for (const sysName of ['h100-sxm', 'hb3d-16l']) {
+    it(`${sysName}: weights + KV + activations + reserve == footprint, hand-checked parts`, () => {
+      const sys = loadSystem(sysName);
+      const f = llamaFigures(modelJson('llama-3-8b'));
+      const r = run(sys, 'llama-3-8b', { batch: 8, inputTokens: 512, outputTokens: 128 });
+      const m = r.memory;
+      expect(relErr(m.weightsBytes + m.kvCacheBytes + m.activationBytes + m.reserveBytes, m.footprintBytes)).toBeLessThan(1e-12);
+      expect(m.weightsBytes).toBe(f.totalParams * 1);
+      expect(m.kvCacheBytes).toBe(f.kvElemsPerToken * 1 * 8 * (512 + 128));
+      const mem = sys.package.chiplets[0]!.memory;
+      expect(m.capacityBytes).toBe(mem.stacks * mem.layers * mem.capacityPerLayerGiB * 2 ** 30);
+      expect(relErr(m.reserveBytes, m.capacityBytes * sys.package.software.memoryReserveFraction)).toBeLessThan(1e-12);
+      expect(m.activationBytes).toBeGreaterThan(0);
+      expect(m.fits).toBe(true);
+      expect(r.feasible).toBe(true);
+    });
+  }
+
+  it('lamosys-pd (split prefill/decode chiplets): each side holds a copy of the weights', () => {
+    const r = run(loadSystem('lamosys-pd'), 'llama-3-8b');
+    const m = r.memory;
+    expect(relErr(2 * m.weightsBytes + m.kvCacheBytes + m.activationBytes + m.reserveBytes, m.footprintBytes)).toBeLessThan(1e-12);
+    expect(m.fits).toBe(true);
+  });
+
+  it('llama-3.1-405b in bf16 does not fit one H100: infeasible with a memory reason', () => {
+    const r = run(loadSystem('h100-sxm'), 'llama-3.1-405b', { precision: BF16, batch: 1, inputTokens: 128, outputTokens: 16 });
+    expect(r.memory.fits).toBe(false);
+    expect(r.memory.footprintBytes).toBeGreaterThan(r.memory.capacityBytes);
+    expect(r.memory.weightsBytes).toBe(llamaFigures(modelJson('llama-3.1-405b')).totalParams * 2);
+    expect(r.feasible).toBe(false);
+    expect(r.infeasibleReasons.some((x) => /memory/.test(x))).toBe(true);
+  });
+
+  it('footprint grows with batch and context, exactly by the KV (+ activations) added', () => {
+    const sys = loadSystem('hb3d-16l');
+    const f = llamaFigures(modelJson('llama-3-8b'));
+    const a = run(sys, 'llama-3-8b', { batch: 4, inputTokens: 512, outputTokens: 128 });
+    const b = run(sys, 'llama-3-8b', { batch: 4, inputTokens: 512, outputTokens: 256 });
+    // Output tokens add KV only (activations are set by the prefill).
+    expect(relErr(b.memory.footprintBytes - a.memory.footprintBytes, f.kvElemsPerToken * 4 * 128)).toBeLessThan(1e-9);
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// Decode averaging, and random workloads
+// ------------------------------------------------------------------------------------------------
+
+describe('decode over the generation', () => {
+  /** Decode step time at exactly context `ctx` (one sample, one output token). */
+  const stepAt = (sys: SystemSpec, model: string, p: Precision, batch: number, ctx: number) =>
+    run(sys, model, { precision: allPrec(p), batch, inputTokens: ctx, outputTokens: 1, decodeSamples: 1 });
+
+  it('the averaged decode step lies between the steps at context = input and input + output', () => {
+    const sys = loadSystem('hb3d-16l');
+    const r = run(sys, 'llama-3-8b', { precision: FP8, batch: 64, inputTokens: 1024, outputTokens: 2048 });
+    const lo = stepAt(sys, 'llama-3-8b', 'fp8', 64, 1024);
+    const hi = stepAt(sys, 'llama-3-8b', 'fp8', 64, 1024 + 2048);
+    for (const x of [r, lo, hi]) expect(x.thermal.throttleFactor).toBe(1);
+    expect(lo.decode.contextFrom).toBe(1024);
+    expect(r.decode.samples).toBe(4);
+    // Long contexts at batch 64: the KV read matters, so the bounds are strict.
+    expect(r.decode.stepTimeS).toBeGreaterThan(lo.decode.stepTimeS);
+    expect(r.decode.stepTimeS).toBeLessThan(hi.decode.stepTimeS);
+  });
+
+  const systems = ['h100-sxm', 'hb3d-16l', 'lamosys-pd'] as const;
+  const models = ['llama-3-8b', 'qwen3-30b-a3b', 'llama-2-7b'] as const;
+  const precs: Precision[] = ['bf16', 'fp8'];
+  const workload = fc.record({
+    sys: fc.constantFrom(...systems),
+    model: fc.constantFrom(...models),
+    p: fc.constantFrom(...precs),
+    batch: fc.integer({ min: 1, max: 96 }),
+    input: fc.integer({ min: 1, max: 3000 }),
+    output: fc.integer({ min: 1, max: 900 }),
+  });
+
+  it('property: averaged decode step within [step(input), step(input + output)]', () => {
+    fc.assert(
+      fc.property(workload, (w) => {
+        fc.pre(w.input + w.output + 1 <= loadModel(w.model).maxPositionEmbeddings);
+        const sys = loadSystem(w.sys);
+        const r = run(sys, w.model, { precision: allPrec(w.p), batch: w.batch, inputTokens: w.input, outputTokens: w.output });
+        const lo = stepAt(sys, w.model, w.p, w.batch, w.input);
+        const hi = stepAt(sys, w.model, w.p, w.batch, w.input + w.output);
+        fc.pre([r, lo, hi].every((x) => x.thermal.throttleFactor === 1 && x.thermal.refreshDoubled === r.thermal.refreshDoubled));
+        expect(r.decode.stepTimeS).toBeGreaterThanOrEqual(lo.decode.stepTimeS * (1 - 1e-12));
+        expect(r.decode.stepTimeS).toBeLessThanOrEqual(hi.decode.stepTimeS * (1 + 1e-12));
+      }),
+      { numRuns: fcRuns(30) },
+    );
+  });
+
+  it('property: outputs are finite and positive for random workloads and precisions', () => {
+    const allP: Precision[] = ['bf16', 'fp16', 'fp8', 'int8', 'fp4', 'int4', 'fp32'];
+    fc.assert(
+      fc.property(workload, fc.constantFrom(...allP), (w, p) => {
+        fc.pre(w.input + w.output <= loadModel(w.model).maxPositionEmbeddings);
+        const r = run(loadSystem(w.sys), w.model, { precision: allPrec(p), batch: w.batch, inputTokens: w.input, outputTokens: w.output });
+        const pos = [
+          r.prefill.stepTimeS, r.prefill.systemTokensPerS, r.prefill.userTokensPerS, r.prefill.flops, r.prefill.dramBytes, r.prefill.powerW,
+          r.decode.stepTimeS, r.decode.systemTokensPerS, r.decode.userTokensPerS, r.decode.flops, r.decode.dramBytes, r.decode.powerW,
+          r.memory.footprintBytes, r.memory.capacityBytes, r.power.averageW, r.energyPerTokenJ, r.tokensPerSPerW,
+          r.memory.bandwidth.decode.effectiveGBps, r.thermal.throttleFactor,
+        ];
+        for (const v of pos) {
+          expect(Number.isFinite(v)).toBe(true);
+          expect(v).toBeGreaterThan(0);
+        }
+        for (const l of r.thermal.layers) expect(Number.isFinite(l.tempC)).toBe(true);
+        for (const op of [...r.prefill.breakdown, ...r.decode.breakdown]) {
+          expect(Number.isFinite(op.timeS) && op.timeS > 0).toBe(true);
+          expect(op.energyJ).toBeGreaterThanOrEqual(0);
+        }
+        // The time by bound adds up to the step.
+        for (const ph of [r.prefill, r.decode]) {
+          const s = Object.values(ph.timeByBoundS).reduce((a, b) => a + b, 0);
+          expect(relErr(s, ph.stepTimeS)).toBeLessThan(1e-9);
+        }
+      }),
+      { numRuns: fcRuns(40) },
+    );
+  });
+
+  it('property: decode step time is non-decreasing in batch and in context', () => {
+    fc.assert(
+      fc.property(workload, fc.integer({ min: 1, max: 64 }), fc.integer({ min: 1, max: 2000 }), (w, db, dc) => {
+        fc.pre(w.input + dc + w.output <= loadModel(w.model).maxPositionEmbeddings);
+        const sys = loadSystem(w.sys);
+        const o = { precision: allPrec(w.p), batch: w.batch, inputTokens: w.input, outputTokens: w.output };
+        const base = run(sys, w.model, o);
+        const moreBatch = run(sys, w.model, { ...o, batch: w.batch + db });
+        const moreCtx = run(sys, w.model, { ...o, inputTokens: w.input + dc });
+        // Compare operating points at the same clock and refresh rate (throttling is tested above).
+        const same = (x: typeof base) => x.thermal.throttleFactor === 1 && x.thermal.refreshDoubled === base.thermal.refreshDoubled;
+        fc.pre(base.thermal.throttleFactor === 1 && same(moreBatch) && same(moreCtx));
+        expect(moreBatch.decode.stepTimeS).toBeGreaterThanOrEqual(base.decode.stepTimeS * (1 - 1e-12));
+        expect(moreCtx.decode.stepTimeS).toBeGreaterThanOrEqual(base.decode.stepTimeS * (1 - 1e-12));
+      }),
+      { numRuns: fcRuns(30) },
+    );
+  });
+});
