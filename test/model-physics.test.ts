@@ -248,7 +248,8 @@ describe('thermal network (solveThermal)', () => {
     sinkResistanceKPerW: fc.double({ min: 0.01, max: 2, noNaN: true }),
     boardResistanceKPerW: fc.option(fc.double({ min: 0.1, max: 20, noNaN: true }), { nil: null }),
   });
-  const toNet = (n: fc.Value<typeof netArb>): ThermalNetwork => ({
+  type NetIn = typeof netArb extends fc.Arbitrary<infer T> ? T : never;
+  const toNet = (n: NetIn): ThermalNetwork => ({
     ...n,
     columns: n.columns.map((c, ci) => ({
       name: `col${ci}`,
@@ -606,6 +607,25 @@ describe('memory footprint', () => {
     const m = r.memory;
     expect(relErr(2 * m.weightsBytes + m.kvCacheBytes + m.activationBytes + m.reserveBytes, m.footprintBytes)).toBeLessThan(1e-12);
     expect(m.fits).toBe(true);
+  });
+
+  it('lamosys-pd: a prefill chiplet that cannot hold its share is infeasible, and the reason shows the overflow', () => {
+    const sys = loadSystem('lamosys-pd');
+    const f = llamaFigures(modelJson('llama-3-8b'));
+    const r = run(sys, 'llama-3-8b', { batch: 64, inputTokens: 4096, outputTokens: 128 });
+    // Hand check: the prefill chiplet holds the weights, the prompt KV of the batch and the
+    // activations in (1 - reserve) of its 4 x 8 GiB.
+    const pre = chipletFor(sys, 'prefill').memory;
+    const preCap = pre.stacks * pre.layers * pre.capacityPerLayerGiB * 2 ** 30 * (1 - sys.package.software.memoryReserveFraction);
+    const preNeed = f.totalParams + r.memory.activationBytes + f.kvElemsPerToken * 64 * 4096;
+    expect(preNeed).toBeGreaterThan(preCap);
+    expect(r.memory.fits).toBe(false);
+    expect(r.feasible).toBe(false);
+    const reason = r.infeasibleReasons.find((x) => /memory/.test(x));
+    expect(reason).toBeDefined();
+    // The figures quoted must explain the refusal: what is needed exceeds what is there.
+    const [need, cap] = (reason!.match(/[\d.]+ GiB/g) ?? []).map((x) => parseFloat(x));
+    expect(need, reason).toBeGreaterThan(cap!);
   });
 
   it('llama-3.1-405b in bf16 does not fit one H100: infeasible with a memory reason', () => {

@@ -826,3 +826,103 @@ export function evaluateGemm(
 export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
   return makeRole(roleFor(system, 'decode'), 1, false).bw;
 }
+
+// ------------------------------------------------------------------------------------------------
+// Step model for serving: the time and energy of one forward step of a mixed batch (decode
+// sequences plus prefill chunks), on the devices of one role, at a fixed operating point. The
+// serving layer (analytic and discrete-event) calls this; it shares every formula with evaluate().
+
+export interface MixedStep {
+  /** Sequences decoding one token each, and their mean context (tokens already cached). */
+  decodeSeqs: number;
+  decodeContext: number;
+  /** Sequences prefilling a chunk of `prefillTokens` each after `prefillContext` cached tokens. */
+  prefillSeqs: number;
+  prefillTokens: number;
+  prefillContext: number;
+}
+
+export interface StepCost {
+  timeS: number;
+  /** Energy of the step over all devices of the role (dynamic + static + other), J. */
+  energyJ: number;
+}
+
+export interface StepModel {
+  /** Devices of one replica group (tp*pp*dp*sp) on this role. */
+  devices: number;
+  /** KV-cache tokens the role's devices can hold for all DP replicas together. */
+  kvCapacityTokens: number;
+  kvBytesPerToken: number;
+  /** Clock scale of the operating point (throttling) and the resulting package power while busy. */
+  throttleFactor: number;
+  step(s: MixedStep): StepCost;
+  /** Time to move `tokens` of KV from prefill to decode devices (interposer or network). */
+  kvTransferS(tokens: number): number;
+}
+
+export interface StepModelSpec {
+  system: SystemSpec;
+  model: ModelArch;
+  precision: PrecisionSpec;
+  mapping?: Mapping;
+  /** Which chiplet role runs the steps ('any' packages use their only chiplet). */
+  phase?: Phase;
+  /** A representative load for the operating point (throttling, refresh): batch and lengths. */
+  batch: number;
+  inputTokens: number;
+  outputTokens: number;
+}
+
+export function makeStepModel(spec: StepModelSpec): StepModel {
+  const mapping = spec.mapping ?? SINGLE;
+  const phase = spec.phase ?? 'decode';
+  const op = evaluate({ ...spec, mapping });
+  const s = op.thermal.throttleFactor;
+  const role = makeRole(roleFor(spec.system, phase), s, op.thermal.refreshDoubled);
+  const input: EvalInput = { ...spec, mapping };
+  const sw = spec.system.package.software;
+  const levels = levelsOf(input);
+  const devices = devicesOf(mapping);
+  const staticW = op.power.staticW + op.power.otherW;
+  const fp = footprintPerDevice(spec.model, spec.precision, mapping, mapping.dp, 1, 0);
+  const cap = capacityBytes(role.mem, role.stacks) * (1 - sw.memoryReserveFraction);
+  const kvPerToken = kvBytesPerToken(spec.model, spec.precision);
+  // fp.kvCacheBytes: what one token of one replica costs on one device (the mapping's KV split).
+  const free = Math.max(0, cap - fp.weightsBytes - fp.activationBytes);
+  const kvCapacityTokens = Math.floor(free / fp.kvCacheBytes) * mapping.dp;
+  const memo = new Map<string, StepCost>();
+  const step = (x: MixedStep): StepCost => {
+    const key = `${x.decodeSeqs}|${x.decodeContext}|${x.prefillSeqs}|${x.prefillTokens}|${x.prefillContext}`;
+    const hit = memo.get(key);
+    if (hit) return hit;
+    const tokens = x.decodeSeqs + x.prefillSeqs * x.prefillTokens;
+    if (tokens <= 0) return { timeS: 0, energyJ: 0 };
+    // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
+    const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, mapping);
+    const parts: DevicePlan[] = [];
+    if (x.prefillSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'prefill', x.prefillSeqs, x.prefillTokens, x.prefillContext, mapping));
+    if (x.decodeSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'decode', x.decodeSeqs, 1, x.decodeContext, mapping));
+    const isPerPart = (o: Operator) => o.kind === 'attention' || o.kvReadBytes > 0 || o.name === 'lm_head';
+    const ops = lin.ops.filter((o) => !isPerPart(o));
+    for (const p of parts) ops.push(...p.ops.filter(isPerPart));
+    const raw = runOps(ops, role, spec.precision, sw, false);
+    addComms(raw, [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))], levels, mapping.overlap ?? true);
+    finishStep(raw, lin, sw);
+    const energyJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + staticW * raw.stepTimeS) * devices;
+    const r = { timeS: raw.stepTimeS, energyJ };
+    if (memo.size > 200_000) memo.clear();
+    memo.set(key, r);
+    return r;
+  };
+  const link = spec.system.package.interposer;
+  const kvTransferS = (tokens: number) => {
+    const bytes = tokens * kvPerToken;
+    if (link && spec.system.package.chiplets.length > 1) return link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
+    // Between packages: a send over the outermost level the pools share (bytes split over TP ranks).
+    if (levels.length === 0) return 0;
+    const c = collectiveCost('send-recv', bytes / mapping.tp, [2], levels.slice(-1).map((l) => ({ ...l, size: Math.max(2, l.size) })));
+    return c.timeS;
+  };
+  return { devices, kvCapacityTokens, kvBytesPerToken: kvPerToken, throttleFactor: s, step, kvTransferS };
+}
