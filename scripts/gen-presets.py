@@ -39,7 +39,7 @@ HBM_NOTES = {
 
 def thermal_gpu():
     return {
-        "ambientC": 35, "stackOrder": "logic-bottom",
+        "ambientC": 35,
         "logicDie": {"thicknessUm": 300, "conductivityWPerMK": 120},
         "dramDie": {"thicknessUm": 50, "conductivityWPerMK": 120},
         "bondLayer": {"thicknessUm": 20, "conductivityWPerMK": 1.5},
@@ -189,6 +189,7 @@ def die3d(name, cores, ghz, bf16, smem, l2, area, static_w, inflight):
 
 def thermal3d(bond_k, bond_um):
     t = thermal_gpu()
+    t["stackOrder"] = "logic-bottom"
     t["logicDie"] = {"thicknessUm": 100, "conductivityWPerMK": 120}
     t["dramDie"] = {"thicknessUm": 40, "conductivityWPerMK": 120}
     t["bondLayer"] = {"thicknessUm": bond_um, "conductivityWPerMK": bond_k}

@@ -121,9 +121,10 @@ interface Outcome {
  */
 const CO_ADJUST: Record<string, (json: unknown, path: Path) => void> = {
   kind: (json, path) => setAt(json, [...path.slice(0, -1), 'pitchUm'], 15),
-  stackOrder: (json) => {
-    for (const c of (json as { package: { chiplets: { memory: { placement: string } }[] } }).package.chiplets) c.memory.placement = 'on-logic';
-  },
+  // The extended (doubled-refresh) DRAM limit only acts when the DRAM gets that hot: lower both
+  // limits (keeping normal < extended) so the hot scenario crosses them.
+  dramExtendedLimitC: (json) => setAt(json, ['package', 'thermal', 'dramLimitC'], 40),
+
 };
 
 function probe(preset: string, leaf: Leaf, sinkFactor: number): Outcome {
@@ -132,8 +133,8 @@ function probe(preset: string, leaf: Leaf, sinkFactor: number): Outcome {
   const prec = leaf.table ? allPrec(leaf.table) : FP8;
   const raw = systemJson(preset);
   const tried: string[] = [];
-  for (const adjust of [null, CO_ADJUST[key] ?? null]) {
-    if (adjust === null && tried.length > 0) continue;
+  const contexts = [null, ...(CO_ADJUST[key] ? [CO_ADJUST[key]] : [])];
+  for (const adjust of contexts) {
     const baseJson = structuredClone(raw);
     if (adjust) adjust(baseJson, leaf.path);
     const base = systemSchema.safeParse(baseJson);
@@ -142,6 +143,12 @@ function probe(preset: string, leaf: Leaf, sinkFactor: number): Outcome {
     for (const cand of candidates(getAt(baseJson, leaf.path), key)) {
       const j = structuredClone(baseJson);
       setAt(j, leaf.path, cand);
+      // Memory placement and the stacking order go together: stackOrder exists only for DRAM on logic.
+      if (key === 'placement') {
+        const th = (j as { package: { thermal: Record<string, unknown> } }).package.thermal;
+        if (cand === 'on-logic') th.stackOrder = 'logic-bottom';
+        else delete th.stackOrder;
+      }
       const parsed = systemSchema.safeParse(j);
       if (!parsed.success) {
         tried.push(`${JSON.stringify(cand)} refused`);

@@ -113,6 +113,8 @@ export interface EvalResult {
     dramLimitC: number;
     dramExtendedLimitC: number;
     refreshDoubled: boolean;
+    /** Leakage-temperature feedback diverged: the temperatures shown are not a steady state. */
+    runaway: boolean;
     /** Clock scale applied (1 = no throttling). */
     throttleFactor: number;
     limitedBy: 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature';
@@ -554,7 +556,8 @@ function logicNode(sol: ThermalSolution, c: Chiplet) {
   return col.layers.find((l) => l.name === 'logic')!;
 }
 
-/** Temperature rise of every node per watt in each chiplet's logic die (ambient 0, nothing else on). */
+/** Temperature rise of every node per watt in each chiplet's logic die (ambient 0, nothing else on).
+ *  Cached per package object: configs are treated as immutable once parsed. */
 const responseCache = new WeakMap<SystemSpec['package'], { sol: ThermalSolution; logicRise: number[] }[]>();
 function unitResponses(pkg: SystemSpec['package']) {
   let r = responseCache.get(pkg);
@@ -598,7 +601,7 @@ function chipletColumns(c: Chiplet, th: SystemSpec['package']['thermal'], logicW
   if (c.memory.placement === 'on-logic') {
     // DRAM stacks sit on the compute die; each DRAM level holds `stacks` dies side by side.
     const dram = dramLayers(c.memory.stacks);
-    const layers = th.stackOrder === 'logic-bottom' ? [logic, bond, ...dram] : [...dram.reverse(), bond, logic];
+    const layers = th.stackOrder !== 'logic-top' ? [logic, bond, ...dram] : [...dram.reverse(), bond, logic];
     return [{ name: `${c.name}:stack`, count: 1, areaMm2: c.compute.areaMm2, layers }];
   }
   return [
@@ -614,6 +617,18 @@ function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-
   if (o.maxDramC > th.dramExtendedLimitC) return 'dram-temperature';
   if (Math.max(o.prefillPowerW, o.decodePowerW) > sys.package.power.tdpW) return 'tdp';
   return 'none';
+}
+
+/** Worst relative margin over the limits: > 0 when a limit is exceeded (runaway counts as +1). */
+function margin(o: Operating, sys: SystemSpec): number {
+  const th = sys.package.thermal;
+  const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+  if (o.runaway) return 1;
+  return Math.max(
+    (o.maxLogicC - tj) / tj,
+    (o.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC,
+    Math.max(o.prefillPowerW, o.decodePowerW) / sys.package.power.tdpW - 1,
+  );
 }
 
 /** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
@@ -675,15 +690,29 @@ export function evaluate(input: EvalInput): EvalResult {
         o = oLo;
         s = lo;
       } else {
+        // Illinois (modified regula falsi) on the worst relative margin, which rises with the clock:
+        // converges in a few operating-point evaluations where bisection needs eleven.
         let best = oLo;
-        for (let i = 0; i < 11; i++) {
-          // 11 halvings of [0.05, 1]: the clock is found to within 0.05% of nominal.
-          const mid = (lo + hi) / 2;
+        let gLo = margin(oLo, sys);
+        let gHi = margin(o, sys);
+        let side = 0;
+        for (let i = 0; i < 12 && hi - lo > 2e-3; i++) {
+          let mid = lo + ((hi - lo) * -gLo) / (gHi - gLo);
+          if (!(mid > lo && mid < hi)) mid = (lo + hi) / 2;
           const om = settle(input, mid);
-          if (limitsViolated(om, sys) === 'none') {
+          const g = margin(om, sys);
+          if (g <= 0 && limitsViolated(om, sys) === 'none') {
             lo = mid;
+            gLo = g;
             best = om;
-          } else hi = mid;
+            if (side === -1) gHi /= 2;
+            side = -1;
+          } else {
+            hi = mid;
+            gHi = Math.max(g, 1e-12);
+            if (side === 1) gLo /= 2;
+            side = 1;
+          }
         }
         o = best;
         s = lo;
@@ -706,16 +735,19 @@ export function evaluate(input: EvalInput): EvalResult {
     ? weightsBytes + kvCacheBytes + activationBytes + reserveBytes
     : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
   let fits = footprint <= capacity;
-  if (!shared) {
-    // Each side must hold its own copy of the weights.
-    const preNeed = weightsBytes + activationBytes + kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;
+  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
+  if (shared) {
+    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${gib(capacity)} GiB`);
+  } else {
+    // Each side must hold its own copy of the weights; report the side that overflows.
+    const usable = 1 - pkg.software.memoryReserveFraction;
+    const kvPrefill = (kvCacheBytes * input.inputTokens) / (input.inputTokens + input.outputTokens);
+    const preNeed = weightsBytes + activationBytes + kvPrefill;
     const decNeed = weightsBytes + kvCacheBytes;
-    fits = preNeed <= preCap * (1 - pkg.software.memoryReserveFraction) && decNeed <= decCap * (1 - pkg.software.memoryReserveFraction);
+    fits = preNeed <= preCap * usable && decNeed <= decCap * usable;
+    if (preNeed > preCap * usable) reasons.push(`memory: prefill chiplet needs ${gib(preNeed)} GiB > ${gib(preCap * usable)} GiB usable`);
+    if (decNeed > decCap * usable) reasons.push(`memory: decode chiplet needs ${gib(decNeed)} GiB > ${gib(decCap * usable)} GiB usable`);
   }
-  if (!fits)
-    reasons.push(
-      `memory: footprint ${(footprint / 2 ** 30).toFixed(1)} GiB exceeds capacity ${(capacity / 2 ** 30).toFixed(1)} GiB`,
-    );
   const areas = pkg.chiplets.map((c) => ({
     chiplet: c.name,
     report: dieArea(c.compute, c.memory.placement === 'on-logic' ? c.memory.stacks * c.memory.vertical.areaMm2 : 0),
@@ -797,6 +829,7 @@ export function evaluate(input: EvalInput): EvalResult {
       dramLimitC: pkg.thermal.dramLimitC,
       dramExtendedLimitC: pkg.thermal.dramExtendedLimitC,
       refreshDoubled: o.maxDramC > pkg.thermal.dramLimitC,
+      runaway: o.runaway,
       throttleFactor: s,
       limitedBy,
     },

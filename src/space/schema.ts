@@ -136,6 +136,10 @@ const refList = z.union([name('dim'), z.array(name('dim')).min(1, { error: 'at l
 const posInt = (what: string) =>
   z.number({ error: `an integer (${what})` }).int({ error: `an integer (${what})` }).positive({ error: `a positive integer (${what})` });
 
+export const ACTIVE_OPS = ['gt', 'ge', 'lt', 'le', 'eq', 'ne'] as const;
+export type ActiveOp = (typeof ACTIVE_OPS)[number];
+const operand = z.union([z.number().finite(), name('dim')], { error: 'a number or the name of an outer dim' });
+
 export const valuesDimSchema = z.strictObject(
   {
     name: name('dim'),
@@ -152,6 +156,22 @@ export const valuesDimSchema = z.strictObject(
     /** This dim's value must divide / be a multiple of the value of the named outer dim(s). */
     divides: refList.optional(),
     dividedBy: refList.optional(),
+    /** The dim is a choice only when the condition holds; otherwise it is pinned to its first value. */
+    activeIf: z
+      .strictObject(
+        {
+          dim: name('dim'),
+          gt: operand.optional(),
+          ge: operand.optional(),
+          lt: operand.optional(),
+          le: operand.optional(),
+          eq: operand.optional(),
+          ne: operand.optional(),
+        },
+        { error: 'an object {dim, <gt|ge|lt|le|eq|ne>: number or outer dim name}' },
+      )
+      .refine((a) => ACTIVE_OPS.filter((o) => a[o] !== undefined).length === 1, { error: 'exactly one comparison (gt, ge, lt, le, eq or ne)' })
+      .optional(),
   },
   { error: (iss) => (iss.code === 'unrecognized_keys' ? `only the known dim fields (unknown: ${iss.keys.join(', ')})` : 'an object describing one dim') },
 );
@@ -301,6 +321,17 @@ function checkReferences(s: SpaceConfig, ctx: z.RefinementCtx): void {
             else if (paths.has(p)) issue(where, p, 'a path not written by another dim');
             paths.add(p);
           });
+        }
+        if (d.activeIf) {
+          const a = d.activeIf;
+          const op = ACTIVE_OPS.find((o) => a[o] !== undefined)!;
+          const names: [string, PropertyKey[]][] = [[a.dim, at('activeIf', 'dim')]];
+          if (typeof a[op] === 'string') names.push([a[op] as string, at('activeIf', op)]);
+          for (const [r, where] of names) {
+            const other = declared.get(r);
+            if (!other) issue(where, r, `the name of an outer dim declared before '${d.name}' (known: ${[...declared.keys()].join(', ') || 'none'})`);
+            else if (isFactorisation(other) || !other.values.every((x) => typeof x === 'number')) issue(where, r, `a dim with numeric values ('${r}' is not numeric)`);
+          }
         }
         for (const kind of CONSTRAINT_KINDS) {
           const list = refs(d[kind]);

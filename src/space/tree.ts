@@ -19,6 +19,8 @@ import {
   refs,
   valueKey,
   CONSTRAINT_KINDS,
+  ACTIVE_OPS,
+  type ActiveOp,
   type ConstraintKind,
   type DimValue,
   type Factor,
@@ -55,13 +57,14 @@ export interface Dim {
   target?: string;
   /** Constraints on this dim's value against outer dims. */
   constraints: readonly { kind: ConstraintKind; ref: number }[];
+  /** Active only when `dims[dim] <op> (ref >= 0 ? dims[ref] : num)`; else pinned to its first value. */
+  activeIf?: { dim: number; op: ActiveOp; ref: number; num: number };
   /** For a factorisation: the device-count dim. */
   of?: number;
   /** Global indices of the outer dims this dim's valid values depend on. */
   refs: readonly number[];
   /** `$.levels[l].dims[d]` of the config (for error messages). */
   configPath: string;
-  /** Number of valid values: min/max over the contexts met while counting. */
 }
 
 export interface LevelInfo {
@@ -98,8 +101,8 @@ export interface Space {
   nodeCounts: readonly number[];
   /** @internal */
   root: Node;
-  /** @internal value index by canonical key, per dim */
-  keyIndex: readonly Map<string, number>[];
+  /** @internal value index by canonical key, per dim (lazy) */
+  keyIndex: (Map<string, number> | undefined)[];
 }
 
 export interface Subspace {
@@ -129,7 +132,7 @@ export function compileSpace(input: unknown, source = ''): Space {
   const levels: LevelInfo[] = [];
   const dims: Dim[] = [];
   const byName = new Map<string, number>();
-  const keyIndex: Map<string, number>[] = [];
+  const keyIndex: (Map<string, number> | undefined)[] = [];
   let mappingDim = -1;
   const facts: (FactorisationDimConfig | null)[] = [];
 
@@ -148,17 +151,24 @@ export function compileSpace(input: unknown, source = ''): Space {
         const pathStrings = d.path === undefined ? [] : typeof d.path === 'string' ? [d.path] : d.path;
         const constraints: { kind: ConstraintKind; ref: number }[] = [];
         for (const kind of CONSTRAINT_KINDS) for (const r of refs(d[kind])) constraints.push({ kind, ref: byName.get(r)! });
+        let activeIf: Dim['activeIf'];
+        const refSet = new Set(constraints.map((c) => c.ref));
+        if (d.activeIf) {
+          const op = ACTIVE_OPS.find((o) => d.activeIf![o] !== undefined)!;
+          const operand = d.activeIf[op]!;
+          activeIf = { dim: byName.get(d.activeIf.dim)!, op, ref: typeof operand === 'string' ? byName.get(operand)! : -1, num: typeof operand === 'number' ? operand : 0 };
+          refSet.add(activeIf.dim);
+          if (activeIf.ref >= 0) refSet.add(activeIf.ref);
+        }
         dims.push({
           name: d.name, index, level: li, kind: 'values', values: d.values,
           paths: pathStrings.map((p) => parsePath(p)!), pathStrings,
           ...(d.target !== undefined ? { target: d.target } : {}),
-          constraints, refs: [...new Set(constraints.map((c) => c.ref))].sort((a, b) => a - b), configPath,
+          constraints, ...(activeIf ? { activeIf } : {}), refs: [...refSet].sort((a, b) => a - b), configPath,
         });
         facts.push(null);
       }
-      const m = new Map<string, number>();
-      dims[index]!.values.forEach((v, k) => m.set(valueKey(v), k));
-      keyIndex.push(m);
+      keyIndex.push(undefined); // built on first use by rank()
       byName.set(d.name, index);
     });
     levels.push({ name: lv.name, ...(lv.description !== undefined ? { description: lv.description } : {}), start, end: dims.length });
@@ -231,6 +241,11 @@ export function compileSpace(input: unknown, source = ''): Space {
   };
 }
 
+/** valueKey of a Mapping without the generic sort (same string: keys in alphabetical order). */
+function mappingKey(m: Mapping): string {
+  return `{"dp":${m.dp},"ep":${m.ep},"pp":${m.pp},"sp":${m.sp},"tp":${m.tp}}`;
+}
+
 /** All mappings for every device count of `devices`, deduplicated, lexicographic in (tp,pp,dp,sp,ep). */
 function factorisations(d: FactorisationDimConfig, devices: readonly number[]): Mapping[] {
   const free = new Set<Factor>(d.factors);
@@ -239,9 +254,19 @@ function factorisations(d: FactorisationDimConfig, devices: readonly number[]): 
     const a = d.allowed?.[f];
     return !a || a.includes(v);
   };
+  const divCache = new Map<number, number[]>();
   const divisors = (x: number) => {
-    const out: number[] = [];
-    for (let k = 1; k <= x; k++) if (x % k === 0) out.push(k);
+    let out = divCache.get(x);
+    if (!out) {
+      const lo: number[] = [], hi: number[] = [];
+      for (let k = 1; k * k <= x; k++) {
+        if (x % k !== 0) continue;
+        lo.push(k);
+        if (k * k !== x) hi.unshift(x / k);
+      }
+      out = lo.concat(hi);
+      divCache.set(x, out);
+    }
     return out;
   };
   const out: Mapping[] = [];
@@ -287,6 +312,8 @@ function validators(dims: readonly Dim[], facts: readonly (FactorisationDimConfi
         const { tp, pp, dp, sp } = m as Mapping;
         if (tp * pp * dp * sp === devices) list.push(k);
       });
+    } else if (d.activeIf && !isActive(dims, d.activeIf, cur)) {
+      list.push(0);
     } else {
       for (let k = 0; k < d.values.length; k++) {
         const v = num(d, k);
@@ -305,6 +332,19 @@ function validators(dims: readonly Dim[], facts: readonly (FactorisationDimConfi
     cache.set(key, out);
     return out;
   };
+}
+
+function isActive(dims: readonly Dim[], a: NonNullable<Dim['activeIf']>, cur: Int32Array): boolean {
+  const x = dims[a.dim]!.values[cur[a.dim]!] as number;
+  const y = a.ref >= 0 ? (dims[a.ref]!.values[cur[a.ref]!] as number) : a.num;
+  switch (a.op) {
+    case 'gt': return x > y;
+    case 'ge': return x >= y;
+    case 'lt': return x < y;
+    case 'le': return x <= y;
+    case 'eq': return x === y;
+    case 'ne': return x !== y;
+  }
 }
 
 // ----------------------------------------------------------------------------------------------
@@ -362,7 +402,10 @@ export function levelSizes(space: Space): LevelSize[] {
           : d.target !== undefined ? `target ${d.target}` : d.pathStrings.join(', '),
         constraints: d.kind === 'factorisation'
           ? [`tp*pp*dp*sp = ${space.dims[d.of!]!.name}`, 'ep | tp*dp*sp']
-          : d.constraints.map((c) => `${c.kind} ${space.dims[c.ref]!.name}`),
+          : [
+              ...d.constraints.map((c) => `${c.kind} ${space.dims[c.ref]!.name}`),
+              ...(d.activeIf ? [`if ${space.dims[d.activeIf.dim]!.name} ${d.activeIf.op} ${d.activeIf.ref >= 0 ? space.dims[d.activeIf.ref]!.name : d.activeIf.num}`] : []),
+            ],
       })),
       nodes,
       assignments: { min: amin < 0n ? 0n : amin, max: amax },
@@ -528,9 +571,21 @@ function valueIndex(space: Space, i: number, values: Record<string, unknown>, ma
   const d = space.dims[i]!;
   let v = values[d.name];
   if (v === undefined && i === space.mappingDim) v = mapping;
-  const k = space.keyIndex[i]!.get(valueKey(v));
+  let index = space.keyIndex[i];
+  if (!index) {
+    index = new Map<string, number>();
+    for (let k = 0; k < d.values.length; k++) index.set(d.kind === 'factorisation' ? mappingKey(d.values[k] as Mapping) : valueKey(d.values[k]), k);
+    space.keyIndex[i] = index;
+  }
+  const k = index.get(i === space.mappingDim && isMappingLike(v) ? mappingKey(v) : valueKey(v));
   if (k === undefined) throw new ConfigError(`values.${d.name}`, v, `one of the declared values of dim '${d.name}'`);
   return k;
+}
+
+function isMappingLike(v: unknown): v is Mapping {
+  if (v === null || typeof v !== 'object') return false;
+  const o = v as Record<string, unknown>;
+  return Object.keys(o).length === 5 && FACTORS.every((f) => typeof o[f] === 'number');
 }
 
 /** Value indices of a point given by its values (the inverse of unrankIndices' lookup). */

@@ -158,7 +158,7 @@ export const thermalSchema = z
   .object({
     ambientC: z.number().finite(),
     /** 'logic-bottom': compute die under the DRAM (heat of logic passes the DRAM). 'logic-top': compute die next to the sink. */
-    stackOrder: z.enum(['logic-bottom', 'logic-top'], { error: "'logic-bottom' or 'logic-top'" }),
+    stackOrder: z.enum(['logic-bottom', 'logic-top'], { error: "'logic-bottom' or 'logic-top'" }).optional(),
     logicDie: passiveLayerSchema,
     dramDie: passiveLayerSchema,
     /** Bond / underfill layer between adjacent dies (hybrid bond: Cu-oxide; TSV: microbump + underfill). */
@@ -173,7 +173,11 @@ export const thermalSchema = z
     dramExtendedLimitC: pos('DRAM limit with doubled refresh').default(95),
     onOverLimit: z.enum(['throttle', 'infeasible'], { error: "'throttle' or 'infeasible'" }).default('throttle'),
   })
-  .strict();
+  .strict()
+  .refine((t) => t.dramLimitC < t.dramExtendedLimitC, {
+    path: ['dramLimitC'],
+    error: 'below dramExtendedLimitC (the doubled-refresh limit)',
+  });
 
 export const powerSchema = z
   .object({
@@ -231,6 +235,11 @@ export const packageSchema = z
         path: ['chiplets'],
         message: "one chiplet with role 'any', or one 'prefill' and one 'decode' chiplet",
       });
+    const onLogic = p.chiplets.some((c) => c.memory.placement === 'on-logic');
+    if (onLogic && !p.thermal.stackOrder)
+      ctx.addIssue({ code: 'custom', path: ['thermal', 'stackOrder'], message: "'logic-bottom' or 'logic-top': a chiplet stacks DRAM on its logic die" });
+    if (!onLogic && p.thermal.stackOrder)
+      ctx.addIssue({ code: 'custom', path: ['thermal', 'stackOrder'], message: 'no stackOrder: no chiplet stacks DRAM on logic (memory placement is beside)' });
     if (roles === 'decode,prefill' && !p.interposer)
       ctx.addIssue({ code: 'custom', path: ['interposer'], message: 'an interposer link between the prefill and decode chiplets' });
   });

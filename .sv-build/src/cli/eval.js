@@ -1,0 +1,85 @@
+// `strata eval`: one design point, printed as JSON or a readable report.
+import { evaluate } from '../model/evaluate.js';
+import { loadModel, loadSystem } from './load.js';
+import { ConfigError } from '../model/errors.js';
+import { EXPERT_PLACEMENTS } from '../model/parallel.js';
+import { posInt, precisionSpec } from './options.js';
+import { ms, si, table } from './format.js';
+export function mappingFrom(o) {
+    const m = {
+        tp: posInt('--tp', o.tp ?? '1', 1 << 20),
+        pp: posInt('--pp', o.pp ?? '1', 1 << 20),
+        dp: posInt('--dp', o.dp ?? '1', 1 << 20),
+        sp: posInt('--sp', o.sp ?? '1', 1 << 20),
+        ep: posInt('--ep', o.ep ?? '1', 1 << 20),
+        overlap: o.overlap ?? true,
+    };
+    if (o.microbatches !== undefined)
+        m.microbatches = posInt('--microbatches', o.microbatches, 1 << 20);
+    if (o.routingSkew !== undefined) {
+        const v = Number(o.routingSkew);
+        if (!Number.isFinite(v) || v < 0)
+            throw new ConfigError('--routing-skew', o.routingSkew, 'a number >= 0 (expert popularity ~ 1/rank^skew)');
+        m.routingSkew = v;
+    }
+    if (o.expertPlacement !== undefined) {
+        if (!EXPERT_PLACEMENTS.includes(o.expertPlacement))
+            throw new ConfigError('--expert-placement', o.expertPlacement, `one of ${EXPERT_PLACEMENTS.join(', ')}`);
+        m.expertPlacement = o.expertPlacement;
+    }
+    return m;
+}
+export function runEval(o) {
+    const system = loadSystem(o.system);
+    const model = loadModel(o.model);
+    return evaluate({
+        system,
+        model,
+        precision: precisionSpec(o),
+        batch: posInt('--batch', o.batch ?? '1', 1 << 24),
+        inputTokens: posInt('--input', o.input ?? '1024', 1 << 24),
+        outputTokens: posInt('--output', o.output ?? '256', 1 << 24),
+        mapping: mappingFrom(o),
+    });
+}
+function phaseLines(name, p) {
+    const rows = p.breakdown.map((op) => [
+        op.name,
+        op.count,
+        ms(op.timeS),
+        op.bound,
+        si(op.flops, 'FLOP'),
+        si(op.dramBytes, 'B'),
+        si(op.energyJ, 'J'),
+        op.kind === 'collective' ? `${op.algorithm}${op.hiddenS ? `, ${ms(op.hiddenS)} hidden` : ''}` : op.utilisation.toFixed(3),
+    ]);
+    const share = (b) => `${((100 * p.timeByBoundS[b]) / p.stepTimeS).toFixed(1)}%`;
+    return [
+        `${name}: step ${ms(p.stepTimeS)}, ${si(p.systemTokensPerS, 'tok/s')} system, ${si(p.userTokensPerS, 'tok/s')} per user, ${p.powerW.toFixed(0)} W`,
+        `  time by bound: compute ${share('compute')}, memory ${share('memory')}, network ${share('network')}, overhead ${share('overhead')}`,
+        table(rows, ['operator', 'x', 'time', 'bound', 'flops', 'dram', 'energy', 'util / algorithm']),
+    ].join('\n');
+}
+export function renderEval(r) {
+    const gib = (b) => `${(b / 2 ** 30).toFixed(2)} GiB`;
+    const m = r.memory;
+    const bw = m.bandwidth.decode;
+    const th = r.thermal;
+    const lines = [
+        `strata eval  ${r.system} x ${r.model}  batch ${r.batch}, input ${r.inputTokens}, output ${r.outputTokens}, weights ${r.precision.weights} / activations ${r.precision.activations} / KV ${r.precision.kvCache}`,
+        r.feasible ? 'feasible' : `INFEASIBLE: ${r.infeasibleReasons.join('; ')}`,
+        '',
+        phaseLines('prefill', r.prefill),
+        '',
+        phaseLines(`decode (context ${r.decode.contextFrom}..${r.decode.contextTo}, ${r.decode.samples} samples)`, r.decode),
+        '',
+        `memory: ${gib(m.footprintBytes)} of ${gib(m.capacityBytes)} (${m.fits ? 'fits' : 'DOES NOT FIT'}): weights ${gib(m.weightsBytes)}, KV ${gib(m.kvCacheBytes)}, activations ${gib(m.activationBytes)}, reserve ${gib(m.reserveBytes)}`,
+        `bandwidth (decode): ${bw.effectiveGBps.toFixed(0)} GB/s effective of ${bw.peakGBps.toFixed(0)} peak, limited by ${bw.limiter}; refresh loss ${(100 * bw.refreshLossFraction).toFixed(1)}%`,
+        `power: ${r.power.averageW.toFixed(0)} W average (TDP ${r.power.tdpW} W): compute ${r.power.computeW.toFixed(0)}, DRAM ${r.power.dramW.toFixed(0)}, network ${r.power.networkW.toFixed(0)}, static ${r.power.staticW.toFixed(0)}, other ${r.power.otherW.toFixed(0)}; prefill ${r.power.prefillW.toFixed(0)} W, decode ${r.power.decodeW.toFixed(0)} W`,
+        `thermal: logic max ${th.maxLogicC.toFixed(1)} C (limit ${th.logicLimitC}), DRAM max ${th.maxDramC.toFixed(1)} C (limit ${th.dramLimitC}/${th.dramExtendedLimitC}), lid ${th.lidC.toFixed(1)} C, throttle ${th.throttleFactor.toFixed(3)} (${th.limitedBy})${th.refreshDoubled ? ', refresh doubled' : ''}`,
+        table(th.layers.map((l) => [l.column, l.layer, l.tempC.toFixed(1), l.powerW.toFixed(2)]), ['column', 'layer', 'temp C', 'power W']),
+        '',
+        `energy per output token ${si(r.energyPerTokenJ, 'J')}, ${r.tokensPerSPerW.toFixed(2)} tok/s/W`,
+    ];
+    return lines.join('\n');
+}

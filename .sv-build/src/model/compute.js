@@ -1,0 +1,115 @@
+import { BYTES_PER_ELEMENT, PRECISIONS } from './types.js';
+/** Matrix precision actually used: the requested one if the unit has it, else the next wider one. */
+export function matrixPrecision(die, p) {
+    if (die.macsPerCyclePerCore[p] !== undefined)
+        return p;
+    const want = BYTES_PER_ELEMENT[p];
+    let best = null;
+    for (const q of PRECISIONS) {
+        if (die.macsPerCyclePerCore[q] === undefined)
+            continue;
+        const b = BYTES_PER_ELEMENT[q];
+        if (b >= want && (best === null || b < BYTES_PER_ELEMENT[best]))
+            best = q;
+    }
+    if (best === null) {
+        // Unit only has narrower formats than asked: use the widest it has (the op is upcast-free).
+        for (const q of PRECISIONS)
+            if (die.macsPerCyclePerCore[q] !== undefined)
+                return q;
+    }
+    return best;
+}
+/** Peak dense FLOP/s of the unit at a precision (2 FLOPs per MAC), before efficiency. */
+export function peakFlops(u, p) {
+    const q = matrixPrecision(u.die, p);
+    return 2 * u.die.macsPerCyclePerCore[q] * u.die.cores * u.dies * u.die.frequencyGHz * 1e9 * u.freqScale;
+}
+/**
+ * Time of `groups` independent GEMMs of [m x k] x [k x n] on the unit.
+ * aBytesPerElem: activations; bBytesPerElem: weights (or K/V for attention); cBytesPerElem: output.
+ * bandwidthBytesPerS: effective DRAM bandwidth. The kernel launch is added by the caller.
+ */
+export function gemmTime(u, m, n, k, groups, prec, aBytesPerElem, bBytesPerElem, cBytesPerElem, bandwidthBytesPerS, bReadsFromDram = true, dramLatencyS = 0) {
+    const die = u.die;
+    const cores = die.cores * u.dies;
+    const f = die.frequencyGHz * 1e9 * u.freqScale;
+    const q = matrixPrecision(die, prec);
+    const macsPerCycle = die.macsPerCyclePerCore[q] * die.matrixEfficiency;
+    // Per-core tile: the matrix-unit tile, shrunk if its double-buffered operands do not fit SRAM.
+    let tm = die.tileM;
+    let tn = die.tileN;
+    const sramBytes = die.sramPerCoreKB * 1024;
+    const stage = (a, b) => 2 * die.tileK * (a * aBytesPerElem + b * bBytesPerElem) + a * b * 4;
+    while (stage(tm, tn) > sramBytes && (tm > 8 || tn > 8)) {
+        if (tm >= tn)
+            tm = Math.max(8, tm >> 1);
+        else
+            tn = Math.max(8, tn >> 1);
+    }
+    const tilesM = Math.ceil(m / tm);
+    const tilesN = Math.ceil(n / tn);
+    const tiles = tilesM * tilesN * groups;
+    const kSteps = Math.ceil(k / die.tileK);
+    // Split-K fills idle cores when there are fewer output tiles than cores (as cuBLAS does).
+    const splitK = tiles < cores ? Math.max(1, Math.min(Math.floor(cores / tiles), Math.floor(kSteps / 4))) : 1;
+    const items = tiles * splitK;
+    const waves = Math.ceil(items / cores);
+    const stepsPerItem = Math.ceil(kSteps / splitK);
+    const cyclesPerItem = (tm * tn * stepsPerItem * die.tileK) / macsPerCycle;
+    const computeS = (waves * cyclesPerItem) / f;
+    const usefulMacs = m * n * k * groups;
+    const utilisation = usefulMacs / ((waves * cores * tm * tn * stepsPerItem * die.tileK) || 1);
+    // SRAM -> matrix unit traffic: each item streams its A and B panels once.
+    const sramTraffic = items * stepsPerItem * die.tileK * (tm * aBytesPerElem + tn * bBytesPerElem);
+    const sramS = sramTraffic / (die.sramBandwidthBytesPerCyclePerCore * cores * f);
+    // DRAM traffic after on-die reuse. If one operand fits in half the shared SRAM it is read once and
+    // the other streams once. Otherwise the die computes output blocks of Bm x Bn whose accumulators fill
+    // the per-core SRAM of all cores; A is re-read once per column block, B once per row block.
+    const aBytes = m * k * aBytesPerElem * groups;
+    const bBytes = bReadsFromDram ? n * k * bBytesPerElem * groups : 0;
+    const cBytes = m * n * cBytesPerElem * groups;
+    const globalBytes = die.globalSramMB * 2 ** 20 * u.dies;
+    let dramBytes;
+    if (Math.min(aBytes, bBytes) <= globalBytes / 2) {
+        dramBytes = aBytes + bBytes + cBytes;
+    }
+    else {
+        const accCap = (cores * sramBytes) / 4; // fp32 accumulators of the resident block
+        const bm = Math.min(m, Math.max(tm, Math.floor(Math.sqrt(accCap))));
+        const bn = Math.min(n, Math.max(tn, Math.floor(accCap / bm)));
+        dramBytes = aBytes * Math.ceil(n / bn) + bBytes * Math.ceil(m / bm) + cBytes;
+    }
+    const memoryS = dramBytes / bandwidthBytesPerS;
+    // Pipeline fill and drain: the first operands arrive one DRAM latency after the start and the
+    // last outputs leave one latency before the end; these cannot overlap the steady state.
+    const fillS = 2 * dramLatencyS;
+    let timeS = computeS;
+    let bound = 'compute';
+    if (sramS > timeS) {
+        timeS = sramS;
+        bound = 'memory';
+    }
+    if (memoryS > timeS) {
+        timeS = memoryS;
+        bound = 'memory';
+    }
+    timeS += fillS;
+    return { computeS, sramS, memoryS, fillS, dramBytes, sramBytes: sramTraffic, waves, utilisation, splitK, bound, timeS };
+}
+/** Vector work (norms, softmax, activations): FLOPs on the vector units vs bytes from DRAM. */
+export function vectorTime(u, flops, dramBytes, bandwidthBytesPerS) {
+    const rate = u.die.vectorFlopsPerCyclePerCore * u.die.cores * u.dies * u.die.frequencyGHz * 1e9 * u.freqScale;
+    const computeS = flops / rate;
+    const memoryS = dramBytes / bandwidthBytesPerS;
+    return { computeS, memoryS, timeS: Math.max(computeS, memoryS), bound: (memoryS >= computeS ? 'memory' : 'compute') };
+}
+/** Area check of one compute die: cores + SRAM + PHY/TSV keep-out must fit the die. */
+export function dieArea(die, verticalKeepOutMm2) {
+    const coresMm2 = die.cores * die.coreAreaMm2;
+    const sramMb = (die.cores * die.sramPerCoreKB) / 1024 + die.globalSramMB;
+    const sramMm2 = sramMb * die.sramAreaMm2PerMB;
+    const phyMm2 = die.phyKeepOutAreaMm2 + verticalKeepOutMm2;
+    const usedMm2 = coresMm2 + sramMm2 + phyMm2;
+    return { coresMm2, sramMm2, phyMm2, usedMm2, budgetMm2: die.areaMm2, fits: usedMm2 <= die.areaMm2 * (1 + 1e-9) };
+}

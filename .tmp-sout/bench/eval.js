@@ -1,0 +1,30 @@
+// bench/eval: single-device evaluations per second, median of 5 runs, on one core.
+//   cold:  a full evaluate() of a design (new system object each time, nothing reused)
+//   inner: the search's inner loop, where only batch and context change on a fixed design
+import { readFileSync } from 'node:fs';
+import { evaluate } from '../src/model/evaluate.js';
+import { parseWith } from '../src/model/errors.js';
+import { systemSchema } from '../src/model/hardware/schema.js';
+import { parseHfConfig } from '../src/model/workload/index.js';
+import { machine, median, rate } from './machine.js';
+const root = new URL('../../', import.meta.url);
+const sysJson = JSON.parse(readFileSync(new URL('data/systems/h100-sxm.json', root), 'utf8'));
+const model = parseHfConfig(JSON.parse(readFileSync(new URL('data/models/llama-3-8b.json', root), 'utf8')), 'llama-3-8b');
+const system = parseWith(systemSchema, sysJson);
+const precision = { weights: 'fp8', activations: 'fp8', kvCache: 'fp8' };
+const batches = [1, 2, 4, 8, 16, 32, 64, 128];
+const contexts = [128, 512, 1024, 2048, 4096];
+const runs = (fn) => median(Array.from({ length: 5 }, () => rate(fn, 1)));
+const cold = runs((i) => {
+    // A fresh design object: nothing cached by identity survives from the previous call.
+    const s = { ...system, package: { ...system.package, power: { ...system.package.power, tdpW: 700 + (i % 7) } } };
+    evaluate({ system: s, model, precision, batch: batches[i % 8], inputTokens: contexts[i % 5], outputTokens: 256 });
+});
+const inner = runs((i) => {
+    evaluate({ system, model, precision, batch: batches[i % 8], inputTokens: contexts[(i >> 3) % 5], outputTokens: 256 });
+});
+console.log(`bench/eval on ${machine()}`);
+console.log(`single-device h100-sxm x llama-3-8b fp8, median of 5 x 1 s runs, one core:`);
+console.log(`  cold evaluations/s:        ${cold.toFixed(0)}   (target >= 20000)`);
+console.log(`  inner-loop evaluations/s:  ${inner.toFixed(0)}   (target >= 200000)`);
+//# sourceMappingURL=eval.js.map

@@ -1,0 +1,67 @@
+// strata command line: parse, call, print. Exit 0 ok, 2 usage/config error, 1 runtime failure.
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../model/errors.js';
+import { MODEL_VERSION } from '../model/evaluate.js';
+import { renderEval, runEval } from './eval.js';
+import { runValidate } from './validate.js';
+export async function main(argv) {
+    const program = new Command();
+    program
+        .name('strata')
+        .description('Design-space exploration of LLM inference systems on 3D-DRAM-stacked accelerators')
+        .version(`0.1.0 (${MODEL_VERSION})`)
+        .exitOverride()
+        .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+    program
+        .command('eval')
+        .description('evaluate one design point: step times, breakdown per operator, memory, power, temperatures')
+        .requiredOption('--system <preset|file>', 'system preset name or JSON file')
+        .requiredOption('--model <preset|config.json>', 'model preset name or Hugging Face config.json')
+        .option('--batch <n>', 'sequences in the batch', '1')
+        .option('--input <tokens>', 'prompt length', '1024')
+        .option('--output <tokens>', 'generated tokens (decode is averaged over them)', '256')
+        .option('--precision <p>', 'precision of weights, activations and KV cache', 'bf16')
+        .option('--weight-precision <p>', 'override the weight precision')
+        .option('--activation-precision <p>', 'override the activation precision')
+        .option('--kv-precision <p>', 'override the KV-cache precision')
+        .option('--tp <n>', 'tensor parallel degree', '1')
+        .option('--pp <n>', 'pipeline parallel degree', '1')
+        .option('--dp <n>', 'data parallel replicas (the batch is split over them)', '1')
+        .option('--sp <n>', 'sequence/context parallel degree', '1')
+        .option('--ep <n>', 'expert parallel degree of MoE layers (divides tp*dp*sp)', '1')
+        .option('--microbatches <n>', 'pipeline microbatches (default: min(pp, batch/dp))')
+        .option('--no-overlap', 'no tile-level overlap of TP collectives with their GEMMs')
+        .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s (0 = uniform)')
+        .option('--expert-placement <p>', 'contiguous | round-robin | balanced')
+        .option('--json', 'print one JSON object')
+        .action((o) => {
+        const r = runEval(o);
+        process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderEval(r) + '\n');
+    });
+    program
+        .command('validate')
+        .description('compare the model with measured data and print the error per row and the MAPE')
+        .option('--data <csv...>', 'measured-data CSV files (default: every supported file in data/validation)')
+        .option('--json', 'print JSON')
+        .action((o) => {
+        process.stdout.write(runValidate(o) + '\n');
+    });
+    try {
+        await program.parseAsync(argv, { from: 'user' });
+        return 0;
+    }
+    catch (e) {
+        if (e instanceof CommanderError) {
+            if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help')
+                return 0;
+            return 2;
+        }
+        if (e instanceof ConfigError) {
+            process.stderr.write(`strata: ${e.message}\n`);
+            return 2;
+        }
+        process.stderr.write(`strata: ${e.stack ?? String(e)}\n`);
+        return 1;
+    }
+}
+//# sourceMappingURL=main.js.map

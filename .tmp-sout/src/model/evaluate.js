@@ -1,0 +1,770 @@
+// evaluate(design) -> metrics: the single entry point of the performance model (DESIGN 1, 2).
+// Pure and deterministic: workers, tests and benchmarks all get the same numbers from here.
+import { dieArea, gemmTime, matrixPrecision, vectorTime } from './compute.js';
+import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte, } from './memory.js';
+import { solveThermal } from './thermal.js';
+import { BYTES_PER_ELEMENT } from './types.js';
+import { kvBytesPerToken } from './workload/index.js';
+import { collectiveCost, overlapTile, spanOf } from './network.js';
+import { checkMapping, devicesOf, footprintPerDevice, planDevice, SINGLE } from './parallel.js';
+import { ConfigError } from './errors.js';
+/** Bump when any formula or constant changes: workers must match the coordinator's version. */
+export const MODEL_VERSION = 'strata-model-1';
+/** The chiplet that runs a phase: its own role if the package splits phases, else the 'any' one. */
+function roleFor(system, phase) {
+    const cs = system.package.chiplets;
+    return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'));
+}
+function makeRole(c, freqScale, refreshDoubled) {
+    const unit = { die: c.compute, dies: 1, freqScale };
+    const bw = effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled);
+    return { chiplet: c, unit, mem: c.memory, stacks: c.memory.stacks, bw };
+}
+/** Voltage relative to nominal at clock scale s: V tracks f down to the floor (DVFS). */
+function voltageRatio(die, s) {
+    return Math.max(die.minVoltageRatio, s);
+}
+function runOps(ops, role, prec, sw, withStepOverhead = true) {
+    const u = role.unit;
+    const die = u.die;
+    const bwBps = role.bw.effectiveGBps * 1e9;
+    const v = voltageRatio(die, u.freqScale);
+    const v2 = v * v;
+    const rdPJ = readEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
+    const wrPJ = writeEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
+    const launchS = sw.kernelLaunchUs * 1e-6;
+    const latS = role.bw.accessLatencyNs * 1e-9;
+    const actB = BYTES_PER_ELEMENT[prec.activations];
+    const wB = BYTES_PER_ELEMENT[prec.weights];
+    const kvB = BYTES_PER_ELEMENT[prec.kvCache];
+    const out = [];
+    const tb = { compute: 0, memory: 0, network: 0, overhead: 0 };
+    let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
+    for (const op of ops) {
+        let t, computeS, memoryS, sramS = 0, bound, opDram, util = 1;
+        let macJ = 0, sramBytes = 0, writeBytes, waves = 1;
+        if (op.kind === 'gemm' || op.kind === 'attention') {
+            const isAttn = op.kind === 'attention';
+            const g = gemmTime(u, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, bwBps, !isAttn, latS);
+            // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
+            // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
+            // the output out, and the KV cache read and appended.
+            const shapeFlops = 2 * op.m * op.n * op.k * op.groups;
+            computeS = isAttn && shapeFlops > 0 ? (g.computeS * op.flops) / shapeFlops : g.computeS;
+            opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
+            writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
+            sramS = g.sramS;
+            memoryS = opDram / bwBps;
+            const dataS = Math.max(sramS, memoryS);
+            t = Math.max(computeS, dataS) + g.fillS;
+            bound = computeS >= dataS ? 'compute' : 'memory';
+            util = g.utilisation;
+            waves = g.waves;
+            sramBytes = g.sramBytes;
+            const q = matrixPrecision(die, op.computePrecision);
+            macJ = (op.flops / 2) * die.energyPJPerMac[q] * 1e-12 * v2;
+        }
+        else {
+            const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
+            const r = vectorTime(u, op.flops, bytes, bwBps);
+            computeS = r.computeS;
+            memoryS = r.memoryS;
+            t = r.timeS;
+            bound = r.bound;
+            opDram = bytes;
+            writeBytes = op.kvWriteBytes + op.activationBytes / 2;
+            macJ = op.flops * die.vectorEnergyPJPerFlop * 1e-12 * v2;
+        }
+        const overheadS = launchS;
+        if (overheadS > t)
+            bound = 'overhead';
+        const one = t + overheadS;
+        writeBytes = Math.min(writeBytes, opDram);
+        const eDram = ((opDram - writeBytes) * rdPJ + writeBytes * wrPJ) * 1e-12;
+        const eSram = sramBytes * die.sramEnergyPJPerByte * 1e-12 * v2;
+        const n = op.count;
+        out.push({
+            name: op.name,
+            kind: op.kind,
+            count: n,
+            timeS: one * n,
+            bound,
+            computeS: computeS * n,
+            memoryS: memoryS * n,
+            sramS: sramS * n,
+            networkS: 0,
+            overheadS: overheadS * n,
+            flops: op.flops * n,
+            dramBytes: opDram * n,
+            energyJ: (macJ + eSram + eDram) * n,
+            utilisation: util,
+            waves,
+        });
+        step += one * n;
+        // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
+        if (bound === 'overhead')
+            tb.overhead += one * n;
+        else {
+            tb[bound] += t * n;
+            tb.overhead += overheadS * n;
+        }
+        flops += op.flops * n;
+        dram += opDram * n;
+        computeJ += macJ * n;
+        sramJ += eSram * n;
+        dramJ += eDram * n;
+    }
+    const stepOverheadS = withStepOverhead ? sw.stepOverheadUs * 1e-6 : 0;
+    step += stepOverheadS;
+    tb.overhead += stepOverheadS;
+    return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
+}
+/**
+ * Decode averaged over `samples` context points spread over [input, input+output) (midpoint rule:
+ * exact where a step is affine in the context). Only attention depends on the context in decode, so
+ * the other operators are timed once and the attention operators once per sample.
+ */
+function runDecode(input, role) {
+    const samples = Math.max(1, Math.min(input.decodeSamples ?? 4, input.outputTokens));
+    const sw = input.system.package.software;
+    const m = input.mapping ?? SINGLE;
+    const ctxAt = (j) => input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
+    const planAt = (j) => planDevice(input.model, input.precision, 'decode', input.batch, 1, ctxAt(j), m);
+    const plan0 = planAt(0);
+    const ops0 = plan0.ops;
+    const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
+    const fixed = runOps(ops0.filter((_, i) => !isCtx[i]), role, input.precision, sw, false);
+    addComms(fixed, plan0.comms, levelsOf(input), m.overlap ?? true);
+    const ctxIdx = [];
+    isCtx.forEach((c, i) => c && ctxIdx.push(i));
+    const w = 1 / samples;
+    // Accumulate the context-dependent operators over the samples.
+    let att = null;
+    for (let j = 0; j < samples; j++) {
+        const opsJ = j === 0 ? ops0 : planAt(j).ops;
+        const r = runOps(ctxIdx.map((i) => opsJ[i]), role, input.precision, sw, false);
+        if (att === null) {
+            att = r;
+            scaleRaw(att, w);
+        }
+        else
+            addRaw(att, r, w);
+    }
+    const a = att;
+    // Merge back in the operators' original order.
+    const ops = [];
+    let fi = 0;
+    let ai = 0;
+    for (let i = 0; i < ops0.length; i++)
+        ops.push(isCtx[i] ? a.ops[ai++] : fixed.ops[fi++]);
+    while (fi < fixed.ops.length)
+        ops.push(fixed.ops[fi++]); // the collectives
+    const tb = { ...fixed.timeByBoundS };
+    for (const b of BOUNDS)
+        tb[b] += a.timeByBoundS[b];
+    const merged = {
+        stepTimeS: fixed.stepTimeS + a.stepTimeS,
+        flops: fixed.flops + a.flops,
+        dramBytes: fixed.dramBytes + a.dramBytes,
+        timeByBoundS: tb,
+        computeJ: fixed.computeJ + a.computeJ,
+        sramJ: fixed.sramJ + a.sramJ,
+        dramJ: fixed.dramJ + a.dramJ,
+        networkJ: fixed.networkJ + a.networkJ,
+        ops,
+    };
+    return { ...finishStep(merged, plan0, sw), samples };
+}
+const BOUNDS = ['compute', 'memory', 'network', 'overhead'];
+/**
+ * Adds a plan's collectives to a stage's raw times: each is costed on the network for its group's
+ * span; a TP collective overlaps its GEMM tile by tile when the mapping allows.
+ */
+function addComms(raw, comms, levels, overlap) {
+    for (const c of comms) {
+        const span = spanOf(c.groupSize, c.stride, levels);
+        const cost = collectiveCost(c.kind, c.bytes, span, levels);
+        let exposed = cost.timeS;
+        let hidden = 0;
+        const gemm = c.overlapWith ? raw.ops.find((o) => o.name === c.overlapWith) : undefined;
+        if (gemm && overlap && gemm.count > 0) {
+            const per = gemm.timeS / gemm.count;
+            const ov = overlapTile(per, cost.timeS, gemm.waves, true);
+            exposed = ov.totalS - per;
+            hidden = cost.timeS - exposed;
+        }
+        const energyJ = (cost.energyJ / c.groupSize) * c.count;
+        raw.ops.push({
+            name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
+            bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
+            overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
+        });
+        raw.stepTimeS += exposed * c.count;
+        raw.timeByBoundS.network += exposed * c.count;
+        raw.networkJ += energyJ;
+    }
+}
+/** Pipeline: a step is the stage time x (microbatches + stages - 1), then the framework's step time. */
+function finishStep(raw, plan, sw) {
+    scaleRaw(raw, plan.pipelineFactor, plan.pipelineFactor);
+    const over = sw.stepOverheadUs * 1e-6;
+    raw.stepTimeS += over;
+    raw.timeByBoundS.overhead += over;
+    return raw;
+}
+function levelsOf(input) {
+    return (input.system.network ?? []);
+}
+function runPrefill(input, role) {
+    const m = input.mapping ?? SINGLE;
+    const plan = planDevice(input.model, input.precision, 'prefill', input.batch, input.inputTokens, 0, m);
+    const raw = runOps(plan.ops, role, input.precision, input.system.package.software, false);
+    addComms(raw, plan.comms, levelsOf(input), m.overlap ?? true);
+    return finishStep(raw, plan, input.system.package.software);
+}
+function scaleOp(o, w, wWork = w) {
+    o.timeS *= w;
+    o.computeS *= w;
+    o.memoryS *= w;
+    o.sramS *= w;
+    o.networkS *= w;
+    o.overheadS *= w;
+    if (o.hiddenS !== undefined)
+        o.hiddenS *= w;
+    o.flops *= wWork;
+    o.dramBytes *= wWork;
+    o.energyJ *= wWork;
+    if (w === wWork)
+        o.utilisation *= w;
+}
+function addOp(a, o, w) {
+    if (a.hiddenS !== undefined)
+        a.hiddenS += (o.hiddenS ?? 0) * w;
+    a.timeS += o.timeS * w;
+    a.computeS += o.computeS * w;
+    a.memoryS += o.memoryS * w;
+    a.sramS += o.sramS * w;
+    a.networkS += o.networkS * w;
+    a.overheadS += o.overheadS * w;
+    a.flops += o.flops * w;
+    a.dramBytes += o.dramBytes * w;
+    a.energyJ += o.energyJ * w;
+    a.utilisation += o.utilisation * w;
+}
+/** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
+function scaleRaw(r, w, wWork = w) {
+    r.stepTimeS *= w;
+    r.flops *= wWork;
+    r.dramBytes *= wWork;
+    r.computeJ *= wWork;
+    r.sramJ *= wWork;
+    r.dramJ *= wWork;
+    r.networkJ *= wWork;
+    for (const b of BOUNDS)
+        r.timeByBoundS[b] *= w;
+    for (const o of r.ops)
+        scaleOp(o, w, wWork);
+}
+function addRaw(a, r, w) {
+    a.stepTimeS += r.stepTimeS * w;
+    a.flops += r.flops * w;
+    a.dramBytes += r.dramBytes * w;
+    a.computeJ += r.computeJ * w;
+    a.sramJ += r.sramJ * w;
+    a.dramJ += r.dramJ * w;
+    a.networkJ += r.networkJ * w;
+    for (const b of BOUNDS)
+        a.timeByBoundS[b] += r.timeByBoundS[b] * w;
+    for (let i = 0; i < r.ops.length; i++)
+        addOp(a.ops[i], r.ops[i], w);
+}
+/** Static (leakage) power of the dies of a role at temperature T and clock scale s. */
+function leakageW(die, dies, tempC, s) {
+    // Leakage grows exponentially with temperature (doubling every leakageDoublingC) and roughly
+    // linearly with supply voltage (first-order DIBL neglected).
+    return dies * die.staticPowerW * voltageRatio(die, s) * 2 ** ((tempC - die.referenceTempC) / die.leakageDoublingC);
+}
+/** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
+function operate(input, s, refreshDoubled) {
+    const sys = input.system;
+    const pkg = sys.package;
+    const pre = makeRole(roleFor(sys, 'prefill'), s, refreshDoubled);
+    const dec = makeRole(roleFor(sys, 'decode'), s, refreshDoubled);
+    const prefill = runPrefill(input, pre);
+    const decode = runDecode(input, dec);
+    const shared = pre.chiplet === dec.chiplet;
+    if (!shared)
+        addKvTransfer(prefill, input, pkg.interposer);
+    // Time shares of a request cycle: prefill of the batch, then outputTokens decode steps.
+    const tPre = prefill.stepTimeS;
+    const tDec = decode.stepTimeS * input.outputTokens;
+    const dynPre = (prefill.computeJ + prefill.sramJ) / tPre;
+    const dynDec = (decode.computeJ + decode.sramJ) / decode.stepTimeS;
+    const dramPre = prefill.dramJ / tPre;
+    const dramDec = decode.dramJ / decode.stepTimeS;
+    // Interposer PHY energy (split chiplets only) is dissipated in the prefill chiplet's logic die.
+    const netPre = prefill.networkJ / tPre;
+    // Duty of each role. Shared chiplets alternate; split chiplets pipeline (prefill busy only as much
+    // as the decode pool can absorb).
+    const wPre = shared ? tPre / (tPre + tDec) : Math.min(1, tPre / Math.max(tDec, 1e-30));
+    const wDec = shared ? tDec / (tPre + tDec) : 1;
+    const stackPowers = new Map();
+    for (const c of pkg.chiplets) {
+        const isPre = pre.chiplet === c;
+        const isDec = dec.chiplet === c;
+        stackPowers.set(c, {
+            logicDynW: (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0),
+            dramDynW: (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0),
+        });
+    }
+    // Leakage-temperature fixed point. The network is linear, so the temperatures are those of the
+    // dynamic + DRAM powers (one solve) plus each die's leakage times its unit response (cached per
+    // package); the fixed point then iterates on the leakage scalars alone.
+    const cols = [];
+    let dramStaticW = 0;
+    for (const c of pkg.chiplets) {
+        const p = stackPowers.get(c);
+        const ms = staticMemoryPowerW(c.memory, c.memory.stacks, refreshDoubled);
+        dramStaticW += ms.backgroundW + ms.refreshW;
+        const dramPerDieW = (p.dramDynW + ms.backgroundW + ms.refreshW) / (c.memory.stacks * c.memory.layers);
+        cols.push(...chipletColumns(c, pkg.thermal, p.logicDynW, dramPerDieW));
+    }
+    const base = solveThermal(thermalNet(pkg, cols, pkg.thermal.ambientC));
+    const resp = unitResponses(pkg);
+    const nC = pkg.chiplets.length;
+    const baseLogic = pkg.chiplets.map((c) => logicNode(base, c).tempC);
+    const leak = new Array(nC).fill(0);
+    const logicT = [...baseLogic];
+    let runaway = true;
+    for (let it = 0; it < 200; it++) {
+        let delta = 0;
+        for (let i = 0; i < nC; i++)
+            leak[i] = leakageW(pkg.chiplets[i].compute, 1, logicT[i], s);
+        for (let i = 0; i < nC; i++) {
+            let t = baseLogic[i];
+            for (let d = 0; d < nC; d++)
+                t += leak[d] * resp[d].logicRise[i];
+            delta = Math.max(delta, Math.abs(t - logicT[i]));
+            logicT[i] = t;
+        }
+        if (logicT.some((t) => !(t < 400)))
+            break;
+        if (delta < 1e-4) {
+            runaway = false;
+            break;
+        }
+    }
+    const leakW = leak.reduce((a, b) => a + b, 0);
+    const thermal = {
+        ...base,
+        lidC: base.lidC + leak.reduce((a, l, d) => a + l * resp[d].sol.lidC, 0),
+        sinkHeatW: base.sinkHeatW + leak.reduce((a, l, d) => a + l * resp[d].sol.sinkHeatW, 0),
+        boardHeatW: base.boardHeatW + leak.reduce((a, l, d) => a + l * resp[d].sol.boardHeatW, 0),
+        columns: base.columns.map((col, ci) => ({
+            ...col,
+            timC: col.timC + leak.reduce((a, l, d) => a + l * resp[d].sol.columns[ci].timC, 0),
+            layers: col.layers.map((l, li) => ({
+                ...l,
+                tempC: l.tempC + leak.reduce((a, w, d) => a + w * resp[d].sol.columns[ci].layers[li].tempC, 0),
+                powerW: l.powerW + leak.reduce((a, w, d) => a + w * resp[d].sol.columns[ci].layers[li].powerW, 0),
+            })),
+        })),
+    };
+    let maxLogicC = -Infinity;
+    let maxDramC = -Infinity;
+    for (const col of thermal.columns)
+        for (const l of col.layers) {
+            if (l.name === 'logic')
+                maxLogicC = Math.max(maxLogicC, l.tempC);
+            else if (l.name.startsWith('dram'))
+                maxDramC = Math.max(maxDramC, l.tempC);
+        }
+    const otherW = pkg.power.otherPowerW;
+    const staticW = leakW + dramStaticW;
+    const computeW = shared ? wPre * dynPre + wDec * dynDec : wPre * dynPre + dynDec;
+    const dramW = shared ? wPre * dramPre + wDec * dramDec : wPre * dramPre + dramDec;
+    // Phase power: what the package draws while that phase runs (power wall is checked on these).
+    const idleOther = shared ? 0 : 1;
+    const networkW = wPre * netPre;
+    const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec);
+    const decodePowerW = dynDec + dramDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
+    return {
+        prefillRole: pre,
+        decodeRole: dec,
+        prefill,
+        decode,
+        thermal,
+        logicLeakW: leakW,
+        dramStaticW,
+        prefillPowerW,
+        decodePowerW,
+        averagePowerW: computeW + dramW + networkW + staticW + otherW,
+        maxLogicC,
+        maxDramC,
+        split: { computeW, dramW, networkW, staticW, otherW },
+        runaway,
+    };
+}
+function thermalNet(pkg, columns, ambientC) {
+    return {
+        ambientC,
+        columns,
+        tim: pkg.thermal.tim,
+        lid: pkg.thermal.lid,
+        sinkResistanceKPerW: pkg.thermal.sinkResistanceKPerW,
+        boardResistanceKPerW: pkg.thermal.boardResistanceKPerW,
+    };
+}
+function logicNode(sol, c) {
+    const col = sol.columns.find((x) => x.name === `${c.name}:logic` || x.name === `${c.name}:stack`);
+    return col.layers.find((l) => l.name === 'logic');
+}
+/** Temperature rise of every node per watt in each chiplet's logic die (ambient 0, nothing else on).
+ *  Cached per package object: configs are treated as immutable once parsed. */
+const responseCache = new WeakMap();
+function unitResponses(pkg) {
+    let r = responseCache.get(pkg);
+    if (!r) {
+        r = pkg.chiplets.map((src) => {
+            const cols = pkg.chiplets.flatMap((c) => chipletColumns(c, pkg.thermal, c === src ? 1 : 0, 0));
+            const sol = solveThermal(thermalNet(pkg, cols, 0));
+            return { sol, logicRise: pkg.chiplets.map((c) => logicNode(sol, c).tempC) };
+        });
+        responseCache.set(pkg, r);
+    }
+    return r;
+}
+/** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */
+function addKvTransfer(prefill, input, link) {
+    const bytes = kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;
+    const timeS = link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
+    const energyJ = bytes * 8 * link.energyPJPerBit * 1e-12;
+    prefill.ops.push({
+        name: 'kv_transfer.interposer', kind: 'collective', algorithm: 'point-to-point', count: 1, timeS, bound: 'network',
+        computeS: 0, memoryS: 0, sramS: 0, networkS: timeS, overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
+    });
+    prefill.stepTimeS += timeS;
+    prefill.timeByBoundS.network += timeS;
+    prefill.networkJ += energyJ;
+}
+/** Thermal columns of one chiplet: its die stack, or its die plus the HBM stacks beside it. */
+function chipletColumns(c, th, logicW, dramPerDieW) {
+    const logic = { name: 'logic', thicknessUm: th.logicDie.thicknessUm, conductivityWPerMK: th.logicDie.conductivityWPerMK, powerW: logicW };
+    const dramLayers = (perLevelDies) => {
+        const ls = [];
+        for (let i = 0; i < c.memory.layers; i++) {
+            if (i > 0)
+                ls.push({ name: `bond${i}`, thicknessUm: th.bondLayer.thicknessUm, conductivityWPerMK: th.bondLayer.conductivityWPerMK, powerW: 0 });
+            ls.push({ name: `dram${i + 1}`, thicknessUm: th.dramDie.thicknessUm, conductivityWPerMK: th.dramDie.conductivityWPerMK, powerW: dramPerDieW * perLevelDies, areaMm2: c.memory.dieAreaMm2 * perLevelDies });
+        }
+        return ls;
+    };
+    const bond = { name: 'bond0', thicknessUm: th.bondLayer.thicknessUm, conductivityWPerMK: th.bondLayer.conductivityWPerMK, powerW: 0 };
+    if (c.memory.placement === 'on-logic') {
+        // DRAM stacks sit on the compute die; each DRAM level holds `stacks` dies side by side.
+        const dram = dramLayers(c.memory.stacks);
+        const layers = th.stackOrder !== 'logic-top' ? [logic, bond, ...dram] : [...dram.reverse(), bond, logic];
+        return [{ name: `${c.name}:stack`, count: 1, areaMm2: c.compute.areaMm2, layers }];
+    }
+    return [
+        { name: `${c.name}:logic`, count: 1, areaMm2: c.compute.areaMm2, layers: [logic] },
+        { name: `${c.name}:hbm`, count: c.memory.stacks, areaMm2: c.memory.dieAreaMm2, layers: dramLayers(1) },
+    ];
+}
+function limitsViolated(o, sys) {
+    const th = sys.package.thermal;
+    const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+    if (o.runaway || o.maxLogicC > tj)
+        return 'logic-temperature';
+    if (o.maxDramC > th.dramExtendedLimitC)
+        return 'dram-temperature';
+    if (Math.max(o.prefillPowerW, o.decodePowerW) > sys.package.power.tdpW)
+        return 'tdp';
+    return 'none';
+}
+/** Worst relative margin over the limits: > 0 when a limit is exceeded (runaway counts as +1). */
+function margin(o, sys) {
+    const th = sys.package.thermal;
+    const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+    if (o.runaway)
+        return 1;
+    return Math.max((o.maxLogicC - tj) / tj, (o.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC, Math.max(o.prefillPowerW, o.decodePowerW) / sys.package.power.tdpW - 1);
+}
+/** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
+function settle(input, s) {
+    const o = operate(input, s, false);
+    if (o.maxDramC > input.system.package.thermal.dramLimitC)
+        return operate(input, s, true);
+    return o;
+}
+function checkInput(input) {
+    const need = (v, name) => {
+        if (!Number.isInteger(v) || v < 1)
+            throw new ConfigError(name, v, 'a positive integer');
+    };
+    need(input.batch, 'batch');
+    need(input.inputTokens, 'input');
+    need(input.outputTokens, 'output');
+    if (input.inputTokens + input.outputTokens > input.model.maxPositionEmbeddings)
+        throw new ConfigError('input+output', input.inputTokens + input.outputTokens, `<= max_position_embeddings of ${input.model.name} (${input.model.maxPositionEmbeddings})`);
+}
+const MIN_THROTTLE = 0.05; // below 5% of the nominal clock a design is reported infeasible
+export function evaluate(input) {
+    checkInput(input);
+    const sys = input.system;
+    const pkg = sys.package;
+    const mapping = input.mapping ?? SINGLE;
+    checkMapping(mapping, input.model, input.batch);
+    const devices = devicesOf(mapping);
+    const levels = levelsOf(input);
+    const maxDevices = levels.reduce((p, l) => p * l.size, 1);
+    if (devices > maxDevices)
+        throw new ConfigError('tp*pp*dp*sp', devices, levels.length === 0
+            ? `1: system ${sys.name} has no network; add "network" levels to use several devices`
+            : `<= the ${maxDevices} devices the network of ${sys.name} connects (${levels.map((l) => `${l.name} ${l.size}`).join(' x ')})`);
+    let o = settle(input, 1);
+    let limitedBy = limitsViolated(o, sys);
+    let s = 1;
+    const reasons = [];
+    if (limitedBy !== 'none') {
+        if (pkg.thermal.onOverLimit === 'infeasible') {
+            reasons.push(`over limit at nominal clock: ${limitedBy}`);
+        }
+        else {
+            // Largest clock scale in [MIN_THROTTLE, 1] that meets every limit (limits are monotone in s).
+            let lo = MIN_THROTTLE;
+            let hi = 1;
+            const oLo = settle(input, lo);
+            if (limitsViolated(oLo, sys) !== 'none') {
+                reasons.push(`${limitsViolated(oLo, sys)} limit not met even at ${MIN_THROTTLE * 100}% clock`);
+                o = oLo;
+                s = lo;
+            }
+            else {
+                // Illinois (modified regula falsi) on the worst relative margin, which rises with the clock:
+                // converges in a few operating-point evaluations where bisection needs eleven.
+                let best = oLo;
+                let gLo = margin(oLo, sys);
+                let gHi = margin(o, sys);
+                let side = 0;
+                for (let i = 0; i < 12 && hi - lo > 2e-3; i++) {
+                    let mid = lo + ((hi - lo) * -gLo) / (gHi - gLo);
+                    if (!(mid > lo && mid < hi))
+                        mid = (lo + hi) / 2;
+                    const om = settle(input, mid);
+                    const g = margin(om, sys);
+                    if (g <= 0 && limitsViolated(om, sys) === 'none') {
+                        lo = mid;
+                        gLo = g;
+                        best = om;
+                        if (side === -1)
+                            gHi /= 2;
+                        side = -1;
+                    }
+                    else {
+                        hi = mid;
+                        gHi = Math.max(g, 1e-12);
+                        if (side === 1)
+                            gLo /= 2;
+                        side = 1;
+                    }
+                }
+                o = best;
+                s = lo;
+            }
+        }
+    }
+    // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
+    // Per device: the mapping's share of weights, KV and activations.
+    const fp = footprintPerDevice(input.model, input.precision, mapping, input.batch, input.inputTokens, input.outputTokens);
+    const weightsBytes = fp.weightsBytes;
+    const kvCacheBytes = fp.kvCacheBytes;
+    const activationBytes = fp.activationBytes;
+    const decCap = capacityBytes(o.decodeRole.mem, o.decodeRole.stacks);
+    const preCap = capacityBytes(o.prefillRole.mem, o.prefillRole.stacks);
+    const shared = o.prefillRole.chiplet === o.decodeRole.chiplet;
+    const capacity = shared ? decCap : decCap + preCap;
+    const reserveBytes = capacity * pkg.software.memoryReserveFraction;
+    const footprint = shared
+        ? weightsBytes + kvCacheBytes + activationBytes + reserveBytes
+        : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
+    let fits = footprint <= capacity;
+    const gib = (b) => (b / 2 ** 30).toFixed(1);
+    if (shared) {
+        if (!fits)
+            reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${gib(capacity)} GiB`);
+    }
+    else {
+        // Each side must hold its own copy of the weights; report the side that overflows.
+        const usable = 1 - pkg.software.memoryReserveFraction;
+        const kvPrefill = (kvCacheBytes * input.inputTokens) / (input.inputTokens + input.outputTokens);
+        const preNeed = weightsBytes + activationBytes + kvPrefill;
+        const decNeed = weightsBytes + kvCacheBytes;
+        fits = preNeed <= preCap * usable && decNeed <= decCap * usable;
+        if (preNeed > preCap * usable)
+            reasons.push(`memory: prefill chiplet needs ${gib(preNeed)} GiB > ${gib(preCap * usable)} GiB usable`);
+        if (decNeed > decCap * usable)
+            reasons.push(`memory: decode chiplet needs ${gib(decNeed)} GiB > ${gib(decCap * usable)} GiB usable`);
+    }
+    const areas = pkg.chiplets.map((c) => ({
+        chiplet: c.name,
+        report: dieArea(c.compute, c.memory.placement === 'on-logic' ? c.memory.stacks * c.memory.vertical.areaMm2 : 0),
+    }));
+    for (const a of areas)
+        if (!a.report.fits)
+            reasons.push(`area: ${a.chiplet} needs ${a.report.usedMm2.toFixed(0)} mm2 > die ${a.report.budgetMm2} mm2`);
+    const phase = (raw, tokensPerStep, perUser, powerW, staticW) => ({
+        stepTimeS: raw.stepTimeS,
+        systemTokensPerS: tokensPerStep / raw.stepTimeS,
+        userTokensPerS: perUser / raw.stepTimeS,
+        flops: raw.flops,
+        dramBytes: raw.dramBytes,
+        timeByBoundS: raw.timeByBoundS,
+        energyJ: {
+            computeJ: raw.computeJ,
+            sramJ: raw.sramJ,
+            dramJ: raw.dramJ,
+            staticJ: staticW * raw.stepTimeS,
+            otherJ: pkg.power.otherPowerW * raw.stepTimeS,
+            networkJ: raw.networkJ,
+            totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + pkg.power.otherPowerW) * raw.stepTimeS,
+        },
+        powerW,
+        breakdown: raw.ops,
+    });
+    const staticW = o.split.staticW;
+    const prefill = phase(o.prefill, input.batch * input.inputTokens, input.inputTokens, o.prefillPowerW, staticW);
+    const decodeBase = phase(o.decode, input.batch, 1, o.decodePowerW, staticW);
+    const cycleS = o.prefill.stepTimeS + o.decode.stepTimeS * input.outputTokens;
+    const outTokens = input.batch * input.outputTokens;
+    const energyPerTokenJ = (o.averagePowerW * cycleS) / outTokens;
+    const layers = o.thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
+    return {
+        modelVersion: MODEL_VERSION,
+        system: sys.name,
+        model: input.model.name,
+        precision: input.precision,
+        batch: input.batch,
+        inputTokens: input.inputTokens,
+        outputTokens: input.outputTokens,
+        feasible: reasons.length === 0,
+        infeasibleReasons: reasons,
+        prefill,
+        decode: {
+            ...decodeBase,
+            contextFrom: input.inputTokens,
+            contextTo: input.inputTokens + input.outputTokens,
+            samples: o.decode.samples,
+        },
+        memory: {
+            footprintBytes: footprint,
+            capacityBytes: capacity,
+            fits,
+            weightsBytes,
+            kvCacheBytes,
+            activationBytes,
+            reserveBytes,
+            bandwidth: { prefill: o.prefillRole.bw, decode: o.decodeRole.bw },
+        },
+        power: {
+            averageW: o.averagePowerW,
+            prefillW: o.prefillPowerW,
+            decodeW: o.decodePowerW,
+            tdpW: pkg.power.tdpW,
+            computeW: o.split.computeW,
+            dramW: o.split.dramW,
+            networkW: o.split.networkW,
+            staticW: o.split.staticW,
+            otherW: o.split.otherW,
+        },
+        thermal: {
+            layers,
+            lidC: o.thermal.lidC,
+            maxLogicC: o.maxLogicC,
+            maxDramC: o.maxDramC,
+            logicLimitC: Math.min(...pkg.chiplets.map((c) => c.compute.tjMaxC)),
+            dramLimitC: pkg.thermal.dramLimitC,
+            dramExtendedLimitC: pkg.thermal.dramExtendedLimitC,
+            refreshDoubled: o.maxDramC > pkg.thermal.dramLimitC,
+            runaway: o.runaway,
+            throttleFactor: s,
+            limitedBy,
+        },
+        area: areas,
+        energyPerTokenJ,
+        tokensPerSPerW: outTokens / cycleS / o.averagePowerW,
+    };
+}
+/** One GEMM [m x k] x [k x n] on the prefill compute of a system, as a kernel benchmark runs it. */
+export function evaluateGemm(system, m, n, k, prec, outBytesPerElem = 2) {
+    const role = makeRole(roleFor(system, 'prefill'), 1, false);
+    const b = BYTES_PER_ELEMENT[prec];
+    const g = gemmTime(role.unit, m, n, k, 1, prec, b, b, outBytesPerElem, role.bw.effectiveGBps * 1e9, true, role.bw.accessLatencyNs * 1e-9);
+    const timeS = g.timeS + system.package.software.kernelLaunchUs * 1e-6;
+    return { timeS, tflops: (2 * m * n * k) / timeS / 1e12, bound: g.bound, utilisation: g.utilisation, waves: g.waves };
+}
+/** Effective DRAM read bandwidth of the decode chiplet of a system (normal refresh). */
+export function memoryBandwidth(system) {
+    return makeRole(roleFor(system, 'decode'), 1, false).bw;
+}
+export function makeStepModel(spec) {
+    const mapping = spec.mapping ?? SINGLE;
+    const phase = spec.phase ?? 'decode';
+    const op = evaluate({ ...spec, mapping });
+    const s = op.thermal.throttleFactor;
+    const role = makeRole(roleFor(spec.system, phase), s, op.thermal.refreshDoubled);
+    const input = { ...spec, mapping };
+    const sw = spec.system.package.software;
+    const levels = levelsOf(input);
+    const devices = devicesOf(mapping);
+    const staticW = op.power.staticW + op.power.otherW;
+    const fp = footprintPerDevice(spec.model, spec.precision, mapping, mapping.dp, 1, 0);
+    const cap = capacityBytes(role.mem, role.stacks) * (1 - sw.memoryReserveFraction);
+    const kvPerToken = kvBytesPerToken(spec.model, spec.precision);
+    // fp.kvCacheBytes: what one token of one replica costs on one device (the mapping's KV split).
+    const free = Math.max(0, cap - fp.weightsBytes - fp.activationBytes);
+    const kvCapacityTokens = Math.floor(free / fp.kvCacheBytes) * mapping.dp;
+    const memo = new Map();
+    const step = (x) => {
+        const key = `${x.decodeSeqs}|${x.decodeContext}|${x.prefillSeqs}|${x.prefillTokens}|${x.prefillContext}`;
+        const hit = memo.get(key);
+        if (hit)
+            return hit;
+        const tokens = x.decodeSeqs + x.prefillSeqs * x.prefillTokens;
+        if (tokens <= 0)
+            return { timeS: 0, energyJ: 0 };
+        // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
+        const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, mapping);
+        const parts = [];
+        if (x.prefillSeqs > 0)
+            parts.push(planDevice(spec.model, spec.precision, 'prefill', x.prefillSeqs, x.prefillTokens, x.prefillContext, mapping));
+        if (x.decodeSeqs > 0)
+            parts.push(planDevice(spec.model, spec.precision, 'decode', x.decodeSeqs, 1, x.decodeContext, mapping));
+        const isPerPart = (o) => o.kind === 'attention' || o.kvReadBytes > 0 || o.name === 'lm_head';
+        const ops = lin.ops.filter((o) => !isPerPart(o));
+        for (const p of parts)
+            ops.push(...p.ops.filter(isPerPart));
+        const raw = runOps(ops, role, spec.precision, sw, false);
+        addComms(raw, [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))], levels, mapping.overlap ?? true);
+        finishStep(raw, lin, sw);
+        const energyJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + staticW * raw.stepTimeS) * devices;
+        const r = { timeS: raw.stepTimeS, energyJ };
+        if (memo.size > 200_000)
+            memo.clear();
+        memo.set(key, r);
+        return r;
+    };
+    const link = spec.system.package.interposer;
+    const kvTransferS = (tokens) => {
+        const bytes = tokens * kvPerToken;
+        if (link && spec.system.package.chiplets.length > 1)
+            return link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
+        // Between packages: a send over the outermost level the pools share (bytes split over TP ranks).
+        if (levels.length === 0)
+            return 0;
+        const c = collectiveCost('send-recv', bytes / mapping.tp, [2], levels.slice(-1).map((l) => ({ ...l, size: Math.max(2, l.size) })));
+        return c.timeS;
+    };
+    return { devices, kvCapacityTokens, kvBytesPerToken: kvPerToken, throttleFactor: s, step, kvTransferS };
+}
+//# sourceMappingURL=evaluate.js.map

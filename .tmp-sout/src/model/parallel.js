@@ -1,0 +1,225 @@
+// Parallel mappings (DESIGN 2.6): TP x PP x DP x SP(CP) for attention, EP x moeTP for MoE layers,
+// the per-device operators of one pipeline stage, the collectives they need, expert load skew, and
+// the per-device memory footprint. Pure: no I/O.
+import { ConfigError } from './errors.js';
+import { BYTES_PER_ELEMENT } from './types.js';
+import { buildOperators, kvBytesPerToken, layerCounts, weightBytesTotal } from './workload/index.js';
+export const EXPERT_PLACEMENTS = ['contiguous', 'round-robin', 'balanced'];
+export const SINGLE = { tp: 1, pp: 1, dp: 1, sp: 1, ep: 1 };
+export function devicesOf(m) {
+    return m.tp * m.pp * m.dp * m.sp;
+}
+export function moeTpOf(m) {
+    return (m.tp * m.dp * m.sp) / m.ep;
+}
+/** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
+export function checkMapping(m, arch, batch) {
+    for (const k of ['tp', 'pp', 'dp', 'sp', 'ep']) {
+        const v = m[k];
+        if (!Number.isInteger(v) || v < 1)
+            throw new ConfigError(`--${k}`, v, 'a positive integer');
+    }
+    if (arch.numHeads % m.tp !== 0)
+        throw new ConfigError('--tp', m.tp, `a divisor of the ${arch.numHeads} attention heads of ${arch.name}`);
+    if (m.pp > arch.numLayers)
+        throw new ConfigError('--pp', m.pp, `<= the ${arch.numLayers} layers of ${arch.name}`);
+    if (batch % m.dp !== 0)
+        throw new ConfigError('--dp', m.dp, `a divisor of the batch (${batch}): each replica serves batch/dp sequences`);
+    if (m.ep > 1 && !arch.moe)
+        throw new ConfigError('--ep', m.ep, `1: ${arch.name} has no experts`);
+    if ((m.tp * m.dp * m.sp) % m.ep !== 0)
+        throw new ConfigError('--ep', m.ep, `a divisor of tp*dp*sp (${m.tp * m.dp * m.sp}): MoE layers regroup a stage's devices as ep x moeTP`);
+    if (arch.moe && arch.moe.numExperts % m.ep !== 0)
+        throw new ConfigError('--ep', m.ep, `a divisor of the ${arch.moe.numExperts} experts`);
+    if (m.expertLoads && arch.moe && m.expertLoads.length !== arch.moe.numExperts)
+        throw new ConfigError('expertLoads', m.expertLoads.length, `one load per expert (${arch.moe.numExperts})`);
+    if (m.microbatches !== undefined && (!Number.isInteger(m.microbatches) || m.microbatches < 1))
+        throw new ConfigError('--microbatches', m.microbatches, 'a positive integer');
+}
+/**
+ * Load of the busiest EP rank relative to the mean rank (>= 1). Expert e has popularity
+ * loads[e] (or 1/(e+1)^skew); placement puts E/ep experts on each rank: contiguous blocks,
+ * round-robin, or balanced (greedy: heaviest expert to the lightest rank, E/ep per rank).
+ */
+export function busiestRankFactor(numExperts, ep, m) {
+    if (ep <= 1)
+        return 1;
+    const skew = m.routingSkew ?? 0;
+    if (!m.expertLoads && skew === 0)
+        return 1;
+    const loads = m.expertLoads ?? Array.from({ length: numExperts }, (_, e) => 1 / (e + 1) ** skew);
+    const per = numExperts / ep;
+    const rank = new Array(ep).fill(0);
+    const placement = m.expertPlacement ?? 'contiguous';
+    if (placement === 'balanced') {
+        const count = new Array(ep).fill(0);
+        const order = loads.map((l, e) => [l, e]).sort((a, b) => b[0] - a[0] || a[1] - b[1]);
+        for (const [l] of order) {
+            let best = -1;
+            for (let r = 0; r < ep; r++)
+                if (count[r] < per && (best < 0 || rank[r] < rank[best]))
+                    best = r;
+            rank[best] += l;
+            count[best]++;
+        }
+    }
+    else {
+        loads.forEach((l, e) => {
+            rank[placement === 'contiguous' ? Math.floor(e / per) : e % ep] += l;
+        });
+    }
+    const total = rank.reduce((a, b) => a + b, 0);
+    return total > 0 ? (Math.max(...rank) * ep) / total : 1;
+}
+const isLayerOp = (name) => name.startsWith('L*.') || name.startsWith('dense.') || name.startsWith('moe.');
+const ROW_PARALLEL = /(o_proj|\.down|v_up)$/;
+const REPLICATED = /(q_a_proj|kv_a_proj|kv_a_norm|q_a_norm)$/;
+function actBytesOf(op) {
+    const elems = (op.m * op.k + op.m * op.n) * op.groups;
+    return elems > 0 ? op.activationBytes / elems : 0;
+}
+/** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers. */
+function shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor) {
+    const o = { ...op, count: stageCount };
+    const tokDiv = phase === 'prefill' ? m.sp : 1; // sequence parallel splits prefill tokens
+    if (o.kind === 'attention') {
+        // Heads split over TP; the KV heads too while there are enough, else they are replicated.
+        // MLA's latent cache is shared by all heads, so every TP rank holds and reads all of it.
+        const mla = arch.attention.kind === 'mla';
+        const kvDiv = mla ? 1 : Math.min(m.tp, arch.numKvHeads);
+        const headDiv = m.tp;
+        // Context parallel: this rank owns 1/sp of the queries (prefill) or of the KV (decode).
+        o.flops = op.flops / headDiv / m.sp;
+        o.activationBytes = op.activationBytes / headDiv / tokDiv;
+        o.kvReadBytes = op.kvReadBytes / kvDiv / m.sp;
+        o.kvWriteBytes = op.kvWriteBytes / kvDiv / m.sp;
+        if (mla)
+            o.m = op.m / headDiv;
+        else
+            o.groups = Math.max(1, op.groups / m.tp);
+        if (!mla && arch.numKvHeads < m.tp)
+            o.m = op.m / (m.tp / arch.numKvHeads);
+        if (phase === 'prefill')
+            o.m = o.m / m.sp;
+        else
+            o.n = op.n / m.sp;
+        return o;
+    }
+    const ab = actBytesOf(op);
+    if (o.kind === 'gemm') {
+        let split = 1;
+        if (op.shard === 'ep')
+            split = moeTpOf(m);
+        else if (op.shard === 'tp' && !REPLICATED.test(op.name))
+            split = m.tp;
+        const rowPar = ROW_PARALLEL.test(op.name);
+        let mm = op.m / tokDiv;
+        let groups = op.groups;
+        if (op.shard === 'ep') {
+            groups = epGroups;
+            mm = op.m * loadFactor;
+        }
+        const n = rowPar ? op.n : op.n / split;
+        const k = rowPar ? op.k / split : op.k;
+        o.m = mm;
+        o.n = n;
+        o.k = k;
+        o.groups = groups;
+        o.flops = 2 * mm * n * k * groups;
+        o.weightBytes = (op.weightBytes * groups) / (op.groups || 1) / split;
+        o.activationBytes = (mm * k + mm * n) * groups * ab;
+        return o;
+    }
+    // Vector and embedding work follows the tokens; the embedding table is vocab-split over TP.
+    o.m = op.m / tokDiv;
+    o.flops = op.flops / tokDiv;
+    o.activationBytes = op.activationBytes / tokDiv;
+    if (o.kind === 'embedding')
+        o.weightBytes = op.weightBytes / tokDiv / m.tp;
+    return o;
+}
+/**
+ * Per-device plan of one step: `batch` sequences in total (all DP replicas), each adding `newTokens`
+ * after `contextBefore` cached tokens.
+ */
+export function planDevice(arch, prec, phase, batch, newTokens, contextBefore, m) {
+    const perReplica = batch / m.dp;
+    const mb = Math.max(1, Math.min(m.microbatches ?? m.pp, perReplica));
+    const seqs = perReplica / mb;
+    const shape = { batch: seqs, newTokens, contextBefore };
+    const ops = buildOperators(arch, prec, phase, shape);
+    // The EP group spans every replica of the stage: routing statistics come from all their tokens.
+    const moeOps = arch.moe && m.dp > 1 ? buildOperators(arch, prec, phase, { ...shape, batch: seqs * m.dp }) : ops;
+    const loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
+    const out = [];
+    for (let i = 0; i < ops.length; i++) {
+        const op = ops[i].shard === 'ep' ? moeOps.find((x) => x.name === ops[i].name) : ops[i];
+        const stageCount = isLayerOp(op.name) ? Math.ceil(op.count / m.pp) : op.count;
+        const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe.numExperts / m.ep) : op.groups;
+        out.push(shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor));
+    }
+    const actB = BYTES_PER_ELEMENT[prec.activations];
+    const tokensDev = (seqs * newTokens) / (phase === 'prefill' ? m.sp : 1);
+    const hidden = arch.hiddenSize;
+    const lc = layerCounts(arch);
+    const stage = (n) => Math.ceil(n / m.pp);
+    const comms = [];
+    if (m.tp > 1) {
+        comms.push({ name: 'tp.attn.all-reduce', kind: 'all-reduce', bytes: tokensDev * hidden * actB, groupSize: m.tp, stride: 1, count: stage(arch.numLayers), overlapWith: 'L*.attn.o_proj' });
+        if (lc.dense > 0)
+            comms.push({ name: 'tp.ffn.all-reduce', kind: 'all-reduce', bytes: tokensDev * hidden * actB, groupSize: m.tp, stride: 1, count: stage(lc.dense), overlapWith: 'dense.ffn.down' });
+    }
+    if (arch.moe && lc.moe > 0) {
+        const moeTp = moeTpOf(m);
+        if (m.ep > 1) {
+            // Dispatch and combine: each EP rank sends its tokens' top-k copies; the busiest rank's
+            // incast grows with its load.
+            const uniqueTokens = (seqs * m.dp * newTokens) / m.ep;
+            const bytes = uniqueTokens * arch.moe.topK * hidden * actB * loadFactor;
+            comms.push({ name: 'ep.dispatch.all-to-all', kind: 'all-to-all', bytes, groupSize: m.ep, stride: moeTp, count: stage(lc.moe) });
+            comms.push({ name: 'ep.combine.all-to-all', kind: 'all-to-all', bytes, groupSize: m.ep, stride: moeTp, count: stage(lc.moe) });
+        }
+        if (moeTp > 1 || m.tp > 1) {
+            const g = Math.max(moeTp, m.tp);
+            comms.push({ name: 'tp.moe.all-reduce', kind: 'all-reduce', bytes: tokensDev * hidden * actB, groupSize: g, stride: 1, count: stage(lc.moe), overlapWith: 'moe.experts.down' });
+        }
+    }
+    if (m.sp > 1) {
+        const kvLayer = kvBytesPerToken(arch, prec) / arch.numLayers;
+        const kvDiv = arch.attention.kind === 'mla' ? 1 : Math.min(m.tp, arch.numKvHeads);
+        if (phase === 'prefill') {
+            // Ring/all-gather attention: every rank needs the keys and values of the whole prompt.
+            const bytes = (seqs * newTokens * kvLayer) / kvDiv;
+            comms.push({ name: 'sp.kv.all-gather', kind: 'all-gather', bytes, groupSize: m.sp, stride: m.tp, count: stage(arch.numLayers) });
+        }
+        else {
+            // Partial attention outputs (value + log-sum-exp, fp32) are combined across the KV shards.
+            const bytes = (seqs * (arch.numHeads / m.tp) * (arch.headDim + 1) * 4 * m.sp);
+            comms.push({ name: 'sp.attn.all-gather', kind: 'all-gather', bytes, groupSize: m.sp, stride: m.tp, count: stage(arch.numLayers) });
+        }
+    }
+    if (m.pp > 1) {
+        comms.push({ name: 'pp.send-recv', kind: 'send-recv', bytes: tokensDev * hidden * actB, groupSize: m.pp, stride: m.tp * m.sp * m.dp, count: 1 });
+    }
+    return { ops: out, comms, microbatches: mb, pipelineFactor: mb + m.pp - 1, expertLoadFactor: loadFactor };
+}
+/** Bytes of routed-expert weights of the whole model. */
+export function expertWeightBytes(arch, prec) {
+    if (!arch.moe)
+        return 0;
+    const mats = arch.gatedFfn ? 3 : 2;
+    return layerCounts(arch).moe * arch.moe.numExperts * mats * arch.hiddenSize * arch.moe.expertIntermediateSize * BYTES_PER_ELEMENT[prec.weights];
+}
+/** Per-device memory of one mapping: weights, KV for the batch at full context, activations. */
+export function footprintPerDevice(arch, prec, m, batch, inputTokens, outputTokens) {
+    const expert = expertWeightBytes(arch, prec);
+    const dense = weightBytesTotal(arch, prec) - expert;
+    const weightsBytes = dense / (m.tp * m.pp) + expert / (m.ep * moeTpOf(m) * m.pp);
+    const kvDiv = arch.attention.kind === 'mla' ? 1 : Math.min(m.tp, arch.numKvHeads);
+    const kvCacheBytes = (kvBytesPerToken(arch, prec) * (batch / m.dp) * (inputTokens + outputTokens)) / (m.pp * m.sp * kvDiv);
+    const widest = Math.max(arch.hiddenSize * 2, ((arch.numHeads + 2 * arch.numKvHeads) * arch.headDim) / m.tp, ((arch.gatedFfn ? 2 : 1) * Math.max(arch.intermediateSize / m.tp, arch.moe ? arch.moe.expertIntermediateSize * arch.moe.topK : 0)));
+    const tokens = ((batch / m.dp) * inputTokens) / m.sp;
+    const activationBytes = tokens * widest * BYTES_PER_ELEMENT[prec.activations] + (arch.vocabSize / m.tp) * (batch / m.dp) * 4;
+    return { weightsBytes, kvCacheBytes, activationBytes };
+}
+//# sourceMappingURL=parallel.js.map

@@ -1,0 +1,100 @@
+// Opening a strata database (DESIGN 4.3): the writer connection (WAL, one writer: the coordinator)
+// and read-only connections for queries (`strata query`, `strata status`, `strata report`).
+import { existsSync } from 'node:fs';
+import Database from 'better-sqlite3';
+import { ConfigError } from '../model/errors.js';
+import { APPLICATION_ID, DDL, SCHEMA_VERSION, TABLES } from './schema.js';
+
+export type Db = Database.Database;
+
+export interface OpenOptions {
+  /**
+   * `NORMAL` (default): in WAL mode a committed transaction survives a crash of the process (kill -9);
+   * an OS crash or power loss may lose the last transactions but never corrupts the file.
+   * `FULL`: fsync of the WAL at every commit (durable against power loss); see bench/store.ts for the cost.
+   */
+  synchronous?: 'NORMAL' | 'FULL';
+  /** ms to wait on a lock held by another connection (default 5000). */
+  busyTimeoutMs?: number;
+}
+
+/**
+ * Opens (creating if needed) the database file for writing. Only the coordinator calls this.
+ * Throws ConfigError (path `--db`) on a file that is not a strata database or has a newer schema.
+ */
+export function openWriteDb(file: string, opts: OpenOptions = {}): Db {
+  let db: Db;
+  try {
+    db = new Database(file);
+  } catch (e) {
+    throw new ConfigError('--db', file, `a writable SQLite database file (${(e as Error).message})`);
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    const mode = db.pragma('journal_mode = WAL', { simple: true });
+    if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch ${file} to WAL (journal_mode=${String(mode)})`);
+    db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
+    db.pragma('foreign_keys = ON');
+    migrate(db, file);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+/** Opens an existing database read-only (`readonly: true` and `PRAGMA query_only = 1`). */
+export function openReadDb(file: string, opts: { busyTimeoutMs?: number } = {}): Db {
+  if (file !== ':memory:' && !existsSync(file)) throw new ConfigError('--db', file, 'an existing strata database file');
+  let db: Db;
+  try {
+    db = new Database(file, { readonly: true, fileMustExist: true });
+  } catch (e) {
+    throw new ConfigError('--db', file, `a readable SQLite database file (${(e as Error).message})`);
+  }
+  try {
+    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    db.pragma('query_only = 1');
+    checkStrata(db, file);
+    return db;
+  } catch (e) {
+    db.close();
+    throw e;
+  }
+}
+
+function tableNames(db: Db): string[] {
+  return (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[]);
+}
+
+function checkStrata(db: Db, file: string): void {
+  let appId: number;
+  let version: number;
+  try {
+    appId = db.pragma('application_id', { simple: true }) as number;
+    version = db.pragma('user_version', { simple: true }) as number;
+  } catch (e) {
+    throw new ConfigError('--db', file, `a strata database (${(e as Error).message})`);
+  }
+  if (appId !== APPLICATION_ID) throw new ConfigError('--db', file, 'a strata database (application_id STRA)');
+  if (version !== SCHEMA_VERSION)
+    throw new ConfigError('--db', file, `a strata database of schema version ${SCHEMA_VERSION} (found ${version})`);
+  const have = new Set(tableNames(db));
+  for (const t of TABLES) if (!have.has(t)) throw new ConfigError('--db', file, `a strata database with table ${t}`);
+}
+
+/** Creates the schema in an empty file, or checks an existing one. */
+function migrate(db: Db, file: string): void {
+  const tables = tableNames(db);
+  const appId = db.pragma('application_id', { simple: true }) as number;
+  if (tables.length === 0 && appId === 0) {
+    db.transaction(() => {
+      for (const s of DDL) db.exec(s);
+      db.pragma(`application_id = ${APPLICATION_ID}`);
+      db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    }).immediate();
+    return;
+  }
+  // No earlier schema versions exist yet: any other version is refused (a newer strata wrote it).
+  checkStrata(db, file);
+}

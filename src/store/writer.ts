@@ -1,0 +1,880 @@
+// The single writer (DESIGN 4.1-4.3). Only the coordinator (embedded `strata search` or the gRPC
+// coordinator) calls these functions, on the connection returned by openWriteDb; workers never touch
+// SQLite. Every function is one SQLite transaction, so a crash at any moment leaves either all of it
+// or none of it.
+//
+// Idempotence: a subspace's kept designs and its `done` state are written in one transaction keyed
+// by (run, subspace). A duplicate or late commit for a subspace already done changes nothing and
+// returns { applied: false }: the effect is exactly once.
+//
+// Coverage: subspaces inserted by ensureSubspaces/splitSubspace never overlap (their ids are tree
+// paths; an insert whose ancestor or descendant is already present and not `split` is refused), and a
+// commit is refused unless evaluated + prunedBound + prunedDominance + infeasible == size exactly.
+// Hence the sum over `done` subspaces equals the space size when every live subspace is done.
+import { ConfigError } from '../model/errors.js';
+import type { Db } from './db.js';
+import { addReasons, canonicalJson, reasonsJson, sha256, strictJson, toBig, type BigLike } from './bigint.js';
+import {
+  KEPT,
+  KEY_COLUMNS,
+  KEYS,
+  OBJECTIVE_CAMEL,
+  OBJECTIVES,
+  type KeptAs,
+  type KeyColumn,
+  type ObjectiveColumn,
+  type RunState,
+  type SubspaceState,
+  type WorkerState,
+} from './schema.js';
+
+export type { BigLike } from './bigint.js';
+
+// ----------------------------------------------------------------------------------------------
+// Types
+
+/** What identifies a run. Everything here is hashed: a change of any of it is a different run. */
+export interface RunSpecInput {
+  /** The run spec as plain JSON (space config, workload, objectives, constraints, options). */
+  spec: unknown;
+  /** MODEL_VERSION of the evaluator: results of two model versions are never mixed. */
+  modelVersion: string;
+  /** Objective(s), e.g. `tokens_per_s_per_w` or `tokens_per_s_per_w,tpot_s` for a Pareto run. */
+  objective: string;
+  /** Exact size of the space. */
+  spaceSize: BigLike;
+  workers?: number;
+}
+
+/** An open run: the handle every writer function takes. */
+export interface Run {
+  readonly db: Db;
+  readonly id: number;
+  readonly specHash: string;
+  /** 0 for the first run of a spec; +1 for every `--new-run` of the same spec. */
+  readonly epoch: number;
+  readonly spec: unknown;
+  readonly modelVersion: string;
+  readonly objective: string;
+  readonly spaceSize: bigint;
+  /** State when opened (a resumed run may already be done). */
+  readonly state: RunState;
+  /** True when an existing run was resumed. */
+  readonly resumed: boolean;
+}
+
+export interface SubspaceInput {
+  /** Stable path id, e.g. `memory=3/compute=12` ('' for the root). */
+  id: string;
+  /** First point id; the points are [first, first + size). */
+  first: BigLike;
+  size: BigLike;
+  depth: number;
+  /** Larger is leased first (e.g. the optimistic bound); ties in insertion order. Default 0. */
+  priority?: number;
+}
+
+export interface Lease {
+  id: string;
+  first: bigint;
+  size: bigint;
+  depth: number;
+  /** Number of earlier leases of this subspace that expired. */
+  attempts: number;
+  expiresMs: number;
+}
+
+export interface Counts {
+  evaluated: BigLike;
+  prunedBound: BigLike;
+  prunedDominance: BigLike;
+  infeasible: BigLike;
+}
+
+/** A kept design point. */
+export interface DesignRow {
+  pointId: BigLike;
+  /** Why it is kept: pareto, topk, subspace-best (one, several, or the bit flags of KEPT). */
+  keptAs: KeptAs | readonly KeptAs[] | number;
+  /** Objective values by column name (`tokens_per_s_per_w`) or camelCase (`tokensPerSPerW`). Must be finite. */
+  objectives: Partial<Record<string, number | null>>;
+  /** The point's dim values (JSON). */
+  params: Record<string, unknown>;
+  /**
+   * Key columns for `best --where`. Missing ones are taken from `params` by column name, its camelCase,
+   * and for tp/pp/dp/sp/ep from an object-valued param holding that key (the mapping).
+   */
+  columns?: Partial<Record<KeyColumn, number | string | null>>;
+  /** The full evaluation (JSON; bigints are written as strings; non-finite numbers are refused). */
+  metrics: unknown;
+}
+
+/** Replace the archive (array) or change it (add/remove). Point ids must be stored designs. */
+export type ArchiveUpdate = readonly BigLike[] | { add?: readonly BigLike[]; remove?: readonly BigLike[] };
+
+export interface CommitInput {
+  counts: Counts;
+  /** reason -> count; must sum to counts.infeasible. Omitted: `{ unspecified: infeasible }` (or {}). */
+  infeasibleByReason?: Record<string, BigLike>;
+  results: readonly DesignRow[];
+  /** Best point of the subspace (default: the first result flagged subspace-best). */
+  bestPointId?: BigLike | null;
+}
+
+export interface CommitItem extends CommitInput {
+  subspaceId: string;
+  leaseOwner?: string;
+}
+
+export interface CommitResult {
+  subspaceId: string;
+  applied: boolean;
+  /** Why nothing was applied: already done, split into children, or refused (see error). */
+  reason?: 'done' | 'split' | 'refused';
+  error?: string;
+}
+
+/** A commit refused by validation: nothing was written. */
+export class CommitError extends Error {
+  constructor(
+    readonly subspaceId: string,
+    readonly code: 'unknown-subspace' | 'counts' | 'reasons' | 'point-range' | 'duplicate-point' | 'bad-row' | 'archive',
+    message: string,
+  ) {
+    super(`commit of subspace '${subspaceId}' refused (${code}): ${message}`);
+    this.name = 'CommitError';
+  }
+}
+
+/** A refused change of the subspace set (overlap, mismatch with the stored range, bad split). */
+export class SubspaceError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SubspaceError';
+  }
+}
+
+// ----------------------------------------------------------------------------------------------
+// Prepared statements (one set per connection)
+
+interface SubRow {
+  id: string;
+  first_point: string;
+  size: string;
+  depth: number;
+  state: SubspaceState;
+  lease_owner: string | null;
+  lease_expires_ms: number | null;
+  attempts: number;
+}
+
+function prepare(db: Db) {
+  const designCols = ['run_id', 'point_id', 'subspace_id', 'kept_as', ...OBJECTIVES, ...KEYS, 'params_json', 'metrics_json'];
+  return {
+    runByHash: db.prepare(`SELECT * FROM runs WHERE spec_hash = ? ORDER BY epoch DESC LIMIT 1`),
+    anyRun: db.prepare(`SELECT id, spec_hash FROM runs ORDER BY id DESC LIMIT 1`),
+    insertRun: db.prepare(
+      `INSERT INTO runs (spec_json, spec_hash, epoch, model_version, objective, created_ms, updated_ms, state, space_size, workers)
+       VALUES (?, ?, ?, ?, ?, ?, ?, 'running', ?, ?)`,
+    ),
+    touchRun: db.prepare(`UPDATE runs SET updated_ms = ? WHERE id = ?`),
+    runTotals: db.prepare(`SELECT evaluated, pruned_bound, pruned_dominance, infeasible, infeasible_by_reason_json FROM runs WHERE id = ?`),
+    setTotals: db.prepare(
+      `UPDATE runs SET evaluated = ?, pruned_bound = ?, pruned_dominance = ?, infeasible = ?, infeasible_by_reason_json = ?, updated_ms = ? WHERE id = ?`,
+    ),
+    getSub: db.prepare(
+      `SELECT id, first_point, size, depth, state, lease_owner, lease_expires_ms, attempts FROM subspaces WHERE run_id = ? AND id = ?`,
+    ),
+    descendant: db.prepare(`SELECT id FROM subspaces WHERE run_id = ? AND id >= ? AND id < ? LIMIT 1`),
+    anyNonRoot: db.prepare(`SELECT id FROM subspaces WHERE run_id = ? AND id <> '' LIMIT 1`),
+    insertSub: db.prepare(
+      `INSERT INTO subspaces (run_id, id, parent_id, first_point, size, depth, priority) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    queued: db.prepare(
+      `SELECT id, first_point, size, depth, attempts FROM subspaces WHERE run_id = ? AND state = 'queued' ORDER BY priority DESC, rowid LIMIT ?`,
+    ),
+    lease: db.prepare(`UPDATE subspaces SET state = 'leased', lease_owner = ?, lease_expires_ms = ? WHERE run_id = ? AND id = ? AND state = 'queued'`),
+    expired: db.prepare(
+      `SELECT id, attempts, lease_owner FROM subspaces WHERE run_id = ? AND state = 'leased' AND lease_expires_ms <= ? ORDER BY lease_expires_ms, rowid`,
+    ),
+    requeueOne: db.prepare(
+      `UPDATE subspaces SET state = 'queued', lease_owner = NULL, lease_expires_ms = NULL, attempts = ? WHERE run_id = ? AND id = ?`,
+    ),
+    failOne: db.prepare(
+      `UPDATE subspaces SET state = 'failed', lease_owner = NULL, lease_expires_ms = NULL, attempts = ?, fail_reason = ? WHERE run_id = ? AND id = ?`,
+    ),
+    renew: db.prepare(
+      `UPDATE subspaces SET lease_expires_ms = ? WHERE run_id = ? AND id = ? AND state = 'leased' AND lease_owner = ?`,
+    ),
+    releaseOne: db.prepare(
+      `UPDATE subspaces SET state = 'queued', lease_owner = NULL, lease_expires_ms = NULL WHERE run_id = ? AND id = ? AND state = 'leased' AND lease_owner = ?`,
+    ),
+    releaseOwner: db.prepare(
+      `UPDATE subspaces SET state = 'queued', lease_owner = NULL, lease_expires_ms = NULL WHERE run_id = ? AND state = 'leased' AND lease_owner = ?`,
+    ),
+    requeueAll: db.prepare(
+      `UPDATE subspaces SET state = 'queued', lease_owner = NULL, lease_expires_ms = NULL WHERE run_id = ? AND state = 'leased'`,
+    ),
+    retryFailed: db.prepare(`UPDATE subspaces SET state = 'queued', attempts = 0, fail_reason = NULL WHERE run_id = ? AND state = 'failed'`),
+    markDone: db.prepare(
+      `UPDATE subspaces SET state = 'done', lease_owner = NULL, lease_expires_ms = NULL, fail_reason = NULL,
+         evaluated = ?, pruned_bound = ?, pruned_dominance = ?, infeasible = ?, infeasible_by_reason_json = ?,
+         best_point_id = ?, committed_by = ?, done_ms = ?
+       WHERE run_id = ? AND id = ? AND state IN ('queued', 'leased', 'failed')`,
+    ),
+    markSplit: db.prepare(
+      `UPDATE subspaces SET state = 'split', lease_owner = NULL, lease_expires_ms = NULL WHERE run_id = ? AND id = ? AND state IN ('queued', 'failed')`,
+    ),
+    insertChild: db.prepare(
+      `INSERT INTO subspaces (run_id, id, parent_id, first_point, size, depth, priority) VALUES (?, ?, ?, ?, ?, ?, ?)`,
+    ),
+    insertDesign: db.prepare(`INSERT INTO designs (${designCols.join(', ')}) VALUES (${designCols.map(() => '?').join(', ')})`),
+    archiveClear: db.prepare(`DELETE FROM archive WHERE run_id = ?`),
+    archiveAdd: db.prepare(`INSERT OR IGNORE INTO archive (run_id, point_id) VALUES (?, ?)`),
+    archiveRemove: db.prepare(`DELETE FROM archive WHERE run_id = ? AND point_id = ?`),
+    archiveIds: db.prepare(`SELECT point_id FROM archive WHERE run_id = ? ORDER BY length(point_id), point_id`),
+    event: db.prepare(`INSERT INTO events (run_id, ts_ms, kind, detail_json) VALUES (?, ?, ?, ?)`),
+    upsertWorker: db.prepare(
+      `INSERT INTO workers (id, run_id, host, threads, joined_ms, last_seen_ms, state) VALUES (?, ?, ?, ?, ?, ?, 'active')
+       ON CONFLICT (id) DO UPDATE SET run_id = excluded.run_id, host = excluded.host, threads = excluded.threads,
+         joined_ms = excluded.joined_ms, last_seen_ms = excluded.last_seen_ms, state = 'active'`,
+    ),
+    touchWorker: db.prepare(`UPDATE workers SET last_seen_ms = ? WHERE id = ?`),
+    workerState: db.prepare(`UPDATE workers SET state = ?, last_seen_ms = ? WHERE id = ?`),
+  };
+}
+type Stmts = ReturnType<typeof prepare>;
+
+const cache = new WeakMap<Db, Stmts>();
+function st(db: Db): Stmts {
+  let s = cache.get(db);
+  if (!s) {
+    s = prepare(db);
+    cache.set(db, s);
+  }
+  return s;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Runs
+
+/** sha256 of the canonical JSON of everything that identifies a run. */
+export function specHash(input: RunSpecInput): string {
+  return sha256(
+    canonicalJson({
+      spec: input.spec,
+      modelVersion: input.modelVersion,
+      objective: input.objective,
+      spaceSize: toBig(input.spaceSize, 'spaceSize').toString(),
+    }),
+  );
+}
+
+interface RunRow {
+  id: number;
+  spec_json: string;
+  spec_hash: string;
+  epoch: number;
+  model_version: string;
+  objective: string;
+  space_size: string;
+  state: RunState;
+}
+
+function runFrom(db: Db, r: RunRow, resumed: boolean): Run {
+  return {
+    db,
+    id: r.id,
+    specHash: r.spec_hash,
+    epoch: r.epoch,
+    spec: JSON.parse(r.spec_json) as unknown,
+    modelVersion: r.model_version,
+    objective: r.objective,
+    spaceSize: BigInt(r.space_size),
+    state: r.state,
+    resumed,
+  };
+}
+
+/**
+ * Opens the run of `input`: the same spec hash resumes the existing run (the latest one of that
+ * spec); a database already holding a different run is refused with a ConfigError on `--db` unless
+ * `newRun`, which starts a new run and keeps the old ones.
+ */
+export function openRun(db: Db, input: RunSpecInput, opts: { newRun?: boolean; nowMs?: number } = {}): Run {
+  const s = st(db);
+  const hash = specHash(input);
+  const now = opts.nowMs ?? Date.now();
+  const size = toBig(input.spaceSize, 'spaceSize');
+  return db
+    .transaction((): Run => {
+      const same = s.runByHash.get(hash) as RunRow | undefined;
+      if (same && !opts.newRun) {
+        s.touchRun.run(now, same.id);
+        s.event.run(same.id, now, 'resume', JSON.stringify({ state: same.state }));
+        return runFrom(db, same, true);
+      }
+      const other = s.anyRun.get() as { id: number; spec_hash: string } | undefined;
+      if (other && !same && !opts.newRun) {
+        throw new ConfigError(
+          '--db',
+          db.name,
+          `a database of the same run spec, or --new-run (it holds run ${other.id} of spec ${other.spec_hash.slice(0, 12)}, this spec is ${hash.slice(0, 12)})`,
+        );
+      }
+      const info = s.insertRun.run(
+        canonicalJson(input.spec),
+        hash,
+        same ? same.epoch + 1 : 0,
+        input.modelVersion,
+        input.objective,
+        now,
+        now,
+        size.toString(),
+        Math.max(0, Math.floor(input.workers ?? 0)),
+      );
+      const id = Number(info.lastInsertRowid);
+      s.event.run(id, now, 'start', JSON.stringify({ specHash: hash, epoch: same ? same.epoch + 1 : 0 }));
+      return runFrom(db, db.prepare(`SELECT * FROM runs WHERE id = ?`).get(id) as RunRow, false);
+    })
+    .immediate();
+}
+
+/** Updates the run: state (running|done|failed), wall time added by this session, worker count. */
+export function updateRun(run: Run, u: { state?: RunState; addWallS?: number; workers?: number; nowMs?: number }): void {
+  const now = u.nowMs ?? Date.now();
+  run.db
+    .prepare(
+      `UPDATE runs SET state = coalesce(?, state), wall_s = wall_s + ?, workers = coalesce(?, workers), updated_ms = ? WHERE id = ?`,
+    )
+    .run(u.state ?? null, u.addWallS ?? 0, u.workers ?? null, now, run.id);
+  if (u.state) st(run.db).event.run(run.id, now, 'state', JSON.stringify({ state: u.state }));
+}
+
+/** Appends an event (kind, JSON detail). */
+export function logEvent(run: Run, kind: string, detail: unknown = {}, nowMs = Date.now()): void {
+  st(run.db).event.run(run.id, nowMs, kind, strictJson(detail, 'event detail'));
+}
+
+// ----------------------------------------------------------------------------------------------
+// Subspaces: queue and leases
+
+function ancestors(id: string): string[] {
+  if (id === '') return [];
+  const segs = id.split('/');
+  const out = [''];
+  for (let k = 1; k < segs.length; k++) out.push(segs.slice(0, k).join('/'));
+  return out;
+}
+
+function hasDescendant(s: Stmts, runId: number, id: string): boolean {
+  if (id === '') return s.anyNonRoot.get(runId) !== undefined;
+  return s.descendant.get(runId, id + '/', id + '0') !== undefined; // '0' is the character after '/'
+}
+
+function checkRange(run: Run, x: SubspaceInput): { first: bigint; size: bigint } {
+  if (typeof x.id !== 'string' || /(^\/)|(\/$)|(\/\/)/.test(x.id)) throw new SubspaceError(`bad subspace id ${JSON.stringify(x.id)}`);
+  const first = toBig(x.first, `subspace '${x.id}' first`);
+  const size = toBig(x.size, `subspace '${x.id}' size`);
+  if (size === 0n) throw new SubspaceError(`subspace '${x.id}' is empty`);
+  if (first + size > run.spaceSize)
+    throw new SubspaceError(`subspace '${x.id}' [${first}, ${first + size}) exceeds the space size ${run.spaceSize}`);
+  if (!Number.isInteger(x.depth) || x.depth < 0) throw new SubspaceError(`subspace '${x.id}' has a bad depth ${x.depth}`);
+  return { first, size };
+}
+
+/**
+ * Inserts the subspaces that are not stored yet (queued). An existing one must have the same range.
+ * Refuses (SubspaceError, nothing written) a subspace that overlaps a stored one: an ancestor that is
+ * not split, or any stored descendant. Returns how many were inserted.
+ */
+export function ensureSubspaces(run: Run, subspaces: readonly SubspaceInput[]): { inserted: number; existing: number } {
+  const s = st(run.db);
+  return run.db
+    .transaction(() => {
+      let inserted = 0;
+      let existing = 0;
+      for (const x of subspaces) {
+        const { first, size } = checkRange(run, x);
+        const row = s.getSub.get(run.id, x.id) as SubRow | undefined;
+        if (row) {
+          if (row.first_point !== first.toString() || row.size !== size.toString())
+            throw new SubspaceError(
+              `subspace '${x.id}' is stored as [${row.first_point}, +${row.size}), not [${first}, +${size}): the database holds another space`,
+            );
+          existing++;
+          continue;
+        }
+        for (const a of ancestors(x.id)) {
+          const ar = s.getSub.get(run.id, a) as SubRow | undefined;
+          if (ar && ar.state !== 'split') throw new SubspaceError(`subspace '${x.id}' overlaps stored subspace '${a}' (${ar.state})`);
+        }
+        if (hasDescendant(s, run.id, x.id)) throw new SubspaceError(`subspace '${x.id}' overlaps stored subspaces below it`);
+        s.insertSub.run(run.id, x.id, null, first.toString(), size.toString(), x.depth, x.priority ?? 0);
+        inserted++;
+      }
+      return { inserted, existing };
+    })
+    .immediate();
+}
+
+/**
+ * Replaces a queued (or failed) subspace by its children, which must lie inside it, be disjoint and
+ * cover it exactly. Returns false (nothing changed) when the parent is not queued/failed.
+ */
+export function splitSubspace(run: Run, parentId: string, children: readonly SubspaceInput[], nowMs = Date.now()): boolean {
+  const s = st(run.db);
+  return run.db
+    .transaction(() => {
+      const p = s.getSub.get(run.id, parentId) as SubRow | undefined;
+      if (!p) throw new SubspaceError(`split of unknown subspace '${parentId}'`);
+      if (p.state !== 'queued' && p.state !== 'failed') return false;
+      const pf = BigInt(p.first_point);
+      const ps = BigInt(p.size);
+      const kids = children.map((c) => ({ c, ...checkRange(run, c) })).sort((a, b) => (a.first < b.first ? -1 : a.first > b.first ? 1 : 0));
+      let at = pf;
+      for (const k of kids) {
+        if (!(parentId === '' ? k.c.id !== '' : k.c.id.startsWith(parentId + '/')))
+          throw new SubspaceError(`split of '${parentId}': '${k.c.id}' is not below it`);
+        if (k.first !== at) throw new SubspaceError(`split of '${parentId}': children leave a gap or overlap at point ${at}`);
+        at += k.size;
+      }
+      if (at !== pf + ps || kids.length === 0) throw new SubspaceError(`split of '${parentId}': children do not cover [${pf}, ${pf + ps})`);
+      s.markSplit.run(run.id, parentId);
+      for (const k of kids) {
+        if (s.getSub.get(run.id, k.c.id)) throw new SubspaceError(`split of '${parentId}': '${k.c.id}' exists already`);
+        s.insertChild.run(run.id, k.c.id, parentId, k.first.toString(), k.size.toString(), k.c.depth, k.c.priority ?? 0);
+      }
+      s.event.run(run.id, nowMs, 'split', JSON.stringify({ subspace: parentId, children: kids.length }));
+      return true;
+    })
+    .immediate();
+}
+
+/**
+ * Expired leases (lease_expires_ms <= now) go back to the queue with attempts + 1; the one reaching
+ * `maxAttempts` expiries becomes failed with the reason.
+ */
+export function expireLeases(run: Run, nowMs: number, maxAttempts = 3): { requeued: string[]; failed: string[] } {
+  const s = st(run.db);
+  return run.db
+    .transaction(() => {
+      const requeued: string[] = [];
+      const failed: string[] = [];
+      for (const r of s.expired.all(run.id, nowMs) as { id: string; attempts: number; lease_owner: string }[]) {
+        const attempts = r.attempts + 1;
+        if (attempts >= maxAttempts) {
+          const reason = `lease expired ${attempts} times (max ${maxAttempts}; last owner ${r.lease_owner})`;
+          s.failOne.run(attempts, reason, run.id, r.id);
+          s.event.run(run.id, nowMs, 'subspace-failed', JSON.stringify({ subspace: r.id, owner: r.lease_owner, reason }));
+          failed.push(r.id);
+        } else {
+          s.requeueOne.run(attempts, run.id, r.id);
+          s.event.run(run.id, nowMs, 'lease-expired', JSON.stringify({ subspace: r.id, owner: r.lease_owner, attempts }));
+          requeued.push(r.id);
+        }
+      }
+      return { requeued, failed };
+    })
+    .immediate();
+}
+
+/**
+ * Leases up to `n` queued subspaces to `owner` until nowMs + leaseMs (highest priority first, then
+ * insertion order). Expired leases are first put back in the queue (see expireLeases).
+ */
+export function leaseNext(
+  run: Run,
+  owner: string,
+  n: number,
+  leaseMs: number,
+  nowMs: number,
+  opts: { maxAttempts?: number } = {},
+): Lease[] {
+  if (!owner) throw new RangeError('leaseNext: empty owner');
+  const s = st(run.db);
+  return run.db
+    .transaction(() => {
+      expireLeases(run, nowMs, opts.maxAttempts ?? 3);
+      const expiresMs = nowMs + leaseMs;
+      const rows = s.queued.all(run.id, Math.max(0, Math.floor(n))) as {
+        id: string;
+        first_point: string;
+        size: string;
+        depth: number;
+        attempts: number;
+      }[];
+      for (const r of rows) s.lease.run(owner, expiresMs, run.id, r.id);
+      return rows.map((r) => ({ id: r.id, first: BigInt(r.first_point), size: BigInt(r.size), depth: r.depth, attempts: r.attempts, expiresMs }));
+    })
+    .immediate();
+}
+
+/** Extends the leases of `owner` on `ids` to nowMs + leaseMs. `lost`: not (or no longer) leased by owner. */
+export function renewLeases(
+  run: Run,
+  owner: string,
+  ids: readonly string[],
+  leaseMs: number,
+  nowMs: number,
+): { renewed: string[]; lost: string[] } {
+  const s = st(run.db);
+  return run.db
+    .transaction(() => {
+      const renewed: string[] = [];
+      const lost: string[] = [];
+      for (const id of ids) (s.renew.run(nowMs + leaseMs, run.id, id, owner).changes ? renewed : lost).push(id);
+      return { renewed, lost };
+    })
+    .immediate();
+}
+
+/** Gives leases back (worker leaving or dropping work) without counting an attempt. All of owner's if ids omitted. */
+export function releaseLeases(run: Run, owner: string, ids?: readonly string[]): number {
+  const s = st(run.db);
+  return run.db
+    .transaction(() => {
+      if (!ids) return s.releaseOwner.run(run.id, owner).changes;
+      let n = 0;
+      for (const id of ids) n += s.releaseOne.run(run.id, id, owner).changes;
+      return n;
+    })
+    .immediate();
+}
+
+/** On resume: every leased subspace goes back to the queue (attempts unchanged). Returns the count. */
+export function requeueLeased(run: Run): number {
+  return st(run.db).requeueAll.run(run.id).changes;
+}
+
+/** Failed subspaces back to the queue with attempts reset. Returns the count. */
+export function retryFailed(run: Run): number {
+  return st(run.db).retryFailed.run(run.id).changes;
+}
+
+// ----------------------------------------------------------------------------------------------
+// Commits
+
+function keptFlags(k: DesignRow['keptAs'], sub: string): number {
+  let f = 0;
+  if (typeof k === 'number') f = k;
+  else for (const x of typeof k === 'string' ? [k] : k) f |= KEPT[x] ?? 0;
+  if (!Number.isInteger(f) || f < 1 || f > 7) throw new CommitError(sub, 'bad-row', `keptAs ${JSON.stringify(k)} is not pareto/topk/subspace-best`);
+  return f;
+}
+
+const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpperCase());
+const KEY_CAMEL = Object.fromEntries(KEYS.map((k) => [k, camel(k)])) as Record<KeyColumn, string>;
+const MAPPING_KEYS = new Set(['tp', 'pp', 'dp', 'sp', 'ep']);
+
+function keyValue(row: DesignRow, k: KeyColumn): number | string | null {
+  let v: unknown = row.columns?.[k];
+  if (v === undefined) v = row.params[k];
+  if (v === undefined) v = row.params[KEY_CAMEL[k]];
+  if (v === undefined && MAPPING_KEYS.has(k)) {
+    for (const p of Object.values(row.params)) {
+      if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof (p as Record<string, unknown>)[k] === 'number') {
+        v = (p as Record<string, unknown>)[k];
+        break;
+      }
+    }
+  }
+  if (KEY_COLUMNS[k] === 'number') return typeof v === 'number' && Number.isFinite(v) ? v : null;
+  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
+}
+
+interface Totals {
+  evaluated: bigint;
+  prunedBound: bigint;
+  prunedDominance: bigint;
+  infeasible: bigint;
+  reasons: Map<string, bigint>;
+}
+
+/** Validates one commit against its stored subspace and writes it. Throws CommitError before any write. */
+function applyOne(
+  run: Run,
+  s: Stmts,
+  item: CommitItem,
+  now: number,
+  totals: Totals,
+): { result: CommitResult; rows: number; accounted: bigint } {
+  const sid = item.subspaceId;
+  const sub = s.getSub.get(run.id, sid) as SubRow | undefined;
+  if (!sub) throw new CommitError(sid, 'unknown-subspace', 'no such subspace in this run');
+  if (sub.state === 'done') return { result: { subspaceId: sid, applied: false, reason: 'done' }, rows: 0, accounted: 0n };
+  if (sub.state === 'split') return { result: { subspaceId: sid, applied: false, reason: 'split' }, rows: 0, accounted: 0n };
+
+  // --- validation (no writes yet)
+  const size = BigInt(sub.size);
+  const first = BigInt(sub.first_point);
+  let ev: bigint, pb: bigint, pd: bigint, inf: bigint;
+  try {
+    ev = toBig(item.counts.evaluated, 'evaluated');
+    pb = toBig(item.counts.prunedBound, 'prunedBound');
+    pd = toBig(item.counts.prunedDominance, 'prunedDominance');
+    inf = toBig(item.counts.infeasible, 'infeasible');
+  } catch (e) {
+    throw new CommitError(sid, 'counts', (e as Error).message);
+  }
+  if (ev + pb + pd + inf !== size)
+    throw new CommitError(
+      sid,
+      'counts',
+      `evaluated ${ev} + prunedBound ${pb} + prunedDominance ${pd} + infeasible ${inf} = ${ev + pb + pd + inf}, not the subspace size ${size}`,
+    );
+  const reasons = new Map<string, bigint>();
+  if (item.infeasibleByReason) {
+    let sum = 0n;
+    for (const [k, v] of Object.entries(item.infeasibleByReason)) {
+      let b: bigint;
+      try {
+        b = toBig(v, `infeasibleByReason.${k}`);
+      } catch (e) {
+        throw new CommitError(sid, 'reasons', (e as Error).message);
+      }
+      if (b > 0n) reasons.set(k, b);
+      sum += b;
+    }
+    if (sum !== inf) throw new CommitError(sid, 'reasons', `infeasible by reason sums to ${sum}, not infeasible ${inf}`);
+  } else if (inf > 0n) reasons.set('unspecified', inf);
+
+  const end = first + size;
+  const seen = new Set<string>();
+  const prepared: unknown[][] = [];
+  let best: string | null = null;
+  for (const r of item.results) {
+    let pid: bigint;
+    try {
+      pid = toBig(r.pointId, 'pointId');
+    } catch (e) {
+      throw new CommitError(sid, 'point-range', (e as Error).message);
+    }
+    if (pid < first || pid >= end) throw new CommitError(sid, 'point-range', `point ${pid} is outside the subspace [${first}, ${end})`);
+    const p = pid.toString();
+    if (seen.has(p)) throw new CommitError(sid, 'duplicate-point', `point ${p} appears twice`);
+    seen.add(p);
+    const kept = keptFlags(r.keptAs, sid);
+    if (best === null && kept & KEPT['subspace-best']) best = p;
+    const objs: (number | null)[] = [];
+    for (const c of OBJECTIVES) {
+      const v = r.objectives[c] ?? r.objectives[OBJECTIVE_CAMEL[c as ObjectiveColumn]] ?? null;
+      if (v !== null && (typeof v !== 'number' || !Number.isFinite(v)))
+        throw new CommitError(sid, 'bad-row', `point ${p}: objective ${c} = ${String(v)} is not a finite number`);
+      objs.push(v);
+    }
+    let paramsJson: string, metricsJson: string;
+    try {
+      if (r.params === null || typeof r.params !== 'object') throw new RangeError('params is not an object');
+      paramsJson = strictJson(r.params, 'params');
+      metricsJson = strictJson(r.metrics ?? null, 'metrics');
+    } catch (e) {
+      throw new CommitError(sid, 'bad-row', `point ${p}: ${(e as Error).message}`);
+    }
+    prepared.push([run.id, p, sid, kept, ...objs, ...KEYS.map((k) => keyValue(r, k)), paramsJson, metricsJson]);
+  }
+  if (item.bestPointId !== undefined && item.bestPointId !== null) {
+    let b: bigint;
+    try {
+      b = toBig(item.bestPointId, 'bestPointId');
+    } catch (e) {
+      throw new CommitError(sid, 'point-range', (e as Error).message);
+    }
+    if (b < first || b >= end) throw new CommitError(sid, 'point-range', `best point ${b} is outside the subspace`);
+    best = b.toString();
+  }
+
+  // --- writes
+  for (const args of prepared) s.insertDesign.run(args);
+  const changed = s.markDone.run(
+    ev.toString(),
+    pb.toString(),
+    pd.toString(),
+    inf.toString(),
+    reasonsJson(reasons),
+    best,
+    item.leaseOwner ?? null,
+    now,
+    run.id,
+    sid,
+  ).changes;
+  if (changed !== 1) throw new Error(`internal: subspace '${sid}' changed state during its commit`);
+  totals.evaluated += ev;
+  totals.prunedBound += pb;
+  totals.prunedDominance += pd;
+  totals.infeasible += inf;
+  for (const [k, v] of reasons) totals.reasons.set(k, (totals.reasons.get(k) ?? 0n) + v);
+  return { result: { subspaceId: sid, applied: true }, rows: prepared.length, accounted: size };
+}
+
+function applyArchive(run: Run, s: Stmts, a: ArchiveUpdate): void {
+  const ids = (xs: readonly BigLike[] | undefined) => (xs ?? []).map((x) => toBig(x, 'archive point').toString());
+  try {
+    if (isArray(a)) {
+      s.archiveClear.run(run.id);
+      for (const p of ids(a)) s.archiveAdd.run(run.id, p);
+    } else {
+      for (const p of ids(a.remove)) s.archiveRemove.run(run.id, p);
+      for (const p of ids(a.add)) s.archiveAdd.run(run.id, p);
+    }
+  } catch (e) {
+    const msg = (e as Error).message;
+    throw new CommitError('(archive)', 'archive', /FOREIGN KEY/i.test(msg) ? `an archive point is not a stored design (${msg})` : msg);
+  }
+}
+const isArray = (x: ArchiveUpdate): x is readonly BigLike[] => Array.isArray(x);
+
+function readTotals(s: Stmts, runId: number): Totals {
+  const r = s.runTotals.get(runId) as {
+    evaluated: string;
+    pruned_bound: string;
+    pruned_dominance: string;
+    infeasible: string;
+    infeasible_by_reason_json: string;
+  };
+  const reasons = new Map<string, bigint>();
+  addReasons(reasons, JSON.parse(r.infeasible_by_reason_json) as Record<string, string>);
+  return {
+    evaluated: BigInt(r.evaluated),
+    prunedBound: BigInt(r.pruned_bound),
+    prunedDominance: BigInt(r.pruned_dominance),
+    infeasible: BigInt(r.infeasible),
+    reasons,
+  };
+}
+
+function commitTx(
+  run: Run,
+  items: readonly CommitItem[],
+  opts: { archive?: ArchiveUpdate; nowMs?: number },
+  throwOnRefusal: boolean,
+): CommitResult[] {
+  const s = st(run.db);
+  const now = opts.nowMs ?? Date.now();
+  return run.db
+    .transaction(() => {
+      const totals = readTotals(s, run.id);
+      const results: CommitResult[] = [];
+      let applied = 0;
+      let rows = 0;
+      let accounted = 0n;
+      for (const item of items) {
+        try {
+          const r = applyOne(run, s, item, now, totals);
+          results.push(r.result);
+          if (r.result.applied) {
+            applied++;
+            rows += r.rows;
+            accounted += r.accounted;
+          }
+        } catch (e) {
+          if (throwOnRefusal || !(e instanceof CommitError)) throw e;
+          results.push({ subspaceId: item.subspaceId, applied: false, reason: 'refused', error: e.message });
+        }
+      }
+      if (opts.archive) applyArchive(run, s, opts.archive);
+      if (applied > 0) {
+        s.setTotals.run(
+          totals.evaluated.toString(),
+          totals.prunedBound.toString(),
+          totals.prunedDominance.toString(),
+          totals.infeasible.toString(),
+          reasonsJson(totals.reasons),
+          now,
+          run.id,
+        );
+        s.event.run(run.id, now, 'commit', JSON.stringify({ subspaces: applied, designs: rows, accounted: accounted.toString() }));
+      }
+      return results;
+    })
+    .immediate();
+}
+
+/**
+ * Commits one subspace in one transaction: its kept designs, its counts, `done`, and optionally the
+ * archive replacement that this commit caused. A duplicate or late commit of a done subspace (or one
+ * that was split) changes nothing and returns { applied: false }. Throws CommitError (nothing
+ * written) when the counts do not add up to the subspace size, the infeasible reasons do not add up,
+ * a point is outside the subspace or repeated, an objective is not finite, or the archive names a
+ * point that is not stored.
+ */
+export function commitSubspace(
+  run: Run,
+  subspaceId: string,
+  input: CommitInput & { archive?: ArchiveUpdate; nowMs?: number },
+  leaseOwner?: string,
+): CommitResult {
+  const item: CommitItem = { ...input, subspaceId, ...(leaseOwner !== undefined ? { leaseOwner } : {}) };
+  const opts: { archive?: ArchiveUpdate; nowMs?: number } = {};
+  if (input.archive) opts.archive = input.archive;
+  if (input.nowMs !== undefined) opts.nowMs = input.nowMs;
+  return commitTx(run, [item], opts, true)[0]!;
+}
+
+/**
+ * Commits many subspaces in ONE transaction (throughput). Each item is validated as in
+ * commitSubspace; a refused item is reported ({ applied: false, reason: 'refused', error }) and
+ * writes nothing, the others are applied. The optional archive update is applied last; if it names
+ * a point that is not stored, the whole batch is rolled back and CommitError is thrown.
+ */
+export function commitMany(run: Run, items: readonly CommitItem[], opts: { archive?: ArchiveUpdate; nowMs?: number } = {}): CommitResult[] {
+  return commitTx(run, items, opts, false);
+}
+
+/** Replaces (or changes) the Pareto archive of the run atomically. */
+export function setArchive(run: Run, pointIds: ArchiveUpdate): void {
+  const s = st(run.db);
+  run.db.transaction(() => applyArchive(run, s, pointIds)).immediate();
+}
+
+/** The archive's point ids in id order. */
+export function getArchive(run: Run): bigint[] {
+  return (st(run.db).archiveIds.pluck().all(run.id) as string[]).map((x) => BigInt(x));
+}
+
+/** A stored design, light (no metrics): to rebuild the incumbent / archive on resume. */
+export interface StoredDesign {
+  pointId: bigint;
+  subspaceId: string;
+  keptAs: number;
+  objectives: Partial<Record<ObjectiveColumn, number>>;
+  params: Record<string, unknown>;
+}
+
+/** Iterates the stored designs of the run in point-id order. */
+export function* storedDesigns(run: Run): Generator<StoredDesign> {
+  const q = run.db.prepare(
+    `SELECT point_id, subspace_id, kept_as, ${OBJECTIVES.join(', ')}, params_json FROM designs WHERE run_id = ? ORDER BY length(point_id), point_id`,
+  );
+  for (const r of q.iterate(run.id) as Iterable<Record<string, unknown>>) {
+    const objectives: Partial<Record<ObjectiveColumn, number>> = {};
+    for (const c of OBJECTIVES) if (typeof r[c] === 'number') objectives[c] = r[c] as number;
+    yield {
+      pointId: BigInt(r.point_id as string),
+      subspaceId: r.subspace_id as string,
+      keptAs: r.kept_as as number,
+      objectives,
+      params: JSON.parse(r.params_json as string) as Record<string, unknown>,
+    };
+  }
+}
+
+/** Ids of the subspaces in a state (e.g. 'done' to skip them on resume). */
+export function subspaceIds(run: Run, state: SubspaceState): string[] {
+  return run.db.prepare(`SELECT id FROM subspaces WHERE run_id = ? AND state = ? ORDER BY rowid`).pluck().all(run.id, state) as string[];
+}
+
+// ----------------------------------------------------------------------------------------------
+// Workers
+
+export function upsertWorker(run: Run, w: { id: string; host: string; threads: number }, nowMs = Date.now()): void {
+  st(run.db).upsertWorker.run(w.id, run.id, w.host, Math.max(0, Math.floor(w.threads)), nowMs, nowMs);
+}
+
+export function touchWorker(run: Run, id: string, nowMs = Date.now()): void {
+  st(run.db).touchWorker.run(nowMs, id);
+}
+
+export function setWorkerState(run: Run, id: string, state: WorkerState, nowMs = Date.now()): void {
+  st(run.db).workerState.run(state, nowMs, id);
+}
