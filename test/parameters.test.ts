@@ -145,9 +145,9 @@ function probe(preset: string, leaf: Leaf, sinkFactor: number): Outcome {
       setAt(j, leaf.path, cand);
       // Memory placement and the stacking order go together: stackOrder exists only for DRAM on logic.
       if (key === 'placement') {
-        const th = (j as { package: { thermal: Record<string, unknown> } }).package.thermal;
-        if (cand === 'on-logic') th.stackOrder = 'logic-bottom';
-        else delete th.stackOrder;
+        const pk = (j as { package: { thermal: Record<string, unknown>; chiplets: { memory: { placement: string } }[] } }).package;
+        if (pk.chiplets.some((c) => c.memory.placement === 'on-logic')) pk.thermal.stackOrder ??= 'logic-bottom';
+        else delete pk.thermal.stackOrder;
       }
       const parsed = systemSchema.safeParse(j);
       if (!parsed.success) {

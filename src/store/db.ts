@@ -31,15 +31,18 @@ export function openWriteDb(file: string, opts: OpenOptions = {}): Db {
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    const fresh = isEmpty(db);
+    if (!fresh) checkStrata(db, file); // before any change to a file that may not be ours
     const mode = db.pragma('journal_mode = WAL', { simple: true });
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch ${file} to WAL (journal_mode=${String(mode)})`);
     db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
-    migrate(db, file);
+    if (fresh) create(db);
     return db;
   } catch (e) {
     db.close();
-    throw e;
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError('--db', file, `a strata database (${(e as Error).message})`);
   }
 }
 
@@ -59,7 +62,8 @@ export function openReadDb(file: string, opts: { busyTimeoutMs?: number } = {}):
     return db;
   } catch (e) {
     db.close();
-    throw e;
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError('--db', file, `a strata database (${(e as Error).message})`);
   }
 }
 
@@ -83,18 +87,15 @@ function checkStrata(db: Db, file: string): void {
   for (const t of TABLES) if (!have.has(t)) throw new ConfigError('--db', file, `a strata database with table ${t}`);
 }
 
-/** Creates the schema in an empty file, or checks an existing one. */
-function migrate(db: Db, file: string): void {
-  const tables = tableNames(db);
-  const appId = db.pragma('application_id', { simple: true }) as number;
-  if (tables.length === 0 && appId === 0) {
-    db.transaction(() => {
-      for (const s of DDL) db.exec(s);
-      db.pragma(`application_id = ${APPLICATION_ID}`);
-      db.pragma(`user_version = ${SCHEMA_VERSION}`);
-    }).immediate();
-    return;
-  }
-  // No earlier schema versions exist yet: any other version is refused (a newer strata wrote it).
-  checkStrata(db, file);
+function isEmpty(db: Db): boolean {
+  return tableNames(db).length === 0 && (db.pragma('application_id', { simple: true }) as number) === 0;
+}
+
+/** Creates the schema in an empty file (one transaction: a crash leaves an empty file). */
+function create(db: Db): void {
+  db.transaction(() => {
+    for (const s of DDL) db.exec(s);
+    db.pragma(`application_id = ${APPLICATION_ID}`);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  }).immediate();
 }
