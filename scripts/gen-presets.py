@@ -59,12 +59,21 @@ THERMAL_NOTES = {
     "thermal.boardResistanceKPerW": "2 K/W through substrate and board (secondary path, assumed)",
 }
 
+# Software blocks, fitted on measured serving stacks (strata validate shows the fits and the checks):
+# TensorRT-LLM 0.9 (NVIDIA) on the Llama-2-7B rows of trtllm_v09.csv, checked on its Llama-2-70B rows;
+# vLLM on ROCm (AMD) on the Llama-3.3-70B rows of mi325x_vllm_decode.csv, checked on 405B and Qwen3.
+SW_TRTLLM = {"kernelLaunchUs": 4, "stepOverheadUs": 150, "attentionBandwidthEfficiency": 1.0, "computeMemoryOverlap": 0.0}
+SW_VLLM_ROCM = {"kernelLaunchUs": 6, "stepOverheadUs": 500, "attentionBandwidthEfficiency": 0.5, "computeMemoryOverlap": 0.0}
+SW_NOTES = {
+    "package.software": "the serving stack is part of the system: NVIDIA presets carry TensorRT-LLM 0.9's block (grid-fitted on the Llama-2-7B rows of trtllm_v09.csv: launch gap 4 us, 150 us per step, attention at full bandwidth, no compute/memory overlap inside skinny kernels); AMD presets carry vLLM-on-ROCm's (fitted on the Llama-3.3-70B rows of mi325x_vllm_decode.csv: 6 us, 500 us, attention at 0.5 of the bandwidth, no overlap). The other rows of both files are the held-out check.",
+}
+
 def gpu(name, desc, cores, ghz, macs, tile, vec, smem_kb, l2_mb, inflight_kb, fab_ns, sram_bw, eff, area, core_area,
-        sram_area, phy_area, e_mac, static_w, tdp, other_w, mem, sources, notes_extra, kernel_us, step_us):
+        sram_area, phy_area, e_mac, static_w, tdp, other_w, mem, sources, notes_extra, sw):
     return {
         "name": name, "description": desc, "sources": sources,
         "notes": {**HBM_NOTES, **THERMAL_NOTES, **notes_extra,
-                  "package.software": "launch gap per kernel with CUDA/HIP graphs and per-step framework time: assumed typical of a graph-captured runtime; validate overrides them per measured software stack",
+                  **SW_NOTES,
                   "compute.matrixEfficiency": "sustained fraction of peak MAC issue in a long GEMM, fitted on the largest square GEMM row of gemm_tflops.csv for this GPU family and checked on the other sizes",
                   "compute.energyPJPerMac": "whole-chip dynamic energy per dense MAC (operand delivery, register files, L2 included) at nominal V: (TDP - static - HBM - board) / peak MAC rate at full GEMM load, e.g. H100 ~(700-150)/(0.7 x 495e12) ~1.4 pJ BF16; FP8 ~0.55x of BF16",
                   "compute.staticPowerW": "leakage at 25 C; doubles every 30 C (typical of FinFET nodes), ~15-20% of TDP when hot",
@@ -89,7 +98,7 @@ def gpu(name, desc, cores, ghz, macs, tile, vec, smem_kb, l2_mb, inflight_kb, fa
             }],
                         "thermal": thermal_gpu(),
             "power": {"tdpW": tdp, "otherPowerW": other_w},
-            "software": {"kernelLaunchUs": kernel_us, "stepOverheadUs": step_us, "memoryReserveFraction": 0.08},
+            "software": {**sw, "memoryReserveFraction": 0.08},
         },
     }
 
@@ -105,7 +114,7 @@ presets["a100-sxm-80gb"] = gpu(
     {"compute.macsPerCyclePerCore": "312e12 / (2 x 108 x 1.41e9) = 1024 BF16 MACs/cycle/SM (dense); TF32 half, INT8 double",
      "memory.dataRateGbpsPerPin": "2039 GB/s / 5 stacks / 1024 bits = 3.19 Gb/s/pin (HBM2e)",
      "compute.matrixEfficiency": "A100 FP16 16384^3 GEMM 256.5/312 = 0.82 (gemm_tflops.csv); checked on the other A100 sizes"},
-    3.0, 0)
+    SW_TRTLLM)
 presets["h100-sxm"] = gpu(
     "h100-sxm", "NVIDIA H100 SXM 80 GB: 132 SMs, 989 TF BF16 / 1979 TF FP8 dense, 5 HBM3 stacks 3.35 TB/s, 700 W",
     132, 1.83, {"fp32": 1024, "bf16": 2048, "fp16": 2048, "fp8": 4096, "int8": 4096}, (128, 128, 64), 256,
@@ -116,7 +125,7 @@ presets["h100-sxm"] = gpu(
     {"compute.macsPerCyclePerCore": "989e12 / (2 x 132 x 1.83e9) = 2048 BF16 MACs/cycle/SM; FP8 double",
      "memory.dataRateGbpsPerPin": "3350 GB/s / 5 stacks / 1024 bits = 5.23 Gb/s/pin (HBM3)",
      "compute.matrixEfficiency": "H100 FP8 32768^3 GEMM 1382/1979 = 0.70 (gemm_tflops.csv); H200 rows check it"},
-    3.0, 0)
+    SW_TRTLLM)
 h200 = copy.deepcopy(presets["h100-sxm"])
 h200["name"] = h200["package"]["name"] = h200["package"]["chiplets"][0]["compute"]["name"] = "h200-sxm"
 h200["description"] = "NVIDIA H200 SXM 141 GB: H100 compute, 6 HBM3e stacks 4.8 TB/s, 700 W"
@@ -135,7 +144,7 @@ presets["b200-sxm"] = gpu(
      "memory.dataRateGbpsPerPin": "8000 GB/s / 8 stacks / 1024 bits = 7.8 Gb/s/pin",
      "compute.matrixEfficiency": "no B200 GEMM data here: the H100-fitted 0.70 is carried over (assumption)",
      "compute.areaMm2": "two ~800 mm2 dies treated as one GPU (NV-HBI at 10 TB/s is not modelled as a link)"},
-    3.0, 0)
+    SW_TRTLLM)
 presets["mi300x"] = gpu(
     "mi300x", "AMD MI300X 192 GB: 304 CUs, 1307 TF BF16 / 2615 FP8 dense, 8 HBM3 stacks 5.3 TB/s, 750 W",
     304, 2.1, {"fp32": 256, "bf16": 1024, "fp16": 1024, "fp8": 2048, "int8": 2048}, (128, 128, 64), 256,
@@ -147,7 +156,7 @@ presets["mi300x"] = gpu(
      "memory.dataRateGbpsPerPin": "5300 GB/s / 8 stacks / 1024 bits = 5.2 Gb/s/pin",
      "compute.matrixEfficiency": "0.50: public MI300X BF16 GEMM microbenchmarks reach ~600-650 of 1307 TFLOPS (e.g. SemiAnalysis, Dec 2024); not fitted on data shipped here",
      "compute.areaMm2": "8 XCDs (~115 mm2) + 4 IODs (~370 mm2) = ~2400 mm2 of silicon summed as one die budget"},
-    3.0, 0)
+    SW_VLLM_ROCM)
 mi325 = copy.deepcopy(presets["mi300x"])
 mi325["name"] = mi325["package"]["name"] = mi325["package"]["chiplets"][0]["compute"]["name"] = "mi325x"
 mi325["description"] = "AMD MI325X 256 GB: MI300X compute, 8 HBM3e 12-high stacks 6.0 TB/s, 1000 W"
@@ -206,6 +215,7 @@ NOTES3D = {
     "memory.stackActivationsPerFAW": "assumed power-delivery cap of 256 activations per tFAW across the stack",
     "thermal.bondLayer": "hybrid bond: Cu/SiO2 interface a few um thick, effective k ~20 W/mK (assumed; oxide 1.4, Cu 400)",
     "compute.tjMaxC": "logic Tj max 105 C (typical of 5 nm parts)",
+    "package.software": "a TensorRT-LLM-class runtime (the NVIDIA presets' fitted block) with a 1 us launch gap: a dedicated accelerator's command processor launches faster than a GPU driver (assumed)",
     "compute.matrixEfficiency": "assumed 0.85: no measurement of this hypothetical die",
     "compute.energyPJPerMac": "5 nm-class systolic array with short operand paths: 0.8 pJ per BF16 MAC (assumed, below the GPUs' whole-chip 0.9-1.4)",
 }
@@ -222,7 +232,7 @@ presets["hb3d-16l"] = {
                       "memory": dram3d(16, 8, 8, 32, 128, 3.2, 9, 12, 4, "hybrid-bond", 0.05)}],
                 "thermal": thermal3d(20, 3),
         "power": {"tdpW": 600, "otherPowerW": 30},
-        "software": {"kernelLaunchUs": 1.0, "stepOverheadUs": 200, "memoryReserveFraction": 0.05},
+        "software": {**SW_TRTLLM, "kernelLaunchUs": 1.0, "memoryReserveFraction": 0.05},
     },
 }
 
@@ -246,7 +256,7 @@ presets["lamosys-pd"] = {
         "interposer": {"bandwidthGBps": 2000, "latencyUs": 2, "energyPJPerBit": 0.25},
         "thermal": thermal3d(20, 3),
         "power": {"tdpW": 800, "otherPowerW": 40},
-        "software": {"kernelLaunchUs": 1.0, "stepOverheadUs": 200, "memoryReserveFraction": 0.05},
+        "software": {**SW_TRTLLM, "kernelLaunchUs": 1.0, "memoryReserveFraction": 0.05},
     },
 }
 

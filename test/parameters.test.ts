@@ -63,6 +63,8 @@ function candidates(v: unknown, key: string): unknown[] {
       }
     } else push(v * f);
   }
+  // An integer-looking value of a fractional field (e.g. an efficiency of 1): try fractions too.
+  if (Number.isInteger(v)) for (const f of [0.67, 0.5]) push(v * f);
   return out;
 }
 

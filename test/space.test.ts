@@ -337,6 +337,10 @@ describe('refusals', () => {
     expectConfigError(() => compileSpace(space([[dev], [f({})], [L('z', { max: 'm' })]])), '$.levels[2].dims[0].max', /numeric/);
   });
 
+  it('a space whose constraints exclude every point', () => {
+    expectConfigError(() => compileSpace(space([[L('a')], [{ name: 'b', values: [8], path: 'y', max: 'a' }]])), '$.levels', /at least one point/);
+  });
+
   it('activeIf referencing an unknown dim or with two comparisons', () => {
     expectConfigError(() => compileSpace(space([[L('a'), L('b', { activeIf: { dim: 'q', gt: 1 } })]])), '$.levels[0].dims[1].activeIf.dim');
     expectConfigError(() => compileSpace(space([[L('a'), L('b', { activeIf: { dim: 'a', gt: 'zz' } })]])), '$.levels[0].dims[1].activeIf.gt');

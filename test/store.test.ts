@@ -420,7 +420,7 @@ describe('exact BigInt coverage beyond 2^53', () => {
 
   it('property: any split of the counts that adds up is accepted and summed exactly; any other is refused', () => {
     const db = openWriteDb(newFile());
-    const size = 2n ** 70n;
+    const size = 2n ** 80n;
     const run = openRun(db, { ...SPEC, spaceSize: size });
     let seq = 0;
     fc.assert(
@@ -564,7 +564,7 @@ describe('--where language', () => {
       params: [8, 'fp8', 64],
     });
     expect(parseWhere(`(tp == 8 OR ep >= 16) and not system = 'h100-sxm' and batch != 3`)).toEqual({
-      sql: '((tp = ? OR ep >= ?)) AND NOT (system = ?) AND batch <> ?',
+      sql: '((tp = ?) OR (ep >= ?)) AND NOT (system = ?) AND batch <> ?',
       params: [8, 16, 'h100-sxm', 3],
     });
     expect(parseWhere(`precision not in (fp8, "bf16") and tokensPerSPerW > 1.5e3 and params.bonding = hybrid-bond`)).toEqual({

@@ -4,6 +4,7 @@ import { ConfigError } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/evaluate.js';
 import { renderEval, runEval, type EvalOptions } from './eval.js';
 import { runValidate, type ValidateOptions } from './validate.js';
+import { registerServe } from './serve.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -40,6 +41,8 @@ export async function main(argv: string[]): Promise<number> {
       const r = runEval(o);
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderEval(r) + '\n');
     });
+
+  registerServe(program); // `strata serve` (src/cli/serve.ts)
 
   program
     .command('validate')

@@ -35,6 +35,9 @@ export function peakFlops(u: ComputeUnit, p: Precision): number {
   return 2 * u.die.macsPerCyclePerCore[q]! * u.die.cores * u.dies * u.die.frequencyGHz * 1e9 * u.freqScale;
 }
 
+/** Smallest row tile of a matrix instruction (16 rows: NVIDIA mma m16n8k16, AMD MFMA 16x16). */
+export const MIN_TILE_M = 16;
+
 export interface GemmTiming {
   computeS: number;
   sramS: number;
@@ -87,6 +90,9 @@ export function gemmTime(
     if (tm >= tn) tm = Math.max(8, tm >> 1);
     else tn = Math.max(8, tn >> 1);
   }
+  // Skinny GEMMs (decode, small experts): libraries pick a kernel whose row tile barely covers m,
+  // down to the matrix instruction's granularity (MIN_TILE_M rows), instead of padding to the full tile.
+  if (m < tm) tm = Math.max(Math.min(tm, MIN_TILE_M), Math.min(tm, 2 ** Math.ceil(Math.log2(Math.max(1, m)))));
   const tilesM = Math.ceil(m / tm);
   const tilesN = Math.ceil(n / tn);
   const tiles = tilesM * tilesN * groups;

@@ -201,9 +201,9 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
       opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
       writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
       sramS = g.sramS;
-      memoryS = opDram / bwBps;
+      memoryS = opDram / (isAttn ? bwBps * sw.attentionBandwidthEfficiency : bwBps);
       const dataS = Math.max(sramS, memoryS);
-      t = Math.max(computeS, dataS) + g.fillS;
+      t = Math.max(computeS, dataS) + (1 - sw.computeMemoryOverlap) * Math.min(computeS, dataS) + g.fillS;
       bound = computeS >= dataS ? 'compute' : 'memory';
       util = g.utilisation;
       waves = g.waves;

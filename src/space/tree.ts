@@ -235,6 +235,7 @@ export function compileSpace(input: unknown, source = ''): Space {
     return node;
   };
   const root = build(0);
+  if (root.total === 0n) throw new ConfigError('$.levels', 0, 'a space with at least one point (the constraints exclude every combination)', source);
   return {
     config, name: config.name, levels, dims, mappingDim, deps: deps.slice(0, n), size: root.total,
     nodeCounts: memos.map((m) => m.size), root, keyIndex,

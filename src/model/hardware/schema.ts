@@ -191,6 +191,13 @@ export const softwareSchema = z
   .object({
     kernelLaunchUs: nonneg('per-kernel launch overhead'),
     stepOverheadUs: nonneg('per-step framework overhead (scheduler, sampling, python)'),
+    /** Fraction of the effective DRAM bandwidth the runtime's attention kernels reach when streaming
+     *  the KV cache (paged blocks, per-head work items, occupancy); GEMMs and vector ops stream at
+     *  the full effective bandwidth. */
+    attentionBandwidthEfficiency: fraction('attention kernel share of the effective bandwidth'),
+    /** Share of the shorter of a kernel's compute and memory time hidden under the longer one
+     *  (1: perfect roofline overlap; skinny decode GEMMs pipeline poorly and expose part of it). */
+    computeMemoryOverlap: z.number().min(0, { error: 'a number in [0, 1]' }).max(1, { error: 'a number in [0, 1]' }),
     /** Fraction of device memory the runtime keeps for itself (allocator, workspace, CUDA graphs). */
     memoryReserveFraction: z.number().min(0).lt(1, { error: 'a number in [0, 1)' }),
   })

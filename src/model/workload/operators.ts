@@ -432,12 +432,18 @@ export function buildOperators(
     const assigned = t * d.topK; // token-expert pairs: exact FLOPs whatever the load model
     const upN = d.expertUpN;
     const eI = d.expertI;
+    // Dispatch: top-k selection over the router logits and the permutation that groups each
+    // expert's tokens (reads the T x hidden activations, writes the T*k copies). Combine: the
+    // weighted sum of each token's k expert outputs (reads T*k x hidden, writes T x hidden).
+    // Every MoE implementation runs these as kernels of their own.
+    ops.push(mk('moe.dispatch', 'vector', nm, t, hidden, 1, 1, t * d.experts * 2, 0, (t * hidden + assigned * hidden + t * d.experts) * ba, 0, 0, cpV, 'none'));
     ops.push(
       mk('moe.experts.gate_up', 'gemm', nm, mE, upN, hidden, active, 2 * assigned * upN * hidden, upN * hidden * active * bw, assigned * (hidden + upN) * ba, 0, 0, cpG, 'ep'),
     );
     ops.push(
       mk('moe.experts.down', 'gemm', nm, mE, hidden, eI, active, 2 * assigned * hidden * eI, hidden * eI * active * bw, assigned * (eI + hidden) * ba, 0, 0, cpG, 'ep'),
     );
+    ops.push(mk('moe.combine', 'vector', nm, t, hidden, 1, 1, 2 * assigned * hidden, 0, (assigned * hidden + t * hidden) * ba, 0, 0, cpV, 'none'));
     if (d.sharedN > 0) {
       ops.push(gemm('moe.shared.gate_up', nm, t, d.sharedUpN, hidden, 1, bw, ba, cpG, 'tp'));
       ops.push(gemm('moe.shared.down', nm, t, hidden, d.sharedN, 1, bw, ba, cpG, 'tp'));
