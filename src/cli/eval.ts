@@ -106,7 +106,7 @@ export function renderEval(r: EvalResult): string {
       ['column', 'layer', 'temp C', 'power W'],
     ),
     '',
-    `energy per output token ${si(r.energyPerTokenJ, 'J')}, ${r.tokensPerSPerW.toFixed(2)} tok/s/W`,
+    `system: ${r.devices} device(s), ${si(r.throughputTokensPerS, 'tok/s')} output over a request cycle, ${r.systemPowerW.toFixed(0)} W, ${si(r.energyPerTokenJ, 'J')} per output token, ${r.tokensPerSPerW.toFixed(3)} tok/s/W`,
   ];
   return lines.join('\n');
 }

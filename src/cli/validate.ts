@@ -219,9 +219,9 @@ const handlers: Record<string, (csv: Csv, file: string) => ValidationRow[]> = {
 // ---- MLPerf v4.1 Llama-2-70B Server (issue 4, serving) ------------------------------------------
 // The simulator runs at each row's measured arrival rate (samples_per_s, Poisson as LoadGen's
 // server scenario) with the mlperf-llama2-70b workload preset. No constant is fitted on these rows:
-// the step overheads come from other datasets (TensorRT-LLM: trtllm_v09.csv, vLLM:
-// mi325x_vllm_decode.csv), so every row is a held-out check.
-const MLPERF_REQUESTS = 3000;
+// the presets' software blocks were fitted on other datasets (trtllm_v09.csv, mi325x_vllm_decode.csv),
+// so every row is a held-out check.
+const MLPERF_REQUESTS = 20000;
 function mlperfServer(csv: Csv, file: string): ValidationRow[] {
   const out: ValidationRow[] = [];
   for (const r of csv.rows.filter((x) => x.scenario === 'Server')) {
@@ -235,7 +235,8 @@ function mlperfServer(csv: Csv, file: string): ValidationRow[] {
     const dp = Math.max(1, Math.round(count / tp));
     const perEngineBatch = Number(/batch (\d+)/i.exec(par)?.[1] ?? '256');
     const vllm = /vllm/i.test(r.software ?? '');
-    const sys = withSoftware(loadSystem(preset), { stepOverheadUs: vllm ? VLLM_STEP_OVERHEAD_US : TRTLLM_STEP_OVERHEAD_US });
+    // The preset's software block (TensorRT-LLM-class on NVIDIA, vLLM-on-ROCm on AMD) is used as is.
+    const sys = loadSystem(preset);
     const p = precision('precision', (r.precision ?? 'fp8').split(' ')[0]);
     const model = loadModel('llama-2-70b');
     const base = loadServingWorkload('mlperf-llama2-70b');

@@ -92,6 +92,7 @@ export interface EvalResult {
     reserveBytes: number;
     bandwidth: { prefill: BandwidthBreakdown; decode: BandwidthBreakdown };
   };
+  /** Per device (package); systemPowerW multiplies by the devices of the mapping. */
   power: {
     /** Time-weighted over one request cycle (prefill + all decode steps). */
     averageW: number;
@@ -122,6 +123,9 @@ export interface EvalResult {
   area: { chiplet: string; report: AreaReport }[];
   energyPerTokenJ: number;
   tokensPerSPerW: number;
+  devices: number;
+  systemPowerW: number;
+  throughputTokensPerS: number;
 }
 
 interface Role {
@@ -780,7 +784,9 @@ export function evaluate(input: EvalInput): EvalResult {
   const decodeBase = phase(o.decode, input.batch, 1, o.decodePowerW, staticW);
   const cycleS = o.prefill.stepTimeS + o.decode.stepTimeS * input.outputTokens;
   const outTokens = input.batch * input.outputTokens;
-  const energyPerTokenJ = (o.averagePowerW * cycleS) / outTokens;
+  // System figures: every device of the mapping draws the package's power.
+  const systemPowerW = devices * o.averagePowerW;
+  const energyPerTokenJ = (systemPowerW * cycleS) / outTokens;
   const layers = o.thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
   return {
     modelVersion: MODEL_VERSION,
@@ -835,7 +841,11 @@ export function evaluate(input: EvalInput): EvalResult {
     },
     area: areas,
     energyPerTokenJ,
-    tokensPerSPerW: outTokens / cycleS / o.averagePowerW,
+    tokensPerSPerW: outTokens / cycleS / systemPowerW,
+    devices,
+    systemPowerW,
+    /** Output tokens per second of a request cycle: the batch's prefill, then its decode steps. */
+    throughputTokensPerS: outTokens / cycleS,
   };
 }
 
