@@ -28,6 +28,7 @@ import {
   splitSubspace,
   storedDesigns,
   subspaceIds,
+  updateRun,
   upsertWorker,
   type DesignRow,
   type Run,
@@ -85,9 +86,17 @@ describe('schema and open', () => {
     expect(db.pragma('user_version', { simple: true })).toBe(SCHEMA_VERSION);
     const tables = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' ORDER BY name`).pluck().all();
     expect(tables).toEqual(['archive', 'designs', 'events', 'runs', 'subspaces', 'workers']);
-    const idx = db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'designs'`).pluck().all() as string[];
-    for (const c of ['tokens_per_s', 'tokens_per_s_per_w', 'tokens_per_s_per_mm2', 'goodput', 'tpot_s', 'ttft_s', 'energy_per_token_j'])
-      expect(idx).toContain(`designs_${c}`);
+    const idx = () => db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'index' AND tbl_name = 'designs' AND name LIKE 'designs_%'`).pluck().all() as string[];
+    expect(idx()).toEqual([]);
+    // the run's objectives are indexed when it opens, every objective column when it ends
+    const run = openRun(db, { ...SPEC, objective: 'tokensPerSPerW,tpot_s' });
+    expect(idx().sort()).toEqual(['designs_tokens_per_s_per_w', 'designs_tpot_s']);
+    const plan = db.prepare(`EXPLAIN QUERY PLAN SELECT point_id FROM designs WHERE run_id = 1 AND tpot_s IS NOT NULL ORDER BY tpot_s LIMIT 5`).all() as { detail: string }[];
+    expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING INDEX designs_tpot_s/);
+    updateRun(run, { state: 'done', addWallS: 1.5 });
+    expect(idx().sort()).toEqual(
+      ['energy_per_token_j', 'goodput', 'tokens_per_s', 'tokens_per_s_per_mm2', 'tokens_per_s_per_w', 'tpot_s', 'ttft_s'].map((c) => `designs_${c}`),
+    );
     db.close();
     openWriteDb(f).close(); // reopening an existing store works
   });
@@ -337,6 +346,19 @@ describe('commits', () => {
     // a batch whose archive names a missing design is rolled back entirely
     expect(() => commitMany(run, [{ subspaceId: 'a=5', counts: fullCounts(100), results: [design(500)] }], { archive: [999n] })).toThrow(CommitError);
     expect(db.prepare(`SELECT state FROM subspaces WHERE id = 'a=5'`).pluck().get()).toBe('queued');
+    // pre-serialised metrics: stored as is; an invalid one refuses only its item
+    const r2 = commitMany(run, [
+      { subspaceId: 'a=5', counts: fullCounts(100), results: [{ ...design(500), metrics: undefined, metricsJson: '{"a":1}' }] },
+      { subspaceId: 'a=6', counts: fullCounts(100), results: [design(600), { ...design(601), metricsJson: '{"a":' }] },
+      { subspaceId: 'a=7', counts: fullCounts(100), results: [design(700)] },
+    ]);
+    expect(r2.map((r) => [r.applied, r.reason])).toEqual([[true, undefined], [false, 'refused'], [true, undefined]]);
+    expect(r2[1]!.error).toMatch(/a=6.*CHECK constraint/);
+    expect(db.prepare(`SELECT metrics_json FROM designs WHERE point_id = '500'`).pluck().get()).toBe('{"a":1}');
+    expect(db.prepare(`SELECT count(*) FROM designs WHERE subspace_id = 'a=6'`).pluck().get()).toBe(0);
+    expect(db.prepare(`SELECT state FROM subspaces WHERE id = 'a=6'`).pluck().get()).toBe('queued');
+    expect(() => commitSubspace(run, 'a=6', { counts: fullCounts(100), results: [{ ...design(601), metricsJson: 'nope' }] })).toThrow(CommitError);
+    expect(summary(db).coverage.totalsConsistent).toBe(true);
   });
 
   it('split subspaces: children cover the parent, a late commit of the parent is ignored, coverage is exact', () => {

@@ -3,7 +3,7 @@
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../model/errors.js';
-import { APPLICATION_ID, DDL, SCHEMA_VERSION, TABLES } from './schema.js';
+import { APPLICATION_ID, DDL, OBJECTIVES, objectiveIndexDdl, SCHEMA_VERSION, TABLES, type ObjectiveColumn } from './schema.js';
 
 export type Db = Database.Database;
 
@@ -16,6 +16,8 @@ export interface OpenOptions {
   synchronous?: 'NORMAL' | 'FULL';
   /** ms to wait on a lock held by another connection (default 5000). */
   busyTimeoutMs?: number;
+  /** Page cache of the writer connection in MiB (default 64). */
+  cacheMiB?: number;
 }
 
 /**
@@ -37,6 +39,7 @@ export function openWriteDb(file: string, opts: OpenOptions = {}): Db {
     if (String(mode).toLowerCase() !== 'wal') throw new Error(`cannot switch ${file} to WAL (journal_mode=${String(mode)})`);
     db.pragma(`synchronous = ${opts.synchronous ?? 'NORMAL'}`);
     db.pragma('foreign_keys = ON');
+    db.pragma(`cache_size = -${Math.max(2, Math.floor(opts.cacheMiB ?? 64)) * 1024}`);
     if (fresh) create(db);
     return db;
   } catch (e) {
@@ -98,4 +101,9 @@ function create(db: Db): void {
     db.pragma(`application_id = ${APPLICATION_ID}`);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
   }).immediate();
+}
+
+/** Creates the indexes of these objective columns (default: all) if missing. Writer connection only. */
+export function ensureObjectiveIndexes(db: Db, cols: readonly ObjectiveColumn[] = OBJECTIVES): void {
+  for (const c of cols) db.exec(objectiveIndexDdl(c));
 }

@@ -12,7 +12,7 @@
 // commit is refused unless evaluated + prunedBound + prunedDominance + infeasible == size exactly.
 // Hence the sum over `done` subspaces equals the space size when every live subspace is done.
 import { ConfigError } from '../model/errors.js';
-import type { Db } from './db.js';
+import { ensureObjectiveIndexes, type Db } from './db.js';
 import { addReasons, canonicalJson, reasonsJson, sha256, strictJson, toBig, type BigLike } from './bigint.js';
 import {
   KEPT,
@@ -106,7 +106,13 @@ export interface DesignRow {
    */
   columns?: Partial<Record<KeyColumn, number | string | null>>;
   /** The full evaluation (JSON; bigints are written as strings; non-finite numbers are refused). */
-  metrics: unknown;
+  metrics?: unknown;
+  /**
+   * The full evaluation already serialised as JSON (e.g. as received from a worker): stored as is,
+   * without a JS stringify on the single writer's thread. SQLite checks json_valid(); an invalid
+   * string refuses the commit. Takes precedence over `metrics`.
+   */
+  metricsJson?: string;
 }
 
 /** Replace the archive (array) or change it (add/remove). Point ids must be stored designs. */
@@ -306,7 +312,7 @@ export function openRun(db: Db, input: RunSpecInput, opts: { newRun?: boolean; n
   const hash = specHash(input);
   const now = opts.nowMs ?? Date.now();
   const size = toBig(input.spaceSize, 'spaceSize');
-  return db
+  const run = db
     .transaction((): Run => {
       const same = s.runByHash.get(hash) as RunRow | undefined;
       if (same && !opts.newRun) {
@@ -338,6 +344,19 @@ export function openRun(db: Db, input: RunSpecInput, opts: { newRun?: boolean; n
       return runFrom(db, db.prepare(`SELECT * FROM runs WHERE id = ?`).get(id) as RunRow, false);
     })
     .immediate();
+  ensureObjectiveIndexes(db, run.state === 'running' ? objectivesOf(run.objective) : OBJECTIVES);
+  return run;
+}
+
+/** The objective columns named in a run's objective string (`tokens_per_s_per_w,tpot_s`; camelCase accepted). */
+export function objectivesOf(objective: string): ObjectiveColumn[] {
+  const out: ObjectiveColumn[] = [];
+  for (const part of objective.split(/[,+\s]+/)) {
+    const p = part.toLowerCase();
+    const c = OBJECTIVES.find((o) => o === p || OBJECTIVE_CAMEL[o].toLowerCase() === p);
+    if (c && !out.includes(c)) out.push(c);
+  }
+  return out;
 }
 
 /** Updates the run: state (running|done|failed), wall time added by this session, worker count. */
@@ -349,6 +368,7 @@ export function updateRun(run: Run, u: { state?: RunState; addWallS?: number; wo
     )
     .run(u.state ?? null, u.addWallS ?? 0, u.workers ?? null, now, run.id);
   if (u.state) st(run.db).event.run(run.id, now, 'state', JSON.stringify({ state: u.state }));
+  if (u.state === 'done' || u.state === 'failed') ensureObjectiveIndexes(run.db);
 }
 
 /** Appends an event (kind, JSON detail). */
@@ -583,6 +603,36 @@ function keyValue(row: DesignRow, k: KeyColumn): number | string | null {
   return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
 }
 
+/** A write of one item failed inside the transaction (constraint): the whole transaction is rolled back. */
+class WriteRefused extends Error {
+  constructor(
+    readonly subspaceId: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Throws RangeError on a non-finite number; true when a bigint is present. */
+function scan(v: unknown, what: string, depth = 0): boolean {
+  if (typeof v === 'number') {
+    if (!Number.isFinite(v)) throw new RangeError(`${what}: non-finite number ${v}`);
+    return false;
+  }
+  if (typeof v === 'bigint') return true;
+  if (v === null || typeof v !== 'object' || depth > 64) return false;
+  let big = false;
+  if (Array.isArray(v)) {
+    for (const x of v) if (scan(x, what, depth + 1)) big = true;
+  } else for (const k in v as Record<string, unknown>) if (scan((v as Record<string, unknown>)[k], what, depth + 1)) big = true;
+  return big;
+}
+
+/** JSON of a value: refuses non-finite numbers, bigints as strings; plain JSON.stringify when possible (fast). */
+function fastJson(v: unknown, what: string): string {
+  return scan(v, what) ? strictJson(v, what) : JSON.stringify(v);
+}
+
 interface Totals {
   evaluated: bigint;
   prunedBound: bigint;
@@ -666,8 +716,10 @@ function applyOne(
     let paramsJson: string, metricsJson: string;
     try {
       if (r.params === null || typeof r.params !== 'object') throw new RangeError('params is not an object');
-      paramsJson = strictJson(r.params, 'params');
-      metricsJson = strictJson(r.metrics ?? null, 'metrics');
+      paramsJson = fastJson(r.params, 'params');
+      if (typeof r.metricsJson === 'string') metricsJson = r.metricsJson;
+      else if (r.metrics === undefined) throw new RangeError('neither metrics nor metricsJson');
+      else metricsJson = fastJson(r.metrics, 'metrics');
     } catch (e) {
       throw new CommitError(sid, 'bad-row', `point ${p}: ${(e as Error).message}`);
     }
@@ -684,8 +736,13 @@ function applyOne(
     best = b.toString();
   }
 
-  // --- writes
-  for (const args of prepared) s.insertDesign.run(args);
+  // --- writes (a constraint failure here, e.g. invalid metricsJson, aborts the transaction: commitTx
+  // then retries the batch without this item)
+  try {
+    for (const args of prepared) s.insertDesign.run(args);
+  } catch (e) {
+    throw new WriteRefused(sid, (e as Error).message);
+  }
   const changed = s.markDone.run(
     ev.toString(),
     pb.toString(),
@@ -751,43 +808,61 @@ function commitTx(
 ): CommitResult[] {
   const s = st(run.db);
   const now = opts.nowMs ?? Date.now();
-  return run.db
-    .transaction(() => {
-      const totals = readTotals(s, run.id);
-      const results: CommitResult[] = [];
-      let applied = 0;
-      let rows = 0;
-      let accounted = 0n;
-      for (const item of items) {
-        try {
-          const r = applyOne(run, s, item, now, totals);
-          results.push(r.result);
-          if (r.result.applied) {
-            applied++;
-            rows += r.rows;
-            accounted += r.accounted;
-          }
-        } catch (e) {
-          if (throwOnRefusal || !(e instanceof CommitError)) throw e;
-          results.push({ subspaceId: item.subspaceId, applied: false, reason: 'refused', error: e.message });
+  // Items refused by a constraint during the writes (rare): the transaction is retried without them.
+  const refusedAt = new Map<number, string>();
+  const tx = run.db.transaction(() => {
+    const totals = readTotals(s, run.id);
+    const results: CommitResult[] = [];
+    let applied = 0;
+    let rows = 0;
+    let accounted = 0n;
+    items.forEach((item, i) => {
+      const pre = refusedAt.get(i);
+      if (pre !== undefined) {
+        results.push({ subspaceId: item.subspaceId, applied: false, reason: 'refused', error: pre });
+        return;
+      }
+      try {
+        const r = applyOne(run, s, item, now, totals);
+        results.push(r.result);
+        if (r.result.applied) {
+          applied++;
+          rows += r.rows;
+          accounted += r.accounted;
         }
+      } catch (e) {
+        if (e instanceof WriteRefused) {
+          const msg = new CommitError(e.subspaceId, 'bad-row', e.message).message;
+          refusedAt.set(i, msg);
+          if (throwOnRefusal) throw new CommitError(e.subspaceId, 'bad-row', e.message);
+          throw e; // roll back and retry without it
+        }
+        if (throwOnRefusal || !(e instanceof CommitError)) throw e;
+        results.push({ subspaceId: item.subspaceId, applied: false, reason: 'refused', error: e.message });
       }
-      if (opts.archive) applyArchive(run, s, opts.archive);
-      if (applied > 0) {
-        s.setTotals.run(
-          totals.evaluated.toString(),
-          totals.prunedBound.toString(),
-          totals.prunedDominance.toString(),
-          totals.infeasible.toString(),
-          reasonsJson(totals.reasons),
-          now,
-          run.id,
-        );
-        s.event.run(run.id, now, 'commit', JSON.stringify({ subspaces: applied, designs: rows, accounted: accounted.toString() }));
-      }
-      return results;
-    })
-    .immediate();
+    });
+    if (opts.archive) applyArchive(run, s, opts.archive);
+    if (applied > 0) {
+      s.setTotals.run(
+        totals.evaluated.toString(),
+        totals.prunedBound.toString(),
+        totals.prunedDominance.toString(),
+        totals.infeasible.toString(),
+        reasonsJson(totals.reasons),
+        now,
+        run.id,
+      );
+      s.event.run(run.id, now, 'commit', JSON.stringify({ subspaces: applied, designs: rows, accounted: accounted.toString() }));
+    }
+    return results;
+  });
+  for (;;) {
+    try {
+      return tx.immediate();
+    } catch (e) {
+      if (!(e instanceof WriteRefused)) throw e;
+    }
+  }
 }
 
 /**

@@ -1,0 +1,320 @@
+// Admissible optimistic bounds of subspaces (DESIGN 3.3). Pure.
+//
+// For a subspace, every objective is bounded from physical limits that no point inside can beat:
+//   decode step  >= max( (weights read + KV read) / (D x bandwidth), FLOPs / (D x peak) ) + step overhead
+//   prefill step >= FLOPs of the batch's prompts / (D x peak) + step overhead
+//   system power >= D x (board power + DRAM standby and refresh + leakage at ambient and the lowest
+//                   DVFS voltage) and energy >= DRAM read energy of the bytes moved,
+// where D is the device count, the bandwidth is the effective one at normal refresh (refresh doubling
+// only lowers it), the peak is the fastest matrix precision at the nominal clock (throttling only
+// lowers it), the weights read are at least the dense weights plus the experts that the step's tokens
+// must touch, and KV is read at least for the prompt of every sequence. Each hardware quantity is
+// taken at its extreme over the free dims that can change it (every combination of their values),
+// the batch and device count over their allowed values, the precision at its narrowest; a batch that
+// cannot fit (weights + KV over D devices above capacity) or that breaks an SLO even at its bound is
+// left out. Why each inequality holds for the model is argued next to it; test/search-bounds checks
+// bound >= true value on random points of random subspaces.
+import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
+import { parseWith } from '../model/errors.js';
+import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
+import { expertWeightBytes } from '../model/parallel.js';
+import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
+import { kvBytesPerSequence, kvBytesPerToken, parameterCounts, uniformExpertLoad, weightBytesTotal } from '../model/workload/index.js';
+import { applyPoint, type Space, type Subspace, type Value } from '../space/index.js';
+import { OBJECTIVES, packageAreaMm2, type SearchSpec } from './objective.js';
+
+/** Hardware quantities the bound uses, and the system fields each one reads. */
+const QUANTITIES = {
+  peakPrefill: /compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)|chiplets|role/,
+  peakDecode: /compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)|chiplets|role/,
+  bwDecode: /memory\.|compute\.(memoryInflightKB|fabricLatencyNs)|chiplets|role/,
+  capDecode: /memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction|chiplets|role/,
+  capPrefill: /memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction|chiplets|role/,
+  powerFloor: /compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns)|power\.otherPowerW|thermal\.ambientC|chiplets|role/,
+  readPJ: /memory\.|chiplets|role/,
+  stepOverhead: /software\.stepOverheadUs/,
+  area: /compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)|chiplets|role/,
+} as const;
+type Quantity = keyof typeof QUANTITIES;
+/** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
+const WANT_MAX: Record<Quantity, boolean> = {
+  peakPrefill: true, peakDecode: true, bwDecode: true, capDecode: true, capPrefill: true,
+  powerFloor: false, readPJ: false, stepOverhead: false, area: false,
+};
+
+function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
+  const cs = sys.package.chiplets;
+  return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
+}
+
+function peakOf(c: Chiplet): number {
+  const d = c.compute;
+  let best = 0;
+  for (const p of PRECISIONS) {
+    const m = d.macsPerCyclePerCore[p];
+    if (m !== undefined) best = Math.max(best, m);
+  }
+  return 2 * best * d.matrixEfficiency * d.cores * d.frequencyGHz * 1e9;
+}
+
+function quantity(q: Quantity, sys: SystemSpec): number {
+  const pkg = sys.package;
+  switch (q) {
+    case 'peakPrefill':
+      return peakOf(roleChiplet(sys, 'prefill'));
+    case 'peakDecode':
+      return peakOf(roleChiplet(sys, 'decode'));
+    case 'bwDecode': {
+      const c = roleChiplet(sys, 'decode');
+      return effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, false).effectiveGBps * 1e9;
+    }
+    case 'capDecode': {
+      const c = roleChiplet(sys, 'decode');
+      return capacityBytes(c.memory, c.memory.stacks) * (1 - pkg.software.memoryReserveFraction);
+    }
+    case 'capPrefill': {
+      const c = roleChiplet(sys, 'prefill');
+      return capacityBytes(c.memory, c.memory.stacks) * (1 - pkg.software.memoryReserveFraction);
+    }
+    case 'powerFloor': {
+      let w = pkg.power.otherPowerW;
+      for (const c of pkg.chiplets) {
+        const d = c.compute;
+        w += d.staticPowerW * d.minVoltageRatio * 2 ** ((pkg.thermal.ambientC - d.referenceTempC) / d.leakageDoublingC);
+        const m = staticMemoryPowerW(c.memory, c.memory.stacks, false);
+        w += m.backgroundW + m.refreshW;
+      }
+      return w;
+    }
+    case 'readPJ': {
+      const c = roleChiplet(sys, 'decode');
+      // Any access moves at most a row per activation: the row-sized amortisation is the cheapest;
+      // and a byte costs at least the cheaper of a read and a write.
+      return Math.min(readEnergyPJPerByte(c.memory, c.memory.rowSizeBytes), writeEnergyPJPerByte(c.memory, c.memory.rowSizeBytes));
+    }
+    case 'stepOverhead':
+      return pkg.software.stepOverheadUs * 1e-6;
+    case 'area':
+      return packageAreaMm2(sys);
+  }
+}
+
+export interface BoundContext {
+  space: Space;
+  baseSystemJson: Record<string, unknown>;
+  model: ModelArch;
+  spec: SearchSpec;
+  /** Per quantity: the hardware dims (indices) whose paths can change it. */
+  deps: Record<Quantity, number[]>;
+  cache: Map<string, number>;
+  /** Dims by target. */
+  batchDim: number;
+  devicesDim: number;
+  precisionDims: number[];
+  /** Token lengths are fixed by the space defaults (a dim over them disables bounds). */
+  inputTokens: number;
+  outputTokens: number;
+  enabled: boolean;
+  paramsNonEmbedding: number;
+  /** The package has separate prefill and decode chiplets (each holds the weights). */
+  split: boolean;
+}
+
+export function makeBoundContext(space: Space, baseSystemJson: Record<string, unknown>, model: ModelArch, spec: SearchSpec): BoundContext {
+  const deps = {} as Record<Quantity, number[]>;
+  for (const q of Object.keys(QUANTITIES) as Quantity[]) {
+    deps[q] = space.dims.filter((d) => d.pathStrings.some((p) => QUANTITIES[q].test(p))).map((d) => d.index);
+  }
+  const byTarget = (t: string) => space.dims.findIndex((d) => d.target === t);
+  const defaults = (space.config.base.defaults ?? {}) as Record<string, unknown>;
+  const tokenDims = space.dims.some((d) => d.target === 'inputTokens' || d.target === 'outputTokens');
+  const pc = parameterCounts(model);
+  return {
+    space,
+    baseSystemJson,
+    model,
+    spec,
+    deps,
+    cache: new Map(),
+    batchDim: byTarget('batch'),
+    devicesDim: byTarget('devices'),
+    precisionDims: space.dims.filter((d) => d.target?.startsWith('precision')).map((d) => d.index),
+    inputTokens: Number(defaults.inputTokens ?? 1024),
+    outputTokens: Number(defaults.outputTokens ?? 256),
+    enabled: !tokenDims,
+    // FLOPs per token >= 2 x (active parameters except the embedding table and the LM head).
+    paramsNonEmbedding: Math.max(0, pc.activePerToken - 2 * model.vocabSize * model.hiddenSize),
+    split: ((baseSystemJson.package as { chiplets: unknown[] }).chiplets ?? []).length > 1,
+  };
+}
+
+/** Extreme of a quantity over the free dims that can change it, given the fixed dim indices. */
+function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[]): number {
+  const dims = ctx.deps[q];
+  const free = dims.filter((i) => fixed[i] === undefined);
+  const fixedKey = dims.map((i) => (fixed[i] === undefined ? '*' : fixed[i])).join(',');
+  const key = `${q}|${fixedKey}`;
+  const hit = ctx.cache.get(key);
+  if (hit !== undefined) return hit;
+  const want = WANT_MAX[q];
+  let best = want ? -Infinity : Infinity;
+  const choice = dims.map((i) => (fixed[i] === undefined ? 0 : fixed[i]!));
+  const counts = free.map((i) => ctx.space.dims[i]!.values.length);
+  const pos = free.map((i) => dims.indexOf(i));
+  for (;;) {
+    const values: Record<string, Value> = {};
+    dims.forEach((i, k) => (values[ctx.space.dims[i]!.name] = ctx.space.dims[i]!.values[choice[k]!]!));
+    const applied = applyPoint(ctx.baseSystemJson, { values }, ctx.space);
+    let sys: SystemSpec | null = null;
+    try {
+      delete (applied.system as { network?: unknown }).network; // not read by any quantity
+      sys = parseWith(systemSchema, applied.system);
+    } catch {
+      sys = null; // a combination no point has (e.g. connected > layers): skip it
+    }
+    if (sys) {
+      const v = quantity(q, sys);
+      best = want ? Math.max(best, v) : Math.min(best, v);
+    }
+    let k = 0;
+    while (k < free.length) {
+      const p = pos[k]!;
+      if (++choice[p]! < counts[k]!) break;
+      choice[p] = 0;
+      k++;
+    }
+    if (k === free.length) break;
+  }
+  if (ctx.cache.size > 100_000) ctx.cache.clear();
+  ctx.cache.set(key, best);
+  return best;
+}
+
+export interface Bound {
+  /** Optimistic objective vector (maximised), or infeasible with the reason every point shares. */
+  ideal?: number[];
+  infeasible?: string;
+}
+
+function valuesOf(ctx: BoundContext, dim: number, fixed: (number | undefined)[]): Value[] {
+  if (dim < 0) return [];
+  const d = ctx.space.dims[dim]!;
+  return fixed[dim] === undefined ? [...d.values] : [d.values[fixed[dim]!]!];
+}
+
+/** Narrowest precision per class among the values the subspace allows. */
+function narrowest(ctx: BoundContext, fixed: (number | undefined)[]): PrecisionSpec {
+  const applied = applyPoint({}, { values: {} }, ctx.space);
+  const p = { ...applied.precision };
+  const min = (a: Precision, b: Precision) => (BYTES_PER_ELEMENT[b] < BYTES_PER_ELEMENT[a] ? b : a);
+  for (const i of ctx.precisionDims) {
+    const d = ctx.space.dims[i]!;
+    const cls = d.target === 'precision' ? (['weights', 'activations', 'kvCache'] as const) : [d.target!.split('.')[1] as 'weights' | 'activations' | 'kvCache'];
+    const vals = valuesOf(ctx, i, fixed) as Precision[];
+    for (const c of cls) {
+      let best = vals[0]!;
+      for (const v of vals) best = min(best, v);
+      // A class set by this dim takes its narrowest allowed value.
+      p[c] = best;
+    }
+  }
+  return p;
+}
+
+function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound | null {
+  if (!ctx.enabled) return null;
+  const m = ctx.model;
+  const prec = narrowest(ctx, fixed);
+  const W = weightBytesTotal(m, prec);
+  const We = expertWeightBytes(m, prec);
+  // Weights every decode step reads: all but the routed experts and the embedding table (a lookup
+  // reads only its rows; a tied table is read whole by the LM head).
+  const Wd = W - We - (m.tieWordEmbeddings ? 0 : m.vocabSize * m.hiddenSize * BYTES_PER_ELEMENT[prec.weights]);
+  const kvPrompt = kvBytesPerSequence(m, prec, ctx.inputTokens);
+  const kvTok = kvBytesPerToken(m, prec);
+  const I = ctx.inputTokens;
+  const O = ctx.outputTokens;
+  const F = 2 * ctx.paramsNonEmbedding;
+  const peakP = extreme(ctx, 'peakPrefill', fixed);
+  const peakD = extreme(ctx, 'peakDecode', fixed);
+  const bw = extreme(ctx, 'bwDecode', fixed);
+  const capD = extreme(ctx, 'capDecode', fixed);
+  const capP = extreme(ctx, 'capPrefill', fixed);
+  const pFloor = extreme(ctx, 'powerFloor', fixed);
+  const rdPJ = extreme(ctx, 'readPJ', fixed);
+  const over = extreme(ctx, 'stepOverhead', fixed);
+  const area = extreme(ctx, 'area', fixed);
+  const split = ctx.split;
+  const c = ctx.spec.constraints;
+  const devs = ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
+  const batches = ctx.batchDim >= 0 ? (valuesOf(ctx, ctx.batchDim, fixed) as number[]) : [1];
+  const objs = ctx.spec.objectives;
+  const ideal = objs.map(() => -Infinity);
+  let anyFits = false;
+  let anySlo = false;
+  for (const D of devs) {
+    if (c.powerMaxW !== undefined && D * pFloor > c.powerMaxW) continue;
+    if (c.areaMaxMm2 !== undefined && D * area > c.areaMaxMm2) continue;
+    for (const B of batches) {
+      // Capacity: weights over D devices plus the batch's KV at full context must fit.
+      const kvFull = B * (I + O) * kvTok;
+      const fits = split ? (W + kvFull) / D <= capD && W / D <= capP : (W + kvFull) / D <= capD;
+      if (!fits) continue;
+      anyFits = true;
+      // Distinct experts the step's B tokens touch (uniform routing maximises them for a given T,
+      // and microbatches only touch more in total).
+      const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
+      const bytes = Wd + We * act + B * kvPrompt;
+      const tD = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
+      const tP = (B * I * F) / (D * peakP) + over;
+      if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
+      anySlo = true;
+      const cycle = tP + O * tD;
+      const tokens = B * O;
+      const T = tokens / cycle;
+      const energy = D * pFloor * cycle + O * bytes * rdPJ * 1e-12;
+      objs.forEach((o, i) => {
+        let v: number;
+        switch (o) {
+          case 'throughput':
+          case 'goodput':
+            v = T;
+            break;
+          case 'throughput-per-watt':
+            v = tokens / energy;
+            break;
+          case 'throughput-per-area':
+            v = T / (D * area);
+            break;
+          case 'tpot':
+            v = -tD;
+            break;
+          case 'ttft':
+            v = -tP;
+            break;
+          case 'energy-per-token':
+            v = -energy / tokens;
+            break;
+        }
+        if (v > ideal[i]!) ideal[i] = v;
+      });
+    }
+  }
+  if (!anyFits) return { infeasible: c.powerMaxW !== undefined || c.areaMaxMm2 !== undefined ? 'bound' : 'memory' };
+  if (!anySlo) return { infeasible: 'slo' };
+  // goodput is 0 for a point that misses an SLO: never above the throughput bound.
+  void OBJECTIVES;
+  return { ideal };
+}
+
+export function subspaceBound(ctx: BoundContext, sub: Subspace): Bound | null {
+  const fixed: (number | undefined)[] = new Array(ctx.space.dims.length).fill(undefined);
+  sub.idx.forEach((v, i) => (fixed[i] = v));
+  return boundFromFixed(ctx, fixed);
+}
+
+/** The bound of a single point (all dims fixed). */
+export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, _values: Record<string, Value>): Bound | null {
+  const fixed: (number | undefined)[] = Array.from(idx as ArrayLike<number>);
+  return boundFromFixed(ctx, fixed);
+}

@@ -1,0 +1,254 @@
+// Branch-and-bound over one subspace (DESIGN 3.3): the work a worker does for a lease. Pure given
+// its inputs (the run context and an archive snapshot), deterministic, no I/O.
+import { evaluate, type EvalResult } from '../model/evaluate.js';
+import { ConfigError, parseWith } from '../model/errors.js';
+import { systemSchema, type SystemSpec } from '../model/hardware/schema.js';
+import type { ModelArch } from '../model/types.js';
+import { SINGLE } from '../model/parallel.js';
+import { applyPoint, children, enumeratePoints, type Space, type Subspace, type Value } from '../space/index.js';
+import { ParetoArchive, TopK, type Entry } from './archive.js';
+import { score, type SearchSpec, type Scored } from './objective.js';
+import { pointBound, subspaceBound, type BoundContext } from './bounds.js';
+
+/** Everything a worker needs to search: derived from the run spec, identical on every worker. */
+export interface RunContext {
+  space: Space;
+  baseSystemJson: Record<string, unknown>;
+  model: ModelArch;
+  spec: SearchSpec;
+  bounds: BoundContext;
+}
+
+export interface Counts {
+  evaluated: bigint;
+  prunedBound: bigint;
+  prunedDominance: bigint;
+  infeasible: bigint;
+}
+
+export interface Design {
+  id: bigint;
+  subspaceId: string;
+  values: number[];
+  figures: Record<string, number>;
+  /** Dim values of the point (mapping flattened to tp/pp/dp/sp/ep). */
+  params: Record<string, string | number | boolean>;
+  metrics: EvalResult;
+  keptAs: ('pareto' | 'topk' | 'subspace-best')[];
+}
+
+export interface SubspaceResult {
+  subspaceId: string;
+  first: bigint;
+  size: bigint;
+  counts: Counts;
+  infeasibleByReason: Record<string, bigint>;
+  /** Candidates for the global front / top-K, and the best point of the subspace. */
+  designs: Design[];
+}
+
+function paramsOf(values: Record<string, Value>): Record<string, string | number | boolean> {
+  const out: Record<string, string | number | boolean> = {};
+  for (const [k, v] of Object.entries(values)) {
+    if (v !== null && typeof v === 'object') {
+      if ('tp' in v && 'pp' in v) Object.assign(out, v);
+      else out[k] = JSON.stringify(v);
+    } else out[k] = v as string | number | boolean;
+  }
+  return out;
+}
+
+/** Hardware of a point: the base system with its hardware dims and network targets, parsed once per key. */
+export class SystemCache {
+  private cache = new Map<string, SystemSpec | ConfigError>();
+  private hwDims: number[];
+  /** Names of the dims that are not hardware paths (targets: batch, precision, mapping, ...). */
+  readonly targetDims: string[];
+  constructor(private ctx: RunContext) {
+    this.targetDims = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.name);
+    this.hwDims = ctx.space.dims
+      .map((d, i) => (d.paths.length > 0 || (d.target !== undefined && (d.target.startsWith('network.') || d.target === 'devices')) ? i : -1))
+      .filter((i) => i >= 0);
+  }
+
+  get(idx: ArrayLike<number>, values: Record<string, Value>): SystemSpec | ConfigError {
+    let key = '';
+    for (const i of this.hwDims) key += idx[i] + ',';
+    let s = this.cache.get(key);
+    if (s === undefined) {
+      s = this.build(values);
+      if (this.cache.size > 4096) this.cache.clear();
+      this.cache.set(key, s);
+    }
+    return s;
+  }
+
+  private build(values: Record<string, Value>): SystemSpec | ConfigError {
+    const applied = applyPoint(this.ctx.baseSystemJson, { values }, this.ctx.space);
+    const sys = applied.system;
+    const devices = applied.devices ?? 1;
+    const base = (sys.network as Record<string, unknown>[] | undefined) ?? [];
+    const levels = base.map((l) => ({ ...l }));
+    applied.network.forEach((over, i) => {
+      const lv = (levels[i] ??= { ...(levels[levels.length - 1] ?? DEFAULT_LEVEL), name: `level${i}` });
+      for (const [k, v] of Object.entries(over)) lv[k] = v;
+      // A new size or topology invalidates an explicit mesh shape: the default (most square) applies.
+      if ('size' in over || 'topology' in over) delete lv.dims;
+      if (lv.topology !== 'switch') delete lv.inSwitchReduction;
+    });
+    // The outermost level grows to hold every device of the point (its size is derived).
+    if (levels.length > 0) {
+      const inner = levels.slice(0, -1).reduce((p, l) => p * (l.size as number), 1);
+      const last = levels[levels.length - 1]!;
+      const need = Math.ceil(devices / inner);
+      if ((last.size as number) < need) {
+        last.size = need;
+        delete last.dims;
+      }
+    }
+    if (levels.length > 0) sys.network = levels;
+    try {
+      return parseWith(systemSchema, sys, 'design point');
+    } catch (e) {
+      if (e instanceof ConfigError) return e;
+      throw e;
+    }
+  }
+}
+
+/** Defaults for a network level that a space adds beyond its base system's. */
+const DEFAULT_LEVEL = {
+  name: 'level',
+  topology: 'switch',
+  size: 1,
+  linkBandwidthGBps: 50,
+  linksPerDevice: 1,
+  hopLatencyUs: 1,
+  startupLatencyUs: 10,
+  energyPJPerBit: 10,
+  efficiency: 0.9,
+};
+
+export interface PointOutcome {
+  scored: Scored | null;
+  reason: string | null;
+  result: EvalResult | null;
+}
+
+/** Evaluates one point of the space (given its dim values and value indices). */
+export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>): PointOutcome {
+  const sys = systems.get(idx, values);
+  if (sys instanceof ConfigError) return { scored: null, reason: 'config', result: null };
+  const tv: Record<string, Value> = {};
+  for (const name of systems.targetDims) tv[name] = values[name]!;
+  const applied = applyPoint({}, { values: tv }, ctx.space);
+  let r: EvalResult;
+  try {
+    r = evaluate({
+      system: sys,
+      model: ctx.model,
+      precision: applied.precision,
+      batch: applied.batch ?? 1,
+      inputTokens: applied.inputTokens ?? 1024,
+      outputTokens: applied.outputTokens ?? 256,
+      mapping: applied.mapping ?? SINGLE,
+    });
+  } catch (e) {
+    if (e instanceof ConfigError) return { scored: null, reason: 'mapping', result: null };
+    throw e;
+  }
+  const s = score(r, sys, ctx.spec);
+  return { scored: s, reason: s.reason, result: r };
+}
+
+/**
+ * Searches one subspace against a snapshot of the global archive. Children are visited in id order
+ * (depth first); a child whose optimistic bound cannot enter the archive is pruned whole.
+ */
+export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Entry[], systems = new SystemCache(ctx)): SubspaceResult {
+  const multi = ctx.spec.objectives.length > 1;
+  const archive = new ParetoArchive(snapshot);
+  const local = new Map<bigint, Design>();
+  const topk = ctx.spec.objectives.map((_, i) => new TopK(ctx.spec.topK, i));
+  const counts: Counts = { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: 0n };
+  const byReason: Record<string, bigint> = {};
+  let best: Design | null = null;
+  const leafDepth = ctx.space.levels.length;
+
+  const prune = (s: Subspace): boolean => {
+    const b = subspaceBound(ctx.bounds, s);
+    if (b === null) return false;
+    if (b.infeasible) {
+      counts.infeasible += s.size;
+      byReason[b.infeasible] = (byReason[b.infeasible] ?? 0n) + s.size;
+      return true;
+    }
+    if (archive.covers(b.ideal!, s.first)) {
+      if (multi) counts.prunedDominance += s.size;
+      else counts.prunedBound += s.size;
+      return true;
+    }
+    return false;
+  };
+
+  const visitPoints = (s: Subspace) => {
+    for (const cur of enumeratePoints(ctx.space, s)) {
+      // A point's own bound (its hardware, batch and mapping fixed) skips hopeless evaluations.
+      const pb = pointBound(ctx.bounds, cur.idx, cur.values);
+      if (pb !== null) {
+        if (pb.infeasible) {
+          counts.infeasible += 1n;
+          byReason[pb.infeasible] = (byReason[pb.infeasible] ?? 0n) + 1n;
+          continue;
+        }
+        if (archive.covers(pb.ideal!, cur.id())) {
+          if (multi) counts.prunedDominance += 1n;
+          else counts.prunedBound += 1n;
+          continue;
+        }
+      }
+      const o = evaluatePoint(ctx, systems, cur.idx, cur.values);
+      if (!o.scored || !o.scored.feasible) {
+        const why = o.reason ?? 'unknown';
+        counts.infeasible += 1n;
+        byReason[why] = (byReason[why] ?? 0n) + 1n;
+        continue;
+      }
+      counts.evaluated += 1n;
+      const id = cur.id();
+      const e: Entry = { id, values: o.scored.values };
+      const d = (): Design => {
+        let x = local.get(id);
+        if (!x) {
+          x = { id, subspaceId: sub.id, values: o.scored!.values, figures: o.scored!.figures, params: paramsOf(cur.values), metrics: o.result!, keptAs: [] };
+          local.set(id, x);
+        }
+        return x;
+      };
+      if (archive.insert(e)) d().keptAs.push('pareto');
+      for (const t of topk) if (t.insert(e) && !d().keptAs.includes('topk')) d().keptAs.push('topk');
+      if (!best || better(e, { id: best.id, values: best.values })) best = d();
+    }
+  };
+  // Depth first, children in id order; the innermost free level is enumerated point by point.
+  const visit = (s: Subspace) => {
+    if (prune(s)) return;
+    if (s.depth < leafDepth - 1) for (const c of children(ctx.space, s)) visit(c);
+    else visitPoints(s);
+  };
+  visit(sub);
+  if (best) (best as Design).keptAs.push('subspace-best');
+  // Keep only candidates still in the local archive / top-K, and the best.
+  const inFront = new Set(archive.entries.map((e) => e.id));
+  const inTop = new Set(topk.flatMap((t) => t.items.map((e) => e.id)));
+  const designs = [...local.values()].filter((x) => inFront.has(x.id) || inTop.has(x.id) || x === best).map((x) => ({
+    ...x,
+    keptAs: x.keptAs.filter((k) => (k === 'pareto' ? inFront.has(x.id) : k === 'topk' ? inTop.has(x.id) : true)),
+  }));
+  return { subspaceId: sub.id, first: sub.first, size: sub.size, counts, infeasibleByReason: byReason, designs };
+}
+
+/** Lexicographic on the first objective, then id: the "best point" of a subspace. */
+function better(a: Entry, b: Entry): boolean {
+  return a.values[0]! > b.values[0]! || (a.values[0] === b.values[0] && a.id < b.id);
+}

@@ -1,0 +1,108 @@
+// Objectives and constraints of a search (DESIGN 3.3). Pure.
+// Every objective is turned into a value to MAXIMISE (minimised ones are negated), so one dominance
+// rule and one comparison serve all of them.
+import { z } from 'zod';
+import type { EvalResult } from '../model/evaluate.js';
+import type { SystemSpec } from '../model/hardware/schema.js';
+
+export const OBJECTIVES = {
+  throughput: { unit: 'tok/s', sense: 'max', column: 'tokens_per_s', describe: 'output tokens/s of the system over a request cycle' },
+  'throughput-per-watt': { unit: 'tok/s/W', sense: 'max', column: 'tokens_per_s_per_w', describe: 'output tokens/s per watt of all devices' },
+  'throughput-per-area': { unit: 'tok/s/mm2', sense: 'max', column: 'tokens_per_s_per_mm2', describe: 'output tokens/s per mm2 of silicon footprint' },
+  goodput: { unit: 'tok/s', sense: 'max', column: 'goodput', describe: 'throughput when TTFT and TPOT meet their SLOs, else 0' },
+  tpot: { unit: 's', sense: 'min', column: 'tpot_s', describe: 'time per output token (mean decode step)' },
+  ttft: { unit: 's', sense: 'min', column: 'ttft_s', describe: 'time to first token (the batch prefill step)' },
+  'energy-per-token': { unit: 'J', sense: 'min', column: 'energy_per_token_j', describe: 'energy per output token of all devices' },
+} as const;
+export type ObjectiveName = keyof typeof OBJECTIVES;
+export const OBJECTIVE_NAMES = Object.keys(OBJECTIVES) as ObjectiveName[];
+
+export const searchSpecSchema = z
+  .object({
+    objectives: z
+      .array(z.enum(OBJECTIVE_NAMES as [ObjectiveName, ...ObjectiveName[]], { error: `one of ${OBJECTIVE_NAMES.join(', ')}` }))
+      .min(1, { error: 'at least one objective' })
+      .refine((a) => new Set(a).size === a.length, { error: 'distinct objectives' }),
+    constraints: z
+      .object({
+        tpotMaxS: z.number().positive().optional(),
+        ttftMaxS: z.number().positive().optional(),
+        powerMaxW: z.number().positive().optional(),
+        areaMaxMm2: z.number().positive().optional(),
+        tempMaxC: z.number().positive().optional(),
+      })
+      .strict()
+      .default({}),
+    /** Best designs kept per objective (besides the front and each subspace's best). */
+    topK: z.number().int().min(0).max(10_000).default(20),
+  })
+  .strict();
+export type SearchSpec = z.infer<typeof searchSpecSchema>;
+
+/** Silicon footprint of one package: compute dies plus memory dies placed beside them. */
+export function packageAreaMm2(system: SystemSpec): number {
+  let a = 0;
+  for (const c of system.package.chiplets) {
+    a += c.compute.areaMm2;
+    if (c.memory.placement === 'beside') a += c.memory.stacks * c.memory.dieAreaMm2;
+  }
+  return a;
+}
+
+export interface Scored {
+  feasible: boolean;
+  /** Reason of infeasibility (one label for the coverage table), null when feasible. */
+  reason: string | null;
+  /** Objective values to maximise, in spec order. */
+  values: number[];
+  /** Raw figures (units in the names) stored with the design. */
+  figures: Record<string, number>;
+}
+
+/** Scores one evaluation against the spec: feasibility, constraints, objective values. */
+export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scored {
+  const area = packageAreaMm2(system) * r.devices;
+  const figures: Record<string, number> = {
+    tokens_per_s: r.throughputTokensPerS,
+    tokens_per_s_per_w: r.tokensPerSPerW,
+    tokens_per_s_per_mm2: r.throughputTokensPerS / area,
+    tpot_s: r.decode.stepTimeS,
+    ttft_s: r.prefill.stepTimeS,
+    energy_per_token_j: r.energyPerTokenJ,
+    system_power_w: r.systemPowerW,
+    area_mm2: area,
+    max_dram_c: r.thermal.maxDramC,
+    max_logic_c: r.thermal.maxLogicC,
+    throttle: r.thermal.throttleFactor,
+  };
+  const c = spec.constraints;
+  const sloOk = (c.tpotMaxS === undefined || r.decode.stepTimeS <= c.tpotMaxS) && (c.ttftMaxS === undefined || r.prefill.stepTimeS <= c.ttftMaxS);
+  figures.goodput = sloOk ? r.throughputTokensPerS : 0;
+  let reason: string | null = null;
+  if (!r.feasible) reason = r.infeasibleReasons[0]!.split(':')[0]!.trim();
+  else if (c.tpotMaxS !== undefined && r.decode.stepTimeS > c.tpotMaxS) reason = 'slo-tpot';
+  else if (c.ttftMaxS !== undefined && r.prefill.stepTimeS > c.ttftMaxS) reason = 'slo-ttft';
+  else if (c.powerMaxW !== undefined && r.systemPowerW > c.powerMaxW) reason = 'power';
+  else if (c.areaMaxMm2 !== undefined && area > c.areaMaxMm2) reason = 'area';
+  else if (c.tempMaxC !== undefined && Math.max(r.thermal.maxDramC, r.thermal.maxLogicC) > c.tempMaxC) reason = 'temperature';
+  const values = spec.objectives.map((o) => {
+    const v = figures[OBJECTIVES[o].column]!;
+    return OBJECTIVES[o].sense === 'max' ? v : -v;
+  });
+  return { feasible: reason === null, reason, values, figures };
+}
+
+/** a dominates b (maximising every component): >= everywhere, > somewhere. */
+export function dominates(a: readonly number[], b: readonly number[]): boolean {
+  let strict = false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]! < b[i]!) return false;
+    if (a[i]! > b[i]!) strict = true;
+  }
+  return strict;
+}
+
+export function equalVec(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -1,0 +1,62 @@
+// Admissible bounds: on random points of random subspaces, bound >= the true objective value, and a
+// subspace called infeasible by its bound holds no feasible point.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { subspaceBound, pointBound } from '../src/search/bounds.js';
+import { evaluatePoint, SystemCache } from '../src/search/engine.js';
+import { OBJECTIVE_NAMES } from '../src/search/objective.js';
+import { subspaceOf, unrank, indicesOf } from '../src/space/index.js';
+import { ctxFor } from './search-helpers.js';
+
+const specs = [
+  ...OBJECTIVE_NAMES.map((o) => ({ objectives: [o] })),
+  { objectives: ['throughput', 'throughput-per-watt'] },
+  { objectives: ['tpot', 'energy-per-token', 'throughput'] },
+  { objectives: ['goodput'], constraints: { tpotMaxS: 0.05, ttftMaxS: 5 } },
+  { objectives: ['throughput-per-watt'], constraints: { powerMaxW: 2000 } },
+];
+
+describe('admissible bounds', () => {
+  for (const space of ['tiny', 'quick']) {
+    it(`bound >= true value on random points of random subspaces (${space})`, () => {
+      const ctxs = specs.map((s) => ctxFor(space, s));
+      const systems = ctxs.map((c) => new SystemCache(c));
+      let checked = 0;
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: ctxs.length - 1 }),
+          fc.bigInt({ min: 0n, max: ctxs[0]!.space.size - 1n }),
+          fc.integer({ min: 0, max: ctxs[0]!.space.levels.length }),
+          fc.array(fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), { minLength: 1, maxLength: 4 }),
+          (si, anchor, depth, picks) => {
+            const ctx = ctxs[si]!;
+            const sub = subspaceOf(ctx.space, anchor, depth);
+            const b = subspaceBound(ctx.bounds, sub);
+            for (const u of picks) {
+              const id = sub.first + BigInt(Math.floor(u * Number(sub.size)));
+              const p = unrank(ctx.space, id);
+              const idx = indicesOf(ctx.space, p);
+              const o = evaluatePoint(ctx, systems[si]!, idx, p.values);
+              const pb = pointBound(ctx.bounds, idx, p.values);
+              const feasible = !!o.scored?.feasible;
+              for (const bound of [b, pb]) {
+                if (bound === null) continue;
+                if (bound.infeasible) {
+                  expect(feasible, `${bound.infeasible} bound on a feasible point ${id}`).toBe(false);
+                  continue;
+                }
+                if (!feasible) continue;
+                o.scored!.values.forEach((v, i) => {
+                  expect(bound.ideal![i]!, `objective ${ctx.spec.objectives[i]} of point ${id} in ${sub.id}`).toBeGreaterThanOrEqual(v * (1 - 1e-12) - 1e-15);
+                });
+                checked++;
+              }
+            }
+          },
+        ),
+        { numRuns: space === 'tiny' ? 150 : 80 },
+      );
+      expect(checked).toBeGreaterThan(20);
+    });
+  }
+});

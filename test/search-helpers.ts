@@ -1,0 +1,54 @@
+// Helpers of the search tests: run specs from presets, brute force, and the canonical answer.
+import { readFileSync } from 'node:fs';
+import { dataPath } from './helpers.js';
+import { ParetoArchive, type Entry } from '../src/search/archive.js';
+import { makeRunContext, makeRunSpec, type RunSpec } from '../src/search/context.js';
+import { evaluatePoint, searchSubspace, SystemCache, type RunContext, type SubspaceResult } from '../src/search/engine.js';
+import { enumeratePoints, rootSubspace, children, type Subspace } from '../src/space/index.js';
+
+export function spaceJson(name: string): Record<string, unknown> {
+  return JSON.parse(readFileSync(dataPath('spaces', `${name}.json`), 'utf8'));
+}
+
+export function runSpecFor(space: Record<string, unknown>, search: unknown, splitDepth = 1): RunSpec {
+  const base = space.base as { system: string; model: string };
+  const system = JSON.parse(readFileSync(dataPath('systems', `${base.system}.json`), 'utf8'));
+  const model = JSON.parse(readFileSync(dataPath('models', `${base.model}.json`), 'utf8'));
+  return makeRunSpec(space, system, base.system, model, base.model, search, splitDepth);
+}
+
+/** Every point evaluated: the canonical front (Pareto with id tie-break) and the feasible count. */
+export function bruteForce(ctx: RunContext): { front: Entry[]; feasible: number; infeasible: number } {
+  const archive = new ParetoArchive();
+  const systems = new SystemCache(ctx);
+  let feasible = 0;
+  let infeasible = 0;
+  for (const cur of enumeratePoints(ctx.space)) {
+    const o = evaluatePoint(ctx, systems, cur.idx, cur.values);
+    if (!o.scored || !o.scored.feasible) {
+      infeasible++;
+      continue;
+    }
+    feasible++;
+    archive.insert({ id: cur.id(), values: o.scored.values });
+  }
+  return { front: archive.sorted(), feasible, infeasible };
+}
+
+/** The search the coordinator runs, in one process: subspaces at a depth, in a given order. */
+export function searchAll(ctx: RunContext, depth: number, order: (subs: Subspace[]) => Subspace[] = (s) => s): { front: Entry[]; results: SubspaceResult[] } {
+  let subs: Subspace[] = [rootSubspace(ctx.space)];
+  for (let d = 0; d < depth; d++) subs = subs.flatMap((s) => children(ctx.space, s));
+  const archive = new ParetoArchive();
+  const results: SubspaceResult[] = [];
+  for (const s of order(subs)) {
+    const r = searchSubspace(ctx, s, archive.entries);
+    for (const d of r.designs) archive.insert({ id: d.id, values: d.values });
+    results.push(r);
+  }
+  return { front: archive.sorted(), results };
+}
+
+export function ctxFor(space: string, search: unknown): RunContext {
+  return makeRunContext(runSpecFor(spaceJson(space), search));
+}
