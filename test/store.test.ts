@@ -353,7 +353,7 @@ describe('commits', () => {
       { subspaceId: 'a=7', counts: fullCounts(100), results: [design(700)] },
     ]);
     expect(r2.map((r) => [r.applied, r.reason])).toEqual([[true, undefined], [false, 'refused'], [true, undefined]]);
-    expect(r2[1]!.error).toMatch(/a=6.*CHECK constraint/);
+    expect(r2[1]!.error).toMatch(/a=6.*metricsJson is not valid JSON/);
     expect(db.prepare(`SELECT metrics_json FROM designs WHERE point_id = '500'`).pluck().get()).toBe('{"a":1}');
     expect(db.prepare(`SELECT count(*) FROM designs WHERE subspace_id = 'a=6'`).pluck().get()).toBe(0);
     expect(db.prepare(`SELECT state FROM subspaces WHERE id = 'a=6'`).pluck().get()).toBe('queued');

@@ -47,7 +47,7 @@ export function readJson(file: string, what: string): unknown {
 }
 
 /** A preset name, or a path to a JSON file (anything with a slash or ending in .json). */
-function resolveRef(ref: string, kind: 'systems' | 'models' | 'workloads' | 'spaces', flag: string): string {
+export function resolveRef(ref: string, kind: 'systems' | 'models' | 'workloads' | 'spaces', flag: string): string {
   if (ref.includes('/') || ref.endsWith('.json')) {
     const p = resolve(ref);
     if (!existsSync(p)) throw new ConfigError(flag, ref, 'an existing JSON file or a preset name');

@@ -4,6 +4,7 @@ import { ConfigError } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/evaluate.js';
 import { renderEval, runEval, type EvalOptions } from './eval.js';
 import { runValidate, type ValidateOptions } from './validate.js';
+import { registerSearch } from './search.js';
 import { registerServe } from './serve.js';
 
 export async function main(argv: string[]): Promise<number> {
@@ -52,6 +53,8 @@ export async function main(argv: string[]): Promise<number> {
     .action((o: ValidateOptions) => {
       process.stdout.write(runValidate(o) + '\n');
     });
+
+  registerSearch(program, (text) => process.stdout.write(text + '\n'));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -122,13 +122,13 @@ export const DDL: readonly string[] = [
   `CREATE INDEX subspaces_leases ON subspaces (run_id, lease_expires_ms) WHERE state = 'leased'`,
   `CREATE TABLE designs (
     run_id INTEGER NOT NULL,
-    point_id TEXT NOT NULL CHECK (point_id <> '' AND point_id NOT GLOB '*[^0-9]*'),
+    point_id TEXT NOT NULL, -- canonical decimal (checked by the writer: this is the hot insert)
     subspace_id TEXT NOT NULL,
     kept_as INTEGER NOT NULL CHECK (kept_as BETWEEN 1 AND 7),
     ${OBJECTIVES.map((c) => `${c} REAL`).join(',\n    ')},
     ${KEYS.map((c) => `${c} ${KEY_COLUMNS[c] === 'number' ? 'NUMERIC' : 'TEXT'}`).join(',\n    ')},
     params_json TEXT NOT NULL,
-    metrics_json TEXT NOT NULL CHECK (json_valid(metrics_json)),
+    metrics_json TEXT NOT NULL, -- JSON.stringify output, or a pre-serialised string checked with json_valid() on insert
     PRIMARY KEY (run_id, point_id),
     FOREIGN KEY (run_id, subspace_id) REFERENCES subspaces (run_id, id)
   )`,

@@ -102,15 +102,15 @@ export interface DesignRow {
   params: Record<string, unknown>;
   /**
    * Key columns for `best --where`. Missing ones are taken from `params` by column name, its camelCase,
-   * and for tp/pp/dp/sp/ep from an object-valued param holding that key (the mapping).
+   * and for tp/pp/dp/sp/ep from the first object-valued param that has a numeric `tp` (the mapping).
    */
   columns?: Partial<Record<KeyColumn, number | string | null>>;
   /** The full evaluation (JSON; bigints are written as strings; non-finite numbers are refused). */
   metrics?: unknown;
   /**
    * The full evaluation already serialised as JSON (e.g. as received from a worker): stored as is,
-   * without a JS stringify on the single writer's thread. SQLite checks json_valid(); an invalid
-   * string refuses the commit. Takes precedence over `metrics`.
+   * without a JS stringify on the single writer's thread. SQLite checks json_valid() on insert; an
+   * invalid string refuses the commit. Takes precedence over `metrics`.
    */
   metricsJson?: string;
 }
@@ -235,6 +235,10 @@ function prepare(db: Db) {
       `INSERT INTO subspaces (run_id, id, parent_id, first_point, size, depth, priority) VALUES (?, ?, ?, ?, ?, ?, ?)`,
     ),
     insertDesign: db.prepare(`INSERT INTO designs (${designCols.join(', ')}) VALUES (${designCols.map(() => '?').join(', ')})`),
+    // pre-serialised metrics: NULL (refused by NOT NULL) unless json_valid; the string is bound twice
+    insertDesignChecked: db.prepare(
+      `INSERT INTO designs (${designCols.join(', ')}) VALUES (${designCols.slice(0, -1).map(() => '?').join(', ')}, CASE WHEN json_valid(?) THEN ? END)`,
+    ),
     archiveClear: db.prepare(`DELETE FROM archive WHERE run_id = ?`),
     archiveAdd: db.prepare(`INSERT OR IGNORE INTO archive (run_id, point_id) VALUES (?, ?)`),
     archiveRemove: db.prepare(`DELETE FROM archive WHERE run_id = ? AND point_id = ?`),
@@ -587,20 +591,28 @@ const camel = (s: string) => s.replace(/_([a-z])/g, (_m, c: string) => c.toUpper
 const KEY_CAMEL = Object.fromEntries(KEYS.map((k) => [k, camel(k)])) as Record<KeyColumn, string>;
 const MAPPING_KEYS = new Set(['tp', 'pp', 'dp', 'sp', 'ep']);
 
-function keyValue(row: DesignRow, k: KeyColumn): number | string | null {
-  let v: unknown = row.columns?.[k];
-  if (v === undefined) v = row.params[k];
-  if (v === undefined) v = row.params[KEY_CAMEL[k]];
-  if (v === undefined && MAPPING_KEYS.has(k)) {
-    for (const p of Object.values(row.params)) {
-      if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof (p as Record<string, unknown>)[k] === 'number') {
-        v = (p as Record<string, unknown>)[k];
-        break;
+function keyValues(row: DesignRow, out: unknown[]): void {
+  const params = row.params;
+  const cols = row.columns;
+  let mapping: Record<string, unknown> | null | undefined;
+  for (const k of KEYS) {
+    let v: unknown = cols?.[k];
+    if (v === undefined) v = params[k];
+    if (v === undefined) v = params[KEY_CAMEL[k]];
+    if (v === undefined && MAPPING_KEYS.has(k)) {
+      if (mapping === undefined) {
+        mapping = null;
+        for (const p of Object.values(params))
+          if (p !== null && typeof p === 'object' && !Array.isArray(p) && typeof (p as Record<string, unknown>).tp === 'number') {
+            mapping = p as Record<string, unknown>;
+            break;
+          }
       }
+      if (mapping) v = mapping[k];
     }
+    if (KEY_COLUMNS[k] === 'number') out.push(typeof v === 'number' && Number.isFinite(v) ? v : null);
+    else out.push(typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null);
   }
-  if (KEY_COLUMNS[k] === 'number') return typeof v === 'number' && Number.isFinite(v) ? v : null;
-  return typeof v === 'string' ? v : typeof v === 'number' || typeof v === 'boolean' ? String(v) : null;
 }
 
 /** A write of one item failed inside the transaction (constraint): the whole transaction is rolled back. */
@@ -692,6 +704,7 @@ function applyOne(
   const end = first + size;
   const seen = new Set<string>();
   const prepared: unknown[][] = [];
+  const checked: unknown[][] = [];
   let best: string | null = null;
   for (const r of item.results) {
     let pid: bigint;
@@ -723,7 +736,13 @@ function applyOne(
     } catch (e) {
       throw new CommitError(sid, 'bad-row', `point ${p}: ${(e as Error).message}`);
     }
-    prepared.push([run.id, p, sid, kept, ...objs, ...KEYS.map((k) => keyValue(r, k)), paramsJson, metricsJson]);
+    const args: unknown[] = [run.id, p, sid, kept, ...objs];
+    keyValues(r, args);
+    args.push(paramsJson, metricsJson);
+    if (typeof r.metricsJson === 'string') {
+      args.push(metricsJson);
+      checked.push(args);
+    } else prepared.push(args);
   }
   if (item.bestPointId !== undefined && item.bestPointId !== null) {
     let b: bigint;
@@ -740,8 +759,10 @@ function applyOne(
   // then retries the batch without this item)
   try {
     for (const args of prepared) s.insertDesign.run(args);
+    for (const args of checked) s.insertDesignChecked.run(args);
   } catch (e) {
-    throw new WriteRefused(sid, (e as Error).message);
+    const msg = (e as Error).message;
+    throw new WriteRefused(sid, /NOT NULL.*metrics_json/.test(msg) ? `metricsJson is not valid JSON (${msg})` : msg);
   }
   const changed = s.markDone.run(
     ev.toString(),
@@ -761,7 +782,7 @@ function applyOne(
   totals.prunedDominance += pd;
   totals.infeasible += inf;
   for (const [k, v] of reasons) totals.reasons.set(k, (totals.reasons.get(k) ?? 0n) + v);
-  return { result: { subspaceId: sid, applied: true }, rows: prepared.length, accounted: size };
+  return { result: { subspaceId: sid, applied: true }, rows: prepared.length + checked.length, accounted: size };
 }
 
 function applyArchive(run: Run, s: Stmts, a: ArchiveUpdate): void {

@@ -1,0 +1,265 @@
+// The coordinator's run logic (DESIGN 4.1, 4.3): the only SQLite writer, the queue of subspaces,
+// leases, pruning before dispatch, the global Pareto archive and top-K, idempotent commits, resume.
+// The embedded `strata search` and the gRPC coordinator both drive this class; transports differ.
+import { ParetoArchive, TopK, type Entry } from '../src/search/archive.js';
+import { subspaceBound } from '../src/search/bounds.js';
+import { makeRunContext, type RunSpec } from '../src/search/context.js';
+import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js';
+import { OBJECTIVES, type ObjectiveName } from '../src/search/objective.js';
+import { children, rootSubspace, subspaceById, type Subspace } from '../src/space/index.js';
+import {
+  commitSubspace,
+  ensureSubspaces,
+  getArchive,
+  leaseNext,
+  logEvent,
+  openRun,
+  openWriteDb,
+  renewLeases,
+  releaseLeases,
+  requeueLeased,
+  storedDesigns,
+  summary,
+  updateRun,
+  type Db,
+  type DesignRow,
+  type Lease,
+  type Run,
+} from '../src/store/index.js';
+
+export interface CoordinatorOptions {
+  newRun?: boolean;
+  leaseMs?: number;
+  maxAttempts?: number;
+  /** Subspaces the coordinator aims for when it first splits the space. */
+  targetSubspaces?: number;
+}
+
+/** Depth at which the space splits into at least `target` subspaces (deterministic per space). */
+export function splitDepthFor(ctx: RunContext, target: number): number {
+  let subs: Subspace[] = [rootSubspace(ctx.space)];
+  let depth = 0;
+  while (depth < ctx.space.levels.length - 1 && subs.length < target) {
+    const next = subs.flatMap((s) => children(ctx.space, s));
+    if (next.length > 200_000) break;
+    subs = next;
+    depth++;
+  }
+  return depth;
+}
+
+function objectiveValues(names: readonly ObjectiveName[], figures: Partial<Record<string, number>>): number[] {
+  return names.map((o) => {
+    const v = figures[OBJECTIVES[o].column] ?? NaN;
+    return OBJECTIVES[o].sense === 'max' ? v : -v;
+  });
+}
+
+export interface Progress {
+  accounted: bigint;
+  size: bigint;
+  evaluated: bigint;
+  prunedBound: bigint;
+  prunedDominance: bigint;
+  infeasible: bigint;
+  done: number;
+  total: number;
+}
+
+export class Coordinator {
+  readonly ctx: RunContext;
+  readonly db: Db;
+  readonly run: Run;
+  readonly archive = new ParetoArchive();
+  readonly topk: TopK[];
+  private readonly leaseMs: number;
+  private readonly maxAttempts: number;
+  readonly progress: Progress;
+  private readonly started = Date.now();
+
+  constructor(
+    dbFile: string,
+    readonly spec: RunSpec,
+    opts: CoordinatorOptions = {},
+  ) {
+    this.ctx = makeRunContext(spec);
+    this.leaseMs = opts.leaseMs ?? 60_000;
+    this.maxAttempts = opts.maxAttempts ?? 3;
+    this.topk = spec.search.objectives.map((_, i) => new TopK(spec.search.topK, i));
+    this.db = openWriteDb(dbFile);
+    this.run = openRun(
+      this.db,
+      {
+        spec,
+        modelVersion: spec.modelVersion,
+        objective: spec.search.objectives.map((o) => OBJECTIVES[o].column).join(','),
+        spaceSize: this.ctx.space.size,
+      },
+      { newRun: opts.newRun ?? false },
+    );
+    if (this.run.resumed) {
+      // Leased-but-unfinished work goes back to the queue; the archive and top-K are rebuilt from
+      // the stored designs.
+      requeueLeased(this.run);
+      const front = new Set(getArchive(this.run));
+      for (const d of storedDesigns(this.run)) {
+        const e: Entry = { id: d.pointId, values: objectiveValues(spec.search.objectives, d.objectives) };
+        if (front.has(d.pointId)) this.archive.insert(e);
+        for (const t of this.topk) t.insert(e);
+      }
+      logEvent(this.run, 'resume', { front: this.archive.entries.length });
+    } else {
+      const depth = spec.splitDepth;
+      let subs: Subspace[] = [rootSubspace(this.ctx.space)];
+      for (let d = 0; d < depth; d++) subs = subs.flatMap((s) => children(this.ctx.space, s));
+      // Best-first: the subspaces with the highest optimistic bound go first (a good incumbent early
+      // prunes more); the bound never changes the answer, only the order.
+      ensureSubspaces(
+        this.run,
+        subs.map((s) => {
+          const b = subspaceBound(this.ctx.bounds, s);
+          const pr = b?.ideal ? b.ideal[0]! : b?.infeasible ? -1e300 : 1e300;
+          return { id: s.id, first: s.first, size: s.size, depth: s.depth, priority: Number.isFinite(pr) ? pr : 0 };
+        }),
+      );
+      logEvent(this.run, 'start', { subspaces: subs.length, depth });
+    }
+    this.progress = this.readProgress();
+  }
+
+  private readProgress(): Progress {
+    const s = summary(this.db, this.run.id);
+    const c = s.coverage;
+    return {
+      accounted: BigInt(c.accounted),
+      size: this.ctx.space.size,
+      evaluated: BigInt(c.evaluated),
+      prunedBound: BigInt(c.prunedBound),
+      prunedDominance: BigInt(c.prunedDominance),
+      infeasible: BigInt(c.infeasible),
+      done: s.progress.done,
+      total: s.progress.total,
+    };
+  }
+
+  /**
+   * Leases up to n subspaces to `owner`. Before dispatch, a subspace whose bound the archive already
+   * covers is committed here as pruned (or infeasible) and never leaves the coordinator.
+   */
+  lease(owner: string, n: number, nowMs = Date.now()): Lease[] {
+    const out: Lease[] = [];
+    while (out.length < n) {
+      const got = leaseNext(this.run, owner, n - out.length, this.leaseMs, nowMs, { maxAttempts: this.maxAttempts });
+      if (got.length === 0) break;
+      for (const l of got) {
+        const sub = subspaceById(this.ctx.space, l.id);
+        const b = subspaceBound(this.ctx.bounds, sub);
+        const pruned = b && (b.infeasible || this.archive.covers(b.ideal!, sub.first));
+        if (!pruned) {
+          out.push(l);
+          continue;
+        }
+        const multi = this.spec.search.objectives.length > 1;
+        const size = sub.size;
+        const counts = b!.infeasible
+          ? { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: size }
+          : { evaluated: 0n, prunedBound: multi ? 0n : size, prunedDominance: multi ? size : 0n, infeasible: 0n };
+        this.commit(owner, {
+          subspaceId: sub.id,
+          first: sub.first,
+          size,
+          counts,
+          infeasibleByReason: b!.infeasible ? { [b!.infeasible]: size } : {},
+          designs: [],
+        });
+      }
+    }
+    return out;
+  }
+
+  renew(owner: string, ids: string[], nowMs = Date.now()) {
+    return renewLeases(this.run, owner, ids, this.leaseMs, nowMs);
+  }
+
+  release(owner: string): number {
+    return releaseLeases(this.run, owner);
+  }
+
+  /** The archive snapshot workers prune against. */
+  snapshot(): Entry[] {
+    return this.archive.entries.map((e) => ({ id: e.id, values: [...e.values] }));
+  }
+
+  /**
+   * Commits one subspace's result: merges its candidates into the archive and top-K and writes the
+   * kept designs, the counts and the new archive in one transaction. A duplicate or late commit
+   * changes nothing (the store refuses it as already done) and returns false.
+   */
+  commit(owner: string, r: SubspaceResult): boolean {
+    const keep = new Map<bigint, Design>();
+    const before = new Set(this.archive.entries.map((e) => e.id));
+    // Merge into copies first: a refused commit must leave the in-memory state unchanged.
+    const archive = this.archive.clone();
+    const topk = this.topk.map((t) => {
+      const c = new TopK(t.k, t.objective);
+      c.items = [...t.items];
+      return c;
+    });
+    for (const d of r.designs) {
+      const e = { id: d.id, values: d.values };
+      const inFront = archive.insert(e);
+      let inTop = false;
+      for (const t of topk) if (t.insert(e)) inTop = true;
+      if (inFront || inTop || d.keptAs.includes('subspace-best')) keep.set(d.id, d);
+    }
+    const frontIds = new Set(archive.entries.map((e) => e.id));
+    const rows = [...keep.values()].map((d) => ({
+      pointId: d.id,
+      keptAs: [
+        ...(frontIds.has(d.id) ? (['pareto'] as const) : []),
+        ...(topk.some((t) => t.items.some((x) => x.id === d.id)) ? (['topk'] as const) : []),
+        ...(d.keptAs.includes('subspace-best') ? (['subspace-best'] as const) : []),
+      ],
+      objectives: d.figures,
+      params: d.params,
+      metrics: d.metrics,
+    })) satisfies DesignRow[];
+    const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
+    const changed = frontIds.size !== before.size || [...frontIds].some((id) => !before.has(id));
+    const res = commitSubspace(
+      this.run,
+      r.subspaceId,
+      {
+        counts: r.counts,
+        infeasibleByReason: Object.fromEntries(Object.entries(r.infeasibleByReason)),
+        results: rows.filter((row) => row.keptAs.length > 0),
+        bestPointId: best ? best.id : null,
+        ...(changed ? { archive: [...frontIds] } : {}),
+      },
+      owner,
+    );
+    if (!res.applied) return false;
+    this.archive.entries = archive.entries;
+    this.topk.forEach((t, i) => (t.items = topk[i]!.items));
+    const p = this.progress;
+    p.evaluated += r.counts.evaluated;
+    p.prunedBound += r.counts.prunedBound;
+    p.prunedDominance += r.counts.prunedDominance;
+    p.infeasible += r.counts.infeasible;
+    p.accounted += r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible;
+    p.done += 1;
+    return true;
+  }
+
+  finished(): boolean {
+    return this.progress.accounted === this.progress.size;
+  }
+
+  close(): void {
+    if (this.finished()) {
+      updateRun(this.run, { state: 'done', addWallS: (Date.now() - this.started) / 1000 });
+      logEvent(this.run, 'done', { front: this.archive.entries.length });
+    } else updateRun(this.run, { addWallS: (Date.now() - this.started) / 1000 });
+    this.db.close();
+  }
+}

@@ -1,0 +1,77 @@
+// Embedded mode (DESIGN 4.1): a coordinator and local search threads in one process, on a SQLite
+// file. The same Coordinator class serves the gRPC coordinator.
+import { hostname } from 'node:os';
+import cliProgress from 'cli-progress';
+import type { RunSpec } from '../src/search/context.js';
+import { startPool } from '../worker/pool.js';
+import { Coordinator, type CoordinatorOptions } from './core.js';
+import { fmtBig } from '../src/space/index.js';
+import { OBJECTIVES } from '../src/search/objective.js';
+
+export interface EmbeddedOptions extends CoordinatorOptions {
+  threads: number;
+  /** Show a progress bar on stderr (only when it is a terminal). */
+  progress?: boolean;
+}
+
+export interface EmbeddedResult {
+  coordinator: Coordinator;
+  wallS: number;
+}
+
+export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedOptions): Promise<EmbeddedResult> {
+  const t0 = Date.now();
+  const co = new Coordinator(dbFile, spec, opts);
+  const pool = await startPool(spec, opts.threads);
+  const owner = `embedded@${hostname()}:${process.pid}`;
+  const bar =
+    opts.progress && process.stderr.isTTY
+      ? new cliProgress.SingleBar(
+          { format: 'search |{bar}| {percentage}% {acc}/{size} points, {rate}/s, ETA {eta_formatted}, best {best}', stream: process.stderr, hideCursor: true },
+          cliProgress.Presets.shades_classic,
+        )
+      : null;
+  const total = Number(co.progress.size);
+  bar?.start(total, Number(co.progress.accounted), { acc: fmtBig(co.progress.accounted), size: fmtBig(co.progress.size), rate: '0', best: '-' });
+  const update = () => {
+    const p = co.progress;
+    const el = (Date.now() - t0) / 1000;
+    const best = co.archive.entries[0];
+    const o = spec.search.objectives[0]!;
+    bar?.update(Number(p.accounted), {
+      acc: fmtBig(p.accounted),
+      size: fmtBig(p.size),
+      rate: el > 0 ? (Number(p.accounted) / el).toExponential(2) : '0',
+      best: best ? `${Math.abs(best.values[0]!).toPrecision(4)} ${OBJECTIVES[o].unit}` : '-',
+    });
+  };
+  let stop = false;
+  const onSignal = () => {
+    stop = true;
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const inflight = new Set<Promise<void>>();
+    for (;;) {
+      while (!stop && inflight.size < pool.size) {
+        const [l] = co.lease(owner, 1);
+        if (!l) break;
+        const p: Promise<void> = pool.run(l.id, co.snapshot()).then((r) => {
+          co.commit(owner, r);
+          update();
+        });
+        const tracked = p.finally(() => inflight.delete(tracked));
+        inflight.add(tracked);
+      }
+      if (inflight.size === 0) break;
+      await Promise.race(inflight);
+    }
+  } finally {
+    bar?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await pool.close();
+  }
+  return { coordinator: co, wallS: (Date.now() - t0) / 1000 };
+}

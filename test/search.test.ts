@@ -1,0 +1,72 @@
+// The search: exact equivalence with brute force, coverage that adds up, order independence.
+import { describe, expect, it } from 'vitest';
+import { bruteForce, ctxFor, searchAll, spaceJson } from './search-helpers.js';
+import { makeRunContext } from '../src/search/context.js';
+import { runSpecFor } from './search-helpers.js';
+
+/** Sum of the counts of all subspace results: must equal the space size. */
+function coverage(results: ReturnType<typeof searchAll>['results']) {
+  const c = { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: 0n };
+  for (const r of results) {
+    c.evaluated += r.counts.evaluated;
+    c.prunedBound += r.counts.prunedBound;
+    c.prunedDominance += r.counts.prunedDominance;
+    c.infeasible += r.counts.infeasible;
+    const byReason = Object.values(r.infeasibleByReason).reduce((a, b) => a + b, 0n);
+    expect(byReason).toBe(r.counts.infeasible);
+    expect(r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible).toBe(r.size);
+  }
+  return c;
+}
+
+/** A ~10^4-point variant of the tiny space: more batches and precisions, 1-8 devices. */
+function mediumSpace(): Record<string, unknown> {
+  const s = structuredClone(spaceJson('tiny')) as { name: string; levels: { name: string; dims: { name: string; values?: unknown[] }[] }[] };
+  s.name = 'medium-test';
+  const dim = (level: string, name: string) => s.levels.find((l) => l.name === level)!.dims.find((d) => d.name === name)!;
+  dim('serving', 'batch').values = [1, 2, 4, 8, 16, 32, 64, 128, 256];
+  dim('serving', 'precision').values = ['bf16', 'fp8', 'fp4'];
+  dim('system', 'devices').values = [1, 2, 4, 8];
+  dim('memory', 'layers').values = [2, 4, 8, 16];
+  dim('memory', 'connectedLayers').values = [1, 2, 4, 8, 16];
+  return s;
+}
+
+describe('branch-and-bound equals brute force', () => {
+  it('single objective, maximise throughput/W, on the quick space (64,800 points)', () => {
+    const ctx = ctxFor('quick', { objectives: ['throughput-per-watt'] });
+    expect(ctx.space.size).toBe(64800n);
+    const bf = bruteForce(ctx);
+    const s = searchAll(ctx, 1);
+    expect(s.front).toEqual(bf.front);
+    const c = coverage(s.results);
+    expect(c.evaluated + c.prunedBound + c.prunedDominance + c.infeasible).toBe(ctx.space.size);
+    expect(c.prunedBound).toBeGreaterThan(ctx.space.size / 2n); // the bounds really prune
+  }, 300_000);
+
+  it('single objective, minimise TPOT under a TTFT constraint, on a ~10^4-point space', () => {
+    const ctx = makeRunContext(runSpecFor(mediumSpace(), { objectives: ['tpot'], constraints: { ttftMaxS: 2 } }));
+    expect(ctx.space.size >= 10_000n, `size ${ctx.space.size}`).toBe(true);
+    const bf = bruteForce(ctx);
+    for (const order of [(x: never[]) => x, (x: never[]) => [...x].reverse()]) {
+      const s = searchAll(ctx, 2, order as never);
+      expect(s.front).toEqual(bf.front);
+      const c = coverage(s.results);
+      expect(c.evaluated + c.prunedBound + c.prunedDominance + c.infeasible).toBe(ctx.space.size);
+    }
+  }, 300_000);
+
+  it('Pareto front of throughput vs energy per token, on a ~10^4-point space, any order', () => {
+    const ctx = makeRunContext(runSpecFor(mediumSpace(), { objectives: ['throughput', 'energy-per-token'] }));
+    const bf = bruteForce(ctx);
+    expect(bf.front.length).toBeGreaterThan(1);
+    const orders = [(x: never[]) => x, (x: never[]) => [...x].reverse(), (x: never[]) => [...x].sort((a: { id: string }, b: { id: string }) => (a.id.length * 7 + a.id.charCodeAt(a.id.length - 1)) % 5 - (b.id.length * 7 + b.id.charCodeAt(b.id.length - 1)) % 5)];
+    for (const order of orders) {
+      const s = searchAll(ctx, 1, order as never);
+      expect(s.front).toEqual(bf.front);
+      const c = coverage(s.results);
+      expect(c.evaluated + c.prunedBound + c.prunedDominance + c.infeasible).toBe(ctx.space.size);
+      expect(c.prunedDominance).toBeGreaterThan(0n);
+    }
+  }, 300_000);
+});
