@@ -5,7 +5,7 @@
 //
 //   npx tsc -p . && node dist/bench/store.js
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openWriteDb } from '../src/store/db.js';
 import { commitMany, commitSubspace, ensureSubspaces, leaseNext, openRun, type CommitItem, type DesignRow } from '../src/store/writer.js';
@@ -36,6 +36,8 @@ function row(id: bigint, kept: DesignRow['keptAs']): DesignRow {
 interface Result {
   commitsPerS: number;
   rowsPerS: number;
+  /** Rows per CPU-second of this process (user + system): less sensitive to other load on the machine. */
+  rowsPerCpuS: number;
 }
 
 /**
@@ -66,30 +68,36 @@ function once(subspaces: number, rowsPer: number, batch: number, synchronous: 'N
       }),
     };
   });
+  const c0 = process.cpuUsage();
   const t0 = process.hrtime.bigint();
   if (batch === 0) for (const it of items) commitSubspace(run, it.subspaceId, it, it.leaseOwner);
   else for (let k = 0; k < items.length; k += batch) commitMany(run, items.slice(k, k + batch));
   const s = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu = process.cpuUsage(c0);
+  const cpuS = (cpu.user + cpu.system) / 1e6;
   const done = db.prepare(`SELECT count(*) FROM subspaces WHERE state = 'done'`).pluck().get() as number;
   if (done !== subspaces) throw new Error(`bench: ${done} of ${subspaces} subspaces done`);
   db.close();
   rmSync(file, { force: true });
   rmSync(file + '-wal', { force: true });
   rmSync(file + '-shm', { force: true });
-  return { commitsPerS: subspaces / s, rowsPerS: (subspaces * rowsPer) / s };
+  return { commitsPerS: subspaces / s, rowsPerS: (subspaces * rowsPer) / s, rowsPerCpuS: (subspaces * rowsPer) / cpuS };
 }
 
 function med(label: string, f: () => Result): Result {
   f(); // warm-up
   const rs = Array.from({ length: 5 }, f);
-  const r = { commitsPerS: median(rs.map((x) => x.commitsPerS)), rowsPerS: median(rs.map((x) => x.rowsPerS)) };
-  console.log(
-    `${label.padEnd(62)} ${Math.round(r.commitsPerS).toLocaleString('en-US').padStart(9)} commits/s ${Math.round(r.rowsPerS).toLocaleString('en-US').padStart(10)} rows/s`,
-  );
+  const r = {
+    commitsPerS: median(rs.map((x) => x.commitsPerS)),
+    rowsPerS: median(rs.map((x) => x.rowsPerS)),
+    rowsPerCpuS: median(rs.map((x) => x.rowsPerCpuS)),
+  };
+  const fmt = (x: number, w: number) => Math.round(x).toLocaleString('en-US').padStart(w);
+  console.log(`${label.padEnd(62)} ${fmt(r.commitsPerS, 9)} commits/s ${fmt(r.rowsPerS, 10)} rows/s ${fmt(r.rowsPerCpuS, 10)} rows/CPU-s`);
   return r;
 }
 
-console.log(`strata store bench — ${machine()}`);
+console.log(`strata store bench — ${machine()}, load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 console.log('median of 5 runs, fresh WAL database each run, ~1 KB of metrics JSON per row, 1 objective index (the run objective)\n');
 const a = med('commitMany, batch 256, 1 row/subspace, NORMAL', () => once(20_000, 1, 256, 'NORMAL'));
 med('commitMany, batch 256, 4 rows/subspace, NORMAL', () => once(20_000, 4, 256, 'NORMAL'));
@@ -102,4 +110,5 @@ console.log(
   `\ntargets: >= 2,000 subspace commits/s: ${a.commitsPerS >= 2000 ? 'met' : 'NOT met'} (${Math.round(a.commitsPerS)}); ` +
     `>= 100,000 result rows/s: ${c.rowsPerS >= 100_000 ? 'met' : 'NOT met'} (${Math.round(c.rowsPerS)})`,
 );
+console.log(`load average at the end: ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
 rmSync(dir, { recursive: true, force: true });

@@ -174,8 +174,9 @@ describe('crash safety of the writer', () => {
     let seed = 12345;
     const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed / 2 ** 31);
     const history: { killedMs: number; finished: boolean; done: number }[] = [];
-    for (let i = 0; i < 7; i++) {
-      const killedMs = Math.round(30 + rnd() * 400);
+    // kill until the run has been interrupted at least 5 times (or 14 attempts)
+    for (let i = 0; i < 14 && history.filter((h) => !h.finished).length < 5; i++) {
+      const killedMs = Math.round(15 + rnd() * 160);
       const r = await runChild(file, killedMs);
       if (!r.finished) expect(r.signal, r.stderr).toBe('SIGKILL');
       history.push({ killedMs, finished: r.finished, done: check(file) });

@@ -1,0 +1,86 @@
+// Crash and resume through the real CLI: kill -9 in the middle of a quick search, run the same
+// command again, and get exactly the answer of an uninterrupted run; same answer with 1 and N
+// workers; a different spec on the same database is refused unless --new-run.
+import { describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ROOT } from './helpers.js';
+
+const BIN = join(ROOT, 'bin', 'strata.js');
+const tmp = () => mkdtempSync(join(tmpdir(), 'strata-resume-'));
+
+function search(db: string, extra: string[] = []) {
+  return spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, ...extra], { encoding: 'utf8', timeout: 600_000 });
+}
+
+function answer(db: string) {
+  const d = new Database(db, { readonly: true });
+  try {
+    const run = d.prepare('SELECT id, state FROM runs ORDER BY id DESC LIMIT 1').get() as { id: number; state: string };
+    const front = d.prepare('SELECT point_id FROM archive WHERE run_id = ? ORDER BY length(point_id), point_id').pluck().all(run.id);
+    const subs = d.prepare("SELECT evaluated, pruned_bound, pruned_dominance, infeasible, size, state FROM subspaces WHERE run_id = ?").all(run.id) as Record<string, string>[];
+    const total = subs.filter((s) => s.state === 'done').reduce((a, s) => a + BigInt(s.evaluated!) + BigInt(s.pruned_bound!) + BigInt(s.pruned_dominance!) + BigInt(s.infeasible!), 0n);
+    const integrity = d.pragma('integrity_check', { simple: true });
+    return { state: run.state, front, total, integrity, notDone: subs.filter((s) => s.state !== 'done').length };
+  } finally {
+    d.close();
+  }
+}
+
+describe('embedded search on a database', () => {
+  const dir = tmp();
+  const reference = join(dir, 'ref.db');
+  let ref: ReturnType<typeof answer>;
+
+  it('an uninterrupted run accounts for every point and stores its front', () => {
+    const r = search(reference, ['--workers', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    ref = answer(reference);
+    expect(ref.state).toBe('done');
+    expect(ref.total).toBe(64800n);
+    expect(ref.integrity).toBe('ok');
+    expect(ref.front.length).toBeGreaterThan(0);
+  }, 600_000);
+
+  it('kill -9 in the middle, then the same command again: the same answer, integrity ok', async () => {
+    const db = join(dir, 'killed.db');
+    for (const delayMs of [900, 1700]) {
+      const child = spawn(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2'], { stdio: 'ignore' });
+      await new Promise((r) => setTimeout(r, delayMs));
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+      const mid = answer(db);
+      expect(mid.integrity).toBe('ok');
+    }
+    const partial = answer(db);
+    expect(partial.notDone).toBeGreaterThan(0); // it really was interrupted
+    const r = search(db, ['--workers', '2']);
+    expect(r.status, r.stderr).toBe(0);
+    const after = answer(db);
+    expect(after.state).toBe('done');
+    expect(after.total).toBe(64800n);
+    expect(after.front).toEqual(ref.front);
+    expect(after.integrity).toBe('ok');
+  }, 600_000);
+
+  it('gives the same answer with 1 worker', () => {
+    const db = join(dir, 'one.db');
+    const r = search(db, ['--workers', '1']);
+    expect(r.status, r.stderr).toBe(0);
+    expect(answer(db).front).toEqual(ref.front);
+  }, 600_000);
+
+  it('refuses a different spec on the same database unless --new-run, writing nothing', () => {
+    const before = answer(reference);
+    const r = search(reference, ['--objective', 'throughput']);
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/--db/);
+    expect(r.stdout).toBe('');
+    expect(answer(reference)).toEqual(before);
+    const ok = search(reference, ['--objective', 'throughput', '--new-run', '--workers', '2']);
+    expect(ok.status, ok.stderr).toBe(0);
+  }, 600_000);
+});
