@@ -19,21 +19,25 @@ import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
 import { expertWeightBytes } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
-import { kvBytesPerSequence, kvBytesPerToken, parameterCounts, uniformExpertLoad, weightBytesTotal } from '../model/workload/index.js';
+import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
+import { matrixPrecision } from '../model/compute.js';
 import { applyPoint, type Space, type Subspace, type Value } from '../space/index.js';
 import { OBJECTIVES, packageAreaMm2, type SearchSpec } from './objective.js';
 
 /** Hardware quantities the bound uses, and the system fields each one reads. */
+// A dim that replaces a whole chiplet (or the chiplet list) or changes a role can change any quantity.
+const STRUCT = String.raw`chiplets(\[\d+\])?$|\.role$|^package$|\.(memory|compute|thermal|power|software|vertical)$`;
+const q = (fields: string) => new RegExp(`${fields}|${STRUCT}`);
 const QUANTITIES = {
-  peakPrefill: /compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)|chiplets|role/,
-  peakDecode: /compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)|chiplets|role/,
-  bwDecode: /memory\.|compute\.(memoryInflightKB|fabricLatencyNs)|chiplets|role/,
-  capDecode: /memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction|chiplets|role/,
-  capPrefill: /memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction|chiplets|role/,
-  powerFloor: /compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns)|power\.otherPowerW|thermal\.ambientC|chiplets|role/,
-  readPJ: /memory\.|chiplets|role/,
-  stepOverhead: /software\.stepOverheadUs/,
-  area: /compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)|chiplets|role/,
+  peakPrefill: q(String.raw`compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)`),
+  peakDecode: q(String.raw`compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)`),
+  bwDecode: q(String.raw`memory\.|compute\.(memoryInflightKB|fabricLatencyNs)`),
+  capDecode: q(String.raw`memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction`),
+  capPrefill: q(String.raw`memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction`),
+  powerFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns)|power\.otherPowerW|thermal\.ambientC`),
+  readPJ: q(String.raw`memory\.`),
+  stepOverhead: q(String.raw`software\.stepOverheadUs`),
+  area: q(String.raw`compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
 /** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
@@ -47,23 +51,24 @@ function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
-function peakOf(c: Chiplet): number {
+/** Peak matrix FLOP/s for operands at least as wide as `p` (the fastest such precision the die runs). */
+function peakOf(c: Chiplet, p: Precision): number {
   const d = c.compute;
   let best = 0;
-  for (const p of PRECISIONS) {
-    const m = d.macsPerCyclePerCore[p];
-    if (m !== undefined) best = Math.max(best, m);
+  for (const q of PRECISIONS) {
+    if (BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT[p]) continue;
+    best = Math.max(best, d.macsPerCyclePerCore[matrixPrecision(d, q)]!);
   }
   return 2 * best * d.matrixEfficiency * d.cores * d.frequencyGHz * 1e9;
 }
 
-function quantity(q: Quantity, sys: SystemSpec): number {
+function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
   const pkg = sys.package;
   switch (q) {
     case 'peakPrefill':
-      return peakOf(roleChiplet(sys, 'prefill'));
+      return peakOf(roleChiplet(sys, 'prefill'), prec);
     case 'peakDecode':
-      return peakOf(roleChiplet(sys, 'decode'));
+      return peakOf(roleChiplet(sys, 'decode'), prec);
     case 'bwDecode': {
       const c = roleChiplet(sys, 'decode');
       return effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, false).effectiveGBps * 1e9;
@@ -115,20 +120,39 @@ export interface BoundContext {
   inputTokens: number;
   outputTokens: number;
   enabled: boolean;
-  paramsNonEmbedding: number;
+  decodeFlopsPerToken: number;
+  prefillFlopsPerPrompt: number;
   /** The package has separate prefill and decode chiplets (each holds the weights). */
   split: boolean;
+}
+
+function flopsOf(model: ModelArch, phase: 'prefill' | 'decode', newTokens: number, contextBefore: number): number {
+  const p = { weights: 'bf16', activations: 'bf16', kvCache: 'bf16' } as const; // FLOPs do not depend on it
+  return buildOperators(model, p, phase, { batch: 1, newTokens, contextBefore }).reduce((s, o) => s + o.flops * o.count, 0);
 }
 
 export function makeBoundContext(space: Space, baseSystemJson: Record<string, unknown>, model: ModelArch, spec: SearchSpec): BoundContext {
   const deps = {} as Record<Quantity, number[]>;
   for (const q of Object.keys(QUANTITIES) as Quantity[]) {
-    deps[q] = space.dims.filter((d) => d.pathStrings.some((p) => QUANTITIES[q].test(p))).map((d) => d.index);
+    // The hardware dims whose paths touch the quantity's fields, closed over the constraints that tie
+    // dims together (connected layers <= layers): a value of one is only valid with the other's.
+    const set = new Set(space.dims.filter((d) => d.pathStrings.some((p) => QUANTITIES[q].test(p))).map((d) => d.index));
+    for (let grew = true; grew; ) {
+      grew = false;
+      for (const d of space.dims) {
+        if (d.paths.length === 0) continue;
+        const linked = d.constraints.some((c) => set.has(c.ref)) || [...set].some((i) => space.dims[i]!.constraints.some((c) => c.ref === d.index));
+        if (linked && !set.has(d.index)) {
+          set.add(d.index);
+          grew = true;
+        }
+      }
+    }
+    deps[q] = [...set].sort((a, b) => a - b);
   }
   const byTarget = (t: string) => space.dims.findIndex((d) => d.target === t);
   const defaults = (space.config.base.defaults ?? {}) as Record<string, unknown>;
   const tokenDims = space.dims.some((d) => d.target === 'inputTokens' || d.target === 'outputTokens');
-  const pc = parameterCounts(model);
   return {
     space,
     baseSystemJson,
@@ -142,18 +166,18 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     inputTokens: Number(defaults.inputTokens ?? 1024),
     outputTokens: Number(defaults.outputTokens ?? 256),
     enabled: !tokenDims,
-    // FLOPs per token >= 2 x (active parameters except the embedding table and the LM head).
-    paramsNonEmbedding: Math.max(0, pc.activePerToken - 2 * model.vocabSize * model.hiddenSize),
+    decodeFlopsPerToken: flopsOf(model, 'decode', 1, Number(defaults.inputTokens ?? 1024)),
+    prefillFlopsPerPrompt: flopsOf(model, 'prefill', Number(defaults.inputTokens ?? 1024), 0),
     split: ((baseSystemJson.package as { chiplets: unknown[] }).chiplets ?? []).length > 1,
   };
 }
 
 /** Extreme of a quantity over the free dims that can change it, given the fixed dim indices. */
-function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[]): number {
+function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[], prec: Precision = 'fp32'): number {
   const dims = ctx.deps[q];
   const free = dims.filter((i) => fixed[i] === undefined);
   const fixedKey = dims.map((i) => (fixed[i] === undefined ? '*' : fixed[i])).join(',');
-  const key = `${q}|${fixedKey}`;
+  const key = `${q}|${prec}|${fixedKey}`;
   const hit = ctx.cache.get(key);
   if (hit !== undefined) return hit;
   const want = WANT_MAX[q];
@@ -173,7 +197,7 @@ function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[]):
       sys = null; // a combination no point has (e.g. connected > layers): skip it
     }
     if (sys) {
-      const v = quantity(q, sys);
+      const v = quantity(q, sys, prec);
       best = want ? Math.max(best, v) : Math.min(best, v);
     }
     let k = 0;
@@ -185,6 +209,8 @@ function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[]):
     }
     if (k === free.length) break;
   }
+  // No valid combination evaluated: nothing is known, so take the extreme that helps the objective.
+  if (!Number.isFinite(best)) best = want ? Infinity : 0;
   if (ctx.cache.size > 100_000) ctx.cache.clear();
   ctx.cache.set(key, best);
   return best;
@@ -234,9 +260,14 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound
   const kvTok = kvBytesPerToken(m, prec);
   const I = ctx.inputTokens;
   const O = ctx.outputTokens;
-  const F = 2 * ctx.paramsNonEmbedding;
-  const peakP = extreme(ctx, 'peakPrefill', fixed);
-  const peakD = extreme(ctx, 'peakDecode', fixed);
+  // Exact FLOPs of one sequence (linear in the batch): a decode token at the shortest context the
+  // generation reads (the prompt), and a whole prompt's prefill. Mappings only add FLOPs.
+  const F = ctx.decodeFlopsPerToken;
+  const Fpre = ctx.prefillFlopsPerPrompt;
+  // Matrix units run at least as wide as the narrowest weights and activations allowed.
+  const cp = widerPrecision(prec.weights, prec.activations);
+  const peakP = extreme(ctx, 'peakPrefill', fixed, cp);
+  const peakD = extreme(ctx, 'peakDecode', fixed, cp);
   const bw = extreme(ctx, 'bwDecode', fixed);
   const capD = extreme(ctx, 'capDecode', fixed);
   const capP = extreme(ctx, 'capPrefill', fixed);
@@ -266,7 +297,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
       const bytes = Wd + We * act + B * kvPrompt;
       const tD = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
-      const tP = (B * I * F) / (D * peakP) + over;
+      const tP = (B * Fpre) / (D * peakP) + over;
       if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
       anySlo = true;
       const cycle = tP + O * tD;
