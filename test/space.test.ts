@@ -154,14 +154,11 @@ describe('exact counts', () => {
 });
 
 describe('presets', () => {
-  it('deepstack holds at least 2.5e14 points and counts in well under a second', () => {
-    const t0 = performance.now();
+  it('deepstack holds at least 2.5e14 points (exact count; bench/space times it)', () => {
     const s = preset('deepstack');
-    const ms = performance.now() - t0;
     expect(s.size >= 250_000_000_000_000n).toBe(true);
-    expect(ms).toBeLessThan(1000);
-    // the memory level alone: layers 1..16 with connected <= layers (136) x 4 prefill stacks x 7 links x 4 channel counts
-    expect(levelSizes(s)[0]!.nodes).toBe(136n * 4n * 7n * 4n);
+    // the memory level alone: layers 1..16 with connected <= layers (136) x 3 prefill stacks x 5 links x 3 channel counts
+    expect(levelSizes(s)[0]!.nodes).toBe(136n * 3n * 5n * 3n);
     // sum of children sizes = parent size, on the first subspace of each depth
     let sub = rootSubspace(s);
     for (let d = 0; d < s.levels.length; d++) {
