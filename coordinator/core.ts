@@ -18,6 +18,7 @@ import {
   renewLeases,
   releaseLeases,
   requeueLeased,
+  splitSubspace,
   storedDesigns,
   summary,
   updateRun,
@@ -33,6 +34,14 @@ export interface CoordinatorOptions {
   maxAttempts?: number;
   /** Subspaces the coordinator aims for when it first splits the space. */
   targetSubspaces?: number;
+  /** A queued subspace larger than this is split one level finer before it is leased. */
+  maxLeasePoints?: bigint;
+}
+
+/** Lease order: deeper subspaces first (depth-first, so splitting stays local), then higher bound. */
+function priorityOf(depth: number, bound: { ideal?: number[]; infeasible?: string } | null): number {
+  const b = bound?.ideal ? bound.ideal[0]! : bound?.infeasible ? 1e14 : 0;
+  return depth * 1e15 + (Number.isFinite(b) ? Math.max(-1e14, Math.min(1e14, b)) : 1e14);
 }
 
 /** Depth at which the space splits into at least `target` subspaces (deterministic per space). */
@@ -73,6 +82,7 @@ export class Coordinator {
   readonly archive = new ParetoArchive();
   readonly topk: TopK[];
   private readonly leaseMs: number;
+  private readonly maxLeasePoints: bigint;
   private readonly maxAttempts: number;
   readonly progress: Progress;
   private readonly started = Date.now();
@@ -85,6 +95,7 @@ export class Coordinator {
     this.ctx = makeRunContext(spec);
     this.leaseMs = opts.leaseMs ?? 60_000;
     this.maxAttempts = opts.maxAttempts ?? 3;
+    this.maxLeasePoints = opts.maxLeasePoints ?? 5_000_000n;
     this.topk = spec.search.objectives.map((_, i) => new TopK(spec.search.topK, i));
     this.db = openWriteDb(dbFile);
     this.run = openRun(
@@ -117,9 +128,7 @@ export class Coordinator {
       ensureSubspaces(
         this.run,
         subs.map((s) => {
-          const b = subspaceBound(this.ctx.bounds, s);
-          const pr = b?.ideal ? b.ideal[0]! : b?.infeasible ? -1e300 : 1e300;
-          return { id: s.id, first: s.first, size: s.size, depth: s.depth, priority: Number.isFinite(pr) ? pr : 0 };
+          return { id: s.id, first: s.first, size: s.size, depth: s.depth, priority: priorityOf(s.depth, subspaceBound(this.ctx.bounds, s)) };
         }),
       );
       logEvent(this.run, 'start', { subspaces: subs.length, depth });
@@ -153,6 +162,18 @@ export class Coordinator {
       if (got.length === 0) break;
       for (const l of got) {
         const sub = subspaceById(this.ctx.space, l.id);
+        // Too big for one lease: back to the queue, split one level finer (children keep the order).
+        if (sub.size > this.maxLeasePoints && sub.depth < this.ctx.space.levels.length - 1) {
+          releaseLeases(this.run, owner, [l.id]);
+          const kids = children(this.ctx.space, sub);
+          splitSubspace(
+            this.run,
+            sub.id,
+            kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: priorityOf(k.depth, subspaceBound(this.ctx.bounds, k)) })),
+            nowMs,
+          );
+          continue;
+        }
         const b = subspaceBound(this.ctx.bounds, sub);
         const pruned = b && (b.infeasible || this.archive.covers(b.ideal!, sub.first));
         if (!pruned) {
@@ -222,7 +243,10 @@ export class Coordinator {
       ],
       objectives: d.figures,
       params: d.params,
-      metrics: d.metrics,
+      // A design received over the wire carries its metrics as JSON: stored as is (no re-serialising).
+      ...(typeof (d as { metricsJson?: unknown }).metricsJson === 'string'
+        ? { metricsJson: (d as { metricsJson: string }).metricsJson }
+        : { metrics: d.metrics }),
     })) satisfies DesignRow[];
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
     const changed = frontIds.size !== before.size || [...frontIds].some((id) => !before.has(id));
@@ -249,6 +273,43 @@ export class Coordinator {
     p.accounted += r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible;
     p.done += 1;
     return true;
+  }
+
+  /**
+   * Adaptive splitting (DESIGN 4.1): when fewer than `demand` subspaces are queued, the biggest queued
+   * ones are replaced by their children (store.splitSubspace) until the queue holds `demand` or
+   * nothing is left to split. Children keep the parent's best-first priority order by their bounds.
+   * Returns the number of subspaces split. The answer does not depend on the split.
+   */
+  splitQueued(demand: number, maxSplits = 64): number {
+    const queued = subspaceIds(this.run, 'queued');
+    if (queued.length >= demand) return 0;
+    const leafDepth = this.ctx.space.levels.length;
+    const subs = queued
+      .map((id) => subspaceById(this.ctx.space, id))
+      .filter((s) => s.depth < leafDepth - 1 && s.size > 1n)
+      .sort((a, b) => (a.size > b.size ? -1 : a.size < b.size ? 1 : a.id < b.id ? -1 : 1));
+    let count = queued.length;
+    let splits = 0;
+    for (const s of subs) {
+      if (count >= demand || splits >= maxSplits) break;
+      const kids = children(this.ctx.space, s);
+      if (kids.length < 2) continue;
+      const ok = splitSubspace(
+        this.run,
+        s.id,
+        kids.map((c) => {
+          const b = subspaceBound(this.ctx.bounds, c);
+          const pr = b?.ideal ? b.ideal[0]! : b?.infeasible ? -1e300 : 1e300;
+          return { id: c.id, first: c.first, size: c.size, depth: c.depth, priority: Number.isFinite(pr) ? pr : 0 };
+        }),
+      );
+      if (!ok) continue;
+      this.progress.total += kids.length - 1;
+      count += kids.length - 1;
+      splits++;
+    }
+    return splits;
   }
 
   finished(): boolean {

@@ -12,6 +12,8 @@ export interface EmbeddedOptions extends CoordinatorOptions {
   threads: number;
   /** Show a progress bar on stderr (only when it is a terminal). */
   progress?: boolean;
+  /** Stop leasing new work after this many seconds (benchmarks); the run stays resumable. */
+  timeLimitS?: number;
 }
 
 export interface EmbeddedResult {
@@ -54,6 +56,7 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
   try {
     const inflight = new Set<Promise<void>>();
     for (;;) {
+      if (opts.timeLimitS !== undefined && (Date.now() - t0) / 1000 > opts.timeLimitS) stop = true;
       while (!stop && inflight.size < pool.size) {
         const [l] = co.lease(owner, 1);
         if (!l) break;

@@ -1,0 +1,44 @@
+// bench/search: the embedded search on this machine (local worker threads).
+//   quick:     the whole space, wall time (median of 3 runs), points accounted/s, evaluations/s
+//   deepstack: a fixed time budget (default 300 s), then the measured rates and the pruned fraction,
+//              and the wall time the whole space would take at that accounting rate
+// Usage: node dist/bench/search.js [deepstackSeconds]
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { availableParallelism, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { runEmbedded } from '../coordinator/embedded.js';
+import { runSpecFromFlags } from '../src/cli/search.js';
+import { fmtBig } from '../src/space/index.js';
+import { machine, median } from './machine.js';
+
+const threads = availableParallelism();
+const budget = Number(process.argv[2] ?? 300);
+const dir = mkdtempSync(join(tmpdir(), 'strata-bench-'));
+void readFileSync;
+
+async function once(space: string, limit?: number) {
+  const db = join(dir, `${space}-${Date.now()}.db`);
+  const spec = runSpecFromFlags({ space, objective: 'throughput-per-watt', db });
+  const r = await runEmbedded(db, spec, { threads, ...(limit !== undefined ? { timeLimitS: limit } : {}) });
+  const p = r.coordinator.progress;
+  const out = { wallS: r.wallS, accounted: p.accounted, size: p.size, evaluated: p.evaluated, pruned: p.prunedBound + p.prunedDominance, infeasible: p.infeasible, done: r.coordinator.finished() };
+  r.coordinator.close();
+  return out;
+}
+
+console.log(`bench/search on ${machine()}, ${threads} search threads`);
+const quick = [];
+for (let i = 0; i < 3; i++) quick.push(await once('quick'));
+const q = quick[0]!;
+const wall = median(quick.map((x) => x.wallS));
+console.log(`quick: ${q.size} points, wall ${wall.toFixed(2)} s (median of 3), ${(Number(q.size) / wall).toExponential(3)} points accounted/s, ${(Number(q.evaluated) / wall).toFixed(0)} evaluations/s, pruned ${((100 * Number(q.pruned)) / Number(q.size)).toFixed(1)}%, infeasible ${((100 * Number(q.infeasible)) / Number(q.size)).toFixed(1)}%`);
+
+const d = await once('deepstack', budget);
+const rate = Number(d.accounted) / d.wallS;
+console.log(
+  `deepstack: ${fmtBig(d.size)} points; in ${d.wallS.toFixed(0)} s accounted ${fmtBig(d.accounted)} (${((100 * Number(d.accounted)) / Number(d.size)).toFixed(4)}%): ` +
+    `${rate.toExponential(3)} points accounted/s, ${(Number(d.evaluated) / d.wallS).toFixed(0)} evaluations/s, ` +
+    `pruned ${d.accounted > 0n ? ((100 * Number(d.pruned)) / Number(d.accounted)).toFixed(2) : '0'}% of the accounted, infeasible ${d.accounted > 0n ? ((100 * Number(d.infeasible)) / Number(d.accounted)).toFixed(2) : '0'}%`,
+);
+console.log(`deepstack whole-space wall time at this rate: ${rate > 0 ? (Number(d.size) / rate / 3600).toExponential(3) + ' h' : 'unknown'} (target <= 1 h)`);
+rmSync(dir, { recursive: true, force: true });

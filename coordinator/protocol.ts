@@ -1,0 +1,353 @@
+// The wire protocol (proto/strata.proto) shared by the gRPC coordinator and worker: loading the proto,
+// message types, conversion of SubspaceResult to and from the wire, limits, credentials and keepalive.
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import type { Entry } from '../src/search/archive.js';
+import type { Design, SubspaceResult } from '../src/search/engine.js';
+
+/** Default receive limit of both sides (bytes). A bigger message is refused with RESOURCE_EXHAUSTED. */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+/** Results in one ResultBatch (more: RESOURCE_EXHAUSTED). */
+export const MAX_RESULTS_PER_BATCH = 256;
+/** Designs in one SubspaceResult (more: RESOURCE_EXHAUSTED). */
+export const MAX_DESIGNS_PER_RESULT = 4096;
+/** Credits a worker may hold at once (more: RESOURCE_EXHAUSTED). */
+export const MAX_CREDITS = 4096;
+
+function findProto(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 6; i++) {
+    const p = join(dir, 'proto', 'strata.proto');
+    if (existsSync(p)) return p;
+    dir = dirname(dir);
+  }
+  throw new Error('proto/strata.proto not found beside the program');
+}
+
+export const PROTO_PATH = findProto();
+
+// ---- message shapes (as @grpc/proto-loader decodes them: camelCase, int64 as Number, oneof name in `msg`)
+
+export interface JoinRequest {
+  token: string;
+  modelVersion: string;
+  workerId: string;
+  host: string;
+  threads: number;
+}
+export interface JoinReply {
+  runSpecJson: string;
+  specHash: string;
+  modelVersion: string;
+  leaseMs: number;
+  heartbeatMs: number;
+  maxMessageBytes: number;
+  maxResultsPerBatch: number;
+  done: boolean;
+}
+export interface WireCounts {
+  evaluated: string;
+  prunedBound: string;
+  prunedDominance: string;
+  infeasible: string;
+}
+export interface WireDesign {
+  id: string;
+  values: number[];
+  figures: Record<string, number>;
+  paramsJson: string;
+  metricsJson: string;
+  keptAs: string[];
+}
+export interface WireResult {
+  subspaceId: string;
+  first: string;
+  size: string;
+  counts: WireCounts | null;
+  infeasibleByReason: Record<string, string>;
+  designs: WireDesign[];
+}
+export interface WirePoint {
+  id: string;
+  values: number[];
+}
+export interface WireLease {
+  subspaceId: string;
+  first: string;
+  size: string;
+  expiresMs: number;
+  attempts: number;
+}
+export type WorkerMessage =
+  | { msg?: 'credit'; credit: { n: number } }
+  | { msg?: 'results'; results: { results: WireResult[] } }
+  | { msg?: 'heartbeat'; heartbeat: { leaseIds: string[] } };
+export type CoordinatorMessage =
+  | { msg?: 'leases'; leases: { leases: WireLease[] } }
+  | { msg?: 'incumbent'; incumbent: { version: number; points: WirePoint[] } }
+  | { msg?: 'ack'; ack: { subspaceIds: string[]; applied: boolean[] } }
+  | { msg?: 'renewed'; renewed: { lost: string[] } }
+  | { msg?: 'done'; done: { state: string; reason: string } }
+  | { msg?: 'drain'; drain: Record<string, never> };
+export interface WorkerInfo {
+  id: string;
+  host: string;
+  threads: number;
+  leases: number;
+  commits: number;
+  lastSeenMs: number;
+  connected: boolean;
+}
+export interface StatusReply {
+  specHash: string;
+  state: string;
+  accounted: string;
+  spaceSize: string;
+  evaluated: string;
+  prunedBound: string;
+  prunedDominance: string;
+  infeasible: string;
+  subspacesDone: number;
+  subspacesTotal: number;
+  leased: number;
+  ratePointsPerS: number;
+  etaS: number;
+  workers: WorkerInfo[];
+  front: WirePoint[];
+  objectives: string;
+  uptimeS: number;
+  commits: number;
+  splits: number;
+}
+
+// ---- loading
+
+const LOADER_OPTIONS: protoLoader.Options = { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true };
+
+export interface StrataPackage {
+  service: grpc.ServiceDefinition;
+  Client: grpc.ServiceClientConstructor;
+}
+
+let pkg: StrataPackage | null = null;
+export function loadProtocol(): StrataPackage {
+  if (pkg) return pkg;
+  const def = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+  const g = grpc.loadPackageDefinition(def) as unknown as { strata: { v1: { Strata: grpc.ServiceClientConstructor } } };
+  const Client = g.strata.v1.Strata;
+  pkg = { service: Client.service, Client };
+  return pkg;
+}
+
+// ---- options
+
+export interface KeepaliveOptions {
+  /** Ping the peer after this much idle time (ms). */
+  timeMs: number;
+  /** Drop the connection when a ping is not answered within this (ms). */
+  timeoutMs: number;
+}
+export const DEFAULT_KEEPALIVE: KeepaliveOptions = { timeMs: 20_000, timeoutMs: 10_000 };
+
+export function channelOptions(maxMessageBytes: number, ka: KeepaliveOptions, server: boolean): grpc.ChannelOptions {
+  return {
+    'grpc.max_receive_message_length': maxMessageBytes,
+    'grpc.max_send_message_length': maxMessageBytes,
+    'grpc.keepalive_time_ms': ka.timeMs,
+    'grpc.keepalive_timeout_ms': ka.timeoutMs,
+    'grpc.keepalive_permit_without_calls': 1,
+    ...(server
+      ? { 'grpc.http2.min_ping_interval_without_data_ms': Math.min(5_000, ka.timeMs), 'grpc.max_connection_age_grace_ms': 10_000 }
+      : { 'grpc.enable_retries': 0, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000 }),
+  };
+}
+
+// ---- token
+
+/** The shared token: from --token-file, else STRATA_TOKEN. Empty: no token (a warning is the caller's). */
+export function readToken(tokenFile: string | undefined): string {
+  if (tokenFile) return readFileSync(tokenFile, 'utf8').trim();
+  return (process.env.STRATA_TOKEN ?? '').trim();
+}
+
+export function tokenMetadata(token: string, extra: Record<string, string> = {}): grpc.Metadata {
+  const md = new grpc.Metadata();
+  if (token) md.set('authorization', `Bearer ${token}`);
+  for (const [k, v] of Object.entries(extra)) md.set(k, v);
+  return md;
+}
+
+export function metadataToken(md: grpc.Metadata): string {
+  const v = md.get('authorization')[0];
+  const s = typeof v === 'string' ? v : v ? v.toString('utf8') : '';
+  return s.startsWith('Bearer ') ? s.slice(7) : '';
+}
+
+// ---- TLS
+
+export function serverCredentials(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): grpc.ServerCredentials {
+  if (!o.tlsCert && !o.tlsKey) {
+    if (o.tlsCa) throw new Error('--tls-ca needs --tls-cert and --tls-key');
+    return grpc.ServerCredentials.createInsecure();
+  }
+  if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+  const ca = o.tlsCa ? readFileSync(o.tlsCa) : null;
+  // With a CA: mutual TLS, every client must present a certificate signed by it.
+  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(o.tlsCert), private_key: readFileSync(o.tlsKey) }], ca !== null);
+}
+
+export function clientCredentials(o: { tlsCa?: string; tlsCert?: string; tlsKey?: string; tls?: boolean }): grpc.ChannelCredentials {
+  if (!o.tlsCa && !o.tlsCert && !o.tlsKey && !o.tls) return grpc.credentials.createInsecure();
+  if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
+  return grpc.credentials.createSsl(
+    o.tlsCa ? readFileSync(o.tlsCa) : null,
+    o.tlsKey ? readFileSync(o.tlsKey) : null,
+    o.tlsCert ? readFileSync(o.tlsCert) : null,
+  );
+}
+
+// ---- conversion
+
+const jsonReplacer = (_k: string, v: unknown) => {
+  if (typeof v === 'bigint') return v.toString();
+  if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError(`non-finite number ${v}`);
+  return v;
+};
+
+/** JSON of a value: bigints as decimal strings, non-finite numbers refused. */
+export function wireJson(v: unknown): string {
+  return JSON.stringify(v, jsonReplacer);
+}
+
+export function resultToWire(r: SubspaceResult): WireResult {
+  return {
+    subspaceId: r.subspaceId,
+    first: r.first.toString(),
+    size: r.size.toString(),
+    counts: {
+      evaluated: r.counts.evaluated.toString(),
+      prunedBound: r.counts.prunedBound.toString(),
+      prunedDominance: r.counts.prunedDominance.toString(),
+      infeasible: r.counts.infeasible.toString(),
+    },
+    infeasibleByReason: Object.fromEntries(Object.entries(r.infeasibleByReason).map(([k, v]) => [k, v.toString()])),
+    designs: r.designs.map((d) => ({
+      id: d.id.toString(),
+      values: d.values,
+      figures: d.figures,
+      paramsJson: wireJson(d.params),
+      metricsJson: wireJson(d.metrics),
+      keptAs: d.keptAs,
+    })),
+  };
+}
+
+export const snapshotToWire = (s: readonly Entry[]): WirePoint[] => s.map((e) => ({ id: e.id.toString(), values: e.values }));
+
+export class WireError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+const bad = (m: string) => new WireError(grpc.status.INVALID_ARGUMENT, m);
+
+const DEC = /^(0|[1-9][0-9]{0,39})$/;
+export function decimal(s: unknown, what: string): bigint {
+  if (typeof s !== 'string' || !DEC.test(s)) throw bad(`${what}: ${JSON.stringify(s)} is not a non-negative decimal integer`);
+  return BigInt(s);
+}
+
+export function snapshotFromWire(points: readonly WirePoint[]): Entry[] {
+  return points.map((p) => ({ id: decimal(p.id, 'incumbent point id'), values: [...p.values] }));
+}
+
+/** JSON that would parse to a non-finite number (1e999, or 400 digits). */
+const HUGE = /[0-9][eE]\+?[0-9]{3,}|[0-9]{300,}/;
+
+function finiteJsonCheck(s: string, what: string): void {
+  const m = HUGE.exec(s);
+  if (!m) return;
+  // Only the slow path parses: numbers with 3-digit exponents are rare in metrics.
+  let nonFinite = false;
+  JSON.parse(s, (_k, v) => {
+    if (typeof v === 'number' && !Number.isFinite(v)) nonFinite = true;
+    return v;
+  });
+  if (nonFinite) throw bad(`${what}: a number is not finite`);
+}
+
+/**
+ * Validates a result from the wire against the subspace it claims (first, size from the space) and
+ * converts it for Coordinator.commit. Throws WireError (INVALID_ARGUMENT / RESOURCE_EXHAUSTED).
+ * The metrics stay the JSON string the worker sent (`metricsJson`), stored as is.
+ */
+export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint }, nObjectives: number): SubspaceResult {
+  const sid = w.subspaceId;
+  const first = decimal(w.first, `subspace '${sid}' first`);
+  const size = decimal(w.size, `subspace '${sid}' size`);
+  if (first !== sub.first || size !== sub.size)
+    throw bad(`subspace '${sid}': range [${first}, +${size}) is not the subspace's [${sub.first}, +${sub.size})`);
+  if (!w.counts) throw bad(`subspace '${sid}': no counts`);
+  const counts = {
+    evaluated: decimal(w.counts.evaluated, `subspace '${sid}' evaluated`),
+    prunedBound: decimal(w.counts.prunedBound, `subspace '${sid}' prunedBound`),
+    prunedDominance: decimal(w.counts.prunedDominance, `subspace '${sid}' prunedDominance`),
+    infeasible: decimal(w.counts.infeasible, `subspace '${sid}' infeasible`),
+  };
+  const sum = counts.evaluated + counts.prunedBound + counts.prunedDominance + counts.infeasible;
+  if (sum !== size) throw bad(`subspace '${sid}': counts add up to ${sum}, not the subspace size ${size}`);
+  const reasons: Record<string, bigint> = {};
+  let rsum = 0n;
+  for (const [k, v] of Object.entries(w.infeasibleByReason ?? {})) {
+    if (k.length > 200) throw bad(`subspace '${sid}': infeasible reason name too long`);
+    reasons[k] = decimal(v, `subspace '${sid}' infeasible reason '${k}'`);
+    rsum += reasons[k]!;
+  }
+  if (rsum !== counts.infeasible) throw bad(`subspace '${sid}': infeasible reasons add up to ${rsum}, not ${counts.infeasible}`);
+  if (w.designs.length > MAX_DESIGNS_PER_RESULT)
+    throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `subspace '${sid}': ${w.designs.length} designs (max ${MAX_DESIGNS_PER_RESULT})`);
+  if (BigInt(w.designs.length) > counts.evaluated) throw bad(`subspace '${sid}': ${w.designs.length} designs but ${counts.evaluated} evaluated`);
+  const end = first + size;
+  const seen = new Set<string>();
+  const designs: (Design & { metricsJson: string })[] = [];
+  for (const d of w.designs) {
+    const id = decimal(d.id, `subspace '${sid}' design id`);
+    if (id < first || id >= end) throw bad(`subspace '${sid}': point ${id} is outside the subspace [${first}, ${end})`);
+    if (seen.has(d.id)) throw bad(`subspace '${sid}': point ${id} appears twice`);
+    seen.add(d.id);
+    if (d.values.length !== nObjectives) throw bad(`subspace '${sid}': point ${id} has ${d.values.length} objective values, not ${nObjectives}`);
+    for (const v of d.values) if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} has a non-finite objective value ${v}`);
+    for (const [k, v] of Object.entries(d.figures)) if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} figure ${k} = ${v} is not finite`);
+    for (const k of d.keptAs)
+      if (k !== 'pareto' && k !== 'topk' && k !== 'subspace-best') throw bad(`subspace '${sid}': point ${id} kept as '${k}'`);
+    let params: unknown;
+    try {
+      params = JSON.parse(d.paramsJson);
+    } catch {
+      throw bad(`subspace '${sid}': point ${id} params_json is not JSON`);
+    }
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw bad(`subspace '${sid}': point ${id} params_json is not an object`);
+    finiteJsonCheck(d.paramsJson, `subspace '${sid}' point ${id} params`);
+    if (typeof d.metricsJson !== 'string' || d.metricsJson.length === 0) throw bad(`subspace '${sid}': point ${id} has no metrics`);
+    const c0 = d.metricsJson.charCodeAt(0);
+    if (c0 !== 123 /* { */) throw bad(`subspace '${sid}': point ${id} metrics_json is not a JSON object`);
+    finiteJsonCheck(d.metricsJson, `subspace '${sid}' point ${id} metrics`);
+    designs.push({
+      id,
+      subspaceId: sid,
+      values: [...d.values],
+      figures: { ...d.figures },
+      params: params as Design['params'],
+      metrics: undefined as unknown as Design['metrics'],
+      metricsJson: d.metricsJson,
+      keptAs: d.keptAs as Design['keptAs'],
+    });
+  }
+  return { subspaceId: sid, first, size, counts, infeasibleByReason: reasons, designs };
+}
