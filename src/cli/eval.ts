@@ -5,6 +5,7 @@ import { ConfigError } from '../model/errors.js';
 import { EXPERT_PLACEMENTS, type ExpertPlacement, type Mapping } from '../model/parallel.js';
 import { posInt, precisionSpec } from './options.js';
 import { ms, si, table } from './format.js';
+import { checkOutPath, evalPlotSvg, writeAtomically } from '../report/index.js';
 
 export interface EvalOptions {
   system: string;
@@ -26,6 +27,8 @@ export interface EvalOptions {
   routingSkew?: string;
   expertPlacement?: string;
   json?: boolean;
+  /** Write the breakdown as an SVG file. */
+  plot?: string;
 }
 
 export function mappingFrom(o: EvalOptions): Mapping {
@@ -109,4 +112,9 @@ export function renderEval(r: EvalResult): string {
     `system: ${r.devices} device(s), ${si(r.throughputTokensPerS, 'tok/s')} output over a request cycle, ${r.systemPowerW.toFixed(0)} W, ${si(r.energyPerTokenJ, 'J')} per output token, ${r.tokensPerSPerW.toFixed(3)} tok/s/W`,
   ];
   return lines.join('\n');
+}
+
+/** `eval --plot <out.svg>`: the per-operator breakdown (time by bound, prefill and decode) as SVG. */
+export function writeEvalPlot(file: string, r: EvalResult): void {
+  writeAtomically(checkOutPath('--plot', file), evalPlotSvg(r));
 }

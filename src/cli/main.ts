@@ -2,10 +2,11 @@
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/evaluate.js';
-import { renderEval, runEval, type EvalOptions } from './eval.js';
+import { renderEval, runEval, writeEvalPlot, type EvalOptions } from './eval.js';
 import { runValidate, type ValidateOptions } from './validate.js';
 import { registerSearch } from './search.js';
 import { registerServe } from './serve.js';
+import { registerReport } from './report.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -38,8 +39,10 @@ export async function main(argv: string[]): Promise<number> {
     .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s (0 = uniform)')
     .option('--expert-placement <p>', 'contiguous | round-robin | balanced')
     .option('--json', 'print one JSON object')
+    .option('--plot <out.svg>', 'also write the breakdown (per-operator time by bound, prefill and decode) as an SVG file')
     .action((o: EvalOptions) => {
       const r = runEval(o);
+      if (o.plot !== undefined) writeEvalPlot(o.plot, r);
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderEval(r) + '\n');
     });
 
@@ -55,6 +58,7 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   registerSearch(program, (text) => process.stdout.write(text + '\n'));
+  registerReport(program, (text) => process.stdout.write(text + '\n'));
 
   try {
     await program.parseAsync(argv, { from: 'user' });

@@ -26,6 +26,7 @@ import { dataDir, loadModel, loadSystem, presetNames, readJson } from './load.js
 import { mappingFrom, type EvalOptions } from './eval.js';
 import { posInt, precisionSpec } from './options.js';
 import { si, table } from './format.js';
+import { checkOutPath, servePlotSvg, writeAtomically } from '../report/index.js';
 
 export interface ServeOptions extends EvalOptions {
   workload: string;
@@ -39,6 +40,8 @@ export interface ServeOptions extends EvalOptions {
   concurrency?: string;
   pim?: string;
   analytic?: boolean;
+  /** Write latency and queue/KV occupancy over time as an SVG file. */
+  plot?: string;
 }
 
 /** A workload preset name or JSON file; a trace arrival's CSV is read relative to the file. */
@@ -191,8 +194,11 @@ export function registerServe(program: import('commander').Command): void {
     .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s')
     .option('--expert-placement <p>', 'contiguous | round-robin | balanced')
     .option('--json', 'print one JSON object')
+    .option('--plot <out.svg>', 'also write TTFT/TPOT percentiles against the SLOs and queue/KV occupancy over time as an SVG file')
     .action((o: ServeOptions) => {
+      const plot = o.plot !== undefined ? checkOutPath('--plot', o.plot) : undefined;
       const r = runServe(o);
+      if (plot) writeAtomically(plot, servePlotSvg(r.sim, `${r.prepared.design.system.name} × ${r.prepared.design.model.name}, ${r.workload.name}`));
       process.stdout.write(o.json ? serveJson(r) + '\n' : renderServe(r) + '\n');
     });
 }

@@ -1,0 +1,672 @@
+// The gRPC coordinator (DESIGN 4.1, 4.2): the same Coordinator class as the embedded search, behind
+// the protocol of proto/strata.proto. One Work stream per worker carries credits (flow control),
+// leases, results, heartbeats, incumbent snapshots and commit acks. Every incoming message is
+// validated before anything is stored; a bad one ends the call with a status.
+import { createHash, timingSafeEqual } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import { HealthImplementation } from 'grpc-health-check';
+import { MODEL_VERSION } from '../src/model/evaluate.js';
+import { canonicalJson, specHash, type RunSpec } from '../src/search/context.js';
+import { subspaceById } from '../src/space/index.js';
+import { CommitError, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
+import { Coordinator, type CoordinatorOptions } from './core.js';
+import {
+  channelOptions,
+  DEFAULT_KEEPALIVE,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  loadProtocol,
+  MAX_CREDITS,
+  MAX_RESULTS_PER_BATCH,
+  metadataToken,
+  resultFromWire,
+  serverCredentials,
+  snapshotToWire,
+  WireError,
+  type CoordinatorMessage,
+  type JoinReply,
+  type JoinRequest,
+  type KeepaliveOptions,
+  type StatusReply,
+  type WirePoint,
+  type WireResult,
+  type WorkerMessage,
+} from './protocol.js';
+import type { SubspaceResult } from '../src/search/engine.js';
+
+export const HEALTH_SERVICE = 'strata.v1.Strata';
+
+export interface ServerOptions extends CoordinatorOptions {
+  /** host:port (port 0: any free port; see `port` after start). */
+  listen: string;
+  /** The shared token (required, non-empty). */
+  token: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  tlsCa?: string;
+  maxMessageBytes?: number;
+  /** How often workers heartbeat (default leaseMs / 4). */
+  heartbeatMs?: number;
+  keepalive?: KeepaliveOptions;
+  /** On SIGINT/SIGTERM: how long to wait for in-flight results (ms, default 30 s). */
+  drainTimeoutMs?: number;
+  /** After the run is done: how long to wait for workers to hear it and leave (ms, default 5 s). */
+  lingerMs?: number;
+  log?: (line: string) => void;
+}
+
+type Duplex = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
+
+/** Messages to one worker, written with backpressure: when write() returns false, the rest waits for 'drain'. */
+class Outbox {
+  private q: CoordinatorMessage[] = [];
+  blocked = false;
+  closed = false;
+  constructor(private call: Duplex) {}
+  send(m: CoordinatorMessage): void {
+    if (this.closed) return;
+    if (this.blocked) {
+      // Only the latest incumbent matters: replace a queued one.
+      if (m.msg === 'incumbent') {
+        const i = this.q.findIndex((x) => x.msg === 'incumbent');
+        if (i >= 0) {
+          this.q[i] = m;
+          return;
+        }
+      }
+      this.q.push(m);
+      return;
+    }
+    this.write(m);
+  }
+  private write(m: CoordinatorMessage): void {
+    try {
+      if (!this.call.write(m)) {
+        this.blocked = true;
+        this.call.once('drain', () => this.flush());
+      }
+    } catch {
+      this.closed = true;
+    }
+  }
+  private flush(): void {
+    this.blocked = false;
+    while (!this.closed && !this.blocked && this.q.length > 0) this.write(this.q.shift()!);
+  }
+}
+
+class Session {
+  credits = 0;
+  readonly leases = new Set<string>();
+  commits = 0;
+  lastSeenMs = Date.now();
+  lastTouchMs = 0;
+  closed = false;
+  readonly out: Outbox;
+  sentVersion = -1;
+  constructor(
+    readonly workerId: string,
+    readonly host: string,
+    readonly threads: number,
+    readonly call: Duplex,
+  ) {
+    this.out = new Outbox(call);
+  }
+}
+
+interface Known {
+  host: string;
+  threads: number;
+  commits: number;
+  lastSeenMs: number;
+}
+
+function sameToken(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a).digest();
+  const hb = createHash('sha256').update(b).digest();
+  return timingSafeEqual(ha, hb) && a.length > 0;
+}
+
+const statusError = (code: grpc.status, details: string): grpc.ServiceError =>
+  Object.assign(new Error(details), { code, details, metadata: new grpc.Metadata() }) as grpc.ServiceError;
+
+export type Outcome = 'done' | 'failed' | 'interrupted';
+
+export class CoordinatorServer {
+  readonly co: Coordinator;
+  readonly hash: string;
+  private readonly specJson: string;
+  private readonly server: grpc.Server;
+  private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
+  private readonly sessions = new Map<string, Session>();
+  private readonly known = new Map<string, Known>();
+  private readonly leaseMs: number;
+  private readonly heartbeatMs: number;
+  private readonly maxMessageBytes: number;
+  private incumbentVersion = 0;
+  private incumbent: WirePoint[] = [];
+  private dispatchQueued = false;
+  private lastSplitCheck = 0;
+  private ticker: NodeJS.Timeout | null = null;
+  private state: 'running' | 'draining' | 'done' | 'failed' = 'running';
+  private outcomeResolve!: (o: Outcome) => void;
+  /** Resolves when the run is complete (done), stuck on failed subspaces (failed) or shut down (interrupted). */
+  readonly outcome: Promise<Outcome>;
+  private readonly started = Date.now();
+  private readonly samples: { t: number; accounted: bigint }[] = [];
+  commits = 0;
+  splits = 0;
+  port = 0;
+  private readonly countQueued: { get: (...a: unknown[]) => unknown };
+  private readonly countLeased: { get: (...a: unknown[]) => unknown };
+  private readonly log: (line: string) => void;
+
+  constructor(
+    dbFile: string,
+    readonly spec: RunSpec,
+    private readonly opts: ServerOptions,
+  ) {
+    if (!opts.token) throw new Error('a token is required (--token-file F or STRATA_TOKEN)');
+    this.leaseMs = opts.leaseMs ?? 60_000;
+    this.heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(this.leaseMs / 4));
+    this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.log = opts.log ?? (() => {});
+    this.co = new Coordinator(dbFile, spec, opts);
+    this.hash = specHash(spec);
+    this.specJson = canonicalJson(spec);
+    this.countQueued = this.co.db.prepare(`SELECT count(*) AS n FROM subspaces WHERE run_id = ? AND state = 'queued'`).pluck();
+    this.countLeased = this.co.db.prepare(`SELECT count(*) AS n FROM subspaces WHERE run_id = ? AND state = 'leased'`).pluck();
+    this.outcome = new Promise((r) => (this.outcomeResolve = r));
+    this.setIncumbent();
+    this.server = new grpc.Server(channelOptions(this.maxMessageBytes, opts.keepalive ?? DEFAULT_KEEPALIVE, true));
+    const { service } = loadProtocol();
+    this.server.addService(service, {
+      Join: (call: grpc.ServerUnaryCall<JoinRequest, JoinReply>, cb: grpc.sendUnaryData<JoinReply>) => this.join(call, cb),
+      Work: (call: Duplex) => this.work(call),
+      Status: (call: grpc.ServerUnaryCall<unknown, StatusReply>, cb: grpc.sendUnaryData<StatusReply>) => this.statusRpc(call, cb),
+    });
+    this.health.addToServer(this.server);
+  }
+
+  async start(): Promise<number> {
+    const creds = serverCredentials(this.opts);
+    this.port = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(this.opts.listen, creds, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.health.setStatus('', 'SERVING');
+    this.health.setStatus(HEALTH_SERVICE, 'SERVING');
+    this.ticker = setInterval(() => this.tick(), Math.max(50, Math.min(1000, Math.floor(this.leaseMs / 4))));
+    this.ticker.unref();
+    logEvent(this.co.run, 'coordinator', { listen: this.opts.listen, port: this.port, specHash: this.hash });
+    if (this.co.finished()) this.finish('done', 'the run is complete');
+    else this.tick();
+    return this.port;
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Join
+
+  private join(call: grpc.ServerUnaryCall<JoinRequest, JoinReply>, cb: grpc.sendUnaryData<JoinReply>): void {
+    const r = call.request;
+    const token = r.token || metadataToken(call.metadata);
+    if (!sameToken(token, this.opts.token)) return cb(statusError(grpc.status.UNAUTHENTICATED, 'bad or missing token'));
+    if (r.modelVersion !== MODEL_VERSION)
+      return cb(statusError(grpc.status.FAILED_PRECONDITION, `model version mismatch: worker has '${r.modelVersion}', coordinator has '${MODEL_VERSION}'`));
+    if (!r.workerId || r.workerId.length > 200 || !/^[\w.:@/#-]+$/.test(r.workerId))
+      return cb(statusError(grpc.status.INVALID_ARGUMENT, 'worker_id must be 1-200 characters of [A-Za-z0-9_.:@/#-]'));
+    if (!Number.isInteger(r.threads) || r.threads < 1 || r.threads > 4096)
+      return cb(statusError(grpc.status.INVALID_ARGUMENT, `threads ${r.threads} is not in [1, 4096]`));
+    if ((r.host ?? '').length > 255) return cb(statusError(grpc.status.INVALID_ARGUMENT, 'host name too long'));
+    if (this.state === 'draining') return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is shutting down'));
+    const host = r.host || 'unknown';
+    const prev = this.known.get(r.workerId);
+    this.known.set(r.workerId, { host, threads: r.threads, commits: prev?.commits ?? 0, lastSeenMs: Date.now() });
+    try {
+      upsertWorker(this.co.run, { id: r.workerId, host, threads: r.threads });
+    } catch (e) {
+      return cb(statusError(grpc.status.INTERNAL, (e as Error).message));
+    }
+    cb(null, {
+      runSpecJson: this.specJson,
+      specHash: this.hash,
+      modelVersion: MODEL_VERSION,
+      leaseMs: this.leaseMs,
+      heartbeatMs: this.heartbeatMs,
+      maxMessageBytes: this.maxMessageBytes,
+      maxResultsPerBatch: MAX_RESULTS_PER_BATCH,
+      done: this.state === 'done',
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Work stream
+
+  private work(call: Duplex): void {
+    const md = call.metadata;
+    const one = (k: string) => {
+      const v = md.get(k)[0];
+      return typeof v === 'string' ? v : v ? v.toString('utf8') : '';
+    };
+    const refuse = (code: grpc.status, details: string) => {
+      call.on('error', () => {});
+      call.emit('error', statusError(code, details));
+    };
+    if (!sameToken(metadataToken(md), this.opts.token)) return refuse(grpc.status.UNAUTHENTICATED, 'bad or missing token');
+    if (one('strata-model-version') !== MODEL_VERSION)
+      return refuse(grpc.status.FAILED_PRECONDITION, `model version mismatch: worker has '${one('strata-model-version')}', coordinator has '${MODEL_VERSION}'`);
+    if (one('strata-spec-hash') !== this.hash) return refuse(grpc.status.FAILED_PRECONDITION, `run spec hash mismatch: join again (coordinator runs ${this.hash.slice(0, 12)})`);
+    const workerId = one('strata-worker-id');
+    const k = this.known.get(workerId);
+    if (!k) return refuse(grpc.status.FAILED_PRECONDITION, `unknown worker '${workerId}': call Join first`);
+    if (this.state === 'draining') return refuse(grpc.status.UNAVAILABLE, 'the coordinator is shutting down');
+
+    const old = this.sessions.get(workerId);
+    if (old) this.closeSession(old, 'replaced by a new stream', true);
+    const s = new Session(workerId, k.host, k.threads, call);
+    s.commits = k.commits;
+    this.sessions.set(workerId, s);
+    this.log(`worker ${workerId} connected (${k.threads} threads)`);
+    this.sendIncumbent(s);
+    if (this.state === 'done') s.out.send({ done: { state: 'done', reason: 'the run is complete' } });
+
+    call.on('data', (m: WorkerMessage) => {
+      if (s.closed) return;
+      try {
+        this.onMessage(s, m);
+      } catch (e) {
+        const err = e instanceof WireError ? e : e instanceof CommitError ? new WireError(grpc.status.INVALID_ARGUMENT, e.message) : null;
+        if (!err) this.log(`internal error on worker ${workerId}: ${(e as Error).stack ?? e}`);
+        const code = err ? err.code : grpc.status.INTERNAL;
+        const msg = err ? err.message : (e as Error).message;
+        this.log(`refused a message of worker ${workerId}: ${grpc.status[code]}: ${msg}`);
+        try {
+          logEvent(this.co.run, 'refused', { worker: workerId, code: grpc.status[code], message: msg.slice(0, 500) });
+        } catch {
+          /* the event log is best effort */
+        }
+        this.closeSession(s, `refused: ${msg}`, true);
+        refuse(code, msg);
+      }
+    });
+    call.on('end', () => {
+      // The worker closed its side: a clean leave.
+      this.closeSession(s, 'left', false);
+      try {
+        call.end();
+      } catch {
+        /* already closed */
+      }
+    });
+    call.on('error', () => this.closeSession(s, 'stream error', true));
+    call.on('cancelled', () => this.closeSession(s, 'cancelled', true));
+    call.on('close', () => this.closeSession(s, 'closed', true));
+  }
+
+  /**
+   * A stream ended. Clean leave: its leases go back to the queue. Abnormal end (crash, network,
+   * refusal): its leases expire now and are requeued with an attempt counted (the retry limit then
+   * fails a subspace that keeps killing workers).
+   */
+  private closeSession(s: Session, why: string, abnormal: boolean): void {
+    if (s.closed) return;
+    s.closed = true;
+    s.out.closed = true;
+    const k = this.known.get(s.workerId);
+    if (k) {
+      k.commits = s.commits;
+      k.lastSeenMs = s.lastSeenMs;
+    }
+    if (this.sessions.get(s.workerId) === s) this.sessions.delete(s.workerId);
+    if (this.state === 'done' || this.closedDb) return;
+    try {
+      if (abnormal && s.leases.size > 0) renewLeases(this.co.run, s.workerId, [...s.leases], 0, Date.now());
+      else if (s.leases.size > 0) this.co.release(s.workerId);
+      setWorkerState(this.co.run, s.workerId, abnormal ? 'lost' : 'gone');
+    } catch (e) {
+      this.log(`closing worker ${s.workerId}: ${(e as Error).message}`);
+    }
+    s.leases.clear();
+    this.log(`worker ${s.workerId} ${why}`);
+    this.scheduleDispatch();
+  }
+
+  private onMessage(s: Session, m: WorkerMessage): void {
+    s.lastSeenMs = Date.now();
+    if (s.lastSeenMs - s.lastTouchMs > 1000) {
+      touchWorker(this.co.run, s.workerId, s.lastSeenMs);
+      s.lastTouchMs = s.lastSeenMs;
+    }
+    switch (m.msg) {
+      case 'credit': {
+        const n = m.credit.n;
+        if (!Number.isInteger(n) || n < 0) throw new WireError(grpc.status.INVALID_ARGUMENT, `credit ${n} is not a non-negative integer`);
+        if (s.credits + n > MAX_CREDITS) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `credits ${s.credits + n} exceed the limit ${MAX_CREDITS}`);
+        s.credits += n;
+        this.scheduleDispatch();
+        return;
+      }
+      case 'heartbeat': {
+        const ids = m.heartbeat.leaseIds;
+        if (ids.length > MAX_CREDITS) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `heartbeat names ${ids.length} leases (max ${MAX_CREDITS})`);
+        if (this.state === 'done') return;
+        const { lost } = this.co.renew(s.workerId, ids);
+        for (const id of lost) s.leases.delete(id);
+        s.out.send({ renewed: { lost } });
+        return;
+      }
+      case 'results':
+        this.onResults(s, m.results.results);
+        return;
+      default:
+        throw new WireError(grpc.status.INVALID_ARGUMENT, 'empty or unknown message');
+    }
+  }
+
+  private onResults(s: Session, wire: WireResult[]): void {
+    if (wire.length > MAX_RESULTS_PER_BATCH)
+      throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `${wire.length} results in one batch (max ${MAX_RESULTS_PER_BATCH})`);
+    const nObj = this.spec.search.objectives.length;
+    // Validate the whole batch before anything is stored.
+    const results: SubspaceResult[] = [];
+    const seen = new Set<string>();
+    for (const w of wire) {
+      const sid = w.subspaceId;
+      if (typeof sid !== 'string' || sid.length > 1000) throw new WireError(grpc.status.INVALID_ARGUMENT, 'bad subspace id');
+      if (seen.has(sid)) throw new WireError(grpc.status.INVALID_ARGUMENT, `subspace '${sid}' appears twice in one batch`);
+      seen.add(sid);
+      let sub;
+      try {
+        sub = subspaceById(this.co.ctx.space, sid);
+      } catch (e) {
+        throw new WireError(grpc.status.INVALID_ARGUMENT, `unknown subspace '${sid}': ${(e as Error).message}`);
+      }
+      results.push(resultFromWire(w, sub, nObj));
+    }
+    if (this.state === 'done') return;
+    // Each must be leased to this worker (renewing is the check: a lost one is refused).
+    const { lost } = this.co.renew(
+      s.workerId,
+      results.map((r) => r.subspaceId),
+    );
+    if (lost.length > 0)
+      throw new WireError(grpc.status.FAILED_PRECONDITION, `subspace '${lost[0]}' is not leased to worker '${s.workerId}' (expired, reassigned or unknown)`);
+    const ids: string[] = [];
+    const applied: boolean[] = [];
+    const before = this.co.archive.entries;
+    for (const r of results) {
+      const ok = this.co.commit(s.workerId, r);
+      s.leases.delete(r.subspaceId);
+      ids.push(r.subspaceId);
+      applied.push(ok);
+      if (ok) {
+        s.commits++;
+        this.commits++;
+      }
+    }
+    s.out.send({ ack: { subspaceIds: ids, applied } });
+    if (this.co.archive.entries !== before) this.broadcastIncumbent();
+    if (this.co.finished()) this.finish('done', 'the run is complete');
+    else this.scheduleDispatch();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Incumbent
+
+  private setIncumbent(): void {
+    this.incumbent = snapshotToWire(this.co.snapshot());
+    this.incumbentVersion++;
+  }
+
+  private sendIncumbent(s: Session): void {
+    if (s.sentVersion === this.incumbentVersion) return;
+    s.sentVersion = this.incumbentVersion;
+    s.out.send({ incumbent: { version: this.incumbentVersion, points: this.incumbent } });
+  }
+
+  private broadcastIncumbent(): void {
+    const prev = this.incumbent;
+    const next = snapshotToWire(this.co.snapshot());
+    if (prev.length === next.length && prev.every((p, i) => p.id === next[i]!.id)) return;
+    this.incumbent = next;
+    this.incumbentVersion++;
+    for (const s of this.sessions.values()) this.sendIncumbent(s);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Dispatch
+
+  private scheduleDispatch(): void {
+    if (this.dispatchQueued || this.state !== 'running') return;
+    this.dispatchQueued = true;
+    setImmediate(() => {
+      this.dispatchQueued = false;
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    if (this.state !== 'running' || this.closedDb) return;
+    let hungry = 0;
+    let demand = 0;
+    for (const s of this.sessions.values()) {
+      demand += s.credits + s.threads;
+      if (s.credits <= 0 || s.out.blocked) continue;
+      const got = this.co.lease(s.workerId, Math.min(s.credits, 64));
+      if (this.co.finished()) {
+        this.broadcastIncumbent();
+        this.finish('done', 'the run is complete');
+        return;
+      }
+      if (got.length === 0) {
+        hungry++;
+        continue;
+      }
+      s.credits -= got.length;
+      for (const l of got) s.leases.add(l.id);
+      this.sendIncumbent(s);
+      s.out.send({
+        leases: {
+          leases: got.map((l) => ({ subspaceId: l.id, first: l.first.toString(), size: l.size.toString(), expiresMs: l.expiresMs, attempts: l.attempts })),
+        },
+      });
+      if (s.credits > 0) hungry++;
+    }
+    // Adaptive splitting: keep at least a round of work queued for every worker's threads.
+    const now = Date.now();
+    if (demand > 0 && (hungry > 0 || now - this.lastSplitCheck > 250)) {
+      this.lastSplitCheck = now;
+      const queued = this.countQueued.get(this.co.run.id) as number;
+      if (queued < demand) {
+        const n = this.co.splitQueued(demand);
+        if (n > 0) {
+          this.splits += n;
+          this.log(`split ${n} subspace(s) finer (queue ${queued}, demand ${demand})`);
+          if (hungry > 0) this.scheduleDispatch();
+        }
+      }
+    }
+  }
+
+  private tick(): void {
+    if (this.state !== 'running' || this.closedDb) return;
+    const now = Date.now();
+    this.samples.push({ t: now, accounted: this.co.progress.accounted });
+    while (this.samples.length > 2 && now - this.samples[0]!.t > 60_000) this.samples.shift();
+    this.dispatch();
+    if (this.state !== 'running') return;
+    // Stuck: nothing queued, nothing leased, not complete: failed subspaces (retry limit reached).
+    const queued = this.countQueued.get(this.co.run.id) as number;
+    const leased = this.countLeased.get(this.co.run.id) as number;
+    if (queued === 0 && leased === 0 && !this.co.finished()) {
+      const failed = this.co.db
+        .prepare(`SELECT id, fail_reason FROM subspaces WHERE run_id = ? AND state = 'failed' LIMIT 5`)
+        .all(this.co.run.id) as { id: string; fail_reason: string }[];
+      this.finish('failed', `subspaces failed: ${failed.map((f) => `'${f.id}' (${f.fail_reason})`).join('; ')}`);
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Status
+
+  private rate(): number {
+    const a = this.samples[0];
+    const now = Date.now();
+    if (!a || now - a.t < 500) return 0;
+    return Number(this.co.progress.accounted - a.accounted) / ((now - a.t) / 1000);
+  }
+
+  statusReply(): StatusReply {
+    const p = this.co.progress;
+    const rate = this.rate();
+    const remaining = p.size - p.accounted;
+    const workers = new Map<string, StatusReply['workers'][number]>();
+    for (const [id, k] of this.known)
+      workers.set(id, { id, host: k.host, threads: k.threads, leases: 0, commits: k.commits, lastSeenMs: k.lastSeenMs, connected: false });
+    for (const s of this.sessions.values())
+      workers.set(s.workerId, { id: s.workerId, host: s.host, threads: s.threads, leases: s.leases.size, commits: s.commits, lastSeenMs: s.lastSeenMs, connected: true });
+    return {
+      specHash: this.hash,
+      state: this.state,
+      accounted: p.accounted.toString(),
+      spaceSize: p.size.toString(),
+      evaluated: p.evaluated.toString(),
+      prunedBound: p.prunedBound.toString(),
+      prunedDominance: p.prunedDominance.toString(),
+      infeasible: p.infeasible.toString(),
+      subspacesDone: p.done,
+      subspacesTotal: p.total,
+      leased: this.closedDb ? 0 : (this.countLeased.get(this.co.run.id) as number),
+      ratePointsPerS: rate,
+      etaS: remaining === 0n ? 0 : rate > 0 ? Number(remaining) / rate : -1,
+      workers: [...workers.values()],
+      front: snapshotToWire(this.co.archive.sorted()),
+      objectives: this.spec.search.objectives.join(','),
+      uptimeS: (Date.now() - this.started) / 1000,
+      commits: this.commits,
+      splits: this.splits,
+    };
+  }
+
+  private statusRpc(call: grpc.ServerUnaryCall<unknown, StatusReply>, cb: grpc.sendUnaryData<StatusReply>): void {
+    if (!sameToken(metadataToken(call.metadata), this.opts.token)) return cb(statusError(grpc.status.UNAUTHENTICATED, 'bad or missing token'));
+    try {
+      cb(null, this.statusReply());
+    } catch (e) {
+      cb(statusError(grpc.status.INTERNAL, (e as Error).message));
+    }
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // End of the run and shutdown
+
+  private finish(state: 'done' | 'failed', reason: string): void {
+    if (this.state === 'done' || this.state === 'failed') return;
+    this.state = state;
+    this.log(`run ${state}: ${reason}`);
+    for (const s of this.sessions.values()) s.out.send({ done: { state, reason } });
+    if (state === 'failed') {
+      try {
+        updateRun(this.co.run, { state: 'failed' });
+      } catch {
+        /* best effort */
+      }
+    }
+    this.outcomeResolve(state);
+  }
+
+  /** Workers still connected. */
+  connected(): number {
+    return this.sessions.size;
+  }
+
+  /** Leases held by connected workers. */
+  inFlight(): number {
+    let n = 0;
+    for (const s of this.sessions.values()) n += s.leases.size;
+    return n;
+  }
+
+  private closedDb = false;
+
+  /**
+   * Graceful shutdown: no more leases (workers are told to drain), wait for the in-flight results up to
+   * the drain timeout (or, after the run is done, for the workers to leave up to the linger time), then
+   * stop the server and close the database. Safe to call twice.
+   */
+  private shutdownP: Promise<void> | null = null;
+  shutdown(): Promise<void> {
+    return (this.shutdownP ??= this.doShutdown());
+  }
+
+  private async doShutdown(): Promise<void> {
+    const finished = this.state === 'done' || this.state === 'failed';
+    if (!finished) {
+      this.state = 'draining';
+      this.health.setStatus('', 'NOT_SERVING');
+      this.health.setStatus(HEALTH_SERVICE, 'NOT_SERVING');
+      for (const s of this.sessions.values()) s.out.send({ drain: {} });
+      const until = Date.now() + (this.opts.drainTimeoutMs ?? 30_000);
+      while (this.inFlight() > 0 && Date.now() < until && !this.co.finished()) await sleep(50);
+      this.outcomeResolve('interrupted');
+    } else {
+      const until = Date.now() + (this.opts.lingerMs ?? 5_000);
+      while (this.sessions.size > 0 && Date.now() < until) await sleep(50);
+    }
+    if (this.ticker) clearInterval(this.ticker);
+    for (const s of [...this.sessions.values()]) {
+      try {
+        s.call.end();
+      } catch {
+        /* gone */
+      }
+    }
+    await new Promise<void>((resolve) => {
+      const t = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, 2000);
+      this.server.tryShutdown(() => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+    this.closedDb = true;
+    this.co.close();
+  }
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a coordinator until the run is done (or failed, or a signal): the `strata coordinator` command. */
+export async function runCoordinator(
+  dbFile: string,
+  spec: RunSpec,
+  opts: ServerOptions,
+  onListening?: (port: number, server: CoordinatorServer) => void,
+): Promise<{ outcome: Outcome; server: CoordinatorServer }> {
+  const server = new CoordinatorServer(dbFile, spec, opts);
+  let port: number;
+  try {
+    port = await server.start();
+  } catch (e) {
+    server.co.close();
+    throw e;
+  }
+  onListening?.(port, server);
+  let signalled = false;
+  const onSignal = () => {
+    if (signalled) return;
+    signalled = true;
+    opts.log?.('signal: draining (no more leases), waiting for in-flight results');
+    void server.shutdown();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  try {
+    const outcome = await server.outcome;
+    await server.shutdown();
+    return { outcome, server };
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+}

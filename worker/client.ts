@@ -1,0 +1,300 @@
+// The gRPC worker (DESIGN 4.1): joins the coordinator (token, model version), runs the search threads
+// (worker/pool.ts), takes leases by granting credits (one per free slot), streams results back with
+// backpressure, heartbeats its leases, follows the incumbent broadcasts, reconnects with exponential
+// backoff when the coordinator goes away, and returns when the run is done.
+import { hostname, availableParallelism } from 'node:os';
+import { randomBytes } from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
+import PQueue from 'p-queue';
+import { MODEL_VERSION } from '../src/model/evaluate.js';
+import { specHash, type RunSpec } from '../src/search/context.js';
+import type { Entry } from '../src/search/archive.js';
+import type { SubspaceResult } from '../src/search/engine.js';
+import { startPool, type SearchPool } from './pool.js';
+import {
+  channelOptions,
+  clientCredentials,
+  DEFAULT_KEEPALIVE,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  loadProtocol,
+  resultToWire,
+  snapshotFromWire,
+  tokenMetadata,
+  type CoordinatorMessage,
+  type JoinReply,
+  type JoinRequest,
+  type KeepaliveOptions,
+  type WireResult,
+  type WorkerMessage,
+} from '../coordinator/protocol.js';
+
+export interface WorkerOptions {
+  /** host:port of the coordinator. */
+  coordinator: string;
+  token: string;
+  /** Search threads (default: the cores). */
+  threads?: number;
+  /** Extra leases held beyond the threads, to hide the round trip (default: 1). */
+  prefetch?: number;
+  tlsCa?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  /** Name the TLS certificate must carry when it differs from the host of --coordinator. */
+  tlsServerName?: string;
+  maxMessageBytes?: number;
+  keepalive?: KeepaliveOptions;
+  /** Reconnect backoff: first and largest delay (ms). */
+  minBackoffMs?: number;
+  maxBackoffMs?: number;
+  /** Give up (exit 1) after this long without reaching the coordinator (ms, default 10 min). */
+  giveUpMs?: number;
+  workerId?: string;
+  /** Model version announced (tests of the refusal use another one). */
+  modelVersion?: string;
+  /** The search pool (benchmarks pass a stub; default: worker_threads running the real search). */
+  makePool?: (spec: RunSpec, threads: number) => Promise<SearchPool>;
+  log?: (line: string) => void;
+  /** A shared channel (benchmarks with many workers in one process); default: one per worker. */
+  client?: grpc.Client;
+}
+
+export type WorkerExit = { code: 0 | 1 | 2; reason: string; results: number };
+
+class Fatal extends Error {
+  constructor(
+    readonly code: 1 | 2,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+type Call = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Runs a worker until the run is done (code 0), refused (2) or the coordinator is gone for good (1). */
+export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
+  const log = o.log ?? (() => {});
+  const threads = Math.max(1, o.threads ?? availableParallelism());
+  const prefetch = Math.max(0, o.prefetch ?? 1);
+  const workerId = o.workerId ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
+  const maxMsg = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+  const { Client } = loadProtocol();
+  const client =
+    o.client ??
+    new Client(o.coordinator, clientCredentials(o), {
+      ...channelOptions(maxMsg, o.keepalive ?? DEFAULT_KEEPALIVE, false),
+      ...(o.tlsServerName ? { 'grpc.ssl_target_name_override': o.tlsServerName, 'grpc.default_authority': o.tlsServerName } : {}),
+    });
+  const c = client as unknown as {
+    Join(req: JoinRequest, md: grpc.Metadata, opts: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: JoinReply) => void): void;
+    Work(md: grpc.Metadata): Call;
+  };
+  let pool: SearchPool | null = null;
+  let poolHash = '';
+  let results = 0;
+  const minB = o.minBackoffMs ?? 250;
+  const maxB = o.maxBackoffMs ?? 10_000;
+  let backoff = minB;
+  let lastContact = Date.now();
+  try {
+    for (;;) {
+      // ---- Join
+      let reply: JoinReply;
+      try {
+        reply = await new Promise<JoinReply>((resolve, reject) =>
+          c.Join(
+            { token: o.token, modelVersion: o.modelVersion ?? MODEL_VERSION, workerId, host: hostname(), threads },
+            tokenMetadata(o.token),
+            { deadline: Date.now() + 10_000 },
+            (e, r) => (e ? reject(e) : resolve(r!)),
+          ),
+        );
+      } catch (e) {
+        const err = e as grpc.ServiceError;
+        if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.INVALID_ARGUMENT)
+          throw new Fatal(2, `join refused: ${grpc.status[err.code]}: ${err.details}`);
+        if (Date.now() - lastContact > (o.giveUpMs ?? 600_000)) throw new Fatal(1, `coordinator unreachable for ${((Date.now() - lastContact) / 1000).toFixed(0)} s: ${err.details ?? err.message}`);
+        log(`join failed (${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}); retrying in ${backoff} ms`);
+        await sleep(backoff * (0.75 + Math.random() * 0.5));
+        backoff = Math.min(maxB, backoff * 2);
+        continue;
+      }
+      lastContact = Date.now();
+      if (reply.done) return { code: 0, reason: 'the run is complete', results };
+      const spec = JSON.parse(reply.runSpecJson) as RunSpec;
+      if (specHash(spec) !== reply.specHash) throw new Fatal(2, 'the run spec does not match its hash');
+      if (spec.modelVersion !== MODEL_VERSION) throw new Fatal(2, `model version mismatch: run spec has '${spec.modelVersion}', worker has '${MODEL_VERSION}'`);
+      if (!pool || poolHash !== reply.specHash) {
+        await pool?.close();
+        pool = await (o.makePool ?? startPool)(spec, threads);
+        poolHash = reply.specHash;
+      }
+      // ---- Work stream
+      const end = await session(c, pool, reply, { ...o, workerId, threads, prefetch, log }, () => {
+        backoff = minB;
+        lastContact = Date.now();
+      });
+      results += end.results;
+      lastContact = Date.now();
+      if (end.kind === 'done') return { code: end.state === 'done' ? 0 : 1, reason: end.reason, results };
+      if (end.kind === 'fatal') throw new Fatal(2, end.reason);
+      log(`stream ended (${end.reason}); reconnecting in ${backoff} ms`);
+      await sleep(backoff * (0.75 + Math.random() * 0.5));
+      backoff = Math.min(maxB, backoff * 2);
+    }
+  } catch (e) {
+    if (e instanceof Fatal) return { code: e.code, reason: e.message, results };
+    throw e;
+  } finally {
+    await pool?.close();
+    if (!o.client) client.close();
+  }
+}
+
+type SessionEnd =
+  | { kind: 'done'; state: string; reason: string; results: number }
+  | { kind: 'lost'; reason: string; results: number }
+  | { kind: 'fatal'; reason: string; results: number };
+
+/** One Work stream: from open to done, drain, refusal or loss of the connection. */
+function session(
+  c: { Work(md: grpc.Metadata): Call },
+  pool: SearchPool,
+  reply: JoinReply,
+  o: WorkerOptions & { workerId: string; threads: number; prefetch: number; log: (s: string) => void },
+  onContact: () => void,
+): Promise<SessionEnd> {
+  return new Promise<SessionEnd>((resolve) => {
+    const call = c.Work(tokenMetadata(o.token, { 'strata-worker-id': o.workerId, 'strata-model-version': o.modelVersion ?? MODEL_VERSION, 'strata-spec-hash': reply.specHash }));
+    let over = false;
+    let results = 0;
+    let snapshot: Entry[] = [];
+    let draining = false;
+    /** Leases held (queued or running) -> still valid. */
+    const held = new Set<string>();
+    const unacked = new Set<string>();
+    const queue = new PQueue({ concurrency: o.threads });
+    // ---- writes with backpressure
+    const outq: WorkerMessage[] = [];
+    let blocked = false;
+    const write = (m: WorkerMessage) => {
+      if (over) return;
+      if (blocked) return void outq.push(m);
+      try {
+        if (!call.write(m)) {
+          blocked = true;
+          call.once('drain', flush);
+        }
+      } catch {
+        /* the stream is gone: 'error' ends the session */
+      }
+    };
+    const flush = () => {
+      blocked = false;
+      while (!over && !blocked && outq.length > 0) write(outq.shift()!);
+    };
+    // ---- results: batched per tick, bounded by count and bytes
+    let pending: WireResult[] = [];
+    let pendingBytes = 0;
+    let flushQueued = false;
+    const budget = Math.max(64 * 1024, Math.floor(reply.maxMessageBytes * 0.5));
+    const sendResults = () => {
+      flushQueued = false;
+      if (pending.length === 0) return;
+      write({ results: { results: pending } });
+      pending = [];
+      pendingBytes = 0;
+    };
+    const addResult = (w: WireResult) => {
+      let bytes = 200;
+      for (const d of w.designs) bytes += d.metricsJson.length + d.paramsJson.length + 100;
+      if (pending.length > 0 && (pending.length >= reply.maxResultsPerBatch || pendingBytes + bytes > budget)) sendResults();
+      pending.push(w);
+      pendingBytes += bytes;
+      if (!flushQueued) {
+        flushQueued = true;
+        setImmediate(sendResults);
+      }
+    };
+    const finish = (e: SessionEnd) => {
+      if (over) return;
+      over = true;
+      clearInterval(hb);
+      queue.clear();
+      held.clear();
+      try {
+        call.end();
+      } catch {
+        /* gone */
+      }
+      call.cancel();
+      resolve(e);
+    };
+    const maybeLeave = () => {
+      // Drained: everything sent and acknowledged: close our side and reconnect later.
+      if (draining && held.size === 0 && unacked.size === 0 && queue.size === 0 && queue.pending === 0) finish({ kind: 'lost', reason: 'coordinator drained', results });
+    };
+    const credit = (n: number) => {
+      if (!draining && n > 0) write({ credit: { n } });
+    };
+    const hb = setInterval(() => write({ heartbeat: { leaseIds: [...held] } }), Math.max(50, reply.heartbeatMs));
+
+    call.on('data', (m: CoordinatorMessage) => {
+      onContact();
+      switch (m.msg) {
+        case 'incumbent':
+          snapshot = snapshotFromWire(m.incumbent.points);
+          return;
+        case 'leases':
+          for (const l of m.leases.leases) {
+            const id = l.subspaceId;
+            held.add(id);
+            void queue.add(async () => {
+              let r: SubspaceResult | null = null;
+              if (!over && held.has(id)) {
+                try {
+                  r = await pool.run(id, snapshot);
+                } catch (e) {
+                  o.log(`search of '${id}' failed: ${(e as Error).message}`);
+                }
+              }
+              if (over) return;
+              if (r && held.has(id)) {
+                held.delete(id);
+                unacked.add(id);
+                addResult(resultToWire(r));
+                results++;
+              } else held.delete(id);
+              credit(1);
+              maybeLeave();
+            });
+          }
+          return;
+        case 'renewed':
+          for (const id of m.renewed.lost) held.delete(id);
+          return;
+        case 'ack':
+          for (const id of m.ack.subspaceIds) unacked.delete(id);
+          maybeLeave();
+          return;
+        case 'done':
+          sendResults();
+          finish({ kind: 'done', state: m.done.state, reason: m.done.reason, results });
+          return;
+        case 'drain':
+          draining = true;
+          o.log('coordinator is draining: finishing the leases held');
+          maybeLeave();
+          return;
+      }
+    });
+    call.on('error', (e: grpc.ServiceError) => {
+      const refused = e.code === grpc.status.UNAUTHENTICATED || (e.code === grpc.status.FAILED_PRECONDITION && /model version/.test(e.details));
+      finish(refused ? { kind: 'fatal', reason: `${grpc.status[e.code]}: ${e.details}`, results } : { kind: 'lost', reason: `${grpc.status[e.code] ?? e.code}: ${e.details ?? e.message}`, results });
+    });
+    call.on('end', () => finish({ kind: 'lost', reason: 'the coordinator closed the stream', results }));
+    credit(o.threads + o.prefetch);
+  });
+}
