@@ -88,14 +88,18 @@ function withSoftware(s: SystemSpec, sw: Partial<SystemSpec['package']['software
 const GEMM_CALIBRATION = new Set(['H100-SXM fp8 32768', 'A100-SXM-80GB fp16 16384']); // matrixEfficiency per family
 const HBM_CALIBRATION = new Set(['H100-SXM']); // controllerEfficiency
 
-/** A system with its scale-up level's start-up replaced by a software stack's (NCCL vs custom kernels). */
-function withStartup(s: SystemSpec, startupLatencyUs: number): SystemSpec {
-  const net = (s.network ?? []).map((l, i) => (i === 0 ? { ...l, startupLatencyUs } : l));
+/** A system with its scale-up level's start-up and per-hop latency replaced by a software stack's
+ *  (NCCL's protocol steps vs an inference framework's custom kernels). */
+function withStartup(s: SystemSpec, startupLatencyUs: number, hopLatencyUs: number): SystemSpec {
+  const net = (s.network ?? []).map((l, i) => (i === 0 ? { ...l, startupLatencyUs, hopLatencyUs } : l));
   return { ...s, network: net };
 }
 
-// NCCL's start-up at mid-size messages (protocol pipeline fill), fitted on the H100 16 MiB row.
+// NCCL's start-up at mid-size messages (protocol pipeline fill), fitted on the H100 16 MiB row, and
+// its per-step latency (a hop plus the Simple protocol's flag synchronisation), fitted on the A100
+// 16 MiB row (a ring: 2(p-1) steps).
 const NCCL_STARTUP_US = 62;
+const NCCL_STEP_US = 6;
 // The serving-stack constants of these two files live in the presets' software blocks: NVIDIA
 // presets carry TensorRT-LLM 0.9's (fitted on the Llama-2-7B rows of trtllm_v09.csv), AMD presets
 // vLLM-on-ROCm's (fitted on the Llama-3.3-70B rows of mi325x_vllm_decode.csv). scripts/fit-software.mjs
@@ -106,19 +110,20 @@ const MIB16 = 16 * 2 ** 20;
 const handlers: Record<string, (csv: Csv, file: string) => ValidationRow[]> = {
   'allreduce_busbw.csv': (csv, file) =>
     csv.rows.map((r) => {
-      const sys = withStartup(loadSystem(gpuPreset(r.system!)), NCCL_STARTUP_US);
+      const sys = withStartup(loadSystem(gpuPreset(r.system!)), NCCL_STARTUP_US, NCCL_STEP_US);
       const levels = sys.network as NetworkLevel[];
       const p = Number(r.system!.split('x')[0]);
       const bytes = Number(r.message_bytes);
-      // NVLS = in-switch reduction; Ring = NCCL's ring only; default = what NCCL picks without NVLS.
+      // NVLS = in-switch reduction; Ring = NCCL's ring only; default = NCCL 2.18's choice without
+      // NVLS: its ring or its double binary tree.
       const algs: LevelAlgorithm[] | undefined =
-        r.algorithm === 'Ring' ? ['ring'] : r.algorithm === 'NVLS' ? undefined : ['ring', 'double-binary-tree', 'two-shot', 'one-shot', 'recursive-doubling', 'rabenseifner', 'recursive-halving', 'direct'];
+        r.algorithm === 'Ring' ? ['ring'] : r.algorithm === 'NVLS' ? undefined : ['ring', 'double-binary-tree'];
       const lv = r.algorithm === 'NVLS' ? levels : levels.map((l) => ({ ...l, inSwitchReduction: false }));
       const c = collectiveCost('all-reduce', bytes, [p], lv, algs ? { algorithms: algs } : undefined);
       const model = busBandwidthGBps('all-reduce', bytes, p, c.timeS);
       const measured = Number(r.busbw_GBps);
       const label = `${r.system} ${r.algorithm} ${bytes >= 2 ** 30 ? `${bytes / 2 ** 30} GiB` : `${bytes / 2 ** 20} MiB`}`;
-      const cal = (r.system === '8xH100-SXM' && r.algorithm === 'NVLS' && (bytes === 8589934592 || bytes === MIB16)) || (r.system === '8xA100-SXM-80GB' && bytes === 8589934592) || (r.system === '8xB200-SXM' && r.algorithm === 'Ring');
+      const cal = (r.system === '8xH100-SXM' && r.algorithm === 'NVLS' && (bytes === 8589934592 || bytes === MIB16)) || (r.system === '8xA100-SXM-80GB' && (bytes === 8589934592 || bytes === MIB16)) || (r.system === '8xB200-SXM' && r.algorithm === 'Ring');
       return { file, label, metric: 'busbw GB/s', measured, model, errorPct: pct(model, measured), use: bytes < MIB16 ? 'info' : cal ? 'calibration' : 'check' };
     }),
   'ag_gemm_h100.csv': (csv, file) =>
