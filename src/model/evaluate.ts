@@ -278,7 +278,7 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
   const sw = input.system.package.software;
   const m = input.mapping ?? SINGLE;
   const ctxAt = (j: number) => input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
-  const planAt = (j: number) => planDevice(input.model, input.precision, 'decode', input.batch, 1, ctxAt(j), m);
+  const planAt = (j: number) => planOf(input, 'decode', 1, ctxAt(j));
   const plan0 = planAt(0);
   const ops0 = plan0.ops;
   const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
@@ -364,9 +364,24 @@ function levelsOf(input: EvalInput): NetworkLevel[] {
   return (input.system.network ?? []) as NetworkLevel[];
 }
 
+/** Plans (per-device operators and collectives) depend on the workload and mapping, not on the
+ *  operating point: they are built once per evaluate() and reused by every throttling step. */
+const planCache = new WeakMap<EvalInput, Map<string, DevicePlan>>();
+function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): DevicePlan {
+  let m = planCache.get(input);
+  if (!m) planCache.set(input, (m = new Map()));
+  const key = `${phase}|${newTokens}|${contextBefore}`;
+  let p = m.get(key);
+  if (!p) {
+    p = planDevice(input.model, input.precision, phase, input.batch, newTokens, contextBefore, input.mapping ?? SINGLE);
+    m.set(key, p);
+  }
+  return p;
+}
+
 function runPrefill(input: EvalInput, role: Role): PhaseRaw {
   const m = input.mapping ?? SINGLE;
-  const plan = planDevice(input.model, input.precision, 'prefill', input.batch, input.inputTokens, 0, m);
+  const plan = planOf(input, 'prefill', input.inputTokens, 0);
   const raw = runOps(plan.ops, role, input.precision, input.system.package.software, false);
   addComms(raw, plan.comms, levelsOf(input), m.overlap ?? true);
   return finishStep(raw, plan, input.system.package.software);
