@@ -154,7 +154,9 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
       mapping: applied.mapping ?? SINGLE,
     });
   } catch (e) {
-    if (e instanceof ConfigError) return { scored: null, reason: 'mapping', result: null };
+    // The point cannot run at all: a mapping the model or batch does not take, or lengths the
+    // model does not support.
+    if (e instanceof ConfigError) return { scored: null, reason: /^--|tp\*pp/.test(e.path) ? 'mapping' : `input:${e.path}`, result: null };
     throw e;
   }
   const s = score(r, sys, ctx.spec);
