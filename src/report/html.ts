@@ -2,6 +2,7 @@
 // external resource), readable offline and printable.
 import { OBJECTIVE_COLUMNS, type ObjectiveColumn } from '../store/index.js';
 import { compareOn, valueText, type DesignPoint, type ReportData } from './data.js';
+import { fmtMs } from './plots.js';
 import {
   barChart,
   BOUND_COLORS,
@@ -71,10 +72,13 @@ function shortLabel(d: DesignPoint): string {
   return `#${d.pointId} ${parts.join(' ').replace(/ {2}/g, ' ')}`.trim();
 }
 
-function table(head: string[], rows: (string | number)[][], cls = ''): string {
+const NUMERIC = /^[-+]?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?%?$/i;
+
+function table(head: string[], rows: (string | number)[][], cls = '', alignNumbers = true): string {
+  const num = (c: string | number) => alignNumbers && (typeof c === 'number' || NUMERIC.test(c));
   return (
     `<table${cls ? ` class="${cls}"` : ''}><thead><tr>${head.map((h) => `<th>${esc(h)}</th>`).join('')}</tr></thead><tbody>` +
-    rows.map((r) => `<tr>${r.map((c) => `<td${typeof c === 'number' ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('') +
+    rows.map((r) => `<tr>${r.map((c) => `<td${num(c) ? ' class="num"' : ''}>${esc(c)}</td>`).join('')}</tr>`).join('') +
     `</tbody></table>`
   );
 }
@@ -108,7 +112,7 @@ function summarySection(d: ReportData): string {
     ['top-K kept per objective', spec.topK ?? '-'],
     ['run', `${s.run.id}: ${s.run.state}, spec ${s.run.specHash.slice(0, 12)}, epoch ${s.run.epoch}, model ${s.run.modelVersion}`],
     ['wall time', `${s.wallS.toFixed(1)} s`],
-    ['workers', s.workers],
+    ['workers', s.workers === 0 ? '0 remote workers recorded (an embedded search runs on local threads)' : s.workers],
     ['subspaces', `${s.progress.done} done of ${s.progress.total}${s.progress.failed ? `, ${s.progress.failed} failed` : ''}${s.progress.split ? ` (${s.progress.split} split finer)` : ''}`],
     ['designs kept', `${s.designs} (Pareto archive ${s.archive})`],
   ];
@@ -145,7 +149,7 @@ function summarySection(d: ReportData): string {
       ? `<p class="ok">Coverage check: exact — evaluated + pruned + infeasible = space size${c.totalsConsistent ? '' : ' (but the run totals disagree with the subspaces!)'}.</p>`
       : `<p class="warn">Coverage check: ${esc(c.check)} — ${esc(c.accounted)} of ${esc(c.spaceSize)} points accounted (${esc(pct(c.accounted, c.spaceSize))}).</p>`;
   return (
-    `<section id="summary"><h2>Run summary</h2><div class="cols"><div>${table(['', 'value'], specRows, 'kv')}</div>` +
+    `<section id="summary"><h2>Run summary</h2><div class="cols"><div class="spec">${table(['run spec', ''], specRows, 'kv', false)}</div>` +
     `<div>${table(['coverage', 'points', 'share'], covRows, 'kv')}${check}</div></div>` +
     `<figure>${svgElement(cov)}</figure></section>`
   );
@@ -232,14 +236,15 @@ function topSection(d: ReportData): string {
         };
       }),
       xLabel: `${ph} step time (ms)`,
-      fmt: (v) => `${v.toPrecision(3)} ms`,
+      fmt: fmtMs,
+      tickFormat: ',~f',
     }),
   );
   const thermal = d.top.map((t) => {
     const th = t.metrics.thermal;
     return layerTempChart({
       id: `thermal-${t.pointId}`,
-      title: `${t.rank}. point ${t.pointId}: ${th.layers.length} layers`,
+      title: `${t.rank}. point ${t.pointId}: ${th.layers.length} layers of the stack`,
       layers: th.layers,
       limits: [
         { label: 'DRAM', valueC: th.dramLimitC, color: '#f28e2b' },
@@ -303,6 +308,7 @@ section{max-width:1400px}
 figure{margin:8px 0;display:inline-block;background:#fff;border:1px solid #e1e5ea;border-radius:4px;padding:4px}
 .grid{display:flex;flex-wrap:wrap;gap:8px;align-items:flex-start}
 .cols{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}
+.spec{max-width:820px}
 table{border-collapse:collapse;background:#fff;font-size:13px}
 th,td{border:1px solid #e1e5ea;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}

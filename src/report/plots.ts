@@ -2,9 +2,12 @@
 // `strata serve --plot` (latency percentiles against the SLOs, queue and KV occupancy over time).
 import type { EvalResult, PhaseResult } from '../model/evaluate.js';
 import type { SimResult } from '../model/serving/index.js';
-import { BOUND_COLORS, groupedBarChart, lineChart, stackedBarChart, svgDocument, svgElement, type Chart } from './svg.js';
+import { BOUND_COLORS, esc, groupedBarChart, lineChart, stackedBarChart, svgDocument, svgElement, type Chart } from './svg.js';
 
 const BOUNDS = ['compute', 'memory', 'network', 'overhead'] as const;
+
+/** Milliseconds with 3 significant digits, without exponents. */
+export const fmtMs = (v: number): string => `${v >= 100 ? v.toFixed(0) : Number(v.toPrecision(3)).toString()} ms`;
 
 function phaseChart(id: string, name: string, p: PhaseResult): Chart {
   // One bar per operator, its whole time in the colour of what bounds it (an operator has one bound).
@@ -20,7 +23,8 @@ function phaseChart(id: string, name: string, p: PhaseResult): Chart {
       title: `${op.name} (${op.kind}${op.algorithm ? `, ${op.algorithm}` : ''}): ${(op.timeS * 1e3).toPrecision(4)} ms, ${op.bound}-bound`,
     })),
     xLabel: 'time per step (ms)',
-    fmt: (v) => `${v.toPrecision(3)} ms`,
+    fmt: fmtMs,
+    tickFormat: ',~f',
     barHeight: 20,
   });
 }
@@ -39,7 +43,8 @@ export function evalPlotSvg(r: EvalResult): string {
       title: `${ph} step ${(r[ph].stepTimeS * 1e3).toPrecision(4)} ms`,
     })),
     xLabel: 'step time (ms)',
-    fmt: (v) => `${v.toPrecision(3)} ms`,
+    fmt: fmtMs,
+    tickFormat: ',~f',
   });
   return svgDocument([totals, phaseChart('eval-prefill', 'prefill', r.prefill), phaseChart('eval-decode', 'decode', r.decode)]);
 }
@@ -55,21 +60,23 @@ export function servePlotSvg(s: SimResult, title: string): string {
   const charts: Chart[] = [
     groupedBarChart({
       id: 'serve-ttft',
-      title: `TTFT (ms), ${s.completed} requests`,
+      title: 'TTFT percentiles',
       categories: cats,
       groups: [{ name: 'TTFT', values: pct(s.ttftS), color: '#4e79a7' }],
       yLabel: 'ms',
-      fmt: (v) => `${v.toPrecision(4)} ms`,
+      fmt: fmtMs,
+      tickFormat: ',~f',
       rules: Number.isFinite(s.slo.ttftMs) ? [{ label: `SLO p${s.slo.percentile}`, value: s.slo.ttftMs, color: '#e15759' }] : [],
       width: 380,
     }),
     groupedBarChart({
       id: 'serve-tpot',
-      title: `TPOT (ms), ${s.completed} requests`,
+      title: 'TPOT percentiles',
       categories: cats,
       groups: [{ name: 'TPOT', values: pct(s.tpotS), color: '#f28e2b' }],
       yLabel: 'ms',
-      fmt: (v) => `${v.toPrecision(4)} ms`,
+      fmt: fmtMs,
+      tickFormat: ',~f',
       rules: Number.isFinite(s.slo.tpotMs) ? [{ label: `SLO p${s.slo.percentile}`, value: s.slo.tpotMs, color: '#e15759' }] : [],
       width: 380,
     }),
@@ -81,8 +88,11 @@ export function servePlotSvg(s: SimResult, title: string): string {
     id: 'serve-latency',
     title: `${title}: latency`,
     width: 770,
-    height: charts[0]!.height,
-    body: `<g>${svgElement(charts[0]!)}</g><g transform="translate(390,0)">${svgElement(charts[1]!)}</g>`,
+    height: charts[0]!.height + 24,
+    body:
+      `<text x="385" y="17" text-anchor="middle" font-size="13" font-weight="600" fill="#222">${esc(`${title}: latency over ${s.completed} requests`)}</text>` +
+      `<g transform="translate(0,24)">${svgElement(charts[0]!)}</g><g transform="translate(390,24)">${svgElement(charts[1]!)}</g>`,
+    data: { title },
   });
   if (tl.length > 0) {
     out.push(

@@ -65,7 +65,7 @@ export function svgDocument(charts: Chart[], gap = 12): string {
 }
 
 /** Rough width of a label in px at 11px (no font metrics without a browser). */
-const textWidth = (s: string, px = 11) => Math.ceil(s.length * px * 0.6);
+const textWidth = (s: string, px = 11) => Math.ceil(s.length * px * 0.62);
 
 function chartTitle(title: string, width: number): string {
   return `<text x="${width / 2}" y="16" text-anchor="middle" font-size="13" font-weight="600" fill="#222">${esc(title)}</text>`;
@@ -73,9 +73,9 @@ function chartTitle(title: string, width: number): string {
 
 type Num = ScaleContinuousNumeric<number, number>;
 
-function xAxis(x: Num, y0: number, label: string, width: number, left: number, right: number, count = 6): string {
+function xAxis(x: Num, y0: number, label: string, width: number, left: number, right: number, count = 6, spec = '~s'): string {
   const ticks = x.ticks(count);
-  const fmt = x.tickFormat(count, '~s');
+  const fmt = x.tickFormat(count, spec);
   let out = `<g class="axis x"><line x1="${left}" x2="${width - right}" y1="${y0}" y2="${y0}" stroke="#888"/>`;
   const seen = new Set<string>();
   for (const t of ticks) {
@@ -89,9 +89,9 @@ function xAxis(x: Num, y0: number, label: string, width: number, left: number, r
   return out;
 }
 
-function yAxis(y: Num, x0: number, label: string, top: number, bottom: number, count = 6, grid = 0): string {
+function yAxis(y: Num, x0: number, label: string, top: number, bottom: number, count = 6, grid = 0, spec = '~s'): string {
   const ticks = y.ticks(count);
-  const fmt = y.tickFormat(count, '~s');
+  const fmt = y.tickFormat(count, spec);
   let out = `<g class="axis y"><line x1="${x0}" x2="${x0}" y1="${top}" y2="${bottom}" stroke="#888"/>`;
   const seen = new Set<string>();
   for (const t of ticks) {
@@ -235,15 +235,18 @@ export function stackedBarChart(o: {
   rows: StackRow[];
   xLabel: string;
   fmt?: (v: number) => string;
+  /** d3-format specifier of the axis ticks (default '~s'). */
+  tickFormat?: string;
   width?: number;
   barHeight?: number;
 }): Chart {
   const width = o.width ?? 760;
   const barH = o.barHeight ?? 26;
-  const labelW = Math.min(260, Math.max(60, ...o.rows.map((r) => textWidth(r.label))));
-  const m = { top: 44, right: 24, bottom: 48, left: labelW + 14 };
-  const height = m.top + m.bottom + o.rows.length * barH;
   const fmt = o.fmt ?? si;
+  const labelW = Math.min(300, Math.max(60, ...o.rows.map((r) => textWidth(r.label))));
+  const totalW = Math.max(0, ...o.rows.map((r) => textWidth(fmt(o.series.reduce((s, k) => s + (r.values[k] ?? 0), 0)))));
+  const m = { top: 44, right: Math.max(24, totalW + 12), bottom: 48, left: labelW + 14 };
+  const height = m.top + m.bottom + o.rows.length * barH;
   const stacked = stack<StackRow, string>()
     .keys(o.series)
     .value((r, k) => r.values[k] ?? 0)(o.rows);
@@ -259,7 +262,7 @@ export function stackedBarChart(o: {
   let body = chartTitle(o.title, width);
   body += legend(o.series.map((s) => ({ label: s, color: o.colors[s] ?? '#999' })), m.left, 34);
   body += bandAxisLeft(y, m.left, new Map(o.rows.map((r) => [r.key, r.label])));
-  body += xAxis(x, height - m.bottom, o.xLabel, width, m.left, m.right);
+  body += xAxis(x, height - m.bottom, o.xLabel, width, m.left, m.right, 6, o.tickFormat);
   for (const r of o.rows) {
     const tot = o.series.reduce((s, k) => s + (r.values[k] ?? 0), 0);
     body += `<g class="mark bar" data-kind="bar" data-key="${esc(r.key)}"><title>${esc(r.title)}</title>`;
@@ -434,6 +437,7 @@ export function groupedBarChart(o: {
   groups: { name: string; values: (number | null)[]; color?: string }[];
   yLabel: string;
   fmt?: (v: number) => string;
+  tickFormat?: string;
   width?: number;
   height?: number;
   rules?: { label: string; value: number; color: string }[];
@@ -454,7 +458,7 @@ export function groupedBarChart(o: {
     .range([0, x0.bandwidth()])
     .padding(0.08);
   let body = chartTitle(o.title, width);
-  body += yAxis(y, m.left, o.yLabel, m.top, height - m.bottom, 5, width - m.left - m.right);
+  body += yAxis(y, m.left, o.yLabel, m.top, height - m.bottom, 5, width - m.left - m.right, o.tickFormat);
   body += `<line x1="${m.left}" x2="${width - m.right}" y1="${y(0)}" y2="${y(0)}" stroke="#888"/>`;
   let bars = 0;
   o.categories.forEach((c, ci) => {
@@ -466,6 +470,7 @@ export function groupedBarChart(o: {
       bars++;
       const bx = px + (x1(g.name) ?? 0);
       body += `<rect class="mark bar" data-kind="bar" x="${bx.toFixed(2)}" y="${y(v).toFixed(2)}" width="${x1.bandwidth().toFixed(2)}" height="${(y(0) - y(v)).toFixed(2)}" fill="${g.color ?? PALETTE[gi % PALETTE.length]}"><title>${esc(`${g.name} ${c}: ${fmt(v)}`)}</title></rect>`;
+      body += `<text x="${(bx + x1.bandwidth() / 2).toFixed(2)}" y="${(y(v) - 4).toFixed(2)}" text-anchor="middle" fill="#333">${esc(fmt(v))}</text>`;
     });
   });
   for (const r of o.rules ?? []) {
