@@ -19,9 +19,10 @@ const contexts = [128, 512, 1024, 2048, 4096];
 const runs = (fn: (i: number) => void) => median(Array.from({ length: 5 }, () => rate(fn, 1)));
 
 const cold = runs((i) => {
-  // A fresh design object: nothing cached by identity survives from the previous call.
+  // Fresh design and model objects: nothing cached by identity (plans, per-model constants, thermal
+  // responses) survives from the previous call.
   const s = { ...system, package: { ...system.package, power: { ...system.package.power, tdpW: 700 + (i % 7) } } };
-  evaluate({ system: s, model, precision, batch: batches[i % 8]!, inputTokens: contexts[i % 5]!, outputTokens: 256 });
+  evaluate({ system: s, model: { ...model }, precision, batch: batches[i % 8]!, inputTokens: contexts[i % 5]!, outputTokens: 256 });
 });
 const inner = runs((i) => {
   evaluate({ system, model, precision, batch: batches[i % 8]!, inputTokens: contexts[(i >> 3) % 5]!, outputTokens: 256 });
@@ -38,7 +39,7 @@ const mappings = [
 ];
 const cold8 = runs((i) => {
   const s = { ...system, package: { ...system.package, power: { ...system.package.power, tdpW: 700 + (i % 7) } } };
-  evaluate({ system: s, model: model70, precision, batch: 64, inputTokens: 1024, outputTokens: 256, mapping: mappings[0]! });
+  evaluate({ system: s, model: { ...model70 }, precision, batch: 64, inputTokens: 1024, outputTokens: 256, mapping: mappings[0]! });
 });
 const inner8 = runs((i) => {
   evaluate({ system, model: model70, precision, batch: 8 << (i % 4), inputTokens: 1024, outputTokens: 256, mapping: mappings[(i >> 2) % mappings.length]! });
