@@ -20,6 +20,7 @@ import {
   requeueLeased,
   splitSubspace,
   storedDesigns,
+  subspaceIds,
   summary,
   updateRun,
   type Db,
@@ -244,8 +245,8 @@ export class Coordinator {
       objectives: d.figures,
       params: d.params,
       // A design received over the wire carries its metrics as JSON: stored as is (no re-serialising).
-      ...(typeof (d as { metricsJson?: unknown }).metricsJson === 'string'
-        ? { metricsJson: (d as { metricsJson: string }).metricsJson }
+      ...(typeof (d as Design & { metricsJson?: unknown }).metricsJson === 'string'
+        ? { metricsJson: (d as Design & { metricsJson: string }).metricsJson }
         : { metrics: d.metrics }),
     })) satisfies DesignRow[];
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
@@ -298,11 +299,7 @@ export class Coordinator {
       const ok = splitSubspace(
         this.run,
         s.id,
-        kids.map((c) => {
-          const b = subspaceBound(this.ctx.bounds, c);
-          const pr = b?.ideal ? b.ideal[0]! : b?.infeasible ? -1e300 : 1e300;
-          return { id: c.id, first: c.first, size: c.size, depth: c.depth, priority: Number.isFinite(pr) ? pr : 0 };
-        }),
+        kids.map((c) => ({ id: c.id, first: c.first, size: c.size, depth: c.depth, priority: priorityOf(c.depth, subspaceBound(this.ctx.bounds, c)) })),
       );
       if (!ok) continue;
       this.progress.total += kids.length - 1;

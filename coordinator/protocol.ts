@@ -267,12 +267,25 @@ export function snapshotFromWire(points: readonly WirePoint[]): Entry[] {
   return points.map((p) => ({ id: decimal(p.id, 'incumbent point id'), values: [...p.values] }));
 }
 
-/** JSON that would parse to a non-finite number (1e999, or 400 digits). */
-const HUGE = /[0-9][eE]\+?[0-9]{3,}|[0-9]{300,}/;
+/** JSON that could parse to a non-finite number: an exponent of 3+ digits (1e999) or 300+ digits in a row. */
+function mayOverflow(s: string): boolean {
+  for (let i = s.indexOf('e'); i >= 0; i = s.indexOf('e', i + 1)) if (expAt(s, i)) return true;
+  for (let i = s.indexOf('E'); i >= 0; i = s.indexOf('E', i + 1)) if (expAt(s, i)) return true;
+  return s.length >= 300 && /[0-9]{300,}/.test(s);
+}
+function expAt(s: string, i: number): boolean {
+  const p = s.charCodeAt(i - 1);
+  if (!(p >= 48 && p <= 57)) return false;
+  let j = i + 1;
+  const c = s.charCodeAt(j);
+  if (c === 43 /* + */ || c === 45 /* - */) j++;
+  let n = 0;
+  while (s.charCodeAt(j + n) >= 48 && s.charCodeAt(j + n) <= 57) n++;
+  return n >= 3;
+}
 
 function finiteJsonCheck(s: string, what: string): void {
-  const m = HUGE.exec(s);
-  if (!m) return;
+  if (!mayOverflow(s)) return;
   // Only the slow path parses: numbers with 3-digit exponents are rare in metrics.
   let nonFinite = false;
   JSON.parse(s, (_k, v) => {

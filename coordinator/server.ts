@@ -331,7 +331,7 @@ export class CoordinatorServer {
 
   private onMessage(s: Session, m: WorkerMessage): void {
     s.lastSeenMs = Date.now();
-    if (s.lastSeenMs - s.lastTouchMs > 1000) {
+    if (s.lastSeenMs - s.lastTouchMs > 5000) {
       touchWorker(this.co.run, s.workerId, s.lastSeenMs);
       s.lastTouchMs = s.lastSeenMs;
     }

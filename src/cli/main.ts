@@ -5,6 +5,7 @@ import { MODEL_VERSION } from '../model/evaluate.js';
 import { renderEval, runEval, writeEvalPlot, type EvalOptions } from './eval.js';
 import { runValidate, type ValidateOptions } from './validate.js';
 import { registerSearch } from './search.js';
+import { registerDistributed } from './distributed.js';
 import { registerServe } from './serve.js';
 import { registerReport } from './report.js';
 
@@ -58,11 +59,13 @@ export async function main(argv: string[]): Promise<number> {
     });
 
   registerSearch(program, (text) => process.stdout.write(text + '\n'));
+  registerDistributed(program, (text) => process.stdout.write(text + '\n')); // coordinator, worker, status --coordinator (src/cli/distributed.ts)
   registerReport(program, (text) => process.stdout.write(text + '\n'));
 
   try {
     await program.parseAsync(argv, { from: 'user' });
-    return 0;
+    // A command may have set a non-zero exit code (an interrupted search exits 1).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
       if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;

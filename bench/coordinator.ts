@@ -1,0 +1,191 @@
+// Coordinator throughput (DESIGN 4): (1) a coordinator process driven by many light workers (>= 200
+// concurrent Work streams) whose evaluation is replaced by a fixed-cost stub in this bench only:
+// subspace commits/s, result rows/s and the coordinator's CPU; (2) a real 2-worker run of `quick`
+// against the embedded run: the coordinator overhead.
+//   npm run build && node dist/bench/coordinator.js [--workers 200] [--designs 50]
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { machine } from './machine.js';
+
+const HERE = dirname(fileURLToPath(import.meta.url));
+const ROOT = join(HERE, '..', '..');
+const BIN = join(ROOT, 'bin', 'strata.js');
+const TOKEN = 'bench-token';
+const TICKS = 100; // clock ticks per second of /proc/<pid>/stat (Linux default USER_HZ)
+
+function arg(name: string, def: number): number {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? Number(process.argv[i + 1]) : def;
+}
+
+/** CPU seconds (user + system) of a process so far, from /proc. */
+function cpuOf(pid: number): number {
+  try {
+    const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(f[11]) + Number(f[12])) / TICKS;
+  } catch {
+    return NaN;
+  }
+}
+
+async function serve(db: string): Promise<void> {
+  // Child process: a coordinator on deepstack (6,120 subspaces at its split depth), no lease-time split.
+  const { runSpecFromFlags } = await import('../src/cli/search.js');
+  const { CoordinatorServer } = await import('../coordinator/server.js');
+  const spec = runSpecFromFlags({ space: 'deepstack', objective: 'throughput-per-watt', db });
+  const s = new CoordinatorServer(db, spec, { listen: '127.0.0.1:0', token: TOKEN, maxLeasePoints: 10n ** 30n, lingerMs: 2000 });
+  const port = await s.start();
+  process.stdout.write(`PORT ${port}\n`);
+  await s.outcome;
+  await s.shutdown();
+  process.stdout.write(`STATS ${JSON.stringify({ commits: s.commits, cpuS: process.cpuUsage().user / 1e6 + process.cpuUsage().system / 1e6 })}\n`);
+  process.exit(0);
+}
+
+async function stubRun(nWorkers: number, nDesigns: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-bench-co-'));
+  const db = join(dir, 'stub.db');
+  const child = spawn(process.execPath, [...(process.env.BENCH_CHILD_ARGS ?? '').split(' ').filter(Boolean), fileURLToPath(import.meta.url), '--serve', db], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  const port = await new Promise<number>((resolve) => {
+    const t = setInterval(() => {
+      const m = /PORT (\d+)/.exec(out);
+      if (m) {
+        clearInterval(t);
+        resolve(Number(m[1]));
+      }
+    }, 20);
+  });
+  const { runWorker } = await import('../worker/client.js');
+  const { runSpecFromFlags } = await import('../src/cli/search.js');
+  const { subspaceById } = await import('../src/space/index.js');
+  const { compileSpace } = await import('../src/space/index.js');
+  const spec = runSpecFromFlags({ space: 'deepstack', objective: 'throughput-per-watt', db });
+  const space = compileSpace(spec.space, 'space');
+  // ~1 KB of metrics per design, as a real evaluation stores.
+  const metrics = {
+    prefill: { stepTimeS: 0.123456789, systemTokensPerS: 12345.678, userTokensPerS: 123.456, breakdown: Array.from({ length: 6 }, (_, i) => ({ op: `op${i}`, timeS: 0.001 * i, bound: 'memory', bytes: 123456789 + i, energyJ: 0.0123 })) },
+    decode: { stepTimeS: 0.0234, systemTokensPerS: 2345.67, userTokensPerS: 23.45 },
+    memory: { footprintBytes: 98765432100, capacityBytes: 123456789000, fits: true },
+    power: { computeW: 123.4, dramW: 45.6, networkW: 7.8, staticW: 12.3 },
+    thermal: { layersC: [55.1, 60.2, 65.3, 70.4, 72.5, 74.6, 76.7, 78.8], throttle: 1 },
+  };
+  let designs = 0;
+  let results = 0;
+  // The stub: a fixed cost (~50 us of CPU) and a result whose counts add up, with nDesigns designs.
+  const makePool = async () => ({
+    size: 1,
+    close: async () => {},
+    run: async (id: string) => {
+      await new Promise((r) => setImmediate(r));
+      const t = process.hrtime.bigint();
+      while (process.hrtime.bigint() - t < 50_000n);
+      const sub = subspaceById(space, id);
+      const n = BigInt(nDesigns) < sub.size ? nDesigns : Number(sub.size);
+      designs += n;
+      results++;
+      const ds = Array.from({ length: n }, (_, k) => {
+        const v = 1e-6 * (1 + ((Number(sub.first % 997n) + k) % 101));
+        return {
+          id: sub.first + BigInt(k),
+          subspaceId: id,
+          values: [v],
+          figures: { tokens_per_s_per_w: v },
+          params: { batch: k + 1, precision: 'fp8' },
+          metrics: metrics as never,
+          keptAs: (k === 0 ? ['subspace-best'] : []) as ('subspace-best')[],
+        };
+      });
+      return {
+        subspaceId: id,
+        first: sub.first,
+        size: sub.size,
+        counts: { evaluated: BigInt(n), prunedBound: sub.size - BigInt(n), prunedDominance: 0n, infeasible: 0n },
+        infeasibleByReason: {},
+        designs: ds,
+      };
+    },
+  });
+  const t0 = Date.now();
+  const cpu0 = cpuOf(child.pid!);
+  let firstCommitT = 0;
+  let cpuAtFirst = 0;
+  let designsAtFirst = 0;
+  const probe = setInterval(() => {
+    if (!firstCommitT && results > 0) {
+      firstCommitT = Date.now();
+      cpuAtFirst = cpuOf(child.pid!);
+      designsAtFirst = designs;
+    }
+  }, 5);
+  let lastCpu = cpu0;
+  const cpuPoll = setInterval(() => {
+    const c = cpuOf(child.pid!);
+    if (Number.isFinite(c)) lastCpu = c;
+  }, 50);
+  const exits = await Promise.all(
+    Array.from({ length: nWorkers }, (_, i) =>
+      runWorker({ coordinator: `127.0.0.1:${port}`, token: TOKEN, threads: 1, prefetch: 3, workerId: `stub-${i}`, makePool, minBackoffMs: 50, maxBackoffMs: 500 }),
+    ),
+  );
+  const t1 = Date.now();
+  clearInterval(probe);
+  clearInterval(cpuPoll);
+  await new Promise((r) => child.once('exit', r));
+  const stats = JSON.parse(/STATS (.*)/.exec(out)?.[1] ?? '{}') as { commits: number; cpuS: number };
+  const Database = (await import('better-sqlite3')).default;
+  const d = new Database(db, { readonly: true });
+  const stored = (d.prepare('SELECT count(*) FROM designs').pluck().get() as number) ?? 0;
+  const subs = d.prepare(`SELECT count(*) FROM subspaces WHERE state = 'done'`).pluck().get() as number;
+  d.close();
+  const span = (t1 - firstCommitT) / 1000;
+  const cpu = lastCpu - cpuAtFirst;
+  console.log(`stub run: ${nWorkers} workers (${nWorkers} concurrent Work streams, one channel each), ${nDesigns} designs of ~${JSON.stringify(metrics).length} B metrics per result`);
+  console.log(`  ${exits.filter((e) => e.code === 0).length}/${nWorkers} workers exited 0; ${subs} subspaces done (${stats.commits} committed from workers) in ${span.toFixed(2)} s after the first result (${((t1 - t0) / 1000).toFixed(2)} s with connecting)`);
+  console.log(`  subspace commits/s: ${(stats.commits / span).toFixed(0)}`);
+  console.log(`  result rows/s (designs received, validated, merged): ${((designs - designsAtFirst) / span).toFixed(0)}; rows stored/s: ${(stored / span).toFixed(0)} (${stored} kept: subspace-best, top-K, front)`);
+  console.log(`  coordinator CPU: ${cpu.toFixed(2)} s over ${span.toFixed(2)} s = ${((100 * cpu) / span).toFixed(0)}% of one core (whole process ${stats.cpuS.toFixed(2)} s incl. start-up)`);
+}
+
+async function realRun(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-bench-real-'));
+  const env = { ...process.env, STRATA_TOKEN: TOKEN };
+  const t0 = Date.now();
+  const e = spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', join(dir, 'emb.db'), '--workers', '2'], { encoding: 'utf8' });
+  const emb = (Date.now() - t0) / 1000;
+  if (e.status !== 0) throw new Error(e.stderr);
+  // Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run).
+  const t1 = Date.now();
+  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(dir, 'dist.db'), '--listen', '127.0.0.1:0', '--quiet'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let err = '';
+  co.stderr.on('data', (d) => (err += d));
+  let coCpu = 0;
+  const poll = setInterval(() => {
+    const c = cpuOf(co.pid!);
+    if (Number.isFinite(c)) coCpu = c;
+  }, 50);
+  await (async () => {
+    while (!/listening on .*:(\d+)/.test(err)) await new Promise((r) => setTimeout(r, 20));
+    const port = /listening on .*:(\d+)/.exec(err)![1];
+    const ws = [0, 1].map(() => spawn(process.execPath, [BIN, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
+    await Promise.all([co, ...ws].map((p) => new Promise((r) => p.once('exit', r))));
+    clearInterval(poll);
+    const dist = (Date.now() - t1) / 1000;
+    console.log(`real run (quick, 64,800 points): embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread ${dist.toFixed(2)} s (process start-ups included)`);
+    console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${coCpu.toFixed(2)} s (${((100 * coCpu) / dist).toFixed(0)}% of one core)`);
+  })();
+}
+
+async function main(): Promise<void> {
+  const si = process.argv.indexOf('--serve');
+  if (si >= 0) return serve(process.argv[si + 1]!);
+  console.log(`bench/coordinator on ${machine()}`);
+  await stubRun(arg('--workers', 200), arg('--designs', 50));
+  if (!process.argv.includes('--stub-only')) await realRun();
+}
+
+void main();

@@ -1,0 +1,25 @@
+// `strata status --coordinator host:port`: the Status RPC of a live coordinator.
+import * as grpc from '@grpc/grpc-js';
+import { channelOptions, clientCredentials, DEFAULT_KEEPALIVE, loadProtocol, tokenMetadata, type StatusReply } from './protocol.js';
+
+export async function liveStatus(
+  addr: string,
+  token: string,
+  tls: { tlsCa?: string; tlsCert?: string; tlsKey?: string } = {},
+  timeoutMs = 10_000,
+): Promise<StatusReply> {
+  const { Client } = loadProtocol();
+  const client = new Client(addr, clientCredentials(tls), channelOptions(16 * 1024 * 1024, DEFAULT_KEEPALIVE, false));
+  try {
+    return await new Promise<StatusReply>((resolve, reject) =>
+      (client as unknown as { Status(r: object, md: grpc.Metadata, o: grpc.CallOptions, cb: (e: grpc.ServiceError | null, r?: StatusReply) => void): void }).Status(
+        {},
+        tokenMetadata(token),
+        { deadline: Date.now() + timeoutMs },
+        (e, r) => (e ? reject(new Error(`status of ${addr}: ${grpc.status[e.code] ?? e.code}: ${e.details}`)) : resolve(r!)),
+      ),
+    );
+  } finally {
+    client.close();
+  }
+}

@@ -1,0 +1,283 @@
+// Every bad input to a live coordinator is refused with a clear gRPC status and stores nothing: a raw
+// gRPC client (not the worker) sends the bad messages. Also: the standard health service, TLS with
+// client certificates, and graceful shutdown on SIGTERM.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import { service as healthService } from 'grpc-health-check';
+import { loadProtocol, tokenMetadata, type CoordinatorMessage, type JoinReply, type WireResult, type WorkerMessage } from '../coordinator/protocol.js';
+import { MODEL_VERSION } from '../src/model/evaluate.js';
+import { answer, BIN, dbQuery, sleep, startCoordinator, tmp, TOKEN, within, type Proc } from './distributed-helpers.js';
+
+const dir = tmp('strata-refuse-');
+const db = join(dir, 'refuse.db');
+const MAX = 1 << 20;
+let co: Proc & { port: number };
+let client: grpc.Client;
+let hash = '';
+
+type Raw = {
+  Join(r: object, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: JoinReply) => void): void;
+  Work(md: grpc.Metadata): grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
+  Status(r: object, md: grpc.Metadata, cb: (e: grpc.ServiceError | null, r?: unknown) => void): void;
+};
+const raw = () => client as unknown as Raw;
+
+function join_(req: Partial<{ token: string; modelVersion: string; workerId: string; host: string; threads: number }>, md = new grpc.Metadata()) {
+  return new Promise<JoinReply>((resolve, reject) =>
+    raw().Join({ token: TOKEN, modelVersion: MODEL_VERSION, workerId: 'raw-1', host: 'test', threads: 1, ...req }, md, (e, r) => (e ? reject(e) : resolve(r!))),
+  );
+}
+
+/** Opens a Work stream; collects messages; resolves `status` when the call ends. */
+function work(md: Record<string, string> = {}, token = TOKEN) {
+  const call = raw().Work(tokenMetadata(token, { 'strata-worker-id': 'raw-1', 'strata-model-version': MODEL_VERSION, 'strata-spec-hash': hash, ...md }));
+  const got: CoordinatorMessage[] = [];
+  const waiters: (() => void)[] = [];
+  call.on('data', (m: CoordinatorMessage) => {
+    got.push(m);
+    waiters.splice(0).forEach((w) => w());
+  });
+  const status = new Promise<{ code: number; details: string }>((resolve) => {
+    call.on('error', (e: grpc.ServiceError) => resolve({ code: e.code, details: e.details }));
+    call.on('status', (s: grpc.StatusObject) => {
+      if (s.code === grpc.status.OK) resolve({ code: s.code, details: s.details });
+    });
+  });
+  const next = async (kind: string) => {
+    const t0 = Date.now();
+    for (;;) {
+      const i = got.findIndex((m) => m.msg === kind);
+      if (i >= 0) return got.splice(i, 1)[0]!;
+      if (Date.now() - t0 > 20_000) throw new Error(`no ${kind} message`);
+      await new Promise<void>((r) => {
+        waiters.push(r);
+        setTimeout(r, 200);
+      });
+    }
+  };
+  return { call, status, next };
+}
+
+/** A stream holding one lease. */
+async function leased() {
+  const w = work();
+  w.call.write({ credit: { n: 1 } });
+  const m = await w.next('leases');
+  const l = (m as Extract<CoordinatorMessage, { msg?: 'leases' }>).leases.leases[0]!;
+  return { ...w, lease: l };
+}
+
+function result(l: { subspaceId: string; first: string; size: string }, over: Partial<WireResult> = {}, design: Record<string, unknown> | null = {}): WireResult {
+  const size = BigInt(l.size);
+  const designs = design
+    ? [{ id: l.first, values: [1.5], figures: { tokens_per_s_per_w: 1.5 }, paramsJson: '{"batch":1}', metricsJson: '{"a":1}', keptAs: ['subspace-best'], ...design }]
+    : [];
+  return {
+    subspaceId: l.subspaceId,
+    first: l.first,
+    size: l.size,
+    counts: { evaluated: String(designs.length), prunedBound: String(size - BigInt(designs.length)), prunedDominance: '0', infeasible: '0' },
+    infeasibleByReason: {},
+    designs: designs as WireResult['designs'],
+    ...over,
+  };
+}
+
+const storedFor = (sid: string) => ({
+  designs: dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM designs WHERE subspace_id = ?`, sid)[0]!.n,
+  state: dbQuery<{ state: string }>(db, `SELECT state FROM subspaces WHERE id = ?`, sid)[0]?.state,
+});
+
+async function refusedResult(r: (l: { subspaceId: string; first: string; size: string }) => WireResult, code: grpc.status, detail: RegExp) {
+  const w = await leased();
+  const designsBefore = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM designs`)[0]!.n;
+  w.call.write({ results: { results: [r(w.lease)] } });
+  const s = await within(w.status, 20_000, 'refusal');
+  expect(grpc.status[s.code]).toBe(grpc.status[code]);
+  expect(s.details).toMatch(detail);
+  // Nothing stored: no design, the subspace is not done.
+  expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM designs`)[0]!.n).toBe(designsBefore);
+  expect(storedFor(w.lease.subspaceId).state).not.toBe('done');
+  return w.lease;
+}
+
+beforeAll(async () => {
+  co = await startCoordinator(db, ['--max-attempts', '1000', '--max-message-bytes', String(MAX), '--drain-timeout-s', '5']);
+  const { Client } = loadProtocol();
+  client = new Client(`127.0.0.1:${co.port}`, grpc.credentials.createInsecure(), { 'grpc.max_send_message_length': 64 << 20 });
+}, 60_000);
+
+afterAll(() => {
+  client?.close();
+  if (co && co.child.exitCode === null) co.child.kill('SIGKILL');
+});
+
+describe('refusals of a live coordinator (raw gRPC client)', () => {
+  it('serves the standard gRPC health service', async () => {
+    const Health = grpc.makeClientConstructor(healthService as unknown as grpc.ServiceDefinition, 'Health');
+    const h = new Health(`127.0.0.1:${co.port}`, grpc.credentials.createInsecure()) as unknown as {
+      Check(r: object, cb: (e: grpc.ServiceError | null, r?: { status: string }) => void): void;
+      close(): void;
+    };
+    for (const service of ['', 'strata.v1.Strata']) {
+      const r = await new Promise<{ status: string }>((res, rej) => h.Check({ service }, (e, x) => (e ? rej(e) : res(x!))));
+      expect(r.status).toBe('SERVING');
+    }
+    h.close();
+  });
+
+  it('a wrong token: UNAUTHENTICATED on Join, Work and Status; nothing stored', async () => {
+    await expect(join_({ token: 'wrong', workerId: 'intruder' })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    await expect(join_({ token: '', workerId: 'intruder' })).rejects.toMatchObject({ code: grpc.status.UNAUTHENTICATED });
+    expect(dbQuery(db, `SELECT * FROM workers WHERE id = 'intruder'`)).toEqual([]);
+    const w = work({}, 'wrong');
+    w.call.write({ credit: { n: 4 } });
+    const s = await within(w.status, 20_000, 'work refusal');
+    expect(s.code).toBe(grpc.status.UNAUTHENTICATED);
+    await expect(new Promise((res, rej) => raw().Status({}, tokenMetadata('wrong'), (e, r) => (e ? rej(e) : res(r))))).rejects.toMatchObject({
+      code: grpc.status.UNAUTHENTICATED,
+    });
+    expect(dbQuery(db, `SELECT * FROM subspaces WHERE state = 'leased'`)).toEqual([]);
+  });
+
+  it('a mismatched model version: FAILED_PRECONDITION; nothing stored', async () => {
+    await expect(join_({ modelVersion: 'strata-model-0', workerId: 'old-model' })).rejects.toMatchObject({
+      code: grpc.status.FAILED_PRECONDITION,
+      details: expect.stringMatching(/model version/),
+    });
+    expect(dbQuery(db, `SELECT * FROM workers WHERE id = 'old-model'`)).toEqual([]);
+    const r = await join_({});
+    hash = r.specHash;
+    expect(r.modelVersion).toBe(MODEL_VERSION);
+    const w = work({ 'strata-model-version': 'strata-model-0' });
+    expect((await within(w.status, 20_000, 'refusal')).code).toBe(grpc.status.FAILED_PRECONDITION);
+    const w2 = work({ 'strata-spec-hash': 'f'.repeat(64) });
+    expect((await within(w2.status, 20_000, 'refusal')).code).toBe(grpc.status.FAILED_PRECONDITION);
+  });
+
+  it('an unknown or out-of-range subspace id: INVALID_ARGUMENT', async () => {
+    await refusedResult((l) => result(l, { subspaceId: 'nosuchlevel=3' }), grpc.status.INVALID_ARGUMENT, /unknown subspace/);
+    await refusedResult((l) => result(l, { subspaceId: 'memory=99999' }), grpc.status.INVALID_ARGUMENT, /unknown subspace/);
+  });
+
+  it('a subspace not leased to this worker: FAILED_PRECONDITION', async () => {
+    const other = dbQuery<{ id: string; first_point: string; size: string }>(db, `SELECT id, first_point, size FROM subspaces WHERE state = 'queued' ORDER BY rowid DESC LIMIT 1`)[0]!;
+    await refusedResult(() => result({ subspaceId: other.id, first: other.first_point, size: other.size }), grpc.status.FAILED_PRECONDITION, /not leased to worker/);
+    expect(storedFor(other.id)).toEqual({ designs: 0, state: 'queued' });
+  });
+
+  it('counts that do not add up to the subspace size: INVALID_ARGUMENT', async () => {
+    await refusedResult(
+      (l) => result(l, { counts: { evaluated: '1', prunedBound: String(BigInt(l.size)), prunedDominance: '0', infeasible: '0' } }),
+      grpc.status.INVALID_ARGUMENT,
+      /add up/,
+    );
+    await refusedResult((l) => result(l, { counts: { evaluated: '-1', prunedBound: l.size, prunedDominance: '0', infeasible: '0' } }), grpc.status.INVALID_ARGUMENT, /decimal/);
+    await refusedResult((l) => result(l, { size: String(BigInt(l.size) + 1n) }), grpc.status.INVALID_ARGUMENT, /range/);
+  });
+
+  it('point ids outside the subspace: INVALID_ARGUMENT', async () => {
+    await refusedResult((l) => result(l, {}, { id: String(BigInt(l.first) + BigInt(l.size)) }), grpc.status.INVALID_ARGUMENT, /outside the subspace/);
+  });
+
+  it('non-finite metrics or objective values: INVALID_ARGUMENT', async () => {
+    await refusedResult((l) => result(l, {}, { values: [NaN] }), grpc.status.INVALID_ARGUMENT, /non-finite/);
+    await refusedResult((l) => result(l, {}, { figures: { tokens_per_s_per_w: Infinity } }), grpc.status.INVALID_ARGUMENT, /not finite/);
+    await refusedResult((l) => result(l, {}, { metricsJson: '{"decode":{"stepTimeS":1e999}}' }), grpc.status.INVALID_ARGUMENT, /not finite/);
+    await refusedResult((l) => result(l, {}, { metricsJson: '{"a":' }), grpc.status.INVALID_ARGUMENT, /metrics|JSON/);
+  });
+
+  it('oversized messages and too many items: RESOURCE_EXHAUSTED', async () => {
+    await refusedResult((l) => result(l, {}, { metricsJson: `{"pad":"${'x'.repeat(MAX + 1000)}"}` }), grpc.status.RESOURCE_EXHAUSTED, /larger than max|message/i);
+    const w = await leased();
+    w.call.write({ credit: { n: 1_000_000 } });
+    expect((await within(w.status, 20_000, 'refusal')).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+  });
+
+  it('a valid result on the same coordinator is committed and acknowledged', async () => {
+    const w = await leased();
+    w.call.write({ results: { results: [result(w.lease)] } });
+    const ack = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(ack.ack.subspaceIds).toEqual([w.lease.subspaceId]);
+    expect(ack.ack.applied).toEqual([true]);
+    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    // A duplicate of the same commit is refused (no longer leased) and changes nothing.
+    w.call.write({ results: { results: [result(w.lease, {}, { id: String(BigInt(w.lease.first) + 0n), values: [9] })] } });
+    expect((await within(w.status, 20_000, 'refusal')).code).toBe(grpc.status.FAILED_PRECONDITION);
+    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    const events = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'refused'`)[0]!.n;
+    expect(events).toBeGreaterThanOrEqual(10);
+  });
+
+  it('SIGTERM: graceful shutdown (drain, close the database), resumable, integrity ok', async () => {
+    const w = await leased(); // a lease in flight that never comes back: the drain times out (5 s)
+    const t0 = Date.now();
+    co.child.kill('SIGTERM');
+    const drain = await w.next('drain');
+    expect(drain.msg).toBe('drain');
+    const code = await within(co.exited, 30_000, 'coordinator exit');
+    expect(code).toBe(1); // interrupted: run again to resume
+    expect(Date.now() - t0).toBeLessThan(20_000);
+    expect(co.stdout()).toMatch(/interrupted/);
+    const a = answer(db);
+    expect(a.integrity).toBe('ok');
+    expect(a.state).toBe('running');
+    const st = spawnSync(process.execPath, [BIN, 'status', '--db', db, '--format', 'json'], { encoding: 'utf8' });
+    expect(st.status, st.stderr).toBe(0);
+    await sleep(10);
+  });
+});
+
+describe('TLS', () => {
+  const haveOpenssl = spawnSync('openssl', ['version']).status === 0;
+  it.skipIf(!haveOpenssl)('mutual TLS: a client with a certificate of the CA gets the status, one without is refused', async () => {
+    const d = tmp('strata-tls-');
+    const sh = (args: string[]) => {
+      const r = spawnSync('openssl', args, { cwd: d, encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+    };
+    sh(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=strata-test-ca']);
+    writeFileSync(join(d, 'san.ext'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\n');
+    for (const n of ['server', 'client']) {
+      sh(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${n}.key`, '-out', `${n}.csr`, '-subj', `/CN=${n === 'server' ? 'localhost' : 'strata-worker'}`]);
+      sh(['x509', '-req', '-in', `${n}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${n}.pem`, '-days', '2', '-extfile', 'san.ext']);
+    }
+    const tdb = join(d, 'tls.db');
+    const c = await startCoordinator(tdb, ['--tls-cert', join(d, 'server.pem'), '--tls-key', join(d, 'server.key'), '--tls-ca', join(d, 'ca.pem')]);
+    try {
+      const env = { ...process.env, STRATA_TOKEN: TOKEN };
+      const ok = spawnSync(
+        process.execPath,
+        [BIN, 'status', '--coordinator', `localhost:${c.port}`, '--tls-ca', join(d, 'ca.pem'), '--tls-cert', join(d, 'client.pem'), '--tls-key', join(d, 'client.key'), '--format', 'json'],
+        { encoding: 'utf8', env },
+      );
+      expect(ok.status, ok.stderr).toBe(0);
+      expect(JSON.parse(ok.stdout).spaceSize).toBe('64800');
+      const noCert = spawnSync(process.execPath, [BIN, 'status', '--coordinator', `localhost:${c.port}`, '--tls-ca', join(d, 'ca.pem')], { encoding: 'utf8', env });
+      expect(noCert.status).toBe(1);
+      const plain = spawnSync(process.execPath, [BIN, 'status', '--coordinator', `localhost:${c.port}`], { encoding: 'utf8', env });
+      expect(plain.status).toBe(1);
+    } finally {
+      c.child.kill('SIGKILL');
+    }
+  }, 60_000);
+});
+
+describe('CLI refusals', () => {
+  it('no token: the coordinator and the worker refuse to start (exit 2), no database written', () => {
+    const env = { ...process.env };
+    delete env.STRATA_TOKEN;
+    const d = tmp('strata-notoken-');
+    const c = spawnSync(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(d, 'x.db'), '--listen', '127.0.0.1:0'], { encoding: 'utf8', env });
+    expect(c.status).toBe(2);
+    expect(c.stderr).toMatch(/token/);
+    const w = spawnSync(process.execPath, [BIN, 'worker', '--coordinator', '127.0.0.1:1'], { encoding: 'utf8', env });
+    expect(w.status).toBe(2);
+    const bad = spawnSync(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(d, 'x.db'), '--listen', 'nowhere'], { encoding: 'utf8', env: { ...env, STRATA_TOKEN: 't' } });
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--listen/);
+  });
+});

@@ -1,0 +1,172 @@
+// Distributed search with real processes on loopback: a coordinator and 3 workers give exactly the
+// embedded answer; a worker that stops heartbeating (SIGSTOP) loses its lease and its work is redone
+// elsewhere; kill -9 of workers at random moments and of the coordinator once, then restarts, give
+// the same answer with exact coverage and an intact database.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { answer, BIN, dbQuery, embedded, sleep, startCoordinator, startWorker, tmp, TOKEN, within, type Answer, type Proc } from './distributed-helpers.js';
+
+const dir = tmp();
+let ref: Answer;
+
+beforeAll(() => {
+  const db = join(dir, 'embedded.db');
+  embedded(db);
+  ref = answer(db);
+  expect(ref.state).toBe('done');
+  expect(ref.total).toBe(64800n);
+}, 300_000);
+
+/** Deterministic pseudo-random numbers (the kill moments are reproducible). */
+function rng(seed: number) {
+  let s = seed >>> 0;
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0;
+    return s / 2 ** 32;
+  };
+}
+
+function expectSameAnswer(a: Answer) {
+  expect(a.integrity).toBe('ok');
+  expect(a.state).toBe('done');
+  expect(a.front).toEqual(ref.front);
+  expect(a.total).toBe(ref.total);
+  expect(a.runTotals).toBe(a.size);
+  expect(a.tiled).toBe(true);
+  expect(a.states.queued ?? 0).toBe(0);
+  expect(a.states.leased ?? 0).toBe(0);
+  expect(a.states.failed ?? 0).toBe(0);
+}
+
+describe('distributed search (coordinator + worker processes on loopback)', () => {
+  it('a coordinator and 3 workers give exactly the embedded answer; status --coordinator reports it live', async () => {
+    const db = join(dir, 'three.db');
+    const co = await startCoordinator(db);
+    const addr = `127.0.0.1:${co.port}`;
+    const workers = [0, 1, 2].map(() => startWorker(addr));
+    // Live status while it runs (a small Status RPC).
+    await sleep(1500);
+    const st = spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr, '--format', 'json'], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: TOKEN } });
+    expect(st.status, st.stderr).toBe(0);
+    const live = JSON.parse(st.stdout);
+    expect(live.spaceSize).toBe('64800');
+    expect(['running', 'done']).toContain(live.state);
+    expect(live.workers.length).toBeGreaterThanOrEqual(1);
+    const table = spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: TOKEN } });
+    expect(table.stdout).toMatch(/accounted/);
+    expect(table.stdout).toMatch(/workers/);
+    // A wrong token is refused by the live status too.
+    const badTok = spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: 'nope' } });
+    expect(badTok.status).toBe(1);
+    expect(badTok.stderr).toMatch(/UNAUTHENTICATED/);
+
+    const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
+    expect(codes, workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0, 0]);
+    expect(await within(co.exited, 30_000, 'coordinator exit'), co.stderr()).toBe(0);
+    expect(co.stdout()).toMatch(/^done: 64800 of 64800 points accounted/);
+    const a = answer(db);
+    expectSameAnswer(a);
+    // All three took part.
+    const by = dbQuery<{ committed_by: string; n: number }>(db, `SELECT committed_by, count(*) AS n FROM subspaces WHERE state = 'done' GROUP BY committed_by`);
+    expect(by.length).toBeGreaterThanOrEqual(3);
+    const ws = dbQuery<{ id: string; state: string }>(db, `SELECT id, state FROM workers`);
+    expect(ws.length).toBe(3);
+    // status --db on the finished database still works.
+    const dbst = spawnSync(process.execPath, [BIN, 'status', '--db', db, '--format', 'json'], { encoding: 'utf8' });
+    expect(dbst.status, dbst.stderr).toBe(0);
+    expect(JSON.parse(dbst.stdout).accounted).toBe('64800');
+  }, 300_000);
+
+  it('a worker that stops heartbeating (SIGSTOP) loses its lease; its work is redone by another worker', async () => {
+    const db = join(dir, 'lease.db');
+    // Short leases; keepalive much longer than the lease, so the heartbeat expiry is what acts.
+    const co = await startCoordinator(db, ['--lease-ms', '2000', '--heartbeat-ms', '400', '--keepalive-ms', '120000']);
+    const addr = `127.0.0.1:${co.port}`;
+    const a = startWorker(addr, ['--keepalive-ms', '120000', '--prefetch', '2']);
+    // Wait until worker a holds leases, then stop it.
+    let held: string[] = [];
+    const t0 = Date.now();
+    while (held.length === 0 && Date.now() - t0 < 60_000) {
+      await sleep(100);
+      held = dbQuery<{ id: string }>(db, `SELECT id FROM subspaces WHERE state = 'leased' AND lease_owner LIKE ?`, `%/${a.child.pid}/%`).map((r) => r.id);
+    }
+    expect(held.length).toBeGreaterThan(0);
+    a.child.kill('SIGSTOP');
+    const owner = dbQuery<{ lease_owner: string }>(db, `SELECT lease_owner FROM subspaces WHERE id = ?`, held[0])[0]!.lease_owner;
+    const b = startWorker(addr);
+    try {
+      expect(await within(b.exited, 240_000, 'worker b'), b.stderr()).toBe(0);
+      expect(await within(co.exited, 30_000, 'coordinator'), co.stderr()).toBe(0);
+    } finally {
+      a.child.kill('SIGCONT');
+      a.child.kill('SIGKILL');
+    }
+    const ans = answer(db);
+    expectSameAnswer(ans);
+    // The stopped worker's leases expired (counted as an attempt) and another worker committed them.
+    const expired = dbQuery<{ detail_json: string }>(db, `SELECT detail_json FROM events WHERE kind = 'lease-expired'`).map((e) => JSON.parse(e.detail_json));
+    for (const id of held) {
+      expect(expired.some((e) => e.subspace === id && e.owner === owner)).toBe(true);
+      const row = dbQuery<{ state: string; committed_by: string | null; attempts: number }>(db, `SELECT state, committed_by, attempts FROM subspaces WHERE id = ?`, id)[0]!;
+      expect(row.state).toBe('done');
+      expect(row.committed_by).not.toBe(owner);
+      expect(row.attempts).toBeGreaterThanOrEqual(1);
+    }
+  }, 300_000);
+
+  it('kill -9 of workers at random moments and of the coordinator once, then restarts: same answer, exact coverage, integrity ok', async () => {
+    const db = join(dir, 'fault.db');
+    const rand = rng(20260421);
+    const coArgs = ['--lease-ms', '3000', '--heartbeat-ms', '500', '--max-attempts', '10'];
+    let co = await startCoordinator(db, coArgs);
+    const port = co.port;
+    const addr = `127.0.0.1:${port}`;
+    const workers: Proc[] = [0, 1, 2].map(() => startWorker(addr));
+    const killed: string[] = [];
+    const progress = () => {
+      try {
+        return dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM subspaces WHERE state = 'done'`)[0]!.n;
+      } catch {
+        return 0;
+      }
+    };
+    // Two worker kills and the coordinator kill at random moments while the run is in progress.
+    const plan = [
+      { what: 'worker', at: 20 + Math.floor(rand() * 40) },
+      { what: 'coordinator', at: 90 + Math.floor(rand() * 40) },
+      { what: 'worker', at: 150 + Math.floor(rand() * 40) },
+    ];
+    for (const step of plan) {
+      const t0 = Date.now();
+      while (progress() < step.at && Date.now() - t0 < 120_000) await sleep(50);
+      if (step.what === 'worker') {
+        const i = Math.floor(rand() * workers.length);
+        const w = workers[i]!;
+        if (w.child.exitCode !== null) continue;
+        w.child.kill('SIGKILL');
+        await w.exited;
+        killed.push(`worker ${i} at ${progress()} subspaces`);
+        workers[i] = startWorker(addr);
+      } else {
+        co.child.kill('SIGKILL');
+        await co.exited;
+        killed.push(`coordinator at ${progress()} subspaces`);
+        const mid = answer(db);
+        expect(mid.integrity).toBe('ok');
+        expect(mid.state).toBe('running'); // it really was interrupted
+        await sleep(300);
+        co = await startCoordinator(db, coArgs, { listen: `127.0.0.1:${port}` });
+      }
+    }
+    expect(killed.length).toBe(3);
+    const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
+    expect(codes, killed.join(', ') + '\n' + workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0, 0]);
+    expect(await within(co.exited, 30_000, 'coordinator'), co.stderr()).toBe(0);
+    const a = answer(db);
+    expectSameAnswer(a);
+    // The coordinator restart resumed (no second run in the database).
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM runs`)[0]!.n).toBe(1);
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'resume'`)[0]!.n).toBeGreaterThanOrEqual(1);
+  }, 300_000);
+});
