@@ -84,15 +84,20 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     const co = await startCoordinator(db, ['--lease-ms', '2000', '--heartbeat-ms', '400', '--keepalive-ms', '120000']);
     const addr = `127.0.0.1:${co.port}`;
     const a = startWorker(addr, ['--keepalive-ms', '120000', '--prefetch', '2']);
-    // Wait until worker a holds leases, then stop it.
+    // Wait until worker a holds leases, stop it, and take the leases it holds once it is stopped (a
+    // lease it committed just before the signal is not one it lost); retry if it held none then.
     let held: string[] = [];
     const t0 = Date.now();
+    const leasedBy = () => dbQuery<{ id: string }>(db, `SELECT id FROM subspaces WHERE state = 'leased' AND lease_owner LIKE ?`, `%/${a.child.pid}/%`).map((r) => r.id);
     while (held.length === 0 && Date.now() - t0 < 60_000) {
       await sleep(100);
-      held = dbQuery<{ id: string }>(db, `SELECT id FROM subspaces WHERE state = 'leased' AND lease_owner LIKE ?`, `%/${a.child.pid}/%`).map((r) => r.id);
+      if (leasedBy().length === 0) continue;
+      a.child.kill('SIGSTOP');
+      await sleep(300);
+      held = leasedBy();
+      if (held.length === 0) a.child.kill('SIGCONT');
     }
     expect(held.length).toBeGreaterThan(0);
-    a.child.kill('SIGSTOP');
     const owner = dbQuery<{ lease_owner: string }>(db, `SELECT lease_owner FROM subspaces WHERE id = ?`, held[0])[0]!.lease_owner;
     const b = startWorker(addr);
     try {
