@@ -5,7 +5,7 @@ import { availableParallelism } from 'node:os';
 import { ConfigError } from '../model/errors.js';
 import { fmtBig } from '../space/index.js';
 import { formatRows, type Format } from '../store/index.js';
-import { runSpecFromFlags, type SearchFlags } from './search.js';
+import { runSpecFromFlags, runSpecOptions, type SearchFlags } from './search.js';
 import { posInt } from './options.js';
 
 interface CoordinatorFlags extends SearchFlags {
@@ -68,25 +68,15 @@ function exitSoon(): void {
 const stamp = () => new Date().toISOString().slice(11, 23);
 
 export function registerDistributed(program: Command, onResult: (text: string) => void): void {
-  program
+  const coordinatorCmd = program
     .command('coordinator')
-    .description('serve a search to gRPC workers (same run as `strata search` for the same flags), results in SQLite')
-    .requiredOption('--space <preset|file>', 'design space preset (quick, deepstack, tiny) or JSON file')
-    .option('--workload <preset|file>', 'request shape and SLOs')
-    .option('--objective <list>', 'objective(s), comma-separated', 'throughput-per-watt')
-    .requiredOption('--db <file>', 'results database (created, or resumed when it holds the same run)')
+    .description('serve a search to gRPC workers (same run as `strata search` for the same flags), results in SQLite');
+  runSpecOptions(coordinatorCmd)
     .requiredOption('--listen <host:port>', 'address to serve on (port 0: any free port, printed on stderr)')
     .option('--token-file <file>', 'file holding the shared token (default: the STRATA_TOKEN environment variable)')
     .option('--tls-cert <pem>', 'server certificate (TLS)')
     .option('--tls-key <pem>', 'server private key (TLS)')
     .option('--tls-ca <pem>', 'CA that signs worker certificates (mutual TLS)')
-    .option('--new-run', 'start a new run in a database that holds another run spec')
-    .option('--top-k <k>', 'best designs kept per objective', '20')
-    .option('--tpot-max-ms <ms>', 'TPOT constraint')
-    .option('--ttft-max-ms <ms>', 'TTFT constraint')
-    .option('--power-max-w <w>', 'system power constraint')
-    .option('--area-max-mm2 <mm2>', 'silicon area constraint')
-    .option('--temp-max-c <c>', 'temperature constraint')
     .option('--lease-ms <ms>', 'a lease expires this long after its last heartbeat', '60000')
     .option('--heartbeat-ms <ms>', 'worker heartbeat period (default: lease / 4)')
     .option('--max-attempts <n>', 'expired leases before a subspace is failed', '3')

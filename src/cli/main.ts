@@ -5,6 +5,7 @@ import { MODEL_VERSION } from '../model/evaluate.js';
 import { renderEval, runEval, writeEvalPlot, type EvalOptions } from './eval.js';
 import { runValidate, type ValidateOptions } from './validate.js';
 import { registerSearch } from './search.js';
+import { mappingOptions, precisionOptions } from './options.js';
 import { registerDistributed } from './distributed.js';
 import { registerServe } from './serve.js';
 import { registerReport } from './report.js';
@@ -18,27 +19,15 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-  program
+  const evalCmd = program
     .command('eval')
     .description('evaluate one design point: step times, breakdown per operator, memory, power, temperatures')
     .requiredOption('--system <preset|file>', 'system preset name or JSON file')
     .requiredOption('--model <preset|config.json>', 'model preset name or Hugging Face config.json')
     .option('--batch <n>', 'sequences in the batch', '1')
     .option('--input <tokens>', 'prompt length', '1024')
-    .option('--output <tokens>', 'generated tokens (decode is averaged over them)', '256')
-    .option('--precision <p>', 'precision of weights, activations and KV cache', 'bf16')
-    .option('--weight-precision <p>', 'override the weight precision')
-    .option('--activation-precision <p>', 'override the activation precision')
-    .option('--kv-precision <p>', 'override the KV-cache precision')
-    .option('--tp <n>', 'tensor parallel degree', '1')
-    .option('--pp <n>', 'pipeline parallel degree', '1')
-    .option('--dp <n>', 'data parallel replicas (the batch is split over them)', '1')
-    .option('--sp <n>', 'sequence/context parallel degree', '1')
-    .option('--ep <n>', 'expert parallel degree of MoE layers (divides tp*dp*sp)', '1')
-    .option('--microbatches <n>', 'pipeline microbatches (default: min(pp, batch/dp))')
-    .option('--no-overlap', 'no tile-level overlap of TP collectives with their GEMMs')
-    .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s (0 = uniform)')
-    .option('--expert-placement <p>', 'contiguous | round-robin | balanced')
+    .option('--output <tokens>', 'generated tokens (decode is averaged over them)', '256');
+  mappingOptions(precisionOptions(evalCmd))
     .option('--json', 'print one JSON object')
     .option('--plot <out.svg>', 'also write the breakdown (per-operator time by bound, prefill and decode) as an SVG file')
     .action((o: EvalOptions) => {

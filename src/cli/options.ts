@@ -1,4 +1,5 @@
 // Strict parsing of numeric and enum CLI options into ConfigErrors (exit code 2).
+import type { Command } from 'commander';
 import { ConfigError } from '../model/errors.js';
 import { PRECISIONS, type Precision, type PrecisionSpec } from '../model/types.js';
 
@@ -24,4 +25,27 @@ export function precisionSpec(o: { precision?: string; weightPrecision?: string;
     activations: o.activationPrecision ? precision('--activation-precision', o.activationPrecision) : base,
     kvCache: o.kvPrecision ? precision('--kv-precision', o.kvPrecision) : base,
   };
+}
+
+/** Precision flags shared by eval and serve. */
+export function precisionOptions(cmd: Command): Command {
+  return cmd
+    .option('--precision <p>', 'precision of weights, activations and KV cache', 'bf16')
+    .option('--weight-precision <p>', 'override the weight precision')
+    .option('--activation-precision <p>', 'override the activation precision')
+    .option('--kv-precision <p>', 'override the KV-cache precision');
+}
+
+/** Parallel-mapping flags shared by eval and serve (parsed by mappingFrom in eval.ts). */
+export function mappingOptions(cmd: Command): Command {
+  return cmd
+    .option('--tp <n>', 'tensor parallel degree', '1')
+    .option('--pp <n>', 'pipeline parallel degree', '1')
+    .option('--dp <n>', 'data parallel replicas (the batch is split over them)', '1')
+    .option('--sp <n>', 'sequence/context parallel degree', '1')
+    .option('--ep <n>', 'expert parallel degree of MoE layers (divides tp*dp*sp)', '1')
+    .option('--microbatches <n>', 'pipeline microbatches (default: min(pp, batch/dp))')
+    .option('--no-overlap', 'no tile-level overlap of TP collectives with their GEMMs')
+    .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s (0 = uniform)')
+    .option('--expert-placement <p>', 'contiguous | round-robin | balanced');
 }

@@ -99,23 +99,28 @@ function splitDepthOf(ctx: ReturnType<typeof makeRunContext>): number {
   return depth;
 }
 
-export function registerSearch(program: Command, onResult: (text: string) => void): void {
-  program
-    .command('search')
-    .description('search a design space on this machine (embedded coordinator + local threads), results in SQLite')
+/** The flags that make a run spec: shared by `search` and `coordinator` (same flags, same run). */
+export function runSpecOptions(cmd: Command): Command {
+  return cmd
     .requiredOption('--space <preset|file>', 'design space preset (quick, deepstack, tiny) or JSON file')
     .option('--workload <preset|file>', 'request shape and SLOs (chat, rag-long, reasoning, mlperf-llama2-70b)')
     .option('--objective <list>', `one objective, or several (comma-separated) for a Pareto front: ${OBJECTIVE_NAMES.join(', ')}`, 'throughput-per-watt')
     .requiredOption('--db <file>', 'results database (created, or resumed when it holds the same run)')
-    .option('--workers <n>', 'search threads (default: the cores)')
     .option('--new-run', 'start a new run in a database that holds another run spec')
     .option('--top-k <k>', 'best designs kept per objective', '20')
     .option('--tpot-max-ms <ms>', 'TPOT constraint')
     .option('--ttft-max-ms <ms>', 'TTFT constraint')
     .option('--power-max-w <w>', 'system power constraint')
     .option('--area-max-mm2 <mm2>', 'silicon area constraint')
-    .option('--temp-max-c <c>', 'temperature constraint')
-    .action(async (f: SearchFlags) => {
+    .option('--temp-max-c <c>', 'temperature constraint');
+}
+
+export function registerSearch(program: Command, onResult: (text: string) => void): void {
+  const searchCmd = program
+    .command('search')
+    .description('search a design space on this machine (embedded coordinator + local threads), results in SQLite')
+    .option('--workers <n>', 'search threads (default: the cores)');
+  runSpecOptions(searchCmd).action(async (f: SearchFlags) => {
       const spec = runSpecFromFlags(f);
       const threads = f.workers !== undefined ? (f.workers === '0' ? 0 : posInt('--workers', f.workers, 1024)) : availableParallelism();
       const { runEmbedded } = await import('../../coordinator/embedded.js');

@@ -1,5 +1,6 @@
 // `strata serve`: the discrete-event serving simulator (and the analytic steady state) for a design
 // and a workload preset or file.
+import { mappingOptions, precisionOptions } from './options.js';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
@@ -165,7 +166,7 @@ export function renderServe(r: ServeRun): string {
 
 /** Registers `strata serve` on the program (called from main.ts). */
 export function registerServe(program: import('commander').Command): void {
-  program
+  const cmd = program
     .command('serve')
     .description('simulate serving a workload (discrete-event, with the analytic steady state alongside)')
     .requiredOption('--system <preset|file>', 'system preset name or JSON file')
@@ -179,20 +180,8 @@ export function registerServe(program: import('commander').Command): void {
     .option('--max-batch <n>', 'sequences in flight per replica', '256')
     .option('--chunk <tokens>', 'tokens per step per replica (chunk budget / prompt budget)', '2048')
     .option('--prefill-replicas <n>', 'disaggregated on GPUs: DP replicas given to prefill (default dp/4)')
-    .option('--pim <file>', 'JSON of a PIM tier for decode attention offload: capacityGB, internalBandwidthGBps, linkBandwidthGBps, computeTFLOPS')
-    .option('--precision <p>', 'precision of weights, activations and KV cache', 'bf16')
-    .option('--weight-precision <p>', 'override the weight precision')
-    .option('--activation-precision <p>', 'override the activation precision')
-    .option('--kv-precision <p>', 'override the KV-cache precision')
-    .option('--tp <n>', 'tensor parallel degree', '1')
-    .option('--pp <n>', 'pipeline parallel degree', '1')
-    .option('--dp <n>', 'data parallel replicas', '1')
-    .option('--sp <n>', 'sequence/context parallel degree', '1')
-    .option('--ep <n>', 'expert parallel degree of MoE layers', '1')
-    .option('--microbatches <n>', 'pipeline microbatches')
-    .option('--no-overlap', 'no tile-level overlap of TP collectives with their GEMMs')
-    .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s')
-    .option('--expert-placement <p>', 'contiguous | round-robin | balanced')
+    .option('--pim <file>', 'JSON of a PIM tier for decode attention offload: capacityGB, internalBandwidthGBps, linkBandwidthGBps, computeTFLOPS');
+  mappingOptions(precisionOptions(cmd))
     .option('--json', 'print one JSON object')
     .option('--plot <out.svg>', 'also write TTFT/TPOT percentiles against the SLOs and queue/KV occupancy over time as an SVG file')
     .action((o: ServeOptions) => {
