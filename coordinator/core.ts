@@ -113,12 +113,7 @@ export class Coordinator {
       // Leased-but-unfinished work goes back to the queue; the archive and top-K are rebuilt from
       // the stored designs.
       requeueLeased(this.run);
-      const front = new Set(getArchive(this.run));
-      for (const d of storedDesigns(this.run)) {
-        const e: Entry = { id: d.pointId, values: objectiveValues(spec.search.objectives, d.objectives) };
-        if (front.has(d.pointId)) this.archive.insert(e);
-        for (const t of this.topk) t.insert(e);
-      }
+      this.rebuildFromStore();
       logEvent(this.run, 'resume', { front: this.archive.entries.length });
     } else {
       const depth = spec.splitDepth;
@@ -274,6 +269,20 @@ export class Coordinator {
     p.accounted += r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible;
     p.done += 1;
     return true;
+  }
+
+  /** The archive and top-K as the database holds them (resume, and recovery after a refusal). */
+  private rebuildFromStore(): void {
+    const front = new Set(getArchive(this.run));
+    const archive = new ParetoArchive();
+    const topk = this.topk.map((t) => new TopK(t.k, t.objective));
+    for (const d of storedDesigns(this.run)) {
+      const e: Entry = { id: d.pointId, values: objectiveValues(this.spec.search.objectives, d.objectives) };
+      if (front.has(d.pointId)) archive.insert(e);
+      for (const t of topk) t.insert(e);
+    }
+    this.archive.entries = archive.entries;
+    this.topk.forEach((t, i) => (t.items = topk[i]!.items));
   }
 
   /**
