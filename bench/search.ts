@@ -3,7 +3,7 @@
 //   deepstack: a fixed time budget (default 300 s), then the measured rates and the pruned fraction,
 //              and the wall time the whole space would take at that accounting rate
 // Usage: node dist/bench/search.js [deepstackSeconds]
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { runEmbedded } from '../coordinator/embedded.js';
@@ -14,7 +14,6 @@ import { machine, median } from './machine.js';
 const threads = availableParallelism();
 const budget = Number(process.argv[2] ?? 300);
 const dir = mkdtempSync(join(tmpdir(), 'strata-bench-'));
-void readFileSync;
 
 async function once(space: string, limit?: number) {
   const db = join(dir, `${space}-${Date.now()}.db`);

@@ -33,8 +33,6 @@ export interface CoordinatorOptions {
   newRun?: boolean;
   leaseMs?: number;
   maxAttempts?: number;
-  /** Subspaces the coordinator aims for when it first splits the space. */
-  targetSubspaces?: number;
   /** A queued subspace larger than this is split one level finer before it is leased. */
   maxLeasePoints?: bigint;
 }
@@ -43,19 +41,6 @@ export interface CoordinatorOptions {
 function priorityOf(depth: number, bound: { ideal?: number[]; infeasible?: string } | null): number {
   const b = bound?.ideal ? bound.ideal[0]! : bound?.infeasible ? 1e14 : 0;
   return depth * 1e15 + (Number.isFinite(b) ? Math.max(-1e14, Math.min(1e14, b)) : 1e14);
-}
-
-/** Depth at which the space splits into at least `target` subspaces (deterministic per space). */
-export function splitDepthFor(ctx: RunContext, target: number): number {
-  let subs: Subspace[] = [rootSubspace(ctx.space)];
-  let depth = 0;
-  while (depth < ctx.space.levels.length - 1 && subs.length < target) {
-    const next = subs.flatMap((s) => children(ctx.space, s));
-    if (next.length > 200_000) break;
-    subs = next;
-    depth++;
-  }
-  return depth;
 }
 
 function objectiveValues(names: readonly ObjectiveName[], figures: Partial<Record<string, number>>): number[] {

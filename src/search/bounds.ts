@@ -22,7 +22,7 @@ import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type Pre
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
 import { matrixPrecision } from '../model/compute.js';
 import { applyPoint, type Space, type Subspace, type Value } from '../space/index.js';
-import { OBJECTIVES, packageAreaMm2, type SearchSpec } from './objective.js';
+import { packageAreaMm2, type SearchSpec } from './objective.js';
 
 /** Hardware quantities the bound uses, and the system fields each one reads. */
 // A dim that replaces a whole chiplet (or the chiplet list) or changes a role can change any quantity.
@@ -334,7 +334,6 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound
   if (!anyFits) return { infeasible: c.powerMaxW !== undefined || c.areaMaxMm2 !== undefined ? 'bound' : 'memory' };
   if (!anySlo) return { infeasible: 'slo' };
   // goodput is 0 for a point that misses an SLO: never above the throughput bound.
-  void OBJECTIVES;
   return { ideal };
 }
 
