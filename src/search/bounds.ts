@@ -112,6 +112,9 @@ export interface BoundContext {
   /** Per quantity: the hardware dims (indices) whose paths can change it. */
   deps: Record<Quantity, number[]>;
   cache: Map<string, number>;
+  pointCache: Map<string, Bound | null>;
+  /** Precision of a point whose precision dims are all absent (space base). */
+  basePrecision: PrecisionSpec;
   /** Dims by target. */
   batchDim: number;
   devicesDim: number;
@@ -160,6 +163,8 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     spec,
     deps,
     cache: new Map(),
+    pointCache: new Map(),
+    basePrecision: applyPoint({}, { values: {} }, space).precision,
     batchDim: byTarget('batch'),
     devicesDim: byTarget('devices'),
     precisionDims: space.dims.filter((d) => d.target?.startsWith('precision')).map((d) => d.index),
@@ -230,8 +235,7 @@ function valuesOf(ctx: BoundContext, dim: number, fixed: (number | undefined)[])
 
 /** Narrowest precision per class among the values the subspace allows. */
 function narrowest(ctx: BoundContext, fixed: (number | undefined)[]): PrecisionSpec {
-  const applied = applyPoint({}, { values: {} }, ctx.space);
-  const p = { ...applied.precision };
+  const p = { ...ctx.basePrecision };
   const min = (a: Precision, b: Precision) => (BYTES_PER_ELEMENT[b] < BYTES_PER_ELEMENT[a] ? b : a);
   for (const i of ctx.precisionDims) {
     const d = ctx.space.dims[i]!;
@@ -344,7 +348,16 @@ export function subspaceBound(ctx: BoundContext, sub: Subspace): Bound | null {
 }
 
 /** The bound of a single point (all dims fixed). */
+/** The bound of a single point (all dims fixed). The mapping does not enter it, so points that
+ *  differ only in their mapping share one (memoised). */
 export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, _values: Record<string, Value>): Bound | null {
-  const fixed: (number | undefined)[] = Array.from(idx as ArrayLike<number>);
-  return boundFromFixed(ctx, fixed);
+  let key = '';
+  for (let i = 0; i < idx.length; i++) if (i !== ctx.space.mappingDim) key += idx[i] + ',';
+  let b = ctx.pointCache.get(key);
+  if (b === undefined) {
+    b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>));
+    if (ctx.pointCache.size > 100_000) ctx.pointCache.clear();
+    ctx.pointCache.set(key, b);
+  }
+  return b;
 }

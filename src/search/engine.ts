@@ -66,9 +66,28 @@ export class SystemCache {
   readonly targetDims: string[];
   constructor(private ctx: RunContext) {
     this.targetDims = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.name);
+    this.targetIdx = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.index);
     this.hwDims = ctx.space.dims
       .map((d, i) => (d.paths.length > 0 || (d.target !== undefined && (d.target.startsWith('network.') || d.target === 'devices')) ? i : -1))
       .filter((i) => i >= 0);
+  }
+
+  private targetCache = new Map<string, ReturnType<typeof applyPoint>>();
+  private targetIdx: number[] = [];
+
+  /** The non-hardware inputs of a point (batch, lengths, precision, mapping), memoised by their values. */
+  targets(idx: ArrayLike<number>, values: Record<string, Value>): ReturnType<typeof applyPoint> {
+    let key = '';
+    for (const i of this.targetIdx) key += idx[i] + ',';
+    let t = this.targetCache.get(key);
+    if (!t) {
+      const tv: Record<string, Value> = {};
+      for (const name of this.targetDims) tv[name] = values[name]!;
+      t = applyPoint({}, { values: tv }, this.ctx.space);
+      if (this.targetCache.size > 50_000) this.targetCache.clear();
+      this.targetCache.set(key, t);
+    }
+    return t;
   }
 
   get(idx: ArrayLike<number>, values: Record<string, Value>): SystemSpec | ConfigError {
@@ -139,9 +158,7 @@ export interface PointOutcome {
 export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>): PointOutcome {
   const sys = systems.get(idx, values);
   if (sys instanceof ConfigError) return { scored: null, reason: 'config', result: null };
-  const tv: Record<string, Value> = {};
-  for (const name of systems.targetDims) tv[name] = values[name]!;
-  const applied = applyPoint({}, { values: tv }, ctx.space);
+  const applied = systems.targets(idx, values);
   let r: EvalResult;
   try {
     r = evaluate({
