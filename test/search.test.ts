@@ -70,3 +70,29 @@ describe('branch-and-bound equals brute force', () => {
     }
   }, 300_000);
 });
+
+describe('every target of a space reaches the model', () => {
+  it('refuses serving-scheduler targets the search does not read, naming the dim', () => {
+    const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
+    s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'chunk', values: [512, 1024], target: 'chunkTokens' });
+    expect(() => makeRunContext(runSpecFor(s, { objectives: ['throughput'] }))).toThrow(/levels\[\d+\]\.dims\[\d+\]\.target.*chunkTokens/);
+  });
+
+  it('a microbatches target changes the pipelined evaluation', async () => {
+    const { evaluatePoint, SystemCache } = await import('../src/search/engine.js');
+    const { enumeratePoints } = await import('../src/space/index.js');
+    const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
+    s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'mb', values: [1, 4], target: 'microbatches' });
+    const ctx = makeRunContext(runSpecFor(s, { objectives: ['throughput'] }));
+    const systems = new SystemCache(ctx);
+    const byMb = new Map<number, number>();
+    for (const cur of enumeratePoints(ctx.space)) {
+      const m = cur.mapping!;
+      if (m.pp !== 2 || cur.values.batch !== 16 || cur.values.precision !== 'bf16' || cur.values.layers !== 8 || cur.values.connectedLayers !== 8 || cur.values.globalSramMB !== 32 || cur.values.devices !== 2) continue;
+      const o = evaluatePoint(ctx, systems, cur.idx, cur.values);
+      byMb.set(cur.values.mb as number, o.result!.decode.stepTimeS);
+    }
+    expect(byMb.size).toBe(2);
+    expect(byMb.get(1)).not.toBe(byMb.get(4));
+  });
+});

@@ -1,7 +1,7 @@
 // The run context of a search: the compiled space, its base system, the model and the objectives,
 // built from plain JSON so that the coordinator and every worker derive the same one. Pure.
 import { createHash } from 'node:crypto';
-import { parseWith } from '../model/errors.js';
+import { ConfigError, parseWith } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/evaluate.js';
 import { parseHfConfig } from '../model/workload/index.js';
 import { checkPaths, compileSpace } from '../space/index.js';
@@ -50,9 +50,19 @@ export function specHash(spec: RunSpec): string {
   return createHash('sha256').update(canonicalJson(spec)).digest('hex');
 }
 
+const UNUSED_TARGETS = ['chunkTokens', 'prefillDecodeRatio'];
+
 export function makeRunContext(spec: RunSpec): RunContext {
   const space = compileSpace(spec.space, 'space');
   checkPaths(space, spec.system);
+  // Serving-scheduler targets do not enter evaluate(): a dim over them would only duplicate points.
+  for (const d of space.dims)
+    if (d.target !== undefined && UNUSED_TARGETS.includes(d.target))
+      throw new ConfigError(`${d.configPath}.target`, d.target, `a target the search's objective reads (${UNUSED_TARGETS.join(' and ')} are scheduler choices that strata serve explores for a design; the search does not use them yet)`);
+  const defaults = (space.config.base.defaults ?? {}) as Record<string, unknown>;
+  for (const t of UNUSED_TARGETS)
+    if (defaults[t] !== undefined)
+      throw new ConfigError(`$.base.defaults.${t}`, defaults[t], `no ${t}: the search does not use it yet`);
   const model = parseHfConfig(spec.model, spec.modelName);
   return {
     space,

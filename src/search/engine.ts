@@ -4,7 +4,7 @@ import { evaluate, type EvalResult } from '../model/evaluate.js';
 import { ConfigError, parseWith } from '../model/errors.js';
 import { systemSchema, type SystemSpec } from '../model/hardware/schema.js';
 import type { ModelArch } from '../model/types.js';
-import { SINGLE } from '../model/parallel.js';
+import { SINGLE, type Mapping } from '../model/parallel.js';
 import { applyPoint, children, enumeratePoints, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry } from './archive.js';
 import { score, type SearchSpec, type Scored } from './objective.js';
@@ -58,6 +58,9 @@ function paramsOf(values: Record<string, Value>): Record<string, string | number
   return out;
 }
 
+/** The non-hardware inputs of a point, with the mapping as evaluate() reads it. */
+type PointInputs = ReturnType<typeof applyPoint> & { evalMapping: Mapping };
+
 /** Hardware of a point: the base system with its hardware dims and network targets, parsed once per key. */
 export class SystemCache {
   private cache = new Map<string, SystemSpec | ConfigError>();
@@ -72,18 +75,21 @@ export class SystemCache {
       .filter((i) => i >= 0);
   }
 
-  private targetCache = new Map<string, ReturnType<typeof applyPoint>>();
+  private targetCache = new Map<string, PointInputs>();
   private targetIdx: number[] = [];
 
   /** The non-hardware inputs of a point (batch, lengths, precision, mapping), memoised by their values. */
-  targets(idx: ArrayLike<number>, values: Record<string, Value>): ReturnType<typeof applyPoint> {
+  targets(idx: ArrayLike<number>, values: Record<string, Value>): PointInputs {
     let key = '';
     for (const i of this.targetIdx) key += idx[i] + ',';
     let t = this.targetCache.get(key);
     if (!t) {
       const tv: Record<string, Value> = {};
       for (const name of this.targetDims) tv[name] = values[name]!;
-      t = applyPoint({}, { values: tv }, this.ctx.space);
+      const t0 = applyPoint({}, { values: tv }, this.ctx.space);
+      // A microbatch target belongs to the mapping the model reads.
+      const m: Mapping = { ...(t0.mapping ?? SINGLE), ...(t0.microbatches !== undefined ? { microbatches: t0.microbatches } : {}) };
+      t = { ...t0, evalMapping: m };
       if (this.targetCache.size > 50_000) this.targetCache.clear();
       this.targetCache.set(key, t);
     }
@@ -168,7 +174,8 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
       batch: applied.batch ?? 1,
       inputTokens: applied.inputTokens ?? 1024,
       outputTokens: applied.outputTokens ?? 256,
-      mapping: applied.mapping ?? SINGLE,
+      mapping: applied.evalMapping,
+      ...(applied.decodeSamples !== undefined ? { decodeSamples: applied.decodeSamples } : {}),
     });
   } catch (e) {
     // The point cannot run at all: a mapping the model or batch does not take, or lengths the
