@@ -4,7 +4,7 @@
 import { ConfigError } from '../model/errors.js';
 import { addReasons, reasonsObject } from './bigint.js';
 import type { Db } from './db.js';
-import { KEPT, KEYS, OBJECTIVE_CAMEL, OBJECTIVE_COLUMNS, OBJECTIVES, type ObjectiveColumn, type RunState } from './schema.js';
+import { KEPT, KEYS, OBJECTIVE_CAMEL, OBJECTIVE_COLUMNS, OBJECTIVES, type ObjectiveColumn, type RunRow, type RunState } from './schema.js';
 import { parseWhere } from './where.js';
 
 export { parseWhere, WHERE_COLUMNS } from './where.js';
@@ -15,25 +15,6 @@ export type Row = Record<string, Cell>;
 // ----------------------------------------------------------------------------------------------
 // Runs
 
-interface RunRow {
-  id: number;
-  spec_json: string;
-  spec_hash: string;
-  epoch: number;
-  model_version: string;
-  objective: string;
-  created_ms: number;
-  updated_ms: number;
-  state: RunState;
-  wall_s: number;
-  space_size: string;
-  workers: number;
-  evaluated: string;
-  pruned_bound: string;
-  pruned_dominance: string;
-  infeasible: string;
-  infeasible_by_reason_json: string;
-}
 
 export interface RunInfo {
   id: number;

@@ -168,3 +168,24 @@ export const objectiveIndexDdl = (c: ObjectiveColumn): string =>
 
 /** Tables a strata database must contain (checked on open). */
 export const TABLES = ['runs', 'subspaces', 'designs', 'archive', 'workers', 'events'] as const;
+
+/** A row of `runs` as SQLite returns it. */
+export interface RunRow {
+  id: number;
+  spec_json: string;
+  spec_hash: string;
+  epoch: number;
+  model_version: string;
+  objective: string;
+  created_ms: number;
+  updated_ms: number;
+  state: RunState;
+  wall_s: number;
+  space_size: string;
+  workers: number;
+  evaluated: string;
+  pruned_bound: string;
+  pruned_dominance: string;
+  infeasible: string;
+  infeasible_by_reason_json: string;
+}

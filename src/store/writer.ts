@@ -23,6 +23,7 @@ import {
   type KeptAs,
   type KeyColumn,
   type ObjectiveColumn,
+  type RunRow,
   type RunState,
   type SubspaceState,
   type WorkerState,
@@ -280,16 +281,6 @@ export function specHash(input: RunSpecInput): string {
   );
 }
 
-interface RunRow {
-  id: number;
-  spec_json: string;
-  spec_hash: string;
-  epoch: number;
-  model_version: string;
-  objective: string;
-  space_size: string;
-  state: RunState;
-}
 
 function runFrom(db: Db, r: RunRow, resumed: boolean): Run {
   return {
