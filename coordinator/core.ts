@@ -5,7 +5,7 @@ import { ParetoArchive, TopK, type Entry } from '../src/search/archive.js';
 import { subspaceBound } from '../src/search/bounds.js';
 import { makeRunContext, type RunSpec } from '../src/search/context.js';
 import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js';
-import { OBJECTIVES, type ObjectiveName } from '../src/search/objective.js';
+import { objectiveValues, OBJECTIVES } from '../src/search/objective.js';
 import { children, rootSubspace, subspaceById, type Subspace } from '../src/space/index.js';
 import {
   commitSubspace,
@@ -41,13 +41,6 @@ export interface CoordinatorOptions {
 function priorityOf(depth: number, bound: { ideal?: number[]; infeasible?: string } | null): number {
   const b = bound?.ideal ? bound.ideal[0]! : bound?.infeasible ? 1e14 : 0;
   return depth * 1e15 + (Number.isFinite(b) ? Math.max(-1e14, Math.min(1e14, b)) : 1e14);
-}
-
-function objectiveValues(names: readonly ObjectiveName[], figures: Partial<Record<string, number>>): number[] {
-  return names.map((o) => {
-    const v = figures[OBJECTIVES[o].column] ?? NaN;
-    return OBJECTIVES[o].sense === 'max' ? v : -v;
-  });
 }
 
 export interface Progress {

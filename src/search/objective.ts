@@ -85,11 +85,15 @@ export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scor
   else if (c.powerMaxW !== undefined && r.systemPowerW > c.powerMaxW) reason = 'power';
   else if (c.areaMaxMm2 !== undefined && area > c.areaMaxMm2) reason = 'area';
   else if (c.tempMaxC !== undefined && Math.max(r.thermal.maxDramC, r.thermal.maxLogicC) > c.tempMaxC) reason = 'temperature';
-  const values = spec.objectives.map((o) => {
-    const v = figures[OBJECTIVES[o].column]!;
+  return { feasible: reason === null, reason, values: objectiveValues(spec.objectives, figures), figures };
+}
+
+/** Objective values to maximise (minimised ones negated) from a design's figures by column name. */
+export function objectiveValues(names: readonly ObjectiveName[], figures: Partial<Record<string, number>>): number[] {
+  return names.map((o) => {
+    const v = figures[OBJECTIVES[o].column] ?? NaN;
     return OBJECTIVES[o].sense === 'max' ? v : -v;
   });
-  return { feasible: reason === null, reason, values, figures };
 }
 
 /** a dominates b (maximising every component): >= everywhere, > somewhere. */
