@@ -37,7 +37,8 @@ describe('admissible bounds', () => {
               const p = unrank(ctx.space, id);
               const idx = indicesOf(ctx.space, p);
               const o = evaluatePoint(ctx, systems[si]!, idx, p.values);
-              const pb = pointBound(ctx.bounds, idx, p.values);
+              const t = systems[si]!.targets(idx, p.values);
+              const pb = pointBound(ctx.bounds, idx, { mapping: t.evalMapping, precision: t.precision });
               const feasible = !!o.scored?.feasible;
               for (const bound of [b, pb]) {
                 if (bound === null) continue;
@@ -59,4 +60,38 @@ describe('admissible bounds', () => {
       expect(checked).toBeGreaterThan(20);
     });
   }
+
+  // deepstack: most random points are infeasible (memory, mapping), so sample until enough feasible
+  // ones are found; check the point bound (with the point's own mapping plan) and the bounds of the
+  // point's enclosing subspaces at the system, mapping and serving levels.
+  it('bound >= true value on feasible random points of deepstack (plan-aware point bound)', () => {
+    const objs = [{ objectives: ['throughput'] }, { objectives: ['throughput-per-watt'] }, { objectives: ['tpot', 'energy-per-token'] }];
+    const ctxs = objs.map((s) => ctxFor('deepstack', s));
+    const systems = ctxs.map((c) => new SystemCache(c));
+    const space = ctxs[0]!.space;
+    let checked = 0;
+    fc.assert(
+      fc.property(fc.bigInt({ min: 0n, max: space.size - 1n }), fc.integer({ min: 0, max: ctxs.length - 1 }), (id, si) => {
+        const ctx = ctxs[si]!;
+        const p = unrank(space, id);
+        const idx = indicesOf(space, p);
+        const o = evaluatePoint(ctx, systems[si]!, idx, p.values);
+        const t = systems[si]!.targets(idx, p.values);
+        const bounds = [pointBound(ctx.bounds, idx, { mapping: t.evalMapping, precision: t.precision })];
+        if (o.scored?.feasible) for (const depth of [space.levels.length - 2, space.levels.length - 1, space.levels.length]) bounds.push(subspaceBound(ctx.bounds, subspaceOf(space, id, depth)));
+        for (const b of bounds) {
+          if (b === null) continue;
+          if (b.infeasible) {
+            expect(o.scored?.feasible, `${b.infeasible} bound on feasible point ${id}`).not.toBe(true);
+            continue;
+          }
+          if (!o.scored?.feasible) continue;
+          checked++;
+          o.scored.values.forEach((v, i) => expect(b.ideal![i]!, `objective ${ctx.spec.objectives[i]} of point ${id}`).toBeGreaterThanOrEqual(v * (1 - 1e-12) - 1e-15));
+        }
+      }),
+      { numRuns: 400, seed: 7 },
+    );
+    expect(checked).toBeGreaterThan(40);
+  }, 120_000);
 });

@@ -17,7 +17,7 @@
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
-import { expertWeightBytes } from '../model/parallel.js';
+import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
 import { matrixPrecision } from '../model/compute.js';
@@ -37,6 +37,9 @@ const QUANTITIES = {
   powerFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns)|power\.otherPowerW|thermal\.ambientC`),
   readPJ: q(String.raw`memory\.`),
   stepOverhead: q(String.raw`software\.stepOverheadUs`),
+  bwPrefill: q(String.raw`memory\.|compute\.(memoryInflightKB|fabricLatencyNs)`),
+  overlap: q(String.raw`software\.computeMemoryOverlap`),
+  launch: q(String.raw`software\.kernelLaunchUs`),
   area: q(String.raw`compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
@@ -44,6 +47,7 @@ type Quantity = keyof typeof QUANTITIES;
 const WANT_MAX: Record<Quantity, boolean> = {
   peakPrefill: true, peakDecode: true, bwDecode: true, capDecode: true, capPrefill: true,
   powerFloor: false, readPJ: false, stepOverhead: false, area: false,
+  bwPrefill: true, overlap: true, launch: false,
 };
 
 function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
@@ -69,8 +73,9 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       return peakOf(roleChiplet(sys, 'prefill'), prec);
     case 'peakDecode':
       return peakOf(roleChiplet(sys, 'decode'), prec);
-    case 'bwDecode': {
-      const c = roleChiplet(sys, 'decode');
+    case 'bwDecode':
+    case 'bwPrefill': {
+      const c = roleChiplet(sys, q === 'bwDecode' ? 'decode' : 'prefill');
       return effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, false).effectiveGBps * 1e9;
     }
     case 'capDecode': {
@@ -101,6 +106,10 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       return pkg.software.stepOverheadUs * 1e-6;
     case 'area':
       return packageAreaMm2(sys);
+    case 'overlap':
+      return pkg.software.computeMemoryOverlap;
+    case 'launch':
+      return pkg.software.kernelLaunchUs * 1e-6;
   }
 }
 
@@ -113,6 +122,7 @@ export interface BoundContext {
   deps: Record<Quantity, number[]>;
   cache: Map<string, number>;
   pointCache: Map<string, Bound | null>;
+  planCache: Map<string, MappingWork | null>;
   /** Precision of a point whose precision dims are all absent (space base). */
   basePrecision: PrecisionSpec;
   /** Dims by target. */
@@ -164,6 +174,7 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     deps,
     cache: new Map(),
     pointCache: new Map(),
+    planCache: new Map(),
     basePrecision: applyPoint({}, { values: {} }, space).precision,
     batchDim: byTarget('batch'),
     devicesDim: byTarget('devices'),
@@ -251,7 +262,85 @@ function narrowest(ctx: BoundContext, fixed: (number | undefined)[]): PrecisionS
   return p;
 }
 
-function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound | null {
+/** What one device does in one pass of a pipeline stage of a phase, summed over the operators of the
+ *  model's own plan (planDevice: the mapping's shards, pipeline stage, MoE busiest rank). Hardware-free. */
+interface StageWork {
+  /** Matrix FLOPs (GEMMs and attention) by the precision their matrix unit runs at. */
+  flops: [Precision, number][];
+  /** DRAM bytes the operators move at least: every GEMM operand and output once, attention's
+   *  activations and KV, a vector operator's bytes (runOps and gemmTime never move fewer). */
+  bytes: number;
+  /** Kernel launches (one per operator instance). */
+  kernels: number;
+  /** Step = stage pass x this (microbatches + pp - 1). */
+  pipelineFactor: number;
+}
+
+/** Per-device work and footprint of a mapping at a batch and precision; null: the model refuses it. */
+interface MappingWork {
+  prefill: StageWork;
+  decode: StageWork;
+  weightsBytes: number;
+  kvBytes: number;
+}
+
+function stageWork(ctx: BoundContext, prec: PrecisionSpec, phase: 'prefill' | 'decode', batch: number, m: Mapping): StageWork {
+  // Decode at the shortest context of the generation (the prompt): only attention depends on the
+  // context, and its FLOPs and bytes grow with it.
+  const plan = planDevice(ctx.model, prec, phase, batch, phase === 'prefill' ? ctx.inputTokens : 1, phase === 'prefill' ? 0 : ctx.inputTokens, m);
+  const actB = BYTES_PER_ELEMENT[prec.activations];
+  const wB = BYTES_PER_ELEMENT[prec.weights];
+  const flops = new Map<Precision, number>();
+  let bytes = 0;
+  let kernels = 0;
+  for (const o of plan.ops) {
+    let b: number;
+    if (o.kind === 'gemm') {
+      b = (o.m * o.k * actB + o.n * o.k * wB + o.m * o.n * actB) * o.groups;
+      flops.set(o.computePrecision, (flops.get(o.computePrecision) ?? 0) + 2 * o.m * o.n * o.k * o.groups * o.count);
+    } else if (o.kind === 'attention') {
+      b = o.activationBytes + o.kvReadBytes + o.kvWriteBytes;
+      flops.set(o.computePrecision, (flops.get(o.computePrecision) ?? 0) + o.flops * o.count);
+    } else b = o.weightBytes + o.activationBytes + o.kvReadBytes + o.kvWriteBytes; // vector work: its bytes only
+    bytes += b * o.count;
+    kernels += o.count;
+  }
+  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor };
+}
+
+function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: Mapping): MappingWork | null {
+  const key = `${batch}|${prec.weights}|${prec.activations}|${prec.kvCache}|${m.tp}|${m.pp}|${m.dp}|${m.sp}|${m.ep}|${m.microbatches ?? ''}|${m.routingSkew ?? ''}|${m.expertPlacement ?? ''}|${m.expertLoads?.join(',') ?? ''}`;
+  let w = ctx.planCache.get(key);
+  if (w === undefined) {
+    try {
+      const fp = footprintPerDevice(ctx.model, prec, m, batch, ctx.inputTokens, ctx.outputTokens);
+      w = { prefill: stageWork(ctx, prec, 'prefill', batch, m), decode: stageWork(ctx, prec, 'decode', batch, m), weightsBytes: fp.weightsBytes, kvBytes: fp.kvCacheBytes };
+    } catch {
+      w = null; // a mapping the model refuses: the evaluation reports why
+    }
+    if (ctx.planCache.size > 20_000) ctx.planCache.clear();
+    ctx.planCache.set(key, w);
+  }
+  return w;
+}
+
+/**
+ * Lower bound of a phase's step on the best hardware of the subspace, from the mapping's plan: each
+ * operator takes at least max(c, d) + (1 - overlap) min(c, d) + a launch, with c >= its FLOPs / peak
+ * and d >= its bytes / bandwidth (runOps); summed over operators this is at least the same expression
+ * of the sums (sum of min <= min of sums). Collectives only add time; the pipeline multiplies the
+ * stage pass by (microbatches + pp - 1); the framework's step overhead is added once.
+ */
+function stageBound(ctx: BoundContext, fixed: (number | undefined)[], w: StageWork, phase: 'prefill' | 'decode', over: number): number {
+  let c = 0;
+  for (const [p, f] of w.flops) c += f / extreme(ctx, phase === 'prefill' ? 'peakPrefill' : 'peakDecode', fixed, p);
+  const d = w.bytes / extreme(ctx, phase === 'prefill' ? 'bwPrefill' : 'bwDecode', fixed);
+  const o = extreme(ctx, 'overlap', fixed);
+  const pass = Math.max(c, d) + (1 - o) * Math.min(c, d) + w.kernels * extreme(ctx, 'launch', fixed);
+  return w.pipelineFactor * pass + over;
+}
+
+function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin): Bound | null {
   if (!ctx.enabled) return null;
   const m = ctx.model;
   const prec = narrowest(ctx, fixed);
@@ -281,7 +370,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound
   const area = extreme(ctx, 'area', fixed);
   const split = ctx.split;
   const c = ctx.spec.constraints;
-  const devs = ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
+  const devs = pin ? [devicesOf(pin.mapping)] : ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
   const batches = ctx.batchDim >= 0 ? (valuesOf(ctx, ctx.batchDim, fixed) as number[]) : [1];
   const objs = ctx.spec.objectives;
   const ideal = objs.map(() => -Infinity);
@@ -295,13 +384,23 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[]): Bound
       const kvFull = B * (I + O) * kvTok;
       const fits = split ? (W + kvFull) / D <= capD && W / D <= capP : (W + kvFull) / D <= capD;
       if (!fits) continue;
+      // A point's own mapping: its plan and footprint (per device, as evaluate() computes them).
+      const mw = pin ? mappingWork(ctx, pin.precision, B, pin.mapping) : null;
+      if (mw) {
+        const kvPre = (mw.kvBytes * I) / (I + O);
+        if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) continue;
+      }
       anyFits = true;
       // Distinct experts the step's B tokens touch (uniform routing maximises them for a given T,
       // and microbatches only touch more in total).
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
       const bytes = Wd + We * act + B * kvPrompt;
-      const tD = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
-      const tP = (B * Fpre) / (D * peakP) + over;
+      let tD = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
+      let tP = (B * Fpre) / (D * peakP) + over;
+      if (mw) {
+        tD = Math.max(tD, stageBound(ctx, fixed, mw.decode, 'decode', over));
+        tP = Math.max(tP, stageBound(ctx, fixed, mw.prefill, 'prefill', over));
+      }
       if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
       anySlo = true;
       const cycle = tP + O * tD;
@@ -347,15 +446,21 @@ export function subspaceBound(ctx: BoundContext, sub: Subspace): Bound | null {
   return boundFromFixed(ctx, fixed);
 }
 
-/** The bound of a single point (all dims fixed). */
-/** The bound of a single point (all dims fixed). The mapping does not enter it, so points that
- *  differ only in their mapping share one (memoised). */
-export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, _values: Record<string, Value>): Bound | null {
+/** The inputs of a point that its plan reads: the mapping as evaluate() gets it and the precision. */
+export interface PointPin {
+  mapping: Mapping;
+  precision: PrecisionSpec;
+}
+
+/** The bound of a single point (all dims fixed). With `pin` (the point's mapping and precision as
+ *  evaluate() reads them) it also uses the roofline of the mapping's own plan; without, the mapping
+ *  does not enter it. Memoised per point inputs. */
+export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, pin?: PointPin): Bound | null {
   let key = '';
-  for (let i = 0; i < idx.length; i++) if (i !== ctx.space.mappingDim) key += idx[i] + ',';
+  for (let i = 0; i < idx.length; i++) if (pin || i !== ctx.space.mappingDim) key += idx[i] + ',';
   let b = ctx.pointCache.get(key);
   if (b === undefined) {
-    b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>));
+    b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>), pin);
     if (ctx.pointCache.size > 100_000) ctx.pointCache.clear();
     ctx.pointCache.set(key, b);
   }

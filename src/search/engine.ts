@@ -220,7 +220,8 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Entry[]
   const visitPoints = (s: Subspace) => {
     for (const cur of enumeratePoints(ctx.space, s)) {
       // A point's own bound (its hardware, batch and mapping fixed) skips hopeless evaluations.
-      const pb = pointBound(ctx.bounds, cur.idx, cur.values);
+      const t = systems.targets(cur.idx, cur.values);
+      const pb = pointBound(ctx.bounds, cur.idx, { mapping: t.evalMapping, precision: t.precision });
       if (pb !== null) {
         if (pb.infeasible) {
           counts.infeasible += 1n;
