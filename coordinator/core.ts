@@ -87,7 +87,10 @@ export class Coordinator {
       },
       { newRun: opts.newRun ?? false },
     );
-    if (this.run.resumed) {
+    // A run killed after its row was written but before its subspaces were (the initial split and
+    // its bounds take a while) has nothing stored to resume: it starts afresh.
+    const stored = this.run.resumed ? summary(this.db, this.run.id).progress : null;
+    if (stored && stored.total + stored.split > 0) {
       // Leased-but-unfinished work goes back to the queue; the archive and top-K are rebuilt from
       // the stored designs.
       requeueLeased(this.run);

@@ -65,7 +65,9 @@ describe('admissible bounds', () => {
   // ones are found; check the point bound (with the point's own mapping plan) and the bounds of the
   // point's enclosing subspaces at the system, mapping and serving levels.
   it('bound >= true value on feasible random points of deepstack (plan-aware point bound)', () => {
-    const objs = [{ objectives: ['throughput'] }, { objectives: ['throughput-per-watt'] }, { objectives: ['tpot', 'energy-per-token'] }];
+    // One context with four objectives (each checked elementwise): the plans and mapping frontiers
+    // the bounds build are shared by all of them.
+    const objs = [{ objectives: ['throughput', 'throughput-per-watt', 'tpot', 'energy-per-token'] }];
     const ctxs = objs.map((s) => ctxFor('deepstack', s));
     const systems = ctxs.map((c) => new SystemCache(c));
     const space = ctxs[0]!.space;
@@ -90,8 +92,8 @@ describe('admissible bounds', () => {
           o.scored.values.forEach((v, i) => expect(b.ideal![i]!, `objective ${ctx.spec.objectives[i]} of point ${id}`).toBeGreaterThanOrEqual(v * (1 - 1e-12) - 1e-15));
         }
       }),
-      { numRuns: 400, seed: 7 },
+      { numRuns: 300, seed: 7 },
     );
-    expect(checked).toBeGreaterThan(40);
-  }, 120_000);
+    expect(checked).toBeGreaterThan(30);
+  }, 240_000);
 });

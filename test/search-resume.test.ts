@@ -49,9 +49,12 @@ describe('embedded search on a database', () => {
     const db = join(dir, 'killed.db');
     for (const delayMs of [900, 1700]) {
       const child = spawn(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2'], { stdio: 'ignore' });
+      const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, sig) => r([code, sig])));
       await new Promise((r) => setTimeout(r, delayMs));
       child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
+      // Killed by the signal: it must not have stopped by itself before (a resumed run that finds
+      // nothing to do exits 1 at once).
+      expect(await exited).toEqual([null, 'SIGKILL']);
       const mid = answer(db);
       expect(mid.integrity).toBe('ok');
     }

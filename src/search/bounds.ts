@@ -123,6 +123,12 @@ export interface BoundContext {
   cache: Map<string, number>;
   pointCache: Map<string, Bound | null>;
   planCache: Map<string, MappingWork | null>;
+  hwCache: Map<string, HwQuantities>;
+  frontierCache: Map<string, MappingWork[]>;
+  mappingsByDevices: Map<number, Mapping[]>;
+  microbatchDim: number;
+  /** The dims any quantity depends on. */
+  hwDims: number[];
   /** Precision of a point whose precision dims are all absent (space base). */
   basePrecision: PrecisionSpec;
   /** Dims by target. */
@@ -175,6 +181,11 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     cache: new Map(),
     pointCache: new Map(),
     planCache: new Map(),
+    hwCache: new Map(),
+    frontierCache: new Map(),
+    mappingsByDevices: new Map(),
+    microbatchDim: byTarget('microbatches'),
+    hwDims: [...new Set(Object.values(deps).flat())].sort((a, b) => a - b),
     basePrecision: applyPoint({}, { values: {} }, space).precision,
     batchDim: byTarget('batch'),
     devicesDim: byTarget('devices'),
@@ -230,6 +241,25 @@ function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[], 
   if (ctx.cache.size > 100_000) ctx.cache.clear();
   ctx.cache.set(key, best);
   return best;
+}
+
+/** The quantities of one assignment of the hardware dims (free ones as '*'), memoised per quantity and
+ *  precision: a point's bound reads a dozen of them, and the points of a subspace share its hardware. */
+type HwQuantities = Partial<Record<Quantity, Partial<Record<Precision, number>>>>;
+
+function hardwareOf(ctx: BoundContext, fixed: (number | undefined)[]): (q: Quantity, prec?: Precision) => number {
+  let key = '';
+  for (const i of ctx.hwDims) key += (fixed[i] === undefined ? '*' : fixed[i]) + ',';
+  let h = ctx.hwCache.get(key);
+  if (!h) {
+    if (ctx.hwCache.size > 100_000) ctx.hwCache.clear();
+    ctx.hwCache.set(key, (h = {}));
+  }
+  const hq = h;
+  return (q, prec = 'fp32') => {
+    const byPrec = (hq[q] ??= {});
+    return (byPrec[prec] ??= extreme(ctx, q, fixed, prec));
+  };
 }
 
 export interface Bound {
@@ -318,10 +348,87 @@ function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: M
     } catch {
       w = null; // a mapping the model refuses: the evaluation reports why
     }
-    if (ctx.planCache.size > 20_000) ctx.planCache.clear();
+    if (ctx.planCache.size > 500_000) ctx.planCache.clear(); // ~200 MB: deepstack's 425k mapping x batch x precision
     ctx.planCache.set(key, w);
   }
   return w;
+}
+
+/** Precision combinations the subspace allows (each precision dim at each of its allowed values). */
+function precisionCombos(ctx: BoundContext, fixed: (number | undefined)[]): PrecisionSpec[] {
+  let out: PrecisionSpec[] = [{ ...ctx.basePrecision }];
+  for (const i of ctx.precisionDims) {
+    const d = ctx.space.dims[i]!;
+    const cls = d.target === 'precision' ? (['weights', 'activations', 'kvCache'] as const) : [d.target!.split('.')[1] as 'weights' | 'activations' | 'kvCache'];
+    out = out.flatMap((p) => (valuesOf(ctx, i, fixed) as Precision[]).map((v) => {
+      const q = { ...p };
+      for (const c of cls) q[c] = v;
+      return q;
+    }));
+  }
+  return out;
+}
+
+const WORK_PRECS = PRECISIONS.length;
+/** The components a stage bound grows with: pipeline factor x (FLOPs per precision, bytes, launches). */
+function workVector(w: MappingWork): number[] {
+  const v: number[] = [];
+  for (const st of [w.prefill, w.decode]) {
+    const f = new Array<number>(WORK_PRECS).fill(0);
+    for (const [p, x] of st.flops) f[PRECISIONS.indexOf(p)] += st.pipelineFactor * x;
+    v.push(...f, st.pipelineFactor * st.bytes, st.pipelineFactor * st.kernels);
+  }
+  v.push(w.weightsBytes, w.kvBytes);
+  return v;
+}
+
+/**
+ * The mappings of a subspace on D devices at batch B that no other one beats in every component the
+ * bound grows with (work of both phases, footprint), over the precision combinations it allows: the
+ * bound of a dominated mapping is never above its dominator's (every step bound and the footprint
+ * check are monotone in the components), so the maximum over the frontier is the maximum over all.
+ * Null when the bound cannot use plans here (no mapping dim, or a microbatch dim: the plan reads it).
+ */
+function frontierOf(ctx: BoundContext, fixed: (number | undefined)[], D: number, B: number): MappingWork[] | null {
+  const md = ctx.space.mappingDim;
+  if (md < 0 || ctx.devicesDim < 0 || ctx.microbatchDim >= 0) return null;
+  const precs = precisionCombos(ctx, fixed);
+  const mKey = fixed[md] === undefined ? '*' : String(fixed[md]);
+  const key = `${D}|${B}|${mKey}|${precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';')}`;
+  let f = ctx.frontierCache.get(key);
+  if (f) return f;
+  let maps = ctx.mappingsByDevices.get(D);
+  if (!maps) {
+    maps = (ctx.space.dims[md]!.values as unknown as Mapping[]).filter((v) => devicesOf(v) === D);
+    ctx.mappingsByDevices.set(D, maps);
+  }
+  const ms = fixed[md] === undefined ? maps : [ctx.space.dims[md]!.values[fixed[md]!] as unknown as Mapping].filter((v) => devicesOf(v) === D);
+  const all: { w: MappingWork; v: number[] }[] = [];
+  for (const p of precs)
+    for (const m of ms) {
+      const w = mappingWork(ctx, p, B, m);
+      if (w) all.push({ w, v: workVector(w) });
+    }
+  // Skyline: in order of the sum of components, a vector can only be dominated by one before it.
+  const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
+  const sorted = all.map((x) => ({ ...x, s: sum(x.v) })).sort((a, b) => a.s - b.s);
+  const kept: { w: MappingWork; v: number[] }[] = [];
+  for (const x of sorted) {
+    let dom = false;
+    for (const k of kept) {
+      let le = true;
+      for (let i = 0; i < x.v.length && le; i++) if (k.v[i]! > x.v[i]!) le = false;
+      if (le) {
+        dom = true;
+        break;
+      }
+    }
+    if (!dom) kept.push(x);
+  }
+  f = kept.map((x) => x.w);
+  if (ctx.frontierCache.size > 20_000) ctx.frontierCache.clear();
+  ctx.frontierCache.set(key, f);
+  return f;
 }
 
 /**
@@ -331,12 +438,12 @@ function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: M
  * of the sums (sum of min <= min of sums). Collectives only add time; the pipeline multiplies the
  * stage pass by (microbatches + pp - 1); the framework's step overhead is added once.
  */
-function stageBound(ctx: BoundContext, fixed: (number | undefined)[], w: StageWork, phase: 'prefill' | 'decode', over: number): number {
+function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', over: number): number {
   let c = 0;
-  for (const [p, f] of w.flops) c += f / extreme(ctx, phase === 'prefill' ? 'peakPrefill' : 'peakDecode', fixed, p);
-  const d = w.bytes / extreme(ctx, phase === 'prefill' ? 'bwPrefill' : 'bwDecode', fixed);
-  const o = extreme(ctx, 'overlap', fixed);
-  const pass = Math.max(c, d) + (1 - o) * Math.min(c, d) + w.kernels * extreme(ctx, 'launch', fixed);
+  for (const [p, f] of w.flops) c += f / hw(phase === 'prefill' ? 'peakPrefill' : 'peakDecode', p);
+  const d = w.bytes / hw(phase === 'prefill' ? 'bwPrefill' : 'bwDecode');
+  const o = hw('overlap');
+  const pass = Math.max(c, d) + (1 - o) * Math.min(c, d) + w.kernels * hw('launch');
   return w.pipelineFactor * pass + over;
 }
 
@@ -359,15 +466,16 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const Fpre = ctx.prefillFlopsPerPrompt;
   // Matrix units run at least as wide as the narrowest weights and activations allowed.
   const cp = widerPrecision(prec.weights, prec.activations);
-  const peakP = extreme(ctx, 'peakPrefill', fixed, cp);
-  const peakD = extreme(ctx, 'peakDecode', fixed, cp);
-  const bw = extreme(ctx, 'bwDecode', fixed);
-  const capD = extreme(ctx, 'capDecode', fixed);
-  const capP = extreme(ctx, 'capPrefill', fixed);
-  const pFloor = extreme(ctx, 'powerFloor', fixed);
-  const rdPJ = extreme(ctx, 'readPJ', fixed);
-  const over = extreme(ctx, 'stepOverhead', fixed);
-  const area = extreme(ctx, 'area', fixed);
+  const hw = hardwareOf(ctx, fixed);
+  const peakP = hw('peakPrefill', cp);
+  const peakD = hw('peakDecode', cp);
+  const bw = hw('bwDecode');
+  const capD = hw('capDecode');
+  const capP = hw('capPrefill');
+  const pFloor = hw('powerFloor');
+  const rdPJ = hw('readPJ');
+  const over = hw('stepOverhead');
+  const area = hw('area');
   const split = ctx.split;
   const c = ctx.spec.constraints;
   const devs = pin ? [devicesOf(pin.mapping)] : ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
@@ -376,6 +484,9 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const ideal = objs.map(() => -Infinity);
   let anyFits = false;
   let anySlo = false;
+  // Whether some (D, B, mapping) was out of memory (else, with none fitting, the model refused every
+  // mapping: 'mapping').
+  let outOfMemory = false;
   for (const D of devs) {
     if (c.powerMaxW !== undefined && D * pFloor > c.powerMaxW) continue;
     if (c.areaMaxMm2 !== undefined && D * area > c.areaMaxMm2) continue;
@@ -383,24 +494,33 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // Capacity: weights over D devices plus the batch's KV at full context must fit.
       const kvFull = B * (I + O) * kvTok;
       const fits = split ? (W + kvFull) / D <= capD && W / D <= capP : (W + kvFull) / D <= capD;
-      if (!fits) continue;
-      // A point's own mapping: its plan and footprint (per device, as evaluate() computes them).
-      const mw = pin ? mappingWork(ctx, pin.precision, B, pin.mapping) : null;
-      if (mw) {
-        const kvPre = (mw.kvBytes * I) / (I + O);
-        if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) continue;
+      if (!fits) {
+        outOfMemory = true;
+        continue;
       }
-      anyFits = true;
       // Distinct experts the step's B tokens touch (uniform routing maximises them for a given T,
       // and microbatches only touch more in total).
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
       const bytes = Wd + We * act + B * kvPrompt;
-      let tD = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
-      let tP = (B * Fpre) / (D * peakP) + over;
+      const tD0 = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
+      const tP0 = (B * Fpre) / (D * peakP) + over;
+      // The mappings the subspace allows on D devices (the point's own, or the frontier of the free
+      // mapping dim), each with its plan's roofline and per-device footprint as evaluate() computes
+      // them; without plans, the mapping-free bound alone.
+      const works = pin ? [mappingWork(ctx, pin.precision, B, pin.mapping)] : frontierOf(ctx, fixed, D, B);
+      for (const mw of works ?? [null]) {
+      let tD = tD0;
+      let tP = tP0;
       if (mw) {
-        tD = Math.max(tD, stageBound(ctx, fixed, mw.decode, 'decode', over));
-        tP = Math.max(tP, stageBound(ctx, fixed, mw.prefill, 'prefill', over));
+        const kvPre = (mw.kvBytes * I) / (I + O);
+        if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) {
+          outOfMemory = true;
+          continue;
+        }
+        tD = Math.max(tD, stageBound(hw, mw.decode, 'decode', over));
+        tP = Math.max(tP, stageBound(hw, mw.prefill, 'prefill', over));
       }
+      anyFits = true;
       if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
       anySlo = true;
       const cycle = tP + O * tD;
@@ -432,9 +552,10 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
         }
         if (v > ideal[i]!) ideal[i] = v;
       });
+      }
     }
   }
-  if (!anyFits) return { infeasible: c.powerMaxW !== undefined || c.areaMaxMm2 !== undefined ? 'bound' : 'memory' };
+  if (!anyFits) return { infeasible: c.powerMaxW !== undefined || c.areaMaxMm2 !== undefined ? 'bound' : outOfMemory ? 'memory' : 'mapping' };
   if (!anySlo) return { infeasible: 'slo' };
   // goodput is 0 for a point that misses an SLO: never above the throughput bound.
   return { ideal };

@@ -65,32 +65,46 @@ type PointInputs = ReturnType<typeof applyPoint> & { evalMapping: Mapping };
 export class SystemCache {
   private cache = new Map<string, SystemSpec | ConfigError>();
   private hwDims: number[];
+  private targetCache = new Map<string, PointInputs>();
+  private restCache = new Map<string, ReturnType<typeof applyPoint>>();
+  private targetIdx: number[];
+  private mappingName: string | undefined;
   /** Names of the dims that are not hardware paths (targets: batch, precision, mapping, ...). */
   readonly targetDims: string[];
   constructor(private ctx: RunContext) {
     this.targetDims = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.name);
     this.targetIdx = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.index);
+    this.mappingName = ctx.space.mappingDim >= 0 ? ctx.space.dims[ctx.space.mappingDim]!.name : undefined;
     this.hwDims = ctx.space.dims
       .map((d, i) => (d.paths.length > 0 || (d.target !== undefined && (d.target.startsWith('network.') || d.target === 'devices')) ? i : -1))
       .filter((i) => i >= 0);
   }
 
-  private targetCache = new Map<string, PointInputs>();
-  private targetIdx: number[] = [];
 
-  /** The non-hardware inputs of a point (batch, lengths, precision, mapping), memoised by their values. */
+  /** The non-hardware inputs of a point (batch, lengths, precision, mapping), memoised by their values:
+   *  the targets other than the mapping are applied once per combination, the mapping is added. */
   targets(idx: ArrayLike<number>, values: Record<string, Value>): PointInputs {
+    const md = this.ctx.space.mappingDim;
     let key = '';
     for (const i of this.targetIdx) key += idx[i] + ',';
     let t = this.targetCache.get(key);
     if (!t) {
-      const tv: Record<string, Value> = {};
-      for (const name of this.targetDims) tv[name] = values[name]!;
-      const t0 = applyPoint({}, { values: tv }, this.ctx.space);
+      let rkey = '';
+      for (const i of this.targetIdx) if (i !== md) rkey += idx[i] + ',';
+      let rest = this.restCache.get(rkey);
+      if (!rest) {
+        const tv: Record<string, Value> = {};
+        for (const name of this.targetDims) if (name !== this.mappingName) tv[name] = values[name]!;
+        rest = applyPoint({}, { values: tv }, this.ctx.space);
+        if (this.restCache.size > 50_000) this.restCache.clear();
+        this.restCache.set(rkey, rest);
+      }
+      const mv = md >= 0 ? (values[this.mappingName!] as Mapping | undefined) : undefined;
+      const t0 = mv ? { ...rest, mapping: { ...mv } } : rest;
       // A microbatch target belongs to the mapping the model reads.
       const m: Mapping = { ...(t0.mapping ?? SINGLE), ...(t0.microbatches !== undefined ? { microbatches: t0.microbatches } : {}) };
       t = { ...t0, evalMapping: m };
-      if (this.targetCache.size > 50_000) this.targetCache.clear();
+      if (this.targetCache.size > 200_000) this.targetCache.clear();
       this.targetCache.set(key, t);
     }
     return t;
