@@ -1,6 +1,6 @@
 // evaluate(design) -> metrics: the single entry point of the performance model (DESIGN 1, 2).
 // Pure and deterministic: workers, tests and benchmarks all get the same numbers from here.
-import { dieArea, gemmTime, matrixPrecision, vectorTime, type AreaReport, type ComputeUnit } from './compute.js';
+import { dieArea, gemmShape, gemmTime, matrixPrecision, type AreaReport, type ComputeUnit } from './compute.js';
 import type { Chiplet, ComputeDie, MemorySpec, SystemSpec } from './hardware/schema.js';
 import {
   capacityBytes,
@@ -13,7 +13,7 @@ import {
 import { solveThermal, type ThermalColumn, type ThermalSolution } from './thermal.js';
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
 import { buildOperators, kvBytesPerToken } from './workload/index.js';
-import { collectiveCost, overlapTile, spanOf, type NetworkLevel } from './network.js';
+import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkLevel } from './network.js';
 import { checkMapping, devicesOf, footprintPerDevice, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
 
@@ -169,86 +169,153 @@ interface PhaseRaw {
   sramJ: number;
   dramJ: number;
   networkJ: number;
+  /** Per-operator breakdown: filled only when asked for (detail), the aggregates always. */
   ops: OpResult[];
 }
 
-function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec['package']['software'], withStepOverhead = true): PhaseRaw {
+/** What an operator costs on a die independently of the operating point (clock scale, DRAM
+ *  bandwidth and refresh): tiling, traffic, and energies before the voltage factor. */
+interface OpStatic {
+  mat: boolean;
+  attn: boolean;
+  /** GEMM cycles (waves x cycles per item) and SRAM-to-matrix-unit bytes. */
+  cycles: number;
+  sramTraffic: number;
+  shapeFlops: number;
+  /** DRAM bytes of one instance and the part of them written. */
+  opDram: number;
+  writeBytes: number;
+  waves: number;
+  utilisation: number;
+  /** MAC (or vector FLOP) energy and SRAM energy of one instance at nominal voltage, J. */
+  macBase: number;
+  sramBase: number;
+}
+
+function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): OpStatic {
+  if (op.kind === 'gemm' || op.kind === 'attention') {
+    const isAttn = op.kind === 'attention';
+    const g = gemmShape(die, 1, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, !isAttn);
+    // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
+    // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
+    // the output out, and the KV cache read and appended.
+    const opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
+    const writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
+    const q = matrixPrecision(die, op.computePrecision);
+    return {
+      mat: true,
+      attn: isAttn,
+      cycles: g.cycles,
+      sramTraffic: g.sramTraffic,
+      shapeFlops: 2 * op.m * op.n * op.k * op.groups,
+      opDram,
+      writeBytes: Math.min(writeBytes, opDram),
+      waves: g.waves,
+      utilisation: g.utilisation,
+      macBase: (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
+      sramBase: g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
+    };
+  }
+  const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
+  return {
+    mat: false,
+    attn: false,
+    cycles: 0,
+    sramTraffic: 0,
+    shapeFlops: 0,
+    opDram: bytes,
+    writeBytes: Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes),
+    waves: 1,
+    utilisation: 1,
+    macBase: op.flops * die.vectorEnergyPJPerFlop * 1e-12,
+    sramBase: 0,
+  };
+}
+
+function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec): OpStatic[] {
+  const actB = BYTES_PER_ELEMENT[prec.activations];
+  const wB = BYTES_PER_ELEMENT[prec.weights];
+  const kvB = BYTES_PER_ELEMENT[prec.kvCache];
+  return ops.map((op) => opStatic(op, die, actB, wB, kvB));
+}
+
+/**
+ * Times a list of operators at the role's operating point. `st` holds their operating-point-free
+ * figures (opStatics). `times`, if given, receives each operator's time (all instances). Per-operator
+ * results are built only when `detail` is set; the aggregates are the same either way.
+ */
+function runOps(
+  ops: readonly Operator[],
+  st: readonly OpStatic[],
+  role: Role,
+  sw: SystemSpec['package']['software'],
+  withStepOverhead: boolean,
+  detail: boolean,
+  times?: Float64Array,
+): PhaseRaw {
   const u = role.unit;
   const die = u.die;
   const bwBps = role.bw.effectiveGBps * 1e9;
+  const attnBps = bwBps * sw.attentionBandwidthEfficiency;
   const v = voltageRatio(die, u.freqScale);
   const v2 = v * v;
   const rdPJ = readEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
   const wrPJ = writeEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
   const launchS = sw.kernelLaunchUs * 1e-6;
-  const latS = role.bw.accessLatencyNs * 1e-9;
-  const actB = BYTES_PER_ELEMENT[prec.activations];
-  const wB = BYTES_PER_ELEMENT[prec.weights];
-  const kvB = BYTES_PER_ELEMENT[prec.kvCache];
+  const fillS = 2 * (role.bw.accessLatencyNs * 1e-9);
+  const f = die.frequencyGHz * 1e9 * u.freqScale;
+  const sramRate = die.sramBandwidthBytesPerCyclePerCore * (die.cores * u.dies) * f;
+  const vecRate = die.vectorFlopsPerCyclePerCore * die.cores * u.dies * die.frequencyGHz * 1e9 * u.freqScale;
+  const noOverlap = 1 - sw.computeMemoryOverlap;
   const out: OpResult[] = [];
   const tb: Record<Bound, number> = { compute: 0, memory: 0, network: 0, overhead: 0 };
   let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
-  for (const op of ops) {
-    let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound, opDram: number, util = 1;
-    let macJ = 0, sramBytes = 0, writeBytes: number, waves = 1;
-    if (op.kind === 'gemm' || op.kind === 'attention') {
-      const isAttn = op.kind === 'attention';
-      const g = gemmTime(
-        u, op.m, op.n, op.k, op.groups, op.computePrecision,
-        actB, isAttn ? kvB : wB, actB, bwBps, !isAttn, latS,
-      );
-      // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
-      // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
-      // the output out, and the KV cache read and appended.
-      const shapeFlops = 2 * op.m * op.n * op.k * op.groups;
-      computeS = isAttn && shapeFlops > 0 ? (g.computeS * op.flops) / shapeFlops : g.computeS;
-      opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
-      writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
-      sramS = g.sramS;
-      memoryS = opDram / (isAttn ? bwBps * sw.attentionBandwidthEfficiency : bwBps);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const s = st[i]!;
+    let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound;
+    const opDram = s.opDram;
+    if (s.mat) {
+      const gComputeS = s.cycles / f;
+      computeS = s.attn && s.shapeFlops > 0 ? (gComputeS * op.flops) / s.shapeFlops : gComputeS;
+      sramS = s.sramTraffic / sramRate;
+      memoryS = opDram / (s.attn ? attnBps : bwBps);
       const dataS = Math.max(sramS, memoryS);
-      t = Math.max(computeS, dataS) + (1 - sw.computeMemoryOverlap) * Math.min(computeS, dataS) + g.fillS;
+      t = Math.max(computeS, dataS) + noOverlap * Math.min(computeS, dataS) + fillS;
       bound = computeS >= dataS ? 'compute' : 'memory';
-      util = g.utilisation;
-      waves = g.waves;
-      sramBytes = g.sramBytes;
-      const q = matrixPrecision(die, op.computePrecision);
-      macJ = (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12 * v2;
     } else {
-      const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
-      const r = vectorTime(u, op.flops, bytes, bwBps);
-      computeS = r.computeS;
-      memoryS = r.memoryS;
-      t = r.timeS;
-      bound = r.bound;
-      opDram = bytes;
-      writeBytes = op.kvWriteBytes + op.activationBytes / 2;
-      macJ = op.flops * die.vectorEnergyPJPerFlop * 1e-12 * v2;
+      computeS = op.flops / vecRate;
+      memoryS = opDram / bwBps;
+      t = Math.max(computeS, memoryS);
+      bound = memoryS >= computeS ? 'memory' : 'compute';
     }
+    const macJ = s.macBase * v2;
     const overheadS = launchS;
     if (overheadS > t) bound = 'overhead';
     const one = t + overheadS;
-    writeBytes = Math.min(writeBytes, opDram);
+    const writeBytes = s.writeBytes;
     const eDram = ((opDram - writeBytes) * rdPJ + writeBytes * wrPJ) * 1e-12;
-    const eSram = sramBytes * die.sramEnergyPJPerByte * 1e-12 * v2;
+    const eSram = s.sramBase * v2;
     const n = op.count;
-    out.push({
-      name: op.name,
-      kind: op.kind,
-      count: n,
-      timeS: one * n,
-      bound,
-      computeS: computeS * n,
-      memoryS: memoryS * n,
-      sramS: sramS * n,
-      networkS: 0,
-      overheadS: overheadS * n,
-      flops: op.flops * n,
-      dramBytes: opDram * n,
-      energyJ: (macJ + eSram + eDram) * n,
-      utilisation: util,
-      waves,
-    });
+    if (times) times[i] = one * n;
+    if (detail)
+      out.push({
+        name: op.name,
+        kind: op.kind,
+        count: n,
+        timeS: one * n,
+        bound,
+        computeS: computeS * n,
+        memoryS: memoryS * n,
+        sramS: sramS * n,
+        networkS: 0,
+        overheadS: overheadS * n,
+        flops: op.flops * n,
+        dramBytes: opDram * n,
+        energyJ: (macJ + eSram + eDram) * n,
+        utilisation: s.utilisation,
+        waves: s.waves,
+      });
     step += one * n;
     // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
     if (bound === 'overhead') tb.overhead += one * n;
@@ -268,32 +335,94 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
   return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
 }
 
+/** A plan made ready to run on one die: operator statics, the decode split into context-free and
+ *  context-dependent operators, and the collectives' costs on one network. Attached to the plan
+ *  object (plans are memoised per model), so a plan met again skips all of it. */
+interface PlanRun {
+  die: ComputeDie;
+  st: OpStatic[] | null;
+  /** Decode: indices of the operators that depend on the context (attention, KV reads). */
+  isCtx: boolean[] | null;
+  fixedOps: Operator[] | null;
+  fixedSt: OpStatic[] | null;
+  ctxIdx: number[] | null;
+  /** Context-dependent operators picked with `ctxOf` (the indices of the first sample's plan). */
+  ctxOf: number[] | null;
+  ctxOps: Operator[] | null;
+  ctxSt: OpStatic[] | null;
+  levels: readonly NetworkLevel[] | null;
+  costs: CollectiveCost[] | null;
+}
+const planRuns = new WeakMap<DevicePlan, PlanRun>();
+function planRun(plan: DevicePlan, die: ComputeDie): PlanRun {
+  let r = planRuns.get(plan);
+  if (!r || r.die !== die) {
+    r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, ctxIdx: null, ctxOf: null, ctxOps: null, ctxSt: null, levels: null, costs: null };
+    planRuns.set(plan, r);
+  }
+  return r;
+}
+
+function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStatic[] {
+  return (run.st ??= opStatics(plan.ops, run.die, prec));
+}
+
+function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly NetworkLevel[]): CollectiveCost[] {
+  if (run.costs === null || run.levels !== levels) {
+    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
+    run.levels = levels;
+  }
+  return run.costs;
+}
+
 /**
  * Decode averaged over `samples` context points spread over [input, input+output) (midpoint rule:
  * exact where a step is affine in the context). Only attention depends on the context in decode, so
  * the other operators are timed once and the attention operators once per sample.
  */
-function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number } {
+function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { samples: number } {
   // Two midpoint samples: exact where the step is affine in the context; against 64 samples the
   // worst error measured over dense, MoE and MLA models, batch 1-256, lengths 100-8000 was 0.1%.
   const samples = Math.max(1, Math.min(input.decodeSamples ?? 2, input.outputTokens));
   const sw = input.system.package.software;
   const m = input.mapping ?? SINGLE;
+  const die = role.unit.die;
+  const prec = input.precision;
   const ctxAt = (j: number) => input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
-  const planAt = (j: number) => planOf(input, 'decode', 1, ctxAt(j));
-  const plan0 = planAt(0);
+  const plan0 = planOf(input, 'decode', 1, ctxAt(0));
   const ops0 = plan0.ops;
-  const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
-  const fixed = runOps(ops0.filter((_, i) => !isCtx[i]), role, input.precision, sw, false);
-  addComms(fixed, plan0.comms, levelsOf(input), m.overlap ?? true);
-  const ctxIdx: number[] = [];
-  isCtx.forEach((c, i) => c && ctxIdx.push(i));
+  const run0 = planRun(plan0, die);
+  if (run0.isCtx === null) {
+    const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
+    const fixedOps: Operator[] = [];
+    const ctxIdx: number[] = [];
+    for (let i = 0; i < ops0.length; i++) {
+      if (isCtx[i]) ctxIdx.push(i);
+      else fixedOps.push(ops0[i]!);
+    }
+    run0.isCtx = isCtx;
+    run0.fixedOps = fixedOps;
+    run0.ctxIdx = ctxIdx;
+  }
+  const isCtx = run0.isCtx;
+  const ctxIdx = run0.ctxIdx!;
+  const fixedOps = run0.fixedOps!;
+  const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
+  const times = new Float64Array(fixedOps.length);
+  const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
+  addComms(fixed, plan0.comms, commCosts(run0, plan0.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
   let att: PhaseRaw | null = null;
   for (let j = 0; j < samples; j++) {
-    const opsJ = j === 0 ? ops0 : planAt(j).ops;
-    const r = runOps(ctxIdx.map((i) => opsJ[i]!), role, input.precision, sw, false);
+    const runJ = j === 0 ? run0 : planRun(planOf(input, 'decode', 1, ctxAt(j)), die);
+    if (runJ.ctxOf !== ctxIdx) {
+      const opsJ = j === 0 ? ops0 : planOf(input, 'decode', 1, ctxAt(j)).ops;
+      runJ.ctxOps = ctxIdx.map((i) => opsJ[i]!);
+      runJ.ctxSt = opStatics(runJ.ctxOps, die, prec);
+      runJ.ctxOf = ctxIdx;
+    }
+    const r = runOps(runJ.ctxOps!, runJ.ctxSt!, role, sw, false, detail);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -302,13 +431,21 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
   const a = att!;
   // Merge back in the operators' original order.
   const ops: OpResult[] = [];
-  let fi = 0;
-  let ai = 0;
-  for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
-  while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
-  const tb = { ...fixed.timeByBoundS };
-  for (const b of BOUNDS) tb[b] += a.timeByBoundS[b];
-  const merged: PhaseRaw = {
+  if (detail) {
+    let fi = 0;
+    let ai = 0;
+    for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
+    while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
+  }
+  const ftb = fixed.timeByBoundS;
+  const atb = a.timeByBoundS;
+  const tb: Record<Bound, number> = {
+    compute: ftb.compute + atb.compute,
+    memory: ftb.memory + atb.memory,
+    network: ftb.network + atb.network,
+    overhead: ftb.overhead + atb.overhead,
+  };
+  const merged: PhaseRaw & { samples: number } = {
     stepTimeS: fixed.stepTimeS + a.stepTimeS,
     flops: fixed.flops + a.flops,
     dramBytes: fixed.dramBytes + a.dramBytes,
@@ -318,35 +455,54 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
     dramJ: fixed.dramJ + a.dramJ,
     networkJ: fixed.networkJ + a.networkJ,
     ops,
+    samples,
   };
-  return { ...finishStep(merged, plan0, sw), samples };
+  finishStep(merged, plan0, sw);
+  return merged;
 }
 
 const BOUNDS = ['compute', 'memory', 'network', 'overhead'] as const;
 
 /**
  * Adds a plan's collectives to a stage's raw times: each is costed on the network for its group's
- * span; a TP collective overlaps its GEMM tile by tile when the mapping allows.
+ * span (`costs`, in the order of `comms`); a TP collective overlaps its GEMM tile by tile when the
+ * mapping allows (`ops` and `times`: the stage's operators and their times, from runOps).
  */
-function addComms(raw: PhaseRaw, comms: CommSpec[], levels: NetworkLevel[], overlap: boolean): void {
-  for (const c of comms) {
-    const span = spanOf(c.groupSize, c.stride, levels);
-    const cost = collectiveCost(c.kind, c.bytes, span, levels);
+function addComms(
+  raw: PhaseRaw,
+  comms: readonly CommSpec[],
+  costs: readonly CollectiveCost[],
+  ops: readonly Operator[],
+  st: readonly OpStatic[],
+  times: Float64Array,
+  overlap: boolean,
+  detail: boolean,
+): void {
+  for (let ci = 0; ci < comms.length; ci++) {
+    const c = comms[ci]!;
+    const cost = costs[ci]!;
     let exposed = cost.timeS;
     let hidden = 0;
-    const gemm = c.overlapWith ? raw.ops.find((o) => o.name === c.overlapWith) : undefined;
-    if (gemm && overlap && gemm.count > 0) {
-      const per = gemm.timeS / gemm.count;
-      const ov = overlapTile(per, cost.timeS, gemm.waves, true);
+    let gi = -1;
+    if (c.overlapWith)
+      for (let i = 0; i < ops.length; i++)
+        if (ops[i]!.name === c.overlapWith) {
+          gi = i;
+          break;
+        }
+    if (gi >= 0 && overlap && ops[gi]!.count > 0) {
+      const per = times[gi]! / ops[gi]!.count;
+      const ov = overlapTile(per, cost.timeS, st[gi]!.waves, true);
       exposed = ov.totalS - per;
       hidden = cost.timeS - exposed;
     }
     const energyJ = (cost.energyJ / c.groupSize) * c.count;
-    raw.ops.push({
-      name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
-      bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
-      overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
-    });
+    if (detail)
+      raw.ops.push({
+        name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
+        bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
+        overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
+      });
     raw.stepTimeS += exposed * c.count;
     raw.timeByBoundS.network += exposed * c.count;
     raw.networkJ += energyJ;
@@ -362,35 +518,67 @@ function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['
   return raw;
 }
 
+const NO_LEVELS: NetworkLevel[] = [];
 function levelsOf(input: EvalInput): NetworkLevel[] {
-  return (input.system.network ?? []) as NetworkLevel[];
+  return (input.system.network ?? NO_LEVELS) as NetworkLevel[];
 }
 
 /** Plans (per-device operators and collectives) depend on the model, precision, shape and mapping,
  *  never on the hardware or the operating point: they are memoised per model (bounded), so throttling
- *  steps and a search that revisits the same batch and mapping on other hardware reuse them. */
-const planCache = new WeakMap<ModelArch, Map<string, DevicePlan>>();
+ *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
+ *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
+ *  batch, new tokens and context as numbers. */
+interface PlanCache {
+  size: number;
+  byKey: Map<string, Map<number, Map<number, Map<number, DevicePlan>>>>;
+}
+const planCache = new WeakMap<ModelArch, PlanCache>();
 const PLAN_CACHE_LIMIT = 8192;
+const configKeys = new WeakMap<Mapping, WeakMap<PrecisionSpec, string>>();
+function configKey(mp: Mapping, pr: PrecisionSpec): string {
+  let byPrec = configKeys.get(mp);
+  if (!byPrec) configKeys.set(mp, (byPrec = new WeakMap()));
+  let k = byPrec.get(pr);
+  if (k === undefined) {
+    k = `${pr.weights}|${pr.activations}|${pr.kvCache}|${mp.tp}|${mp.pp}|${mp.dp}|${mp.sp}|${mp.ep}|${mp.microbatches ?? ''}|${mp.routingSkew ?? ''}|${mp.expertPlacement ?? ''}|${mp.expertLoads ? mp.expertLoads.join(',') : ''}`;
+    byPrec.set(pr, k);
+  }
+  return k;
+}
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): DevicePlan {
-  let m = planCache.get(input.model);
-  if (!m) planCache.set(input.model, (m = new Map()));
+  let c = planCache.get(input.model);
+  if (!c) planCache.set(input.model, (c = { size: 0, byKey: new Map() }));
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
-  const key = `${phase}|${input.batch}|${newTokens}|${contextBefore}|${pr.weights}|${pr.activations}|${pr.kvCache}|${mp.tp}|${mp.pp}|${mp.dp}|${mp.sp}|${mp.ep}|${mp.microbatches ?? ''}|${mp.routingSkew ?? ''}|${mp.expertPlacement ?? ''}|${mp.expertLoads ? mp.expertLoads.join(',') : ''}`;
-  let p = m.get(key);
+  const key = phase + configKey(mp, pr);
+  let byBatch = c.byKey.get(key);
+  if (!byBatch) c.byKey.set(key, (byBatch = new Map()));
+  let byTokens = byBatch.get(input.batch);
+  if (!byTokens) byBatch.set(input.batch, (byTokens = new Map()));
+  let byCtx = byTokens.get(newTokens);
+  if (!byCtx) byTokens.set(newTokens, (byCtx = new Map()));
+  let p = byCtx.get(contextBefore);
   if (!p) {
     p = planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp);
-    if (m.size >= PLAN_CACHE_LIMIT) m.clear();
-    m.set(key, p);
+    if (c.size >= PLAN_CACHE_LIMIT) {
+      c.byKey.clear();
+      c.size = 0;
+      return p;
+    }
+    byCtx.set(contextBefore, p);
+    c.size++;
   }
   return p;
 }
 
-function runPrefill(input: EvalInput, role: Role): PhaseRaw {
+function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
   const m = input.mapping ?? SINGLE;
   const plan = planOf(input, 'prefill', input.inputTokens, 0);
-  const raw = runOps(plan.ops, role, input.precision, input.system.package.software, false);
-  addComms(raw, plan.comms, levelsOf(input), m.overlap ?? true);
+  const run = planRun(plan, role.unit.die);
+  const st = allStatics(run, plan, input.precision);
+  const times = new Float64Array(plan.ops.length);
+  const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
+  addComms(raw, plan.comms, commCosts(run, plan.comms, levelsOf(input)), plan.ops, st, times, m.overlap ?? true, detail);
   return finishStep(raw, plan, input.system.package.software);
 }
 
@@ -430,11 +618,18 @@ function leakageW(die: ComputeDie, dies: number, tempC: number, s: number): numb
 }
 
 interface Operating {
+  /** Clock scale and refresh of this operating point. */
+  s: number;
+  refreshDoubled: boolean;
+  /** Whether prefill/decode carry their per-operator breakdown. */
+  detailed: boolean;
   prefillRole: Role;
   decodeRole: Role;
   prefill: PhaseRaw;
   decode: PhaseRaw & { samples: number };
-  thermal: ThermalSolution;
+  /** Thermal sources per chiplet: logic die (dynamic + leakage) and DRAM dies, W. */
+  logicSrcW: number[];
+  dramSrcW: number[];
   logicLeakW: number;
   dramStaticW: number;
   prefillPowerW: number;
@@ -447,15 +642,15 @@ interface Operating {
 }
 
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
-function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operating {
+function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
   const pkg = sys.package;
   const pre = makeRole(roleFor(sys, 'prefill'), s, refreshDoubled);
   const dec = makeRole(roleFor(sys, 'decode'), s, refreshDoubled);
-  const prefill = runPrefill(input, pre);
-  const decode = runDecode(input, dec);
+  const prefill = runPrefill(input, pre, detail);
+  const decode = runDecode(input, dec, detail);
   const shared = pre.chiplet === dec.chiplet;
-  if (!shared) addKvTransfer(prefill, input, pkg.interposer!);
+  if (!shared) addKvTransfer(prefill, input, pkg.interposer!, detail);
 
   // Time shares of a request cycle: prefill of the batch, then outputTokens decode steps.
   const tPre = prefill.stepTimeS;
@@ -471,67 +666,74 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operatin
   const wPre = shared ? tPre / (tPre + tDec) : Math.min(1, tPre / Math.max(tDec, 1e-30));
   const wDec = shared ? tDec / (tPre + tDec) : 1;
 
-  const stackPowers = new Map<Chiplet, { logicDynW: number; dramDynW: number }>();
-  for (const c of pkg.chiplets) {
-    const isPre = pre.chiplet === c;
-    const isDec = dec.chiplet === c;
-    stackPowers.set(c, {
-      logicDynW: (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0),
-      dramDynW: (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0),
-    });
-  }
-
   // The thermal network is linear: every temperature is ambient plus the sum of each source's power
   // times its unit response (solved once per package and cached). The sources are each chiplet's
   // logic die and its DRAM dies (power spread evenly over them); the leakage-temperature fixed point
   // then iterates on the leakage scalars alone.
-  const resp = unitResponses(pkg);
-  const nC = pkg.chiplets.length;
+  const pr = unitResponses(pkg);
+  const resp = pr.units;
+  const chiplets = pkg.chiplets;
+  const nC = chiplets.length;
   const dynW = new Array<number>(nC);
   const dramSrcW = new Array<number>(nC);
   let dramStaticW = 0;
-  pkg.chiplets.forEach((c, i) => {
-    const p = stackPowers.get(c)!;
+  for (let i = 0; i < nC; i++) {
+    const c = chiplets[i]!;
+    const isPre = pre.chiplet === c;
+    const isDec = dec.chiplet === c;
+    const logicDynW = (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0);
+    const dramDynW = (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0);
     const ms = staticMemoryPowerW(c.memory, c.memory.stacks, refreshDoubled);
     dramStaticW += ms.backgroundW + ms.refreshW;
-    dynW[i] = p.logicDynW;
-    dramSrcW[i] = p.dramDynW + ms.backgroundW + ms.refreshW;
-  });
+    dynW[i] = logicDynW;
+    dramSrcW[i] = dramDynW + ms.backgroundW + ms.refreshW;
+  }
+  const ambientC = pkg.thermal.ambientC;
   const baseLogic = new Array<number>(nC);
   for (let i = 0; i < nC; i++) {
-    let t = pkg.thermal.ambientC;
+    let t = ambientC;
     for (let d = 0; d < nC; d++) t += dynW[d]! * resp[d]!.logicRise[i]! + dramSrcW[d]! * resp[d]!.dramLogicRise[i]!;
     baseLogic[i] = t;
   }
   const leak = new Array<number>(nC).fill(0);
-  const logicT = [...baseLogic];
+  const logicT = baseLogic.slice();
   let runaway = true;
   for (let it = 0; it < 200; it++) {
     let delta = 0;
-    for (let i = 0; i < nC; i++) leak[i] = leakageW(pkg.chiplets[i]!.compute, 1, logicT[i]!, s);
+    for (let i = 0; i < nC; i++) leak[i] = leakageW(chiplets[i]!.compute, 1, logicT[i]!, s);
+    let hot = false;
     for (let i = 0; i < nC; i++) {
       let t = baseLogic[i]!;
       for (let d = 0; d < nC; d++) t += leak[d]! * resp[d]!.logicRise[i]!;
       delta = Math.max(delta, Math.abs(t - logicT[i]!));
       logicT[i] = t;
+      if (!(t < 400)) hot = true;
     }
-    if (logicT.some((t) => !(t < 400))) break;
+    if (hot) break;
     if (delta < 1e-4) {
       runaway = false;
       break;
     }
   }
-  const leakW = leak.reduce((a, b) => a + b, 0);
-  const terms: [number, ThermalSolution][] = [];
-  for (let d = 0; d < nC; d++) terms.push([dynW[d]! + leak[d]!, resp[d]!.logic], [dramSrcW[d]!, resp[d]!.dram]);
-  const thermal = combineThermal(terms, pkg.thermal.ambientC);
+  let leakW = 0;
+  for (let i = 0; i < nC; i++) leakW += leak[i]!;
+  const logicSrcW = new Array<number>(nC);
+  for (let d = 0; d < nC; d++) logicSrcW[d] = dynW[d]! + leak[d]!;
+  // Hottest logic and DRAM layers: the superposition of combineThermal, on those layers only.
   let maxLogicC = -Infinity;
   let maxDramC = -Infinity;
-  for (const col of thermal.columns)
-    for (const l of col.layers) {
-      if (l.name === 'logic') maxLogicC = Math.max(maxLogicC, l.tempC);
-      else if (l.name.startsWith('dram')) maxDramC = Math.max(maxDramC, l.tempC);
+  const kinds = pr.kinds;
+  for (let li = 0; li < kinds.length; li++) {
+    const kind = kinds[li]!;
+    if (kind === 0) continue;
+    let t = ambientC;
+    for (let d = 0; d < nC; d++) {
+      t += logicSrcW[d]! * resp[d]!.logicFlat[li]!;
+      t += dramSrcW[d]! * resp[d]!.dramFlat[li]!;
     }
+    if (kind === 1) maxLogicC = Math.max(maxLogicC, t);
+    else maxDramC = Math.max(maxDramC, t);
+  }
 
   const otherW = pkg.power.otherPowerW;
   const staticW = leakW + dramStaticW;
@@ -543,11 +745,15 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operatin
   const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec);
   const decodePowerW = dynDec + dramDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
   return {
+    s,
+    refreshDoubled,
+    detailed: detail,
     prefillRole: pre,
     decodeRole: dec,
     prefill,
     decode,
-    thermal,
+    logicSrcW,
+    dramSrcW,
     logicLeakW: leakW,
     dramStaticW,
     prefillPowerW,
@@ -558,6 +764,14 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operatin
     split: { computeW, dramW, networkW, staticW, otherW },
     runaway,
   };
+}
+
+/** The full thermal solution of an operating point (every layer), by superposition. */
+function thermalOf(o: Operating, pkg: SystemSpec['package']): ThermalSolution {
+  const resp = unitResponses(pkg).units;
+  const terms: [number, ThermalSolution][] = [];
+  for (let d = 0; d < resp.length; d++) terms.push([o.logicSrcW[d]!, resp[d]!.logic], [o.dramSrcW[d]!, resp[d]!.dram]);
+  return combineThermal(terms, pkg.thermal.ambientC);
 }
 
 function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number) {
@@ -584,9 +798,22 @@ interface UnitResponse {
   /** Rise of each chiplet's logic node per watt of this source. */
   logicRise: number[];
   dramLogicRise: number[];
+  /** Rise of every layer (columns then layers, in solution order) per watt of this source. */
+  logicFlat: Float64Array;
+  dramFlat: Float64Array;
 }
-const responseCache = new WeakMap<SystemSpec['package'], UnitResponse[]>();
-function unitResponses(pkg: SystemSpec['package']): UnitResponse[] {
+interface PackageResponse {
+  units: UnitResponse[];
+  /** Per layer (same order as the flat rises): 1 logic die, 2 DRAM die, 0 other. */
+  kinds: Uint8Array;
+}
+const responseCache = new WeakMap<SystemSpec['package'], PackageResponse>();
+function flatTemps(sol: ThermalSolution): Float64Array {
+  const out: number[] = [];
+  for (const col of sol.columns) for (const l of col.layers) out.push(l.tempC);
+  return Float64Array.from(out);
+}
+function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   let r = responseCache.get(pkg);
   if (!r) {
     const solve = (src: Chiplet, logicW: number, dramTotalW: number) =>
@@ -597,7 +824,7 @@ function unitResponses(pkg: SystemSpec['package']): UnitResponse[] {
           0,
         ),
       );
-    r = pkg.chiplets.map((src) => {
+    const units = pkg.chiplets.map((src) => {
       const logic = solve(src, 1, 0);
       const dram = solve(src, 0, 1);
       return {
@@ -605,8 +832,14 @@ function unitResponses(pkg: SystemSpec['package']): UnitResponse[] {
         dram,
         logicRise: pkg.chiplets.map((c) => logicNode(logic, c).tempC),
         dramLogicRise: pkg.chiplets.map((c) => logicNode(dram, c).tempC),
+        logicFlat: flatTemps(logic),
+        dramFlat: flatTemps(dram),
       };
     });
+    const kinds: number[] = [];
+    for (const col of units[0]!.logic.columns)
+      for (const l of col.layers) kinds.push(l.name === 'logic' ? 1 : l.name.startsWith('dram') ? 2 : 0);
+    r = { units, kinds: Uint8Array.from(kinds) };
     responseCache.set(pkg, r);
   }
   return r;
@@ -643,11 +876,11 @@ function combineThermal(terms: [number, ThermalSolution][], ambientC: number): T
 }
 
 /** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */
-function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<SystemSpec['package']['interposer']>): void {
+function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<SystemSpec['package']['interposer']>, detail: boolean): void {
   const bytes = kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;
   const timeS = link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
   const energyJ = bytes * 8 * link.energyPJPerBit * 1e-12;
-  prefill.ops.push({
+  if (detail) prefill.ops.push({
     name: 'kv_transfer.interposer', kind: 'collective', algorithm: 'point-to-point', count: 1, timeS, bound: 'network',
     computeS: 0, memoryS: 0, sramS: 0, networkS: timeS, overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
   });
@@ -680,9 +913,16 @@ function chipletColumns(c: Chiplet, th: SystemSpec['package']['thermal'], logicW
   ];
 }
 
+/** Lowest junction limit of the package's compute dies. */
+function tjMaxOf(sys: SystemSpec): number {
+  let tj = Infinity;
+  for (const c of sys.package.chiplets) tj = Math.min(tj, c.compute.tjMaxC);
+  return tj;
+}
+
 function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature' {
   const th = sys.package.thermal;
-  const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+  const tj = tjMaxOf(sys);
   if (o.runaway || o.maxLogicC > tj) return 'logic-temperature';
   if (o.maxDramC > th.dramExtendedLimitC) return 'dram-temperature';
   if (Math.max(o.prefillPowerW, o.decodePowerW) > sys.package.power.tdpW) return 'tdp';
@@ -692,7 +932,7 @@ function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-
 /** Worst relative margin over the limits: > 0 when a limit is exceeded (runaway counts as +1). */
 function margin(o: Operating, sys: SystemSpec): number {
   const th = sys.package.thermal;
-  const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+  const tj = tjMaxOf(sys);
   if (o.runaway) return 1;
   return Math.max(
     (o.maxLogicC - tj) / tj,
@@ -702,9 +942,9 @@ function margin(o: Operating, sys: SystemSpec): number {
 }
 
 /** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
-function settle(input: EvalInput, s: number): Operating {
-  const o = operate(input, s, false);
-  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true);
+function settle(input: EvalInput, s: number, detail = false): Operating {
+  const o = operate(input, s, false, detail);
+  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true, detail);
   return o;
 }
 
@@ -743,7 +983,8 @@ export function evaluate(input: EvalInput): EvalResult {
         : `<= the ${maxDevices} devices the network of ${sys.name} connects (${levels.map((l) => `${l.name} ${l.size}`).join(' x ')})`,
     );
 
-  let o = settle(input, 1);
+  // The nominal point carries its per-operator breakdown: most designs end there.
+  let o = settle(input, 1, true);
   let limitedBy = limitsViolated(o, sys);
   let s = 1;
   const reasons: string[] = [];
@@ -789,6 +1030,9 @@ export function evaluate(input: EvalInput): EvalResult {
       }
     }
   }
+  // The throttling search times operators without their breakdown; redo the chosen point with it.
+  if (!o.detailed) o = operate(input, o.s, o.refreshDoubled, true);
+  const thermal = thermalOf(o, pkg);
 
   // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
   // Per device: the mapping's share of weights, KV and activations.
@@ -853,7 +1097,7 @@ export function evaluate(input: EvalInput): EvalResult {
   // System figures: every device of the mapping draws the package's power.
   const systemPowerW = devices * o.averagePowerW;
   const energyPerTokenJ = (systemPowerW * cycleS) / outTokens;
-  const layers = o.thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
+  const layers = thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
   return {
     modelVersion: MODEL_VERSION,
     system: sys.name,
@@ -894,10 +1138,10 @@ export function evaluate(input: EvalInput): EvalResult {
     },
     thermal: {
       layers,
-      lidC: o.thermal.lidC,
+      lidC: thermal.lidC,
       maxLogicC: o.maxLogicC,
       maxDramC: o.maxDramC,
-      logicLimitC: Math.min(...pkg.chiplets.map((c) => c.compute.tjMaxC)),
+      logicLimitC: tjMaxOf(sys),
       dramLimitC: pkg.thermal.dramLimitC,
       dramExtendedLimitC: pkg.thermal.dramExtendedLimitC,
       refreshDoubled: o.maxDramC > pkg.thermal.dramLimitC,
@@ -1015,8 +1259,12 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const isPerPart = (o: Operator) => o.kind === 'attention' || o.kvReadBytes > 0 || o.name === 'lm_head';
     const ops = lin.ops.filter((o) => !isPerPart(o));
     for (const p of parts) ops.push(...p.ops.filter(isPerPart));
-    const raw = runOps(ops, role, spec.precision, sw, false);
-    addComms(raw, [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))], levels, mapping.overlap ?? true);
+    const st = opStatics(ops, role.unit.die, spec.precision);
+    const times = new Float64Array(ops.length);
+    const raw = runOps(ops, st, role, sw, false, false, times);
+    const comms = [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))];
+    const costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
+    addComms(raw, comms, costs, ops, st, times, mapping.overlap ?? true, false);
     finishStep(raw, lin, sw);
     const energyJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + staticW * raw.stepTimeS) * devices;
     const r = { timeS: raw.stepTimeS, energyJ };
