@@ -143,15 +143,19 @@ function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
+/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object.
+ *  Shared: callers that hand it out copy it. */
+const bandwidthCache = new WeakMap<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>();
+function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdown {
+  let e = bandwidthCache.get(c);
+  if (!e) bandwidthCache.set(c, (e = [null, null]));
+  const i = refreshDoubled ? 1 : 0;
+  return (e[i] ??= effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
+}
+
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
   const unit: ComputeUnit = { die: c.compute, dies: 1, freqScale };
-  const bw = effectiveBandwidth(
-    c.memory,
-    c.memory.stacks,
-    c.compute.memoryInflightKB * 1024,
-    c.compute.fabricLatencyNs,
-    refreshDoubled,
-  );
+  const bw = chipletBandwidth(c, refreshDoubled);
   return { chiplet: c, unit, mem: c.memory, stacks: c.memory.stacks, bw };
 }
 
@@ -268,7 +272,7 @@ function runOps(
   const vecRate = die.vectorFlopsPerCyclePerCore * die.cores * u.dies * die.frequencyGHz * 1e9 * u.freqScale;
   const noOverlap = 1 - sw.computeMemoryOverlap;
   const out: OpResult[] = [];
-  const tb: Record<Bound, number> = { compute: 0, memory: 0, network: 0, overhead: 0 };
+  let tbCompute = 0, tbMemory = 0, tbOverhead = 0;
   let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
@@ -318,10 +322,11 @@ function runOps(
       });
     step += one * n;
     // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
-    if (bound === 'overhead') tb.overhead += one * n;
+    if (bound === 'overhead') tbOverhead += one * n;
     else {
-      tb[bound] += t * n;
-      tb.overhead += overheadS * n;
+      if (bound === 'compute') tbCompute += t * n;
+      else tbMemory += t * n;
+      tbOverhead += overheadS * n;
     }
     flops += op.flops * n;
     dram += opDram * n;
@@ -331,7 +336,8 @@ function runOps(
   }
   const stepOverheadS = withStepOverhead ? sw.stepOverheadUs * 1e-6 : 0;
   step += stepOverheadS;
-  tb.overhead += stepOverheadS;
+  tbOverhead += stepOverheadS;
+  const tb: Record<Bound, number> = { compute: tbCompute, memory: tbMemory, network: 0, overhead: tbOverhead };
   return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
 }
 
@@ -408,7 +414,7 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   const ctxIdx = run0.ctxIdx!;
   const fixedOps = run0.fixedOps!;
   const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
-  const times = new Float64Array(fixedOps.length);
+  const times = scratchTimes(fixedOps.length);
   const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
   addComms(fixed, plan0.comms, commCosts(run0, plan0.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
   const w = 1 / samples;
@@ -460,8 +466,6 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   finishStep(merged, plan0, sw);
   return merged;
 }
-
-const BOUNDS = ['compute', 'memory', 'network', 'overhead'] as const;
 
 /**
  * Adds a plan's collectives to a stage's raw times: each is costed on the network for its group's
@@ -528,9 +532,10 @@ function levelsOf(input: EvalInput): NetworkLevel[] {
  *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
  *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
  *  batch, new tokens and context as numbers. */
+type PlansByShape = Map<number, Map<number, Map<number, DevicePlan>>>;
 interface PlanCache {
   size: number;
-  byKey: Map<string, Map<number, Map<number, Map<number, DevicePlan>>>>;
+  byConfig: Map<string, { prefill: PlansByShape; decode: PlansByShape }>;
 }
 const planCache = new WeakMap<ModelArch, PlanCache>();
 const PLAN_CACHE_LIMIT = 8192;
@@ -547,12 +552,13 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
 }
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): DevicePlan {
   let c = planCache.get(input.model);
-  if (!c) planCache.set(input.model, (c = { size: 0, byKey: new Map() }));
+  if (!c) planCache.set(input.model, (c = { size: 0, byConfig: new Map() }));
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
-  const key = phase + configKey(mp, pr);
-  let byBatch = c.byKey.get(key);
-  if (!byBatch) c.byKey.set(key, (byBatch = new Map()));
+  const key = configKey(mp, pr);
+  let byPhase = c.byConfig.get(key);
+  if (!byPhase) c.byConfig.set(key, (byPhase = { prefill: new Map(), decode: new Map() }));
+  const byBatch = phase === 'prefill' ? byPhase.prefill : byPhase.decode;
   let byTokens = byBatch.get(input.batch);
   if (!byTokens) byBatch.set(input.batch, (byTokens = new Map()));
   let byCtx = byTokens.get(newTokens);
@@ -561,7 +567,7 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   if (!p) {
     p = planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp);
     if (c.size >= PLAN_CACHE_LIMIT) {
-      c.byKey.clear();
+      c.byConfig.clear();
       c.size = 0;
       return p;
     }
@@ -571,12 +577,19 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   return p;
 }
 
+/** Scratch for runOps' per-operator times (read by addComms right after; evaluate is not reentrant). */
+let timesScratch = new Float64Array(64);
+function scratchTimes(n: number): Float64Array {
+  if (timesScratch.length < n) timesScratch = new Float64Array(2 * n);
+  return timesScratch;
+}
+
 function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
   const m = input.mapping ?? SINGLE;
   const plan = planOf(input, 'prefill', input.inputTokens, 0);
   const run = planRun(plan, role.unit.die);
   const st = allStatics(run, plan, input.precision);
-  const times = new Float64Array(plan.ops.length);
+  const times = scratchTimes(plan.ops.length);
   const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
   addComms(raw, plan.comms, commCosts(run, plan.comms, levelsOf(input)), plan.ops, st, times, m.overlap ?? true, detail);
   return finishStep(raw, plan, input.system.package.software);
@@ -599,14 +612,17 @@ function addOp(a: OpResult, o: OpResult, w: number): void {
 /** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
 function scaleRaw(r: PhaseRaw, w: number, wWork = w): void {
   r.stepTimeS *= w; r.flops *= wWork; r.dramBytes *= wWork; r.computeJ *= wWork; r.sramJ *= wWork; r.dramJ *= wWork; r.networkJ *= wWork;
-  for (const b of BOUNDS) r.timeByBoundS[b] *= w;
+  const tb = r.timeByBoundS;
+  tb.compute *= w; tb.memory *= w; tb.network *= w; tb.overhead *= w;
   for (const o of r.ops) scaleOp(o, w, wWork);
 }
 
 function addRaw(a: PhaseRaw, r: PhaseRaw, w: number): void {
   a.stepTimeS += r.stepTimeS * w; a.flops += r.flops * w; a.dramBytes += r.dramBytes * w;
   a.computeJ += r.computeJ * w; a.sramJ += r.sramJ * w; a.dramJ += r.dramJ * w; a.networkJ += r.networkJ * w;
-  for (const b of BOUNDS) a.timeByBoundS[b] += r.timeByBoundS[b] * w;
+  const ta = a.timeByBoundS;
+  const tr = r.timeByBoundS;
+  ta.compute += tr.compute * w; ta.memory += tr.memory * w; ta.network += tr.network * w; ta.overhead += tr.overhead * w;
   for (let i = 0; i < r.ops.length; i++) addOp(a.ops[i]!, r.ops[i]!, w);
 }
 
@@ -766,12 +782,38 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   };
 }
 
-/** The full thermal solution of an operating point (every layer), by superposition. */
-function thermalOf(o: Operating, pkg: SystemSpec['package']): ThermalSolution {
+/** Every layer's temperature and power at an operating point, and the lid: the superposition of
+ *  the unit responses (the arithmetic of combineThermal, straight into the reported rows). */
+function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResult['thermal']['layers']; lidC: number } {
   const resp = unitResponses(pkg).units;
-  const terms: [number, ThermalSolution][] = [];
-  for (let d = 0; d < resp.length; d++) terms.push([o.logicSrcW[d]!, resp[d]!.logic], [o.dramSrcW[d]!, resp[d]!.dram]);
-  return combineThermal(terms, pkg.thermal.ambientC);
+  const n = resp.length;
+  const ambientC = pkg.thermal.ambientC;
+  let lid = 0;
+  for (let d = 0; d < n; d++) {
+    lid += o.logicSrcW[d]! * resp[d]!.logic.lidC;
+    lid += o.dramSrcW[d]! * resp[d]!.dram.lidC;
+  }
+  const layers: EvalResult['thermal']['layers'] = [];
+  const cols = resp[0]!.logic.columns;
+  for (let ci = 0; ci < cols.length; ci++) {
+    const col = cols[ci]!;
+    for (let li = 0; li < col.layers.length; li++) {
+      let tempC = ambientC;
+      let powerW = 0;
+      for (let d = 0; d < n; d++) {
+        const wl = o.logicSrcW[d]!;
+        const xl = resp[d]!.logic.columns[ci]!.layers[li]!;
+        tempC += wl * xl.tempC;
+        powerW += wl * xl.powerW;
+        const wd = o.dramSrcW[d]!;
+        const xd = resp[d]!.dram.columns[ci]!.layers[li]!;
+        tempC += wd * xd.tempC;
+        powerW += wd * xd.powerW;
+      }
+      layers.push({ column: col.name, layer: col.layers[li]!.name, tempC, powerW });
+    }
+  }
+  return { layers, lidC: ambientC + lid };
 }
 
 function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number) {
@@ -843,36 +885,6 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
     responseCache.set(pkg, r);
   }
   return r;
-}
-
-/** Ambient plus a weighted sum of unit solutions (temperatures, layer powers and heat flows). */
-function combineThermal(terms: [number, ThermalSolution][], ambientC: number): ThermalSolution {
-  const first = terms[0]![1];
-  const sum = (f: (sol: ThermalSolution) => number) => terms.reduce((a, [w, sol]) => a + w * f(sol), 0);
-  return {
-    lidC: ambientC + sum((x) => x.lidC),
-    sinkHeatW: sum((x) => x.sinkHeatW),
-    boardHeatW: sum((x) => x.boardHeatW),
-    columns: first.columns.map((col, ci) => {
-      let timC = ambientC;
-      for (const [w, sol] of terms) timC += w * sol.columns[ci]!.timC;
-      return {
-        name: col.name,
-        count: col.count,
-        timC,
-        layers: col.layers.map((l, li) => {
-          let tempC = ambientC;
-          let powerW = 0;
-          for (const [w, sol] of terms) {
-            const x = sol.columns[ci]!.layers[li]!;
-            tempC += w * x.tempC;
-            powerW += w * x.powerW;
-          }
-          return { name: l.name, tempC, powerW };
-        }),
-      };
-    }),
-  };
 }
 
 /** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */
@@ -1070,34 +1082,50 @@ export function evaluate(input: EvalInput): EvalResult {
     if (!a.report.fits)
       reasons.push(`area: ${a.chiplet} needs ${a.report.usedMm2.toFixed(0)} mm2 > die ${a.report.budgetMm2} mm2`);
 
-  const phase = (raw: PhaseRaw, tokensPerStep: number, perUser: number, powerW: number, staticW: number): PhaseResult => ({
-    stepTimeS: raw.stepTimeS,
-    systemTokensPerS: tokensPerStep / raw.stepTimeS,
-    userTokensPerS: perUser / raw.stepTimeS,
-    flops: raw.flops,
-    dramBytes: raw.dramBytes,
-    timeByBoundS: raw.timeByBoundS,
-    energyJ: {
-      computeJ: raw.computeJ,
-      sramJ: raw.sramJ,
-      dramJ: raw.dramJ,
-      staticJ: staticW * raw.stepTimeS,
-      otherJ: pkg.power.otherPowerW * raw.stepTimeS,
-      networkJ: raw.networkJ,
-      totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + pkg.power.otherPowerW) * raw.stepTimeS,
-    },
-    powerW,
-    breakdown: raw.ops,
+  const otherPowerW = pkg.power.otherPowerW;
+  const energyOf = (raw: PhaseRaw, staticW: number): PhaseResult['energyJ'] => ({
+    computeJ: raw.computeJ,
+    sramJ: raw.sramJ,
+    dramJ: raw.dramJ,
+    staticJ: staticW * raw.stepTimeS,
+    otherJ: otherPowerW * raw.stepTimeS,
+    networkJ: raw.networkJ,
+    totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + otherPowerW) * raw.stepTimeS,
   });
   const staticW = o.split.staticW;
-  const prefill = phase(o.prefill, input.batch * input.inputTokens, input.inputTokens, o.prefillPowerW, staticW);
-  const decodeBase = phase(o.decode, input.batch, 1, o.decodePowerW, staticW);
+  const pr = o.prefill;
+  const prefill: PhaseResult = {
+    stepTimeS: pr.stepTimeS,
+    systemTokensPerS: (input.batch * input.inputTokens) / pr.stepTimeS,
+    userTokensPerS: input.inputTokens / pr.stepTimeS,
+    flops: pr.flops,
+    dramBytes: pr.dramBytes,
+    timeByBoundS: pr.timeByBoundS,
+    energyJ: energyOf(pr, staticW),
+    powerW: o.prefillPowerW,
+    breakdown: pr.ops,
+  };
+  const dr = o.decode;
+  const decode: EvalResult['decode'] = {
+    stepTimeS: dr.stepTimeS,
+    systemTokensPerS: input.batch / dr.stepTimeS,
+    userTokensPerS: 1 / dr.stepTimeS,
+    flops: dr.flops,
+    dramBytes: dr.dramBytes,
+    timeByBoundS: dr.timeByBoundS,
+    energyJ: energyOf(dr, staticW),
+    powerW: o.decodePowerW,
+    breakdown: dr.ops,
+    contextFrom: input.inputTokens,
+    contextTo: input.inputTokens + input.outputTokens,
+    samples: dr.samples,
+  };
   const cycleS = o.prefill.stepTimeS + o.decode.stepTimeS * input.outputTokens;
   const outTokens = input.batch * input.outputTokens;
   // System figures: every device of the mapping draws the package's power.
   const systemPowerW = devices * o.averagePowerW;
   const energyPerTokenJ = (systemPowerW * cycleS) / outTokens;
-  const layers = thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
+  const layers = thermal.layers;
   return {
     modelVersion: MODEL_VERSION,
     system: sys.name,
@@ -1109,12 +1137,7 @@ export function evaluate(input: EvalInput): EvalResult {
     feasible: reasons.length === 0,
     infeasibleReasons: reasons,
     prefill,
-    decode: {
-      ...decodeBase,
-      contextFrom: input.inputTokens,
-      contextTo: input.inputTokens + input.outputTokens,
-      samples: o.decode.samples,
-    },
+    decode,
     memory: {
       footprintBytes: footprint,
       capacityBytes: capacity,
@@ -1123,7 +1146,7 @@ export function evaluate(input: EvalInput): EvalResult {
       kvCacheBytes,
       activationBytes,
       reserveBytes,
-      bandwidth: { prefill: o.prefillRole.bw, decode: o.decodeRole.bw },
+      bandwidth: { prefill: { ...o.prefillRole.bw }, decode: { ...o.decodeRole.bw } },
     },
     power: {
       averageW: o.averagePowerW,
@@ -1177,7 +1200,7 @@ export function evaluateGemm(
 
 /** Effective DRAM read bandwidth of the decode chiplet of a system (normal refresh). */
 export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
-  return makeRole(roleFor(system, 'decode'), 1, false).bw;
+  return { ...makeRole(roleFor(system, 'decode'), 1, false).bw };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1260,7 +1283,7 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const ops = lin.ops.filter((o) => !isPerPart(o));
     for (const p of parts) ops.push(...p.ops.filter(isPerPart));
     const st = opStatics(ops, role.unit.die, spec.precision);
-    const times = new Float64Array(ops.length);
+    const times = scratchTimes(ops.length);
     const raw = runOps(ops, st, role, sw, false, false, times);
     const comms = [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))];
     const costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
