@@ -14,7 +14,7 @@ import { solveThermal, type ThermalColumn, type ThermalSolution } from './therma
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
 import { buildOperators, kvBytesPerToken } from './workload/index.js';
 import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkLevel } from './network.js';
-import { checkMapping, devicesOf, footprintPerDevice, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
+import { checkMapping, devicesOf, footprintPerDevice, isContextOp, planContextOps, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. */
@@ -342,30 +342,25 @@ function runOps(
 }
 
 /** A plan made ready to run on one die: operator statics, the decode split into context-free and
- *  context-dependent operators, and the collectives' costs on one network. Attached to the plan
- *  object (plans are memoised per model), so a plan met again skips all of it. */
+ *  context-dependent operators, and the collectives' costs on one network. Kept with the plan in the
+ *  plan cache (one die at a time), so a plan met again on the same die skips all of it. */
 interface PlanRun {
   die: ComputeDie;
   st: OpStatic[] | null;
-  /** Decode: indices of the operators that depend on the context (attention, KV reads). */
+  /** Decode: which operators depend on the context (attention, KV reads), and the others. */
   isCtx: boolean[] | null;
   fixedOps: Operator[] | null;
   fixedSt: OpStatic[] | null;
-  ctxIdx: number[] | null;
-  /** Context-dependent operators picked with `ctxOf` (the indices of the first sample's plan). */
-  ctxOf: number[] | null;
-  ctxOps: Operator[] | null;
-  ctxSt: OpStatic[] | null;
   levels: readonly NetworkLevel[] | null;
   costs: CollectiveCost[] | null;
 }
-const planRuns = new WeakMap<DevicePlan, PlanRun>();
-function planRun(plan: DevicePlan, die: ComputeDie): PlanRun {
-  let r = planRuns.get(plan);
-  if (!r || r.die !== die) {
-    r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, ctxIdx: null, ctxOf: null, ctxOps: null, ctxSt: null, levels: null, costs: null };
-    planRuns.set(plan, r);
-  }
+interface PlanEntry {
+  plan: DevicePlan;
+  run: PlanRun | null;
+}
+function planRun(e: PlanEntry, die: ComputeDie): PlanRun {
+  let r = e.run;
+  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
   return r;
 }
 
@@ -384,7 +379,9 @@ function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly Ne
 /**
  * Decode averaged over `samples` context points spread over [input, input+output) (midpoint rule:
  * exact where a step is affine in the context). Only attention depends on the context in decode, so
- * the other operators are timed once and the attention operators once per sample.
+ * the other operators are timed once and the attention operators once per sample. The context-free
+ * part (operators, collectives, pipeline) comes from a plan memoised per batch; the context-dependent
+ * operators are built for each sample.
  */
 function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { samples: number } {
   // Two midpoint samples: exact where the step is affine in the context; against 64 samples the
@@ -394,41 +391,31 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   const m = input.mapping ?? SINGLE;
   const die = role.unit.die;
   const prec = input.precision;
-  const ctxAt = (j: number) => input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
-  const plan0 = planOf(input, 'decode', 1, ctxAt(0));
-  const ops0 = plan0.ops;
-  const run0 = planRun(plan0, die);
+  // The context-free operators do not depend on the context: one plan per batch serves them all.
+  const baseEntry = planOf(input, 'decode', 1, 0);
+  const base = baseEntry.plan;
+  const ops0 = base.ops;
+  const run0 = planRun(baseEntry, die);
   if (run0.isCtx === null) {
-    const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
+    const isCtx = ops0.map(isContextOp);
     const fixedOps: Operator[] = [];
-    const ctxIdx: number[] = [];
-    for (let i = 0; i < ops0.length; i++) {
-      if (isCtx[i]) ctxIdx.push(i);
-      else fixedOps.push(ops0[i]!);
-    }
+    for (let i = 0; i < ops0.length; i++) if (!isCtx[i]) fixedOps.push(ops0[i]!);
     run0.isCtx = isCtx;
     run0.fixedOps = fixedOps;
-    run0.ctxIdx = ctxIdx;
   }
   const isCtx = run0.isCtx;
-  const ctxIdx = run0.ctxIdx!;
   const fixedOps = run0.fixedOps!;
   const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
   const times = scratchTimes(fixedOps.length);
   const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
-  addComms(fixed, plan0.comms, commCosts(run0, plan0.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
+  addComms(fixed, base.comms, commCosts(run0, base.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
   let att: PhaseRaw | null = null;
   for (let j = 0; j < samples; j++) {
-    const runJ = j === 0 ? run0 : planRun(planOf(input, 'decode', 1, ctxAt(j)), die);
-    if (runJ.ctxOf !== ctxIdx) {
-      const opsJ = j === 0 ? ops0 : planOf(input, 'decode', 1, ctxAt(j)).ops;
-      runJ.ctxOps = ctxIdx.map((i) => opsJ[i]!);
-      runJ.ctxSt = opStatics(runJ.ctxOps, die, prec);
-      runJ.ctxOf = ctxIdx;
-    }
-    const r = runOps(runJ.ctxOps!, runJ.ctxSt!, role, sw, false, detail);
+    const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
+    const ctxOps = planContextOps(input.model, prec, 'decode', input.batch, 1, ctx, m);
+    const r = runOps(ctxOps, opStatics(ctxOps, die, prec), role, sw, false, detail);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -463,7 +450,7 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
     ops,
     samples,
   };
-  finishStep(merged, plan0, sw);
+  finishStep(merged, base, sw);
   return merged;
 }
 
@@ -532,12 +519,19 @@ function levelsOf(input: EvalInput): NetworkLevel[] {
  *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
  *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
  *  batch, new tokens and context as numbers. */
-type PlansByShape = Map<number, Map<number, Map<number, DevicePlan>>>;
 interface PlanCache {
   size: number;
-  byConfig: Map<string, { prefill: PlansByShape; decode: PlansByShape }>;
+  /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
+  byConfig: Map<string, Map<number | string, PlanEntry>>;
 }
 const planCache = new WeakMap<ModelArch, PlanCache>();
+/** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
+ *  else a string. */
+function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore: number): number | string {
+  if (batch < 4096 && newTokens < 1048576 && contextBefore < 1048576 && Number.isInteger(batch) && Number.isInteger(newTokens) && Number.isInteger(contextBefore) && batch >= 0 && newTokens >= 0 && contextBefore >= 0)
+    return ((batch * 1048576 + newTokens) * 1048576 + contextBefore) * 2 + (phase === 'decode' ? 1 : 0);
+  return `${phase}|${batch}|${newTokens}|${contextBefore}`;
+}
 const PLAN_CACHE_LIMIT = 8192;
 const configKeys = new WeakMap<Mapping, WeakMap<PrecisionSpec, string>>();
 function configKey(mp: Mapping, pr: PrecisionSpec): string {
@@ -550,28 +544,24 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
   }
   return k;
 }
-function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): DevicePlan {
+function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
   let c = planCache.get(input.model);
   if (!c) planCache.set(input.model, (c = { size: 0, byConfig: new Map() }));
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
   const key = configKey(mp, pr);
-  let byPhase = c.byConfig.get(key);
-  if (!byPhase) c.byConfig.set(key, (byPhase = { prefill: new Map(), decode: new Map() }));
-  const byBatch = phase === 'prefill' ? byPhase.prefill : byPhase.decode;
-  let byTokens = byBatch.get(input.batch);
-  if (!byTokens) byBatch.set(input.batch, (byTokens = new Map()));
-  let byCtx = byTokens.get(newTokens);
-  if (!byCtx) byTokens.set(newTokens, (byCtx = new Map()));
-  let p = byCtx.get(contextBefore);
+  let byShape = c.byConfig.get(key);
+  if (!byShape) c.byConfig.set(key, (byShape = new Map()));
+  const sk = shapeKey(phase, input.batch, newTokens, contextBefore);
+  let p = byShape.get(sk);
   if (!p) {
-    p = planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp);
+    p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
     if (c.size >= PLAN_CACHE_LIMIT) {
       c.byConfig.clear();
       c.size = 0;
       return p;
     }
-    byCtx.set(contextBefore, p);
+    byShape.set(sk, p);
     c.size++;
   }
   return p;
@@ -586,8 +576,9 @@ function scratchTimes(n: number): Float64Array {
 
 function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
   const m = input.mapping ?? SINGLE;
-  const plan = planOf(input, 'prefill', input.inputTokens, 0);
-  const run = planRun(plan, role.unit.die);
+  const entry = planOf(input, 'prefill', input.inputTokens, 0);
+  const plan = entry.plan;
+  const run = planRun(entry, role.unit.die);
   const st = allStatics(run, plan, input.precision);
   const times = scratchTimes(plan.ops.length);
   const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
@@ -851,9 +842,12 @@ interface PackageResponse {
 }
 const responseCache = new WeakMap<SystemSpec['package'], PackageResponse>();
 function flatTemps(sol: ThermalSolution): Float64Array {
-  const out: number[] = [];
-  for (const col of sol.columns) for (const l of col.layers) out.push(l.tempC);
-  return Float64Array.from(out);
+  let n = 0;
+  for (const col of sol.columns) n += col.layers.length;
+  const out = new Float64Array(n);
+  let i = 0;
+  for (const col of sol.columns) for (const l of col.layers) out[i++] = l.tempC;
+  return out;
 }
 function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   let r = responseCache.get(pkg);
