@@ -358,7 +358,7 @@ interface PlanEntry {
   plan: DevicePlan;
   run: PlanRun | null;
 }
-function planRun(e: PlanEntry, die: ComputeDie): PlanRun {
+function planRun(e: { run: PlanRun | null }, die: ComputeDie): PlanRun {
   let r = e.run;
   if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
   return r;
@@ -574,11 +574,18 @@ function scratchTimes(n: number): Float64Array {
   return timesScratch;
 }
 
+const lastPrefill: { plan: DevicePlan | null; run: PlanRun | null } = { plan: null, run: null };
 function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
   const m = input.mapping ?? SINGLE;
   const entry = planOf(input, 'prefill', input.inputTokens, 0);
   const plan = entry.plan;
-  const run = planRun(entry, role.unit.die);
+  // A prefill plan rarely meets the same die again outside one evaluate() (its throttling steps), so
+  // its statics are kept for the last plan only instead of in the plan cache (less for the GC to keep).
+  if (lastPrefill.plan !== plan) {
+    lastPrefill.plan = plan;
+    lastPrefill.run = null;
+  }
+  const run = planRun(lastPrefill, role.unit.die);
   const st = allStatics(run, plan, input.precision);
   const times = scratchTimes(plan.ops.length);
   const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
