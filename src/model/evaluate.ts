@@ -10,7 +10,7 @@ import {
   writeEnergyPJPerByte,
   type BandwidthBreakdown,
 } from './memory.js';
-import { solveThermal, type ThermalColumn, type ThermalSolution } from './thermal.js';
+import { solveThermalCases, type ThermalColumn, type ThermalSolution } from './thermal.js';
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
 import { buildOperators, kvBytesPerToken } from './workload/index.js';
 import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkLevel } from './network.js';
@@ -859,17 +859,17 @@ function flatTemps(sol: ThermalSolution): Float64Array {
 function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   let r = responseCache.get(pkg);
   if (!r) {
-    const solve = (src: Chiplet, logicW: number, dramTotalW: number) =>
-      solveThermal(
-        thermalNet(
-          pkg,
-          pkg.chiplets.flatMap((c) => chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0)),
-          0,
-        ),
-      );
-    const units = pkg.chiplets.map((src) => {
-      const logic = solve(src, 1, 0);
-      const dram = solve(src, 0, 1);
+    // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
+    // spread evenly over its DRAM dies.
+    const columnsFor = (src: Chiplet | null, logicW: number, dramTotalW: number) =>
+      pkg.chiplets.flatMap((c) => chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0));
+    const powersOf = (cols: ThermalColumn[]) => cols.map((col) => col.layers.map((l) => l.powerW));
+    const cases: number[][][] = [];
+    for (const src of pkg.chiplets) cases.push(powersOf(columnsFor(src, 1, 0)), powersOf(columnsFor(src, 0, 1)));
+    const sols = solveThermalCases(thermalNet(pkg, columnsFor(null, 0, 0), 0), cases);
+    const units = pkg.chiplets.map((_, k) => {
+      const logic = sols[2 * k]!;
+      const dram = sols[2 * k + 1]!;
       return {
         logic,
         dram,
