@@ -524,7 +524,11 @@ interface PlanCache {
   /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
   byConfig: Map<string, Map<number | string, PlanEntry>>;
 }
-const planCache = new WeakMap<ModelArch, PlanCache>();
+/** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
+ *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
+ *  large one would keep thousands of plans alive for the GC to copy. */
+const planCache = new WeakMap<ModelArch, { decode: PlanCache; prefill: PlanCache }>();
+const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
 /** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
  *  else a string. */
 function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore: number): number | string {
@@ -532,7 +536,6 @@ function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore:
     return ((batch * 1048576 + newTokens) * 1048576 + contextBefore) * 2 + (phase === 'decode' ? 1 : 0);
   return `${phase}|${batch}|${newTokens}|${contextBefore}`;
 }
-const PLAN_CACHE_LIMIT = 8192;
 const configKeys = new WeakMap<Mapping, WeakMap<PrecisionSpec, string>>();
 function configKey(mp: Mapping, pr: PrecisionSpec): string {
   let byPrec = configKeys.get(mp);
@@ -545,8 +548,9 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
   return k;
 }
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
-  let c = planCache.get(input.model);
-  if (!c) planCache.set(input.model, (c = { size: 0, byConfig: new Map() }));
+  let cs = planCache.get(input.model);
+  if (!cs) planCache.set(input.model, (cs = { decode: { size: 0, byConfig: new Map() }, prefill: { size: 0, byConfig: new Map() } }));
+  const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
   const key = configKey(mp, pr);
@@ -556,7 +560,7 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   let p = byShape.get(sk);
   if (!p) {
     p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
-    if (c.size >= PLAN_CACHE_LIMIT) {
+    if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
       return p;
