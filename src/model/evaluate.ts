@@ -865,8 +865,12 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   if (!r) {
     // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
     // spread evenly over its DRAM dies.
-    const columnsFor = (src: Chiplet | null, logicW: number, dramTotalW: number) =>
-      pkg.chiplets.flatMap((c) => chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0));
+    const columnsFor = (src: Chiplet | null, logicW: number, dramTotalW: number) => {
+      const cols: ThermalColumn[] = [];
+      for (const c of pkg.chiplets)
+        cols.push(...chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0));
+      return cols;
+    };
     const powersOf = (cols: ThermalColumn[]) => cols.map((col) => col.layers.map((l) => l.powerW));
     const cases: number[][][] = [];
     for (const src of pkg.chiplets) cases.push(powersOf(columnsFor(src, 1, 0)), powersOf(columnsFor(src, 0, 1)));
