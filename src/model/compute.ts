@@ -56,6 +56,85 @@ export interface GemmTiming {
   timeS: number;
 }
 
+/** The operating-point-independent part of a GEMM on a die: tiling, waves, SRAM and DRAM traffic.
+ *  Clock scale and DRAM bandwidth only turn these into times (gemmTime), so callers that time the
+ *  same shape at several operating points compute this once. */
+export interface GemmShape {
+  /** waves x cycles per work item: compute time = cycles / clock. */
+  cycles: number;
+  /** Bytes moved between SRAM and the matrix units. */
+  sramTraffic: number;
+  /** Bytes moved to/from DRAM after on-die reuse. */
+  dramBytes: number;
+  waves: number;
+  utilisation: number;
+  splitK: number;
+}
+
+export function gemmShape(
+  die: ComputeDie,
+  dies: number,
+  m: number,
+  n: number,
+  k: number,
+  groups: number,
+  prec: Precision,
+  aBytesPerElem: number,
+  bBytesPerElem: number,
+  cBytesPerElem: number,
+  bReadsFromDram: boolean,
+): GemmShape {
+  const cores = die.cores * dies;
+  const q = matrixPrecision(die, prec);
+  const macsPerCycle = die.macsPerCyclePerCore[q]! * die.matrixEfficiency;
+
+  // Per-core tile: the matrix-unit tile, shrunk if its double-buffered operands do not fit SRAM.
+  let tm = die.tileM;
+  let tn = die.tileN;
+  const sramBytes = die.sramPerCoreKB * 1024;
+  const tileK = die.tileK;
+  while (2 * tileK * (tm * aBytesPerElem + tn * bBytesPerElem) + tm * tn * 4 > sramBytes && (tm > 8 || tn > 8)) {
+    if (tm >= tn) tm = Math.max(8, tm >> 1);
+    else tn = Math.max(8, tn >> 1);
+  }
+  // Skinny GEMMs (decode, small experts): libraries pick a kernel whose row tile barely covers m,
+  // down to the matrix instruction's granularity (MIN_TILE_M rows), instead of padding to the full tile.
+  if (m < tm) tm = Math.max(Math.min(tm, MIN_TILE_M), Math.min(tm, 2 ** Math.ceil(Math.log2(Math.max(1, m)))));
+  const tilesM = Math.ceil(m / tm);
+  const tilesN = Math.ceil(n / tn);
+  const tiles = tilesM * tilesN * groups;
+  const kSteps = Math.ceil(k / tileK);
+  // Split-K fills idle cores when there are fewer output tiles than cores (as cuBLAS does).
+  const splitK = tiles < cores ? Math.max(1, Math.min(Math.floor(cores / tiles), Math.floor(kSteps / 4))) : 1;
+  const items = tiles * splitK;
+  const waves = Math.ceil(items / cores);
+  const stepsPerItem = Math.ceil(kSteps / splitK);
+  const cyclesPerItem = (tm * tn * stepsPerItem * tileK) / macsPerCycle;
+  const usefulMacs = m * n * k * groups;
+  const utilisation = usefulMacs / ((waves * cores * tm * tn * stepsPerItem * tileK) || 1);
+
+  // SRAM -> matrix unit traffic: each item streams its A and B panels once.
+  const sramTraffic = items * stepsPerItem * tileK * (tm * aBytesPerElem + tn * bBytesPerElem);
+
+  // DRAM traffic after on-die reuse. If one operand fits in half the shared SRAM it is read once and
+  // the other streams once. Otherwise the die computes output blocks of Bm x Bn whose accumulators fill
+  // the per-core SRAM of all cores; A is re-read once per column block, B once per row block.
+  const aBytes = m * k * aBytesPerElem * groups;
+  const bBytes = bReadsFromDram ? n * k * bBytesPerElem * groups : 0;
+  const cBytes = m * n * cBytesPerElem * groups;
+  const globalBytes = die.globalSramMB * 2 ** 20 * dies;
+  let dramBytes: number;
+  if (Math.min(aBytes, bBytes) <= globalBytes / 2) {
+    dramBytes = aBytes + bBytes + cBytes;
+  } else {
+    const accCap = (cores * sramBytes) / 4; // fp32 accumulators of the resident block
+    const bm = Math.min(m, Math.max(tm, Math.floor(Math.sqrt(accCap))));
+    const bn = Math.min(n, Math.max(tn, Math.floor(accCap / bm)));
+    dramBytes = aBytes * Math.ceil(n / bn) + bBytes * Math.ceil(m / bm) + cBytes;
+  }
+  return { cycles: waves * cyclesPerItem, sramTraffic, dramBytes, waves, utilisation, splitK };
+}
+
 /**
  * Time of `groups` independent GEMMs of [m x k] x [k x n] on the unit.
  * aBytesPerElem: activations; bBytesPerElem: weights (or K/V for attention); cBytesPerElem: output.
@@ -76,57 +155,11 @@ export function gemmTime(
   dramLatencyS = 0,
 ): GemmTiming {
   const die = u.die;
-  const cores = die.cores * u.dies;
+  const sh = gemmShape(die, u.dies, m, n, k, groups, prec, aBytesPerElem, bBytesPerElem, cBytesPerElem, bReadsFromDram);
   const f = die.frequencyGHz * 1e9 * u.freqScale;
-  const q = matrixPrecision(die, prec);
-  const macsPerCycle = die.macsPerCyclePerCore[q]! * die.matrixEfficiency;
-
-  // Per-core tile: the matrix-unit tile, shrunk if its double-buffered operands do not fit SRAM.
-  let tm = die.tileM;
-  let tn = die.tileN;
-  const sramBytes = die.sramPerCoreKB * 1024;
-  const stage = (a: number, b: number) => 2 * die.tileK * (a * aBytesPerElem + b * bBytesPerElem) + a * b * 4;
-  while (stage(tm, tn) > sramBytes && (tm > 8 || tn > 8)) {
-    if (tm >= tn) tm = Math.max(8, tm >> 1);
-    else tn = Math.max(8, tn >> 1);
-  }
-  // Skinny GEMMs (decode, small experts): libraries pick a kernel whose row tile barely covers m,
-  // down to the matrix instruction's granularity (MIN_TILE_M rows), instead of padding to the full tile.
-  if (m < tm) tm = Math.max(Math.min(tm, MIN_TILE_M), Math.min(tm, 2 ** Math.ceil(Math.log2(Math.max(1, m)))));
-  const tilesM = Math.ceil(m / tm);
-  const tilesN = Math.ceil(n / tn);
-  const tiles = tilesM * tilesN * groups;
-  const kSteps = Math.ceil(k / die.tileK);
-  // Split-K fills idle cores when there are fewer output tiles than cores (as cuBLAS does).
-  const splitK = tiles < cores ? Math.max(1, Math.min(Math.floor(cores / tiles), Math.floor(kSteps / 4))) : 1;
-  const items = tiles * splitK;
-  const waves = Math.ceil(items / cores);
-  const stepsPerItem = Math.ceil(kSteps / splitK);
-  const cyclesPerItem = (tm * tn * stepsPerItem * die.tileK) / macsPerCycle;
-  const computeS = (waves * cyclesPerItem) / f;
-  const usefulMacs = m * n * k * groups;
-  const utilisation = usefulMacs / ((waves * cores * tm * tn * stepsPerItem * die.tileK) || 1);
-
-  // SRAM -> matrix unit traffic: each item streams its A and B panels once.
-  const sramTraffic = items * stepsPerItem * die.tileK * (tm * aBytesPerElem + tn * bBytesPerElem);
-  const sramS = sramTraffic / (die.sramBandwidthBytesPerCyclePerCore * cores * f);
-
-  // DRAM traffic after on-die reuse. If one operand fits in half the shared SRAM it is read once and
-  // the other streams once. Otherwise the die computes output blocks of Bm x Bn whose accumulators fill
-  // the per-core SRAM of all cores; A is re-read once per column block, B once per row block.
-  const aBytes = m * k * aBytesPerElem * groups;
-  const bBytes = bReadsFromDram ? n * k * bBytesPerElem * groups : 0;
-  const cBytes = m * n * cBytesPerElem * groups;
-  const globalBytes = die.globalSramMB * 2 ** 20 * u.dies;
-  let dramBytes: number;
-  if (Math.min(aBytes, bBytes) <= globalBytes / 2) {
-    dramBytes = aBytes + bBytes + cBytes;
-  } else {
-    const accCap = (cores * sramBytes) / 4; // fp32 accumulators of the resident block
-    const bm = Math.min(m, Math.max(tm, Math.floor(Math.sqrt(accCap))));
-    const bn = Math.min(n, Math.max(tn, Math.floor(accCap / bm)));
-    dramBytes = aBytes * Math.ceil(n / bn) + bBytes * Math.ceil(m / bm) + cBytes;
-  }
+  const computeS = sh.cycles / f;
+  const sramS = sh.sramTraffic / (die.sramBandwidthBytesPerCyclePerCore * (die.cores * u.dies) * f);
+  const dramBytes = sh.dramBytes;
   const memoryS = dramBytes / bandwidthBytesPerS;
 
   // Pipeline fill and drain: the first operands arrive one DRAM latency after the start and the
@@ -143,7 +176,7 @@ export function gemmTime(
     bound = 'memory';
   }
   timeS += fillS;
-  return { computeS, sramS, memoryS, fillS, dramBytes, sramBytes: sramTraffic, waves, utilisation, splitK, bound, timeS };
+  return { computeS, sramS, memoryS, fillS, dramBytes, sramBytes: sh.sramTraffic, waves: sh.waves, utilisation: sh.utilisation, splitK: sh.splitK, bound, timeS };
 }
 
 /** Vector work (norms, softmax, activations): FLOPs on the vector units vs bytes from DRAM. */

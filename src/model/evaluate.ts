@@ -1,6 +1,6 @@
 // evaluate(design) -> metrics: the single entry point of the performance model (DESIGN 1, 2).
 // Pure and deterministic: workers, tests and benchmarks all get the same numbers from here.
-import { dieArea, gemmTime, matrixPrecision, vectorTime, type AreaReport, type ComputeUnit } from './compute.js';
+import { dieArea, gemmShape, gemmTime, matrixPrecision, type AreaReport, type ComputeUnit } from './compute.js';
 import type { Chiplet, ComputeDie, MemorySpec, SystemSpec } from './hardware/schema.js';
 import {
   capacityBytes,
@@ -10,11 +10,11 @@ import {
   writeEnergyPJPerByte,
   type BandwidthBreakdown,
 } from './memory.js';
-import { solveThermal, type ThermalColumn, type ThermalSolution } from './thermal.js';
+import { solveThermalCases, type ThermalColumn, type ThermalSolution } from './thermal.js';
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
 import { buildOperators, kvBytesPerToken } from './workload/index.js';
-import { collectiveCost, overlapTile, spanOf, type NetworkLevel } from './network.js';
-import { checkMapping, devicesOf, footprintPerDevice, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
+import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkLevel } from './network.js';
+import { checkMapping, devicesOf, footprintPerDevice, isContextOp, planContextOps, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. */
@@ -143,15 +143,19 @@ function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
+/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object.
+ *  Shared: callers that hand it out copy it. */
+const bandwidthCache = new WeakMap<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>();
+function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdown {
+  let e = bandwidthCache.get(c);
+  if (!e) bandwidthCache.set(c, (e = [null, null]));
+  const i = refreshDoubled ? 1 : 0;
+  return (e[i] ??= effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
+}
+
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
   const unit: ComputeUnit = { die: c.compute, dies: 1, freqScale };
-  const bw = effectiveBandwidth(
-    c.memory,
-    c.memory.stacks,
-    c.compute.memoryInflightKB * 1024,
-    c.compute.fabricLatencyNs,
-    refreshDoubled,
-  );
+  const bw = chipletBandwidth(c, refreshDoubled);
   return { chiplet: c, unit, mem: c.memory, stacks: c.memory.stacks, bw };
 }
 
@@ -169,92 +173,160 @@ interface PhaseRaw {
   sramJ: number;
   dramJ: number;
   networkJ: number;
+  /** Per-operator breakdown: filled only when asked for (detail), the aggregates always. */
   ops: OpResult[];
 }
 
-function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec['package']['software'], withStepOverhead = true): PhaseRaw {
+/** What an operator costs on a die independently of the operating point (clock scale, DRAM
+ *  bandwidth and refresh): tiling, traffic, and energies before the voltage factor. */
+interface OpStatic {
+  mat: boolean;
+  attn: boolean;
+  /** GEMM cycles (waves x cycles per item) and SRAM-to-matrix-unit bytes. */
+  cycles: number;
+  sramTraffic: number;
+  shapeFlops: number;
+  /** DRAM bytes of one instance and the part of them written. */
+  opDram: number;
+  writeBytes: number;
+  waves: number;
+  utilisation: number;
+  /** MAC (or vector FLOP) energy and SRAM energy of one instance at nominal voltage, J. */
+  macBase: number;
+  sramBase: number;
+}
+
+function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): OpStatic {
+  if (op.kind === 'gemm' || op.kind === 'attention') {
+    const isAttn = op.kind === 'attention';
+    const g = gemmShape(die, 1, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, !isAttn);
+    // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
+    // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
+    // the output out, and the KV cache read and appended.
+    const opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
+    const writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
+    const q = matrixPrecision(die, op.computePrecision);
+    return {
+      mat: true,
+      attn: isAttn,
+      cycles: g.cycles,
+      sramTraffic: g.sramTraffic,
+      shapeFlops: 2 * op.m * op.n * op.k * op.groups,
+      opDram,
+      writeBytes: Math.min(writeBytes, opDram),
+      waves: g.waves,
+      utilisation: g.utilisation,
+      macBase: (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
+      sramBase: g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
+    };
+  }
+  const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
+  return {
+    mat: false,
+    attn: false,
+    cycles: 0,
+    sramTraffic: 0,
+    shapeFlops: 0,
+    opDram: bytes,
+    writeBytes: Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes),
+    waves: 1,
+    utilisation: 1,
+    macBase: op.flops * die.vectorEnergyPJPerFlop * 1e-12,
+    sramBase: 0,
+  };
+}
+
+function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec): OpStatic[] {
+  const actB = BYTES_PER_ELEMENT[prec.activations];
+  const wB = BYTES_PER_ELEMENT[prec.weights];
+  const kvB = BYTES_PER_ELEMENT[prec.kvCache];
+  return ops.map((op) => opStatic(op, die, actB, wB, kvB));
+}
+
+/**
+ * Times a list of operators at the role's operating point. `st` holds their operating-point-free
+ * figures (opStatics). `times`, if given, receives each operator's time (all instances). Per-operator
+ * results are built only when `detail` is set; the aggregates are the same either way.
+ */
+function runOps(
+  ops: readonly Operator[],
+  st: readonly OpStatic[],
+  role: Role,
+  sw: SystemSpec['package']['software'],
+  withStepOverhead: boolean,
+  detail: boolean,
+  times?: Float64Array,
+): PhaseRaw {
   const u = role.unit;
   const die = u.die;
   const bwBps = role.bw.effectiveGBps * 1e9;
+  const attnBps = bwBps * sw.attentionBandwidthEfficiency;
   const v = voltageRatio(die, u.freqScale);
   const v2 = v * v;
   const rdPJ = readEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
   const wrPJ = writeEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
   const launchS = sw.kernelLaunchUs * 1e-6;
-  const latS = role.bw.accessLatencyNs * 1e-9;
-  const actB = BYTES_PER_ELEMENT[prec.activations];
-  const wB = BYTES_PER_ELEMENT[prec.weights];
-  const kvB = BYTES_PER_ELEMENT[prec.kvCache];
+  const fillS = 2 * (role.bw.accessLatencyNs * 1e-9);
+  const f = die.frequencyGHz * 1e9 * u.freqScale;
+  const sramRate = die.sramBandwidthBytesPerCyclePerCore * (die.cores * u.dies) * f;
+  const vecRate = die.vectorFlopsPerCyclePerCore * die.cores * u.dies * die.frequencyGHz * 1e9 * u.freqScale;
+  const noOverlap = 1 - sw.computeMemoryOverlap;
   const out: OpResult[] = [];
-  const tb: Record<Bound, number> = { compute: 0, memory: 0, network: 0, overhead: 0 };
+  let tbCompute = 0, tbMemory = 0, tbOverhead = 0;
   let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
-  for (const op of ops) {
-    let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound, opDram: number, util = 1;
-    let macJ = 0, sramBytes = 0, writeBytes: number, waves = 1;
-    if (op.kind === 'gemm' || op.kind === 'attention') {
-      const isAttn = op.kind === 'attention';
-      const g = gemmTime(
-        u, op.m, op.n, op.k, op.groups, op.computePrecision,
-        actB, isAttn ? kvB : wB, actB, bwBps, !isAttn, latS,
-      );
-      // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
-      // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
-      // the output out, and the KV cache read and appended.
-      const shapeFlops = 2 * op.m * op.n * op.k * op.groups;
-      computeS = isAttn && shapeFlops > 0 ? (g.computeS * op.flops) / shapeFlops : g.computeS;
-      opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
-      writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
-      sramS = g.sramS;
-      memoryS = opDram / (isAttn ? bwBps * sw.attentionBandwidthEfficiency : bwBps);
+  for (let i = 0; i < ops.length; i++) {
+    const op = ops[i]!;
+    const s = st[i]!;
+    let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound;
+    const opDram = s.opDram;
+    if (s.mat) {
+      const gComputeS = s.cycles / f;
+      computeS = s.attn && s.shapeFlops > 0 ? (gComputeS * op.flops) / s.shapeFlops : gComputeS;
+      sramS = s.sramTraffic / sramRate;
+      memoryS = opDram / (s.attn ? attnBps : bwBps);
       const dataS = Math.max(sramS, memoryS);
-      t = Math.max(computeS, dataS) + (1 - sw.computeMemoryOverlap) * Math.min(computeS, dataS) + g.fillS;
+      t = Math.max(computeS, dataS) + noOverlap * Math.min(computeS, dataS) + fillS;
       bound = computeS >= dataS ? 'compute' : 'memory';
-      util = g.utilisation;
-      waves = g.waves;
-      sramBytes = g.sramBytes;
-      const q = matrixPrecision(die, op.computePrecision);
-      macJ = (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12 * v2;
     } else {
-      const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
-      const r = vectorTime(u, op.flops, bytes, bwBps);
-      computeS = r.computeS;
-      memoryS = r.memoryS;
-      t = r.timeS;
-      bound = r.bound;
-      opDram = bytes;
-      writeBytes = op.kvWriteBytes + op.activationBytes / 2;
-      macJ = op.flops * die.vectorEnergyPJPerFlop * 1e-12 * v2;
+      computeS = op.flops / vecRate;
+      memoryS = opDram / bwBps;
+      t = Math.max(computeS, memoryS);
+      bound = memoryS >= computeS ? 'memory' : 'compute';
     }
+    const macJ = s.macBase * v2;
     const overheadS = launchS;
     if (overheadS > t) bound = 'overhead';
     const one = t + overheadS;
-    writeBytes = Math.min(writeBytes, opDram);
+    const writeBytes = s.writeBytes;
     const eDram = ((opDram - writeBytes) * rdPJ + writeBytes * wrPJ) * 1e-12;
-    const eSram = sramBytes * die.sramEnergyPJPerByte * 1e-12 * v2;
+    const eSram = s.sramBase * v2;
     const n = op.count;
-    out.push({
-      name: op.name,
-      kind: op.kind,
-      count: n,
-      timeS: one * n,
-      bound,
-      computeS: computeS * n,
-      memoryS: memoryS * n,
-      sramS: sramS * n,
-      networkS: 0,
-      overheadS: overheadS * n,
-      flops: op.flops * n,
-      dramBytes: opDram * n,
-      energyJ: (macJ + eSram + eDram) * n,
-      utilisation: util,
-      waves,
-    });
+    if (times) times[i] = one * n;
+    if (detail)
+      out.push({
+        name: op.name,
+        kind: op.kind,
+        count: n,
+        timeS: one * n,
+        bound,
+        computeS: computeS * n,
+        memoryS: memoryS * n,
+        sramS: sramS * n,
+        networkS: 0,
+        overheadS: overheadS * n,
+        flops: op.flops * n,
+        dramBytes: opDram * n,
+        energyJ: (macJ + eSram + eDram) * n,
+        utilisation: s.utilisation,
+        waves: s.waves,
+      });
     step += one * n;
     // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
-    if (bound === 'overhead') tb.overhead += one * n;
+    if (bound === 'overhead') tbOverhead += one * n;
     else {
-      tb[bound] += t * n;
-      tb.overhead += overheadS * n;
+      if (bound === 'compute') tbCompute += t * n;
+      else tbMemory += t * n;
+      tbOverhead += overheadS * n;
     }
     flops += op.flops * n;
     dram += opDram * n;
@@ -264,36 +336,86 @@ function runOps(ops: Operator[], role: Role, prec: PrecisionSpec, sw: SystemSpec
   }
   const stepOverheadS = withStepOverhead ? sw.stepOverheadUs * 1e-6 : 0;
   step += stepOverheadS;
-  tb.overhead += stepOverheadS;
+  tbOverhead += stepOverheadS;
+  const tb: Record<Bound, number> = { compute: tbCompute, memory: tbMemory, network: 0, overhead: tbOverhead };
   return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
+}
+
+/** A plan made ready to run on one die: operator statics, the decode split into context-free and
+ *  context-dependent operators, and the collectives' costs on one network. Kept with the plan in the
+ *  plan cache (one die at a time), so a plan met again on the same die skips all of it. */
+interface PlanRun {
+  die: ComputeDie;
+  st: OpStatic[] | null;
+  /** Decode: which operators depend on the context (attention, KV reads), and the others. */
+  isCtx: boolean[] | null;
+  fixedOps: Operator[] | null;
+  fixedSt: OpStatic[] | null;
+  levels: readonly NetworkLevel[] | null;
+  costs: CollectiveCost[] | null;
+}
+interface PlanEntry {
+  plan: DevicePlan;
+  run: PlanRun | null;
+}
+function planRun(e: { run: PlanRun | null }, die: ComputeDie): PlanRun {
+  let r = e.run;
+  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
+  return r;
+}
+
+function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStatic[] {
+  return (run.st ??= opStatics(plan.ops, run.die, prec));
+}
+
+function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly NetworkLevel[]): CollectiveCost[] {
+  if (run.costs === null || run.levels !== levels) {
+    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
+    run.levels = levels;
+  }
+  return run.costs;
 }
 
 /**
  * Decode averaged over `samples` context points spread over [input, input+output) (midpoint rule:
  * exact where a step is affine in the context). Only attention depends on the context in decode, so
- * the other operators are timed once and the attention operators once per sample.
+ * the other operators are timed once and the attention operators once per sample. The context-free
+ * part (operators, collectives, pipeline) comes from a plan memoised per batch; the context-dependent
+ * operators are built for each sample.
  */
-function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number } {
+function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { samples: number } {
   // Two midpoint samples: exact where the step is affine in the context; against 64 samples the
   // worst error measured over dense, MoE and MLA models, batch 1-256, lengths 100-8000 was 0.1%.
   const samples = Math.max(1, Math.min(input.decodeSamples ?? 2, input.outputTokens));
   const sw = input.system.package.software;
   const m = input.mapping ?? SINGLE;
-  const ctxAt = (j: number) => input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
-  const planAt = (j: number) => planOf(input, 'decode', 1, ctxAt(j));
-  const plan0 = planAt(0);
-  const ops0 = plan0.ops;
-  const isCtx = ops0.map((o) => o.kind === 'attention' || o.kvReadBytes > 0);
-  const fixed = runOps(ops0.filter((_, i) => !isCtx[i]), role, input.precision, sw, false);
-  addComms(fixed, plan0.comms, levelsOf(input), m.overlap ?? true);
-  const ctxIdx: number[] = [];
-  isCtx.forEach((c, i) => c && ctxIdx.push(i));
+  const die = role.unit.die;
+  const prec = input.precision;
+  // The context-free operators do not depend on the context: one plan per batch serves them all.
+  const baseEntry = planOf(input, 'decode', 1, 0);
+  const base = baseEntry.plan;
+  const ops0 = base.ops;
+  const run0 = planRun(baseEntry, die);
+  if (run0.isCtx === null) {
+    const isCtx = ops0.map(isContextOp);
+    const fixedOps: Operator[] = [];
+    for (let i = 0; i < ops0.length; i++) if (!isCtx[i]) fixedOps.push(ops0[i]!);
+    run0.isCtx = isCtx;
+    run0.fixedOps = fixedOps;
+  }
+  const isCtx = run0.isCtx;
+  const fixedOps = run0.fixedOps!;
+  const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
+  const times = scratchTimes(fixedOps.length);
+  const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
+  addComms(fixed, base.comms, commCosts(run0, base.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
   let att: PhaseRaw | null = null;
   for (let j = 0; j < samples; j++) {
-    const opsJ = j === 0 ? ops0 : planAt(j).ops;
-    const r = runOps(ctxIdx.map((i) => opsJ[i]!), role, input.precision, sw, false);
+    const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
+    const ctxOps = planContextOps(input.model, prec, 'decode', input.batch, 1, ctx, m);
+    const r = runOps(ctxOps, opStatics(ctxOps, die, prec), role, sw, false, detail);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -302,13 +424,21 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
   const a = att!;
   // Merge back in the operators' original order.
   const ops: OpResult[] = [];
-  let fi = 0;
-  let ai = 0;
-  for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
-  while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
-  const tb = { ...fixed.timeByBoundS };
-  for (const b of BOUNDS) tb[b] += a.timeByBoundS[b];
-  const merged: PhaseRaw = {
+  if (detail) {
+    let fi = 0;
+    let ai = 0;
+    for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
+    while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
+  }
+  const ftb = fixed.timeByBoundS;
+  const atb = a.timeByBoundS;
+  const tb: Record<Bound, number> = {
+    compute: ftb.compute + atb.compute,
+    memory: ftb.memory + atb.memory,
+    network: ftb.network + atb.network,
+    overhead: ftb.overhead + atb.overhead,
+  };
+  const merged: PhaseRaw & { samples: number } = {
     stepTimeS: fixed.stepTimeS + a.stepTimeS,
     flops: fixed.flops + a.flops,
     dramBytes: fixed.dramBytes + a.dramBytes,
@@ -318,35 +448,52 @@ function runDecode(input: EvalInput, role: Role): PhaseRaw & { samples: number }
     dramJ: fixed.dramJ + a.dramJ,
     networkJ: fixed.networkJ + a.networkJ,
     ops,
+    samples,
   };
-  return { ...finishStep(merged, plan0, sw), samples };
+  finishStep(merged, base, sw);
+  return merged;
 }
-
-const BOUNDS = ['compute', 'memory', 'network', 'overhead'] as const;
 
 /**
  * Adds a plan's collectives to a stage's raw times: each is costed on the network for its group's
- * span; a TP collective overlaps its GEMM tile by tile when the mapping allows.
+ * span (`costs`, in the order of `comms`); a TP collective overlaps its GEMM tile by tile when the
+ * mapping allows (`ops` and `times`: the stage's operators and their times, from runOps).
  */
-function addComms(raw: PhaseRaw, comms: CommSpec[], levels: NetworkLevel[], overlap: boolean): void {
-  for (const c of comms) {
-    const span = spanOf(c.groupSize, c.stride, levels);
-    const cost = collectiveCost(c.kind, c.bytes, span, levels);
+function addComms(
+  raw: PhaseRaw,
+  comms: readonly CommSpec[],
+  costs: readonly CollectiveCost[],
+  ops: readonly Operator[],
+  st: readonly OpStatic[],
+  times: Float64Array,
+  overlap: boolean,
+  detail: boolean,
+): void {
+  for (let ci = 0; ci < comms.length; ci++) {
+    const c = comms[ci]!;
+    const cost = costs[ci]!;
     let exposed = cost.timeS;
     let hidden = 0;
-    const gemm = c.overlapWith ? raw.ops.find((o) => o.name === c.overlapWith) : undefined;
-    if (gemm && overlap && gemm.count > 0) {
-      const per = gemm.timeS / gemm.count;
-      const ov = overlapTile(per, cost.timeS, gemm.waves, true);
+    let gi = -1;
+    if (c.overlapWith)
+      for (let i = 0; i < ops.length; i++)
+        if (ops[i]!.name === c.overlapWith) {
+          gi = i;
+          break;
+        }
+    if (gi >= 0 && overlap && ops[gi]!.count > 0) {
+      const per = times[gi]! / ops[gi]!.count;
+      const ov = overlapTile(per, cost.timeS, st[gi]!.waves, true);
       exposed = ov.totalS - per;
       hidden = cost.timeS - exposed;
     }
     const energyJ = (cost.energyJ / c.groupSize) * c.count;
-    raw.ops.push({
-      name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
-      bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
-      overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
-    });
+    if (detail)
+      raw.ops.push({
+        name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
+        bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
+        overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
+      });
     raw.stepTimeS += exposed * c.count;
     raw.timeByBoundS.network += exposed * c.count;
     raw.networkJ += energyJ;
@@ -362,35 +509,91 @@ function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['
   return raw;
 }
 
+const NO_LEVELS: NetworkLevel[] = [];
 function levelsOf(input: EvalInput): NetworkLevel[] {
-  return (input.system.network ?? []) as NetworkLevel[];
+  return (input.system.network ?? NO_LEVELS) as NetworkLevel[];
 }
 
 /** Plans (per-device operators and collectives) depend on the model, precision, shape and mapping,
  *  never on the hardware or the operating point: they are memoised per model (bounded), so throttling
- *  steps and a search that revisits the same batch and mapping on other hardware reuse them. */
-const planCache = new WeakMap<ModelArch, Map<string, DevicePlan>>();
-const PLAN_CACHE_LIMIT = 8192;
-function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): DevicePlan {
-  let m = planCache.get(input.model);
-  if (!m) planCache.set(input.model, (m = new Map()));
+ *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
+ *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
+ *  batch, new tokens and context as numbers. */
+interface PlanCache {
+  size: number;
+  /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
+  byConfig: Map<string, Map<number | string, PlanEntry>>;
+}
+/** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
+ *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
+ *  large one would keep thousands of plans alive for the GC to copy. */
+const planCache = new WeakMap<ModelArch, { decode: PlanCache; prefill: PlanCache }>();
+const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
+/** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
+ *  else a string. */
+function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore: number): number | string {
+  if (batch < 4096 && newTokens < 1048576 && contextBefore < 1048576 && Number.isInteger(batch) && Number.isInteger(newTokens) && Number.isInteger(contextBefore) && batch >= 0 && newTokens >= 0 && contextBefore >= 0)
+    return ((batch * 1048576 + newTokens) * 1048576 + contextBefore) * 2 + (phase === 'decode' ? 1 : 0);
+  return `${phase}|${batch}|${newTokens}|${contextBefore}`;
+}
+const configKeys = new WeakMap<Mapping, WeakMap<PrecisionSpec, string>>();
+function configKey(mp: Mapping, pr: PrecisionSpec): string {
+  let byPrec = configKeys.get(mp);
+  if (!byPrec) configKeys.set(mp, (byPrec = new WeakMap()));
+  let k = byPrec.get(pr);
+  if (k === undefined) {
+    k = `${pr.weights}|${pr.activations}|${pr.kvCache}|${mp.tp}|${mp.pp}|${mp.dp}|${mp.sp}|${mp.ep}|${mp.microbatches ?? ''}|${mp.routingSkew ?? ''}|${mp.expertPlacement ?? ''}|${mp.expertLoads ? mp.expertLoads.join(',') : ''}`;
+    byPrec.set(pr, k);
+  }
+  return k;
+}
+function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
+  let cs = planCache.get(input.model);
+  if (!cs) planCache.set(input.model, (cs = { decode: { size: 0, byConfig: new Map() }, prefill: { size: 0, byConfig: new Map() } }));
+  const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
-  const key = `${phase}|${input.batch}|${newTokens}|${contextBefore}|${pr.weights}|${pr.activations}|${pr.kvCache}|${mp.tp}|${mp.pp}|${mp.dp}|${mp.sp}|${mp.ep}|${mp.microbatches ?? ''}|${mp.routingSkew ?? ''}|${mp.expertPlacement ?? ''}|${mp.expertLoads ? mp.expertLoads.join(',') : ''}`;
-  let p = m.get(key);
+  const key = configKey(mp, pr);
+  let byShape = c.byConfig.get(key);
+  if (!byShape) c.byConfig.set(key, (byShape = new Map()));
+  const sk = shapeKey(phase, input.batch, newTokens, contextBefore);
+  let p = byShape.get(sk);
   if (!p) {
-    p = planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp);
-    if (m.size >= PLAN_CACHE_LIMIT) m.clear();
-    m.set(key, p);
+    p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
+    if (c.size >= PLAN_CACHE_LIMIT[phase]) {
+      c.byConfig.clear();
+      c.size = 0;
+      return p;
+    }
+    byShape.set(sk, p);
+    c.size++;
   }
   return p;
 }
 
-function runPrefill(input: EvalInput, role: Role): PhaseRaw {
+/** Scratch for runOps' per-operator times (read by addComms right after; evaluate is not reentrant). */
+let timesScratch = new Float64Array(64);
+function scratchTimes(n: number): Float64Array {
+  if (timesScratch.length < n) timesScratch = new Float64Array(2 * n);
+  return timesScratch;
+}
+
+const lastPrefill: { plan: DevicePlan | null; run: PlanRun | null } = { plan: null, run: null };
+function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
   const m = input.mapping ?? SINGLE;
-  const plan = planOf(input, 'prefill', input.inputTokens, 0);
-  const raw = runOps(plan.ops, role, input.precision, input.system.package.software, false);
-  addComms(raw, plan.comms, levelsOf(input), m.overlap ?? true);
+  const entry = planOf(input, 'prefill', input.inputTokens, 0);
+  const plan = entry.plan;
+  // A prefill plan rarely meets the same die again outside one evaluate() (its throttling steps), so
+  // its statics are kept for the last plan only instead of in the plan cache (less for the GC to keep).
+  if (lastPrefill.plan !== plan) {
+    lastPrefill.plan = plan;
+    lastPrefill.run = null;
+  }
+  const run = planRun(lastPrefill, role.unit.die);
+  const st = allStatics(run, plan, input.precision);
+  const times = scratchTimes(plan.ops.length);
+  const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
+  addComms(raw, plan.comms, commCosts(run, plan.comms, levelsOf(input)), plan.ops, st, times, m.overlap ?? true, detail);
   return finishStep(raw, plan, input.system.package.software);
 }
 
@@ -411,14 +614,17 @@ function addOp(a: OpResult, o: OpResult, w: number): void {
 /** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
 function scaleRaw(r: PhaseRaw, w: number, wWork = w): void {
   r.stepTimeS *= w; r.flops *= wWork; r.dramBytes *= wWork; r.computeJ *= wWork; r.sramJ *= wWork; r.dramJ *= wWork; r.networkJ *= wWork;
-  for (const b of BOUNDS) r.timeByBoundS[b] *= w;
+  const tb = r.timeByBoundS;
+  tb.compute *= w; tb.memory *= w; tb.network *= w; tb.overhead *= w;
   for (const o of r.ops) scaleOp(o, w, wWork);
 }
 
 function addRaw(a: PhaseRaw, r: PhaseRaw, w: number): void {
   a.stepTimeS += r.stepTimeS * w; a.flops += r.flops * w; a.dramBytes += r.dramBytes * w;
   a.computeJ += r.computeJ * w; a.sramJ += r.sramJ * w; a.dramJ += r.dramJ * w; a.networkJ += r.networkJ * w;
-  for (const b of BOUNDS) a.timeByBoundS[b] += r.timeByBoundS[b] * w;
+  const ta = a.timeByBoundS;
+  const tr = r.timeByBoundS;
+  ta.compute += tr.compute * w; ta.memory += tr.memory * w; ta.network += tr.network * w; ta.overhead += tr.overhead * w;
   for (let i = 0; i < r.ops.length; i++) addOp(a.ops[i]!, r.ops[i]!, w);
 }
 
@@ -430,11 +636,18 @@ function leakageW(die: ComputeDie, dies: number, tempC: number, s: number): numb
 }
 
 interface Operating {
+  /** Clock scale and refresh of this operating point. */
+  s: number;
+  refreshDoubled: boolean;
+  /** Whether prefill/decode carry their per-operator breakdown. */
+  detailed: boolean;
   prefillRole: Role;
   decodeRole: Role;
   prefill: PhaseRaw;
   decode: PhaseRaw & { samples: number };
-  thermal: ThermalSolution;
+  /** Thermal sources per chiplet: logic die (dynamic + leakage) and DRAM dies, W. */
+  logicSrcW: number[];
+  dramSrcW: number[];
   logicLeakW: number;
   dramStaticW: number;
   prefillPowerW: number;
@@ -447,15 +660,15 @@ interface Operating {
 }
 
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
-function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operating {
+function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
   const pkg = sys.package;
   const pre = makeRole(roleFor(sys, 'prefill'), s, refreshDoubled);
   const dec = makeRole(roleFor(sys, 'decode'), s, refreshDoubled);
-  const prefill = runPrefill(input, pre);
-  const decode = runDecode(input, dec);
+  const prefill = runPrefill(input, pre, detail);
+  const decode = runDecode(input, dec, detail);
   const shared = pre.chiplet === dec.chiplet;
-  if (!shared) addKvTransfer(prefill, input, pkg.interposer!);
+  if (!shared) addKvTransfer(prefill, input, pkg.interposer!, detail);
 
   // Time shares of a request cycle: prefill of the batch, then outputTokens decode steps.
   const tPre = prefill.stepTimeS;
@@ -471,67 +684,74 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operatin
   const wPre = shared ? tPre / (tPre + tDec) : Math.min(1, tPre / Math.max(tDec, 1e-30));
   const wDec = shared ? tDec / (tPre + tDec) : 1;
 
-  const stackPowers = new Map<Chiplet, { logicDynW: number; dramDynW: number }>();
-  for (const c of pkg.chiplets) {
-    const isPre = pre.chiplet === c;
-    const isDec = dec.chiplet === c;
-    stackPowers.set(c, {
-      logicDynW: (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0),
-      dramDynW: (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0),
-    });
-  }
-
   // The thermal network is linear: every temperature is ambient plus the sum of each source's power
   // times its unit response (solved once per package and cached). The sources are each chiplet's
   // logic die and its DRAM dies (power spread evenly over them); the leakage-temperature fixed point
   // then iterates on the leakage scalars alone.
-  const resp = unitResponses(pkg);
-  const nC = pkg.chiplets.length;
+  const pr = unitResponses(pkg);
+  const resp = pr.units;
+  const chiplets = pkg.chiplets;
+  const nC = chiplets.length;
   const dynW = new Array<number>(nC);
   const dramSrcW = new Array<number>(nC);
   let dramStaticW = 0;
-  pkg.chiplets.forEach((c, i) => {
-    const p = stackPowers.get(c)!;
+  for (let i = 0; i < nC; i++) {
+    const c = chiplets[i]!;
+    const isPre = pre.chiplet === c;
+    const isDec = dec.chiplet === c;
+    const logicDynW = (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0);
+    const dramDynW = (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0);
     const ms = staticMemoryPowerW(c.memory, c.memory.stacks, refreshDoubled);
     dramStaticW += ms.backgroundW + ms.refreshW;
-    dynW[i] = p.logicDynW;
-    dramSrcW[i] = p.dramDynW + ms.backgroundW + ms.refreshW;
-  });
+    dynW[i] = logicDynW;
+    dramSrcW[i] = dramDynW + ms.backgroundW + ms.refreshW;
+  }
+  const ambientC = pkg.thermal.ambientC;
   const baseLogic = new Array<number>(nC);
   for (let i = 0; i < nC; i++) {
-    let t = pkg.thermal.ambientC;
+    let t = ambientC;
     for (let d = 0; d < nC; d++) t += dynW[d]! * resp[d]!.logicRise[i]! + dramSrcW[d]! * resp[d]!.dramLogicRise[i]!;
     baseLogic[i] = t;
   }
   const leak = new Array<number>(nC).fill(0);
-  const logicT = [...baseLogic];
+  const logicT = baseLogic.slice();
   let runaway = true;
   for (let it = 0; it < 200; it++) {
     let delta = 0;
-    for (let i = 0; i < nC; i++) leak[i] = leakageW(pkg.chiplets[i]!.compute, 1, logicT[i]!, s);
+    for (let i = 0; i < nC; i++) leak[i] = leakageW(chiplets[i]!.compute, 1, logicT[i]!, s);
+    let hot = false;
     for (let i = 0; i < nC; i++) {
       let t = baseLogic[i]!;
       for (let d = 0; d < nC; d++) t += leak[d]! * resp[d]!.logicRise[i]!;
       delta = Math.max(delta, Math.abs(t - logicT[i]!));
       logicT[i] = t;
+      if (!(t < 400)) hot = true;
     }
-    if (logicT.some((t) => !(t < 400))) break;
+    if (hot) break;
     if (delta < 1e-4) {
       runaway = false;
       break;
     }
   }
-  const leakW = leak.reduce((a, b) => a + b, 0);
-  const terms: [number, ThermalSolution][] = [];
-  for (let d = 0; d < nC; d++) terms.push([dynW[d]! + leak[d]!, resp[d]!.logic], [dramSrcW[d]!, resp[d]!.dram]);
-  const thermal = combineThermal(terms, pkg.thermal.ambientC);
+  let leakW = 0;
+  for (let i = 0; i < nC; i++) leakW += leak[i]!;
+  const logicSrcW = new Array<number>(nC);
+  for (let d = 0; d < nC; d++) logicSrcW[d] = dynW[d]! + leak[d]!;
+  // Hottest logic and DRAM layers: the superposition of combineThermal, on those layers only.
   let maxLogicC = -Infinity;
   let maxDramC = -Infinity;
-  for (const col of thermal.columns)
-    for (const l of col.layers) {
-      if (l.name === 'logic') maxLogicC = Math.max(maxLogicC, l.tempC);
-      else if (l.name.startsWith('dram')) maxDramC = Math.max(maxDramC, l.tempC);
+  const kinds = pr.kinds;
+  for (let li = 0; li < kinds.length; li++) {
+    const kind = kinds[li]!;
+    if (kind === 0) continue;
+    let t = ambientC;
+    for (let d = 0; d < nC; d++) {
+      t += logicSrcW[d]! * resp[d]!.logicFlat[li]!;
+      t += dramSrcW[d]! * resp[d]!.dramFlat[li]!;
     }
+    if (kind === 1) maxLogicC = Math.max(maxLogicC, t);
+    else maxDramC = Math.max(maxDramC, t);
+  }
 
   const otherW = pkg.power.otherPowerW;
   const staticW = leakW + dramStaticW;
@@ -543,11 +763,15 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operatin
   const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec);
   const decodePowerW = dynDec + dramDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
   return {
+    s,
+    refreshDoubled,
+    detailed: detail,
     prefillRole: pre,
     decodeRole: dec,
     prefill,
     decode,
-    thermal,
+    logicSrcW,
+    dramSrcW,
     logicLeakW: leakW,
     dramStaticW,
     prefillPowerW,
@@ -558,6 +782,40 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean): Operatin
     split: { computeW, dramW, networkW, staticW, otherW },
     runaway,
   };
+}
+
+/** Every layer's temperature and power at an operating point, and the lid: the superposition of
+ *  the unit responses (the arithmetic of combineThermal, straight into the reported rows). */
+function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResult['thermal']['layers']; lidC: number } {
+  const resp = unitResponses(pkg).units;
+  const n = resp.length;
+  const ambientC = pkg.thermal.ambientC;
+  let lid = 0;
+  for (let d = 0; d < n; d++) {
+    lid += o.logicSrcW[d]! * resp[d]!.logic.lidC;
+    lid += o.dramSrcW[d]! * resp[d]!.dram.lidC;
+  }
+  const layers: EvalResult['thermal']['layers'] = [];
+  const cols = resp[0]!.logic.columns;
+  for (let ci = 0; ci < cols.length; ci++) {
+    const col = cols[ci]!;
+    for (let li = 0; li < col.layers.length; li++) {
+      let tempC = ambientC;
+      let powerW = 0;
+      for (let d = 0; d < n; d++) {
+        const wl = o.logicSrcW[d]!;
+        const xl = resp[d]!.logic.columns[ci]!.layers[li]!;
+        tempC += wl * xl.tempC;
+        powerW += wl * xl.powerW;
+        const wd = o.dramSrcW[d]!;
+        const xd = resp[d]!.dram.columns[ci]!.layers[li]!;
+        tempC += wd * xd.tempC;
+        powerW += wd * xd.powerW;
+      }
+      layers.push({ column: col.name, layer: col.layers[li]!.name, tempC, powerW });
+    }
+  }
+  return { layers, lidC: ambientC + lid };
 }
 
 function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number) {
@@ -584,70 +842,66 @@ interface UnitResponse {
   /** Rise of each chiplet's logic node per watt of this source. */
   logicRise: number[];
   dramLogicRise: number[];
+  /** Rise of every layer (columns then layers, in solution order) per watt of this source. */
+  logicFlat: Float64Array;
+  dramFlat: Float64Array;
 }
-const responseCache = new WeakMap<SystemSpec['package'], UnitResponse[]>();
-function unitResponses(pkg: SystemSpec['package']): UnitResponse[] {
+interface PackageResponse {
+  units: UnitResponse[];
+  /** Per layer (same order as the flat rises): 1 logic die, 2 DRAM die, 0 other. */
+  kinds: Uint8Array;
+}
+const responseCache = new WeakMap<SystemSpec['package'], PackageResponse>();
+function flatTemps(sol: ThermalSolution): Float64Array {
+  let n = 0;
+  for (const col of sol.columns) n += col.layers.length;
+  const out = new Float64Array(n);
+  let i = 0;
+  for (const col of sol.columns) for (const l of col.layers) out[i++] = l.tempC;
+  return out;
+}
+function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   let r = responseCache.get(pkg);
   if (!r) {
-    const solve = (src: Chiplet, logicW: number, dramTotalW: number) =>
-      solveThermal(
-        thermalNet(
-          pkg,
-          pkg.chiplets.flatMap((c) => chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0)),
-          0,
-        ),
-      );
-    r = pkg.chiplets.map((src) => {
-      const logic = solve(src, 1, 0);
-      const dram = solve(src, 0, 1);
+    // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
+    // spread evenly over its DRAM dies.
+    const columnsFor = (src: Chiplet | null, logicW: number, dramTotalW: number) => {
+      const cols: ThermalColumn[] = [];
+      for (const c of pkg.chiplets)
+        cols.push(...chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0));
+      return cols;
+    };
+    const powersOf = (cols: ThermalColumn[]) => cols.map((col) => col.layers.map((l) => l.powerW));
+    const cases: number[][][] = [];
+    for (const src of pkg.chiplets) cases.push(powersOf(columnsFor(src, 1, 0)), powersOf(columnsFor(src, 0, 1)));
+    const sols = solveThermalCases(thermalNet(pkg, columnsFor(null, 0, 0), 0), cases);
+    const units = pkg.chiplets.map((_, k) => {
+      const logic = sols[2 * k]!;
+      const dram = sols[2 * k + 1]!;
       return {
         logic,
         dram,
         logicRise: pkg.chiplets.map((c) => logicNode(logic, c).tempC),
         dramLogicRise: pkg.chiplets.map((c) => logicNode(dram, c).tempC),
+        logicFlat: flatTemps(logic),
+        dramFlat: flatTemps(dram),
       };
     });
+    const kinds: number[] = [];
+    for (const col of units[0]!.logic.columns)
+      for (const l of col.layers) kinds.push(l.name === 'logic' ? 1 : l.name.startsWith('dram') ? 2 : 0);
+    r = { units, kinds: Uint8Array.from(kinds) };
     responseCache.set(pkg, r);
   }
   return r;
 }
 
-/** Ambient plus a weighted sum of unit solutions (temperatures, layer powers and heat flows). */
-function combineThermal(terms: [number, ThermalSolution][], ambientC: number): ThermalSolution {
-  const first = terms[0]![1];
-  const sum = (f: (sol: ThermalSolution) => number) => terms.reduce((a, [w, sol]) => a + w * f(sol), 0);
-  return {
-    lidC: ambientC + sum((x) => x.lidC),
-    sinkHeatW: sum((x) => x.sinkHeatW),
-    boardHeatW: sum((x) => x.boardHeatW),
-    columns: first.columns.map((col, ci) => {
-      let timC = ambientC;
-      for (const [w, sol] of terms) timC += w * sol.columns[ci]!.timC;
-      return {
-        name: col.name,
-        count: col.count,
-        timC,
-        layers: col.layers.map((l, li) => {
-          let tempC = ambientC;
-          let powerW = 0;
-          for (const [w, sol] of terms) {
-            const x = sol.columns[ci]!.layers[li]!;
-            tempC += w * x.tempC;
-            powerW += w * x.powerW;
-          }
-          return { name: l.name, tempC, powerW };
-        }),
-      };
-    }),
-  };
-}
-
 /** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */
-function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<SystemSpec['package']['interposer']>): void {
+function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<SystemSpec['package']['interposer']>, detail: boolean): void {
   const bytes = kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;
   const timeS = link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
   const energyJ = bytes * 8 * link.energyPJPerBit * 1e-12;
-  prefill.ops.push({
+  if (detail) prefill.ops.push({
     name: 'kv_transfer.interposer', kind: 'collective', algorithm: 'point-to-point', count: 1, timeS, bound: 'network',
     computeS: 0, memoryS: 0, sramS: 0, networkS: timeS, overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
   });
@@ -680,9 +934,16 @@ function chipletColumns(c: Chiplet, th: SystemSpec['package']['thermal'], logicW
   ];
 }
 
+/** Lowest junction limit of the package's compute dies. */
+function tjMaxOf(sys: SystemSpec): number {
+  let tj = Infinity;
+  for (const c of sys.package.chiplets) tj = Math.min(tj, c.compute.tjMaxC);
+  return tj;
+}
+
 function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature' {
   const th = sys.package.thermal;
-  const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+  const tj = tjMaxOf(sys);
   if (o.runaway || o.maxLogicC > tj) return 'logic-temperature';
   if (o.maxDramC > th.dramExtendedLimitC) return 'dram-temperature';
   if (Math.max(o.prefillPowerW, o.decodePowerW) > sys.package.power.tdpW) return 'tdp';
@@ -692,7 +953,7 @@ function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-
 /** Worst relative margin over the limits: > 0 when a limit is exceeded (runaway counts as +1). */
 function margin(o: Operating, sys: SystemSpec): number {
   const th = sys.package.thermal;
-  const tj = Math.min(...sys.package.chiplets.map((c) => c.compute.tjMaxC));
+  const tj = tjMaxOf(sys);
   if (o.runaway) return 1;
   return Math.max(
     (o.maxLogicC - tj) / tj,
@@ -702,9 +963,9 @@ function margin(o: Operating, sys: SystemSpec): number {
 }
 
 /** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
-function settle(input: EvalInput, s: number): Operating {
-  const o = operate(input, s, false);
-  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true);
+function settle(input: EvalInput, s: number, detail = false): Operating {
+  const o = operate(input, s, false, detail);
+  if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true, detail);
   return o;
 }
 
@@ -743,7 +1004,8 @@ export function evaluate(input: EvalInput): EvalResult {
         : `<= the ${maxDevices} devices the network of ${sys.name} connects (${levels.map((l) => `${l.name} ${l.size}`).join(' x ')})`,
     );
 
-  let o = settle(input, 1);
+  // The nominal point carries its per-operator breakdown: most designs end there.
+  let o = settle(input, 1, true);
   let limitedBy = limitsViolated(o, sys);
   let s = 1;
   const reasons: string[] = [];
@@ -789,6 +1051,9 @@ export function evaluate(input: EvalInput): EvalResult {
       }
     }
   }
+  // The throttling search times operators without their breakdown; redo the chosen point with it.
+  if (!o.detailed) o = operate(input, o.s, o.refreshDoubled, true);
+  const thermal = thermalOf(o, pkg);
 
   // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
   // Per device: the mapping's share of weights, KV and activations.
@@ -826,34 +1091,50 @@ export function evaluate(input: EvalInput): EvalResult {
     if (!a.report.fits)
       reasons.push(`area: ${a.chiplet} needs ${a.report.usedMm2.toFixed(0)} mm2 > die ${a.report.budgetMm2} mm2`);
 
-  const phase = (raw: PhaseRaw, tokensPerStep: number, perUser: number, powerW: number, staticW: number): PhaseResult => ({
-    stepTimeS: raw.stepTimeS,
-    systemTokensPerS: tokensPerStep / raw.stepTimeS,
-    userTokensPerS: perUser / raw.stepTimeS,
-    flops: raw.flops,
-    dramBytes: raw.dramBytes,
-    timeByBoundS: raw.timeByBoundS,
-    energyJ: {
-      computeJ: raw.computeJ,
-      sramJ: raw.sramJ,
-      dramJ: raw.dramJ,
-      staticJ: staticW * raw.stepTimeS,
-      otherJ: pkg.power.otherPowerW * raw.stepTimeS,
-      networkJ: raw.networkJ,
-      totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + pkg.power.otherPowerW) * raw.stepTimeS,
-    },
-    powerW,
-    breakdown: raw.ops,
+  const otherPowerW = pkg.power.otherPowerW;
+  const energyOf = (raw: PhaseRaw, staticW: number): PhaseResult['energyJ'] => ({
+    computeJ: raw.computeJ,
+    sramJ: raw.sramJ,
+    dramJ: raw.dramJ,
+    staticJ: staticW * raw.stepTimeS,
+    otherJ: otherPowerW * raw.stepTimeS,
+    networkJ: raw.networkJ,
+    totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + otherPowerW) * raw.stepTimeS,
   });
   const staticW = o.split.staticW;
-  const prefill = phase(o.prefill, input.batch * input.inputTokens, input.inputTokens, o.prefillPowerW, staticW);
-  const decodeBase = phase(o.decode, input.batch, 1, o.decodePowerW, staticW);
+  const pr = o.prefill;
+  const prefill: PhaseResult = {
+    stepTimeS: pr.stepTimeS,
+    systemTokensPerS: (input.batch * input.inputTokens) / pr.stepTimeS,
+    userTokensPerS: input.inputTokens / pr.stepTimeS,
+    flops: pr.flops,
+    dramBytes: pr.dramBytes,
+    timeByBoundS: pr.timeByBoundS,
+    energyJ: energyOf(pr, staticW),
+    powerW: o.prefillPowerW,
+    breakdown: pr.ops,
+  };
+  const dr = o.decode;
+  const decode: EvalResult['decode'] = {
+    stepTimeS: dr.stepTimeS,
+    systemTokensPerS: input.batch / dr.stepTimeS,
+    userTokensPerS: 1 / dr.stepTimeS,
+    flops: dr.flops,
+    dramBytes: dr.dramBytes,
+    timeByBoundS: dr.timeByBoundS,
+    energyJ: energyOf(dr, staticW),
+    powerW: o.decodePowerW,
+    breakdown: dr.ops,
+    contextFrom: input.inputTokens,
+    contextTo: input.inputTokens + input.outputTokens,
+    samples: dr.samples,
+  };
   const cycleS = o.prefill.stepTimeS + o.decode.stepTimeS * input.outputTokens;
   const outTokens = input.batch * input.outputTokens;
   // System figures: every device of the mapping draws the package's power.
   const systemPowerW = devices * o.averagePowerW;
   const energyPerTokenJ = (systemPowerW * cycleS) / outTokens;
-  const layers = o.thermal.columns.flatMap((c) => c.layers.map((l) => ({ column: c.name, layer: l.name, tempC: l.tempC, powerW: l.powerW })));
+  const layers = thermal.layers;
   return {
     modelVersion: MODEL_VERSION,
     system: sys.name,
@@ -865,12 +1146,7 @@ export function evaluate(input: EvalInput): EvalResult {
     feasible: reasons.length === 0,
     infeasibleReasons: reasons,
     prefill,
-    decode: {
-      ...decodeBase,
-      contextFrom: input.inputTokens,
-      contextTo: input.inputTokens + input.outputTokens,
-      samples: o.decode.samples,
-    },
+    decode,
     memory: {
       footprintBytes: footprint,
       capacityBytes: capacity,
@@ -879,7 +1155,7 @@ export function evaluate(input: EvalInput): EvalResult {
       kvCacheBytes,
       activationBytes,
       reserveBytes,
-      bandwidth: { prefill: o.prefillRole.bw, decode: o.decodeRole.bw },
+      bandwidth: { prefill: { ...o.prefillRole.bw }, decode: { ...o.decodeRole.bw } },
     },
     power: {
       averageW: o.averagePowerW,
@@ -894,10 +1170,10 @@ export function evaluate(input: EvalInput): EvalResult {
     },
     thermal: {
       layers,
-      lidC: o.thermal.lidC,
+      lidC: thermal.lidC,
       maxLogicC: o.maxLogicC,
       maxDramC: o.maxDramC,
-      logicLimitC: Math.min(...pkg.chiplets.map((c) => c.compute.tjMaxC)),
+      logicLimitC: tjMaxOf(sys),
       dramLimitC: pkg.thermal.dramLimitC,
       dramExtendedLimitC: pkg.thermal.dramExtendedLimitC,
       refreshDoubled: o.maxDramC > pkg.thermal.dramLimitC,
@@ -933,7 +1209,7 @@ export function evaluateGemm(
 
 /** Effective DRAM read bandwidth of the decode chiplet of a system (normal refresh). */
 export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
-  return makeRole(roleFor(system, 'decode'), 1, false).bw;
+  return { ...makeRole(roleFor(system, 'decode'), 1, false).bw };
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -1015,8 +1291,12 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const isPerPart = (o: Operator) => o.kind === 'attention' || o.kvReadBytes > 0 || o.name === 'lm_head';
     const ops = lin.ops.filter((o) => !isPerPart(o));
     for (const p of parts) ops.push(...p.ops.filter(isPerPart));
-    const raw = runOps(ops, role, spec.precision, sw, false);
-    addComms(raw, [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))], levels, mapping.overlap ?? true);
+    const st = opStatics(ops, role.unit.die, spec.precision);
+    const times = scratchTimes(ops.length);
+    const raw = runOps(ops, st, role, sw, false, false, times);
+    const comms = [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))];
+    const costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
+    addComms(raw, comms, costs, ops, st, times, mapping.overlap ?? true, false);
     finishStep(raw, lin, sw);
     const energyJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + staticW * raw.stepTimeS) * devices;
     const r = { timeS: raw.stepTimeS, energyJ };

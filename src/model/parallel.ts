@@ -175,6 +175,62 @@ function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageC
   return o;
 }
 
+/** Whether an operator's cost depends on the context already cached (attention, KV reads). */
+export function isContextOp(op: Operator): boolean {
+  return op.kind === 'attention' || op.kvReadBytes > 0;
+}
+
+/** The per-device operators of one step (all of them, or only the context-dependent ones).
+ *  loadFactor: the busiest EP rank's load, or < 0 to compute it if an expert operator needs it. */
+function shardedOps(
+  arch: ModelArch,
+  prec: PrecisionSpec,
+  phase: Phase,
+  seqs: number,
+  newTokens: number,
+  contextBefore: number,
+  m: Mapping,
+  contextOnly: boolean,
+  loadFactor: number,
+): Operator[] {
+  const shape = { batch: seqs, newTokens, contextBefore };
+  const ops = buildOperators(arch, prec, phase, shape);
+  const out: Operator[] = [];
+  // The EP group spans every replica of the stage: routing statistics come from all their tokens.
+  let moeOps: Operator[] | null = null;
+  for (let i = 0; i < ops.length; i++) {
+    if (contextOnly && !isContextOp(ops[i]!)) continue;
+    let op = ops[i]!;
+    if (op.shard === 'ep') {
+      moeOps ??= arch.moe && m.dp > 1 ? buildOperators(arch, prec, phase, { ...shape, batch: seqs * m.dp }) : ops;
+      op = moeOps.find((x) => x.name === op.name)!;
+    }
+    if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
+    const stageCount = isLayerOp(op.name) ? Math.ceil(op.count / m.pp) : op.count;
+    const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
+    out.push(shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor));
+  }
+  return out;
+}
+
+/**
+ * The context-dependent operators of planDevice(...).ops (attention, KV reads), in their order:
+ * the only part of a decode step that changes with the context.
+ */
+export function planContextOps(
+  arch: ModelArch,
+  prec: PrecisionSpec,
+  phase: Phase,
+  batch: number,
+  newTokens: number,
+  contextBefore: number,
+  m: Mapping,
+): Operator[] {
+  const perReplica = batch / m.dp;
+  const mb = Math.max(1, Math.min(m.microbatches ?? m.pp, perReplica));
+  return shardedOps(arch, prec, phase, perReplica / mb, newTokens, contextBefore, m, true, -1);
+}
+
 /**
  * Per-device plan of one step: `batch` sequences in total (all DP replicas), each adding `newTokens`
  * after `contextBefore` cached tokens.
@@ -191,19 +247,8 @@ export function planDevice(
   const perReplica = batch / m.dp;
   const mb = Math.max(1, Math.min(m.microbatches ?? m.pp, perReplica));
   const seqs = perReplica / mb;
-  const shape = { batch: seqs, newTokens, contextBefore };
-  const ops = buildOperators(arch, prec, phase, shape);
-  // The EP group spans every replica of the stage: routing statistics come from all their tokens.
-  const moeOps = arch.moe && m.dp > 1 ? buildOperators(arch, prec, phase, { ...shape, batch: seqs * m.dp }) : ops;
   const loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
-  const out: Operator[] = [];
-  for (let i = 0; i < ops.length; i++) {
-    const op = ops[i]!.shard === 'ep' ? moeOps.find((x) => x.name === ops[i]!.name)! : ops[i]!;
-    const stageCount = isLayerOp(op.name) ? Math.ceil(op.count / m.pp) : op.count;
-    const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
-    out.push(shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor));
-  }
-
+  const out = shardedOps(arch, prec, phase, seqs, newTokens, contextBefore, m, false, loadFactor);
   const actB = BYTES_PER_ELEMENT[prec.activations];
   const tokensDev = (seqs * newTokens) / (phase === 'prefill' ? m.sp : 1);
   const hidden = arch.hiddenSize;

@@ -73,43 +73,63 @@ function solveChain(gUp: number[], gTop: number, gBottom: number, power: number[
 }
 
 export function solveThermal(net: ThermalNetwork): ThermalSolution {
-  const totalArea = net.columns.reduce((s, c) => s + c.count * c.areaMm2, 0);
-  const rLidToAmb = halfR(net.lid.thicknessUm, net.lid.conductivityWPerMK, totalArea) + net.sinkResistanceKPerW;
+  return solveThermalCases(net, [net.columns.map((c) => c.layers.map((l) => l.powerW))])[0]!;
+}
 
-  type Prep = { nodes: ThermalLayer[]; gUp: number[]; gTop: number; gBottom: number; a: number[]; b: number[] };
+/**
+ * Solves one network under several power assignments: cases[s][c][l] is the power of layer l of
+ * column c in case s (the layers' own powerW are ignored). The conductances and the lid response are
+ * computed once; each solution equals solveThermal of the network carrying that case's powers.
+ */
+export function solveThermalCases(net: ThermalNetwork, cases: readonly (readonly (readonly number[])[])[]): ThermalSolution[] {
+  const totalArea = net.columns.reduce((s, c) => s + c.count * c.areaMm2, 0);
+  const lidHalfR = halfR(net.lid.thicknessUm, net.lid.conductivityWPerMK, totalArea);
+  const rLidToAmb = lidHalfR + net.sinkResistanceKPerW;
+
+  type Prep = { gUp: number[]; gTop: number; gBottom: number; b: number[] };
   const preps: Prep[] = [];
-  let num = 0; // sum count * gTop * thetaA_top
   let den = 1 / rLidToAmb; // + sum count * gTop * (1 - thetaB_top)
   for (const col of net.columns) {
-    const nodes: ThermalLayer[] = [
-      ...col.layers,
-      { name: 'tim', thicknessUm: net.tim.thicknessUm, conductivityWPerMK: net.tim.conductivityWPerMK, powerW: 0 },
-    ];
-    const hr = nodes.map((l) => halfR(l.thicknessUm, l.conductivityWPerMK, l.areaMm2 ?? col.areaMm2));
+    const n = col.layers.length + 1; // the layers, then the TIM
+    const hr = new Array<number>(n);
+    for (let i = 0; i < n - 1; i++) {
+      const l = col.layers[i]!;
+      hr[i] = halfR(l.thicknessUm, l.conductivityWPerMK, l.areaMm2 ?? col.areaMm2);
+    }
+    hr[n - 1] = halfR(net.tim.thicknessUm, net.tim.conductivityWPerMK, col.areaMm2);
     const gUp: number[] = [];
-    for (let i = 0; i + 1 < nodes.length; i++) gUp.push(1 / (hr[i]! + hr[i + 1]!));
-    const gTop = 1 / (hr[nodes.length - 1]! + halfR(net.lid.thicknessUm, net.lid.conductivityWPerMK, totalArea));
+    for (let i = 0; i + 1 < n; i++) gUp.push(1 / (hr[i]! + hr[i + 1]!));
+    const gTop = 1 / (hr[n - 1]! + lidHalfR);
     // Board path: the package-level resistance is shared among columns in proportion to area.
     const gBottom =
       net.boardResistanceKPerW === null
         ? 0
         : 1 / (net.boardResistanceKPerW * (totalArea / col.areaMm2) + hr[0]!);
-    const power = nodes.map((l) => l.powerW);
-    const a = solveChain(gUp, gTop, gBottom, power, 0);
-    const b = solveChain(gUp, gTop, gBottom, new Array<number>(nodes.length).fill(0), 1);
-    const top = nodes.length - 1;
-    num += col.count * gTop * a[top]!;
-    den += col.count * gTop * (1 - b[top]!);
-    preps.push({ nodes, gUp, gTop, gBottom, a, b });
+    const b = solveChain(gUp, gTop, gBottom, new Array<number>(n).fill(0), 1);
+    den += col.count * gTop * (1 - b[n - 1]!);
+    preps.push({ gUp, gTop, gBottom, b });
   }
-  const thetaLid = num / den;
-  let boardHeatW = 0;
-  const columns = net.columns.map((col, ci) => {
-    const p = preps[ci]!;
-    const theta = p.a.map((ta, i) => ta + p.b[i]! * thetaLid);
-    boardHeatW += col.count * p.gBottom * theta[0]!;
-    const layers = col.layers.map((l, i) => ({ name: l.name, tempC: net.ambientC + theta[i]!, powerW: l.powerW }));
-    return { name: col.name, count: col.count, layers, timC: net.ambientC + theta[theta.length - 1]! };
+  return cases.map((powers) => {
+    let num = 0; // sum count * gTop * thetaA_top
+    const as: number[][] = [];
+    for (let ci = 0; ci < net.columns.length; ci++) {
+      const col = net.columns[ci]!;
+      const p = preps[ci]!;
+      const power = [...powers[ci]!, 0];
+      const a = solveChain(p.gUp, p.gTop, p.gBottom, power, 0);
+      num += col.count * p.gTop * a[a.length - 1]!;
+      as.push(a);
+    }
+    const thetaLid = num / den;
+    let boardHeatW = 0;
+    const columns = net.columns.map((col, ci) => {
+      const p = preps[ci]!;
+      const a = as[ci]!;
+      const theta = a.map((ta, i) => ta + p.b[i]! * thetaLid);
+      boardHeatW += col.count * p.gBottom * theta[0]!;
+      const layers = col.layers.map((l, i) => ({ name: l.name, tempC: net.ambientC + theta[i]!, powerW: powers[ci]![i]! }));
+      return { name: col.name, count: col.count, layers, timC: net.ambientC + theta[theta.length - 1]! };
+    });
+    return { columns, lidC: net.ambientC + thetaLid, sinkHeatW: thetaLid / rLidToAmb, boardHeatW };
   });
-  return { columns, lidC: net.ambientC + thetaLid, sinkHeatW: thetaLid / rLidToAmb, boardHeatW };
 }
