@@ -217,8 +217,19 @@ const jsonReplacer = (_k: string, v: unknown) => {
   return v;
 };
 
-/** JSON of a value: bigints as decimal strings, non-finite numbers refused. */
+/**
+ * JSON of a value: bigints as decimal strings, non-finite numbers refused. Fast path: a plain
+ * JSON.stringify (no replacer call per key: ~2x cheaper on the worker); it throws on a bigint and
+ * writes a non-finite number as `null`, so any output containing `null` is redone with the replacer.
+ */
 export function wireJson(v: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(v);
+  } catch {
+    s = undefined; // a bigint (or a cycle, which the replacer path reports)
+  }
+  if (s !== undefined && s.indexOf('null') < 0) return s;
   return JSON.stringify(v, jsonReplacer);
 }
 
@@ -267,21 +278,29 @@ export function snapshotFromWire(points: readonly WirePoint[]): Entry[] {
   return points.map((p) => ({ id: decimal(p.id, 'incumbent point id'), values: [...p.values] }));
 }
 
+/** A number with an exponent of 3+ digits (1e999) outside or inside a string: the cheap pre-check. */
+const BIG_EXP = /[0-9][eE][+-]?[0-9]{3}/;
+
+/** True when s has a run of 300+ decimal digits: any such run covers a multiple of 256, so only those are probed. */
+function longDigitRun(s: string): boolean {
+  const digit = (i: number) => {
+    const c = s.charCodeAt(i);
+    return c >= 48 && c <= 57;
+  };
+  for (let i = 255; i < s.length; i += 256) {
+    if (!digit(i)) continue;
+    let a = i;
+    let b = i;
+    while (a > 0 && digit(a - 1)) a--;
+    while (b + 1 < s.length && digit(b + 1)) b++;
+    if (b - a + 1 >= 300) return true;
+  }
+  return false;
+}
+
 /** JSON that could parse to a non-finite number: an exponent of 3+ digits (1e999) or 300+ digits in a row. */
 function mayOverflow(s: string): boolean {
-  for (let i = s.indexOf('e'); i >= 0; i = s.indexOf('e', i + 1)) if (expAt(s, i)) return true;
-  for (let i = s.indexOf('E'); i >= 0; i = s.indexOf('E', i + 1)) if (expAt(s, i)) return true;
-  return s.length >= 300 && /[0-9]{300,}/.test(s);
-}
-function expAt(s: string, i: number): boolean {
-  const p = s.charCodeAt(i - 1);
-  if (!(p >= 48 && p <= 57)) return false;
-  let j = i + 1;
-  const c = s.charCodeAt(j);
-  if (c === 43 /* + */ || c === 45 /* - */) j++;
-  let n = 0;
-  while (s.charCodeAt(j + n) >= 48 && s.charCodeAt(j + n) <= 57) n++;
-  return n >= 3;
+  return BIG_EXP.test(s) || (s.length >= 300 && longDigitRun(s));
 }
 
 function finiteJsonCheck(s: string, what: string): void {
