@@ -332,7 +332,7 @@ export class Coordinator {
     }
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
     return validateCommit(
-      this.run.id,
+      this.run,
       { first: r.first, size: r.size },
       {
         subspaceId: r.subspaceId,
