@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Entry } from '../src/search/archive.js';
 import type { Design, SubspaceResult } from '../src/search/engine.js';
+import { wireJson } from '../worker/json.js';
 
 /** Default receive limit of both sides (bytes). A bigger message is refused with RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -211,27 +212,7 @@ export function clientCredentials(o: { tlsCa?: string; tlsCert?: string; tlsKey?
 
 // ---- conversion
 
-const jsonReplacer = (_k: string, v: unknown) => {
-  if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError(`non-finite number ${v}`);
-  return v;
-};
-
-/**
- * JSON of a value: bigints as decimal strings, non-finite numbers refused. Fast path: a plain
- * JSON.stringify (no replacer call per key: ~2x cheaper on the worker); it throws on a bigint and
- * writes a non-finite number as `null`, so any output containing `null` is redone with the replacer.
- */
-export function wireJson(v: unknown): string {
-  let s: string | undefined;
-  try {
-    s = JSON.stringify(v);
-  } catch {
-    s = undefined; // a bigint (or a cycle, which the replacer path reports)
-  }
-  if (s !== undefined && s.indexOf('null') < 0) return s;
-  return JSON.stringify(v, jsonReplacer);
-}
+export { wireJson } from '../worker/json.js';
 
 export function resultToWire(r: SubspaceResult): WireResult {
   return {
@@ -245,12 +226,13 @@ export function resultToWire(r: SubspaceResult): WireResult {
       infeasible: r.counts.infeasible.toString(),
     },
     infeasibleByReason: Object.fromEntries(Object.entries(r.infeasibleByReason).map(([k, v]) => [k, v.toString()])),
-    designs: r.designs.map((d) => ({
+    designs: r.designs.map((d: Design & { metricsJson?: string }) => ({
       id: d.id.toString(),
       values: d.values,
       figures: d.figures,
       paramsJson: wireJson(d.params),
-      metricsJson: wireJson(d.metrics),
+      // Serialised in the search thread already (worker/thread.ts): sent as is.
+      metricsJson: typeof d.metricsJson === 'string' ? d.metricsJson : wireJson(d.metrics),
       keptAs: d.keptAs,
     })),
   };
