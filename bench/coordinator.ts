@@ -36,7 +36,7 @@ async function serve(db: string): Promise<void> {
   const { runSpecFromFlags } = await import('../src/cli/search.js');
   const { CoordinatorServer } = await import('../coordinator/server.js');
   const spec = runSpecFromFlags({ space: 'deepstack', objective: 'throughput-per-watt', db });
-  const s = new CoordinatorServer(db, spec, { listen: '127.0.0.1:0', token: TOKEN, maxLeasePoints: 10n ** 30n, lingerMs: 2000 });
+  const s = new CoordinatorServer(db, spec, { listen: '127.0.0.1:0', token: TOKEN, maxLeasePoints: 10n ** 30n, lingerMs: 2000, ...(process.env.BENCH_GROUP_COMMIT_MS ? { groupCommitMs: Number(process.env.BENCH_GROUP_COMMIT_MS) } : {}) });
   const port = await s.start();
   process.stdout.write(`PORT ${port}\n`);
   await s.outcome;

@@ -52,7 +52,7 @@ export interface ServerOptions extends CoordinatorOptions {
   /** After the run is done: how long to wait for workers to hear it and leave (ms, default 5 s). */
   lingerMs?: number;
   log?: (line: string) => void;
-  /** Group commit: results arriving within this many ms share one transaction (default 5; 0: per event-loop turn). */
+  /** Group commit: turns (flush + lease round) at most every this many ms under load (default 10; 0: every event-loop turn). */
   groupCommitMs?: number;
 }
 
@@ -175,7 +175,7 @@ export class CoordinatorServer {
     this.leaseMs = opts.leaseMs ?? 60_000;
     this.heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(this.leaseMs / 4));
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 5);
+    this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 10);
     this.log = opts.log ?? (() => {});
     this.co = new Coordinator(dbFile, spec, opts);
     this.hash = specHash(spec);
