@@ -8,10 +8,13 @@ import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js
 import { objectiveValues, OBJECTIVES } from '../src/search/objective.js';
 import { children, rootSubspace, subspaceById, type Subspace } from '../src/space/index.js';
 import {
+  BatchNotApplied,
   commitSubspace,
+  commitValidated,
+  CommitError,
   ensureSubspaces,
   getArchive,
-  leaseNext,
+  leaseNextMany,
   logEvent,
   openRun,
   openWriteDb,
@@ -27,7 +30,21 @@ import {
   type DesignRow,
   type Lease,
   type Run,
+  type ValidatedCommit,
+  validateCommit,
 } from '../src/store/index.js';
+
+/** In-memory state a staged group can be rolled back to (ParetoArchive.insert never mutates its array in place). Progress only changes after a write. */
+interface Snap {
+  entries: Entry[];
+  topk: Entry[][];
+}
+
+interface Staged {
+  owner: string;
+  results: SubspaceResult[];
+  items: ValidatedCommit[];
+}
 
 export interface CoordinatorOptions {
   newRun?: boolean;
@@ -105,7 +122,7 @@ export class Coordinator {
       ensureSubspaces(
         this.run,
         subs.map((s) => {
-          return { id: s.id, first: s.first, size: s.size, depth: s.depth, priority: priorityOf(s.depth, subspaceBound(this.ctx.bounds, s)) };
+          return { id: s.id, first: s.first, size: s.size, depth: s.depth, priority: priorityOf(s.depth, this.bound(s)) };
         }),
       );
       logEvent(this.run, 'start', { subspaces: subs.length, depth });
@@ -133,46 +150,76 @@ export class Coordinator {
    * covers is committed here as pruned (or infeasible) and never leaves the coordinator.
    */
   lease(owner: string, n: number, nowMs = Date.now()): Lease[] {
-    const out: Lease[] = [];
-    while (out.length < n) {
-      const got = leaseNext(this.run, owner, n - out.length, this.leaseMs, nowMs, { maxAttempts: this.maxAttempts });
-      if (got.length === 0) break;
-      for (const l of got) {
-        const sub = subspaceById(this.ctx.space, l.id);
-        // Too big for one lease: back to the queue, split one level finer (children keep the order).
-        if (sub.size > this.maxLeasePoints && sub.depth < this.ctx.space.levels.length - 1) {
-          releaseLeases(this.run, owner, [l.id]);
-          const kids = children(this.ctx.space, sub);
-          splitSubspace(
-            this.run,
-            sub.id,
-            kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: priorityOf(k.depth, subspaceBound(this.ctx.bounds, k)) })),
-            nowMs,
-          );
-          continue;
+    return this.leaseMany([{ owner, n }], nowMs)[0]!;
+  }
+
+  /** lease() for several owners at once (one queue read per round, in the caller's transaction if any). */
+  leaseMany(reqs: readonly { owner: string; n: number }[], nowMs = Date.now()): Lease[][] {
+    const out: Lease[][] = reqs.map(() => []);
+    for (;;) {
+      const idx: number[] = [];
+      for (let i = 0; i < reqs.length; i++) if (out[i]!.length < reqs[i]!.n) idx.push(i);
+      if (idx.length === 0) break;
+      const got = leaseNextMany(
+        this.run,
+        idx.map((i) => ({ owner: reqs[i]!.owner, n: reqs[i]!.n - out[i]!.length })),
+        this.leaseMs,
+        nowMs,
+        { maxAttempts: this.maxAttempts },
+      );
+      let any = false;
+      got.forEach((ls, j) => {
+        const i = idx[j]!;
+        const owner = reqs[i]!.owner;
+        for (const l of ls) {
+          any = true;
+          const sub = subspaceById(this.ctx.space, l.id);
+          // Too big for one lease: back to the queue, split one level finer (children keep the order).
+          if (sub.size > this.maxLeasePoints && sub.depth < this.ctx.space.levels.length - 1) {
+            releaseLeases(this.run, owner, [l.id]);
+            const kids = children(this.ctx.space, sub);
+            splitSubspace(
+              this.run,
+              sub.id,
+              kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: priorityOf(k.depth, this.bound(k)) })),
+              nowMs,
+            );
+            continue;
+          }
+          const b = this.bound(sub);
+          const pruned = b && (b.infeasible || this.archive.covers(b.ideal!, sub.first));
+          if (!pruned) {
+            out[i]!.push(l);
+            continue;
+          }
+          const multi = this.spec.search.objectives.length > 1;
+          const size = sub.size;
+          const counts = b!.infeasible
+            ? { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: size }
+            : { evaluated: 0n, prunedBound: multi ? 0n : size, prunedDominance: multi ? size : 0n, infeasible: 0n };
+          this.commit(owner, {
+            subspaceId: sub.id,
+            first: sub.first,
+            size,
+            counts,
+            infeasibleByReason: b!.infeasible ? { [b!.infeasible]: size } : {},
+            designs: [],
+          });
         }
-        const b = subspaceBound(this.ctx.bounds, sub);
-        const pruned = b && (b.infeasible || this.archive.covers(b.ideal!, sub.first));
-        if (!pruned) {
-          out.push(l);
-          continue;
-        }
-        const multi = this.spec.search.objectives.length > 1;
-        const size = sub.size;
-        const counts = b!.infeasible
-          ? { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: size }
-          : { evaluated: 0n, prunedBound: multi ? 0n : size, prunedDominance: multi ? size : 0n, infeasible: 0n };
-        this.commit(owner, {
-          subspaceId: sub.id,
-          first: sub.first,
-          size,
-          counts,
-          infeasibleByReason: b!.infeasible ? { [b!.infeasible]: size } : {},
-          designs: [],
-        });
-      }
+      });
+      if (!any) break;
     }
     return out;
+  }
+
+  /** The optimistic bound of a subspace, computed once (at insertion, split or first lease). */
+  private readonly bounds = new Map<string, ReturnType<typeof subspaceBound>>();
+  private bound(sub: Subspace): ReturnType<typeof subspaceBound> {
+    const b = this.bounds.get(sub.id);
+    if (b !== undefined) return b;
+    const c = subspaceBound(this.ctx.bounds, sub);
+    this.bounds.set(sub.id, c);
+    return c;
   }
 
   renew(owner: string, ids: string[], nowMs = Date.now()) {
@@ -252,6 +299,139 @@ export class Coordinator {
     return true;
   }
 
+  private snap(): Snap {
+    return { entries: this.archive.entries, topk: this.topk.map((t) => [...t.items]) };
+  }
+
+  private restore(s: Snap): void {
+    this.archive.entries = s.entries;
+    this.topk.forEach((t, i) => (t.items = s.topk[i]!));
+  }
+
+  /**
+   * Merges one result into the live archive and top-K and builds its kept rows, validated by the
+   * store (validateCommit). Throws CommitError; the caller restores the state then.
+   */
+  private mergeAndValidate(owner: string, r: SubspaceResult): ValidatedCommit {
+    const keep: Design[] = [];
+    for (const d of r.designs) {
+      const e = { id: d.id, values: d.values };
+      const inFront = this.archive.insert(e);
+      let inTop = false;
+      for (const t of this.topk) if (t.insert(e)) inTop = true;
+      if (inFront || inTop || d.keptAs.includes('subspace-best')) keep.push(d);
+    }
+    const frontIds = new Set(this.archive.entries.map((e) => e.id));
+    const rows: DesignRow[] = [];
+    for (const d of keep) {
+      const keptAs = [
+        ...(frontIds.has(d.id) ? (['pareto'] as const) : []),
+        ...(this.topk.some((t) => t.items.some((x) => x.id === d.id)) ? (['topk'] as const) : []),
+        ...(d.keptAs.includes('subspace-best') ? (['subspace-best'] as const) : []),
+      ];
+      if (keptAs.length === 0) continue;
+      const mj = (d as Design & { metricsJson?: unknown }).metricsJson;
+      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, ...(typeof mj === 'string' ? { metricsJson: mj } : { metrics: d.metrics }) });
+    }
+    const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
+    return validateCommit(
+      this.run,
+      { first: r.first, size: r.size },
+      {
+        subspaceId: r.subspaceId,
+        leaseOwner: owner,
+        counts: r.counts,
+        infeasibleByReason: Object.fromEntries(Object.entries(r.infeasibleByReason)),
+        results: rows,
+        bestPointId: best ? best.id : null,
+      },
+    );
+  }
+
+  private staged: Staged[] = [];
+  private stagedBase: Snap | null = null;
+
+  /**
+   * Group commit, step 1: validates the results of one message completely (the store's checks, before
+   * anything is queued) and merges them into the in-memory archive and top-K. Throws CommitError when
+   * any of them is bad: then nothing of the message is kept (memory restored) or queued. The caller
+   * must have checked that the subspaces are leased to `owner`. Written by flushStaged.
+   */
+  stageGroup(owner: string, results: SubspaceResult[]): void {
+    const before = this.snap();
+    const items: ValidatedCommit[] = [];
+    try {
+      for (const r of results) items.push(this.mergeAndValidate(owner, r));
+    } catch (e) {
+      this.restore(before);
+      throw e;
+    }
+    this.stagedBase ??= before;
+    this.staged.push({ owner, results, items });
+  }
+
+  /** Groups staged and not yet written. */
+  stagedGroups(): number {
+    return this.staged.length;
+  }
+
+  /**
+   * Group commit, step 2: writes every staged group in ONE transaction (their designs, counts, `done`
+   * states and the archive), then counts their progress. Returns, per group in staging order, null
+   * when it is committed (durable), or the error that refused it (nothing of it written). Should the
+   * batch not apply as a whole (a subspace done or split meanwhile, a store refusal), the in-memory
+   * state goes back to before the batch and each group is committed on its own (one transaction per
+   * group, all or nothing), so one bad group never blocks the others.
+   */
+  flushStaged(nowMs = Date.now()): (Error | null)[] {
+    const groups = this.staged;
+    const base = this.stagedBase;
+    this.staged = [];
+    this.stagedBase = null;
+    if (groups.length === 0 || !base) return [];
+    const items = groups.flatMap((g) => g.items);
+    const front = this.archive.entries.map((e) => e.id);
+    const baseIds = new Set(base.entries.map((e) => e.id));
+    const changed = front.length !== baseIds.size || front.some((id) => !baseIds.has(id));
+    try {
+      commitValidated(this.run, items, { nowMs, ...(changed ? { archive: front } : {}) });
+    } catch (e) {
+      if (!(e instanceof BatchNotApplied || e instanceof CommitError)) throw e;
+      this.restore(base);
+      return groups.map((g) => this.commitGroup(g.owner, g.results, nowMs));
+    }
+    for (const r of groups.flatMap((g) => g.results)) this.count(r);
+    return groups.map(() => null);
+  }
+
+  /** One group in its own transaction, all or nothing (the fallback of flushStaged). */
+  private commitGroup(owner: string, results: SubspaceResult[], nowMs: number): Error | null {
+    const before = this.snap();
+    try {
+      const items = results.map((r) => this.mergeAndValidate(owner, r));
+      const front = this.archive.entries.map((e) => e.id);
+      const baseIds = new Set(before.entries.map((e) => e.id));
+      const changed = front.length !== baseIds.size || front.some((id) => !baseIds.has(id));
+      commitValidated(this.run, items, { nowMs, ...(changed ? { archive: front } : {}) });
+    } catch (e) {
+      this.restore(before);
+      if (e instanceof BatchNotApplied || e instanceof CommitError) return e;
+      throw e;
+    }
+    for (const r of results) this.count(r);
+    return null;
+  }
+
+  private count(r: SubspaceResult): void {
+    const p = this.progress;
+    p.evaluated += r.counts.evaluated;
+    p.prunedBound += r.counts.prunedBound;
+    p.prunedDominance += r.counts.prunedDominance;
+    p.infeasible += r.counts.infeasible;
+    p.accounted += r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible;
+    p.done += 1;
+  }
+
   /** The archive and top-K as the database holds them (resume, and recovery after a refusal). */
   private rebuildFromStore(): void {
     const front = new Set(getArchive(this.run));
@@ -289,7 +469,7 @@ export class Coordinator {
       const ok = splitSubspace(
         this.run,
         s.id,
-        kids.map((c) => ({ id: c.id, first: c.first, size: c.size, depth: c.depth, priority: priorityOf(c.depth, subspaceBound(this.ctx.bounds, c)) })),
+        kids.map((c) => ({ id: c.id, first: c.first, size: c.size, depth: c.depth, priority: priorityOf(c.depth, this.bound(c)) })),
       );
       if (!ok) continue;
       this.progress.total += kids.length - 1;

@@ -7,6 +7,7 @@ import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Entry } from '../src/search/archive.js';
 import type { Design, SubspaceResult } from '../src/search/engine.js';
+import { wireJson } from '../worker/json.js';
 
 /** Default receive limit of both sides (bytes). A bigger message is refused with RESOURCE_EXHAUSTED. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -211,16 +212,7 @@ export function clientCredentials(o: { tlsCa?: string; tlsCert?: string; tlsKey?
 
 // ---- conversion
 
-const jsonReplacer = (_k: string, v: unknown) => {
-  if (typeof v === 'bigint') return v.toString();
-  if (typeof v === 'number' && !Number.isFinite(v)) throw new RangeError(`non-finite number ${v}`);
-  return v;
-};
-
-/** JSON of a value: bigints as decimal strings, non-finite numbers refused. */
-export function wireJson(v: unknown): string {
-  return JSON.stringify(v, jsonReplacer);
-}
+export { wireJson } from '../worker/json.js';
 
 export function resultToWire(r: SubspaceResult): WireResult {
   return {
@@ -234,12 +226,13 @@ export function resultToWire(r: SubspaceResult): WireResult {
       infeasible: r.counts.infeasible.toString(),
     },
     infeasibleByReason: Object.fromEntries(Object.entries(r.infeasibleByReason).map(([k, v]) => [k, v.toString()])),
-    designs: r.designs.map((d) => ({
+    designs: r.designs.map((d: Design & { metricsJson?: string }) => ({
       id: d.id.toString(),
       values: d.values,
       figures: d.figures,
       paramsJson: wireJson(d.params),
-      metricsJson: wireJson(d.metrics),
+      // Serialised in the search thread already (worker/thread.ts): sent as is.
+      metricsJson: typeof d.metricsJson === 'string' ? d.metricsJson : wireJson(d.metrics),
       keptAs: d.keptAs,
     })),
   };
@@ -267,21 +260,29 @@ export function snapshotFromWire(points: readonly WirePoint[]): Entry[] {
   return points.map((p) => ({ id: decimal(p.id, 'incumbent point id'), values: [...p.values] }));
 }
 
+/** A number with an exponent of 3+ digits (1e999) outside or inside a string: the cheap pre-check. */
+const BIG_EXP = /[0-9][eE][+-]?[0-9]{3}/;
+
+/** True when s has a run of 300+ decimal digits: any such run covers a multiple of 256, so only those are probed. */
+function longDigitRun(s: string): boolean {
+  const digit = (i: number) => {
+    const c = s.charCodeAt(i);
+    return c >= 48 && c <= 57;
+  };
+  for (let i = 255; i < s.length; i += 256) {
+    if (!digit(i)) continue;
+    let a = i;
+    let b = i;
+    while (a > 0 && digit(a - 1)) a--;
+    while (b + 1 < s.length && digit(b + 1)) b++;
+    if (b - a + 1 >= 300) return true;
+  }
+  return false;
+}
+
 /** JSON that could parse to a non-finite number: an exponent of 3+ digits (1e999) or 300+ digits in a row. */
 function mayOverflow(s: string): boolean {
-  for (let i = s.indexOf('e'); i >= 0; i = s.indexOf('e', i + 1)) if (expAt(s, i)) return true;
-  for (let i = s.indexOf('E'); i >= 0; i = s.indexOf('E', i + 1)) if (expAt(s, i)) return true;
-  return s.length >= 300 && /[0-9]{300,}/.test(s);
-}
-function expAt(s: string, i: number): boolean {
-  const p = s.charCodeAt(i - 1);
-  if (!(p >= 48 && p <= 57)) return false;
-  let j = i + 1;
-  const c = s.charCodeAt(j);
-  if (c === 43 /* + */ || c === 45 /* - */) j++;
-  let n = 0;
-  while (s.charCodeAt(j + n) >= 48 && s.charCodeAt(j + n) <= 57) n++;
-  return n >= 3;
+  return BIG_EXP.test(s) || (s.length >= 300 && longDigitRun(s));
 }
 
 function finiteJsonCheck(s: string, what: string): void {

@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
 import { canonicalJson, specHash, type RunSpec } from '../src/search/context.js';
 import { subspaceById } from '../src/space/index.js';
-import { CommitError, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
+import { BatchNotApplied, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
   channelOptions,
@@ -52,6 +52,8 @@ export interface ServerOptions extends CoordinatorOptions {
   /** After the run is done: how long to wait for workers to hear it and leave (ms, default 5 s). */
   lingerMs?: number;
   log?: (line: string) => void;
+  /** Group commit: turns (flush + lease round) at most every this many ms under load (default 10; 0: every event-loop turn). */
+  groupCommitMs?: number;
 }
 
 type Duplex = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
@@ -139,12 +141,16 @@ export class CoordinatorServer {
   private readonly health = new HealthImplementation({ '': 'NOT_SERVING', [HEALTH_SERVICE]: 'NOT_SERVING' });
   private readonly sessions = new Map<string, Session>();
   private readonly known = new Map<string, Known>();
+  /** Workers that joined and have not opened a Work stream since (id -> join time). */
+  private readonly joinedAt = new Map<string, number>();
   private readonly leaseMs: number;
   private readonly heartbeatMs: number;
   private readonly maxMessageBytes: number;
   private incumbentVersion = 0;
   private incumbent: WirePoint[] = [];
-  private dispatchQueued = false;
+  private turnQueued = false;
+  private lastTurnMs = 0;
+  private readonly groupCommitMs: number;
   private lastSplitCheck = 0;
   private ticker: NodeJS.Timeout | null = null;
   private state: 'running' | 'draining' | 'done' | 'failed' = 'running';
@@ -169,6 +175,7 @@ export class CoordinatorServer {
     this.leaseMs = opts.leaseMs ?? 60_000;
     this.heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(this.leaseMs / 4));
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
+    this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 10);
     this.log = opts.log ?? (() => {});
     this.co = new Coordinator(dbFile, spec, opts);
     this.hash = specHash(spec);
@@ -219,6 +226,7 @@ export class CoordinatorServer {
     if (this.state === 'draining') return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is shutting down'));
     const host = r.host || 'unknown';
     const prev = this.known.get(r.workerId);
+    this.joinedAt.set(r.workerId, Date.now());
     this.known.set(r.workerId, { host, threads: r.threads, commits: prev?.commits ?? 0, lastSeenMs: Date.now() });
     try {
       upsertWorker(this.co.run, { id: r.workerId, host, threads: r.threads });
@@ -261,6 +269,7 @@ export class CoordinatorServer {
 
     const old = this.sessions.get(workerId);
     if (old) this.closeSession(old, 'replaced by a new stream', true);
+    this.joinedAt.delete(workerId);
     const s = new Session(workerId, k.host, k.threads, call);
     s.commits = k.commits;
     this.sessions.set(workerId, s);
@@ -273,18 +282,7 @@ export class CoordinatorServer {
       try {
         this.onMessage(s, m);
       } catch (e) {
-        const err = e instanceof WireError ? e : e instanceof CommitError ? new WireError(grpc.status.INVALID_ARGUMENT, e.message) : null;
-        if (!err) this.log(`internal error on worker ${workerId}: ${(e as Error).stack ?? e}`);
-        const code = err ? err.code : grpc.status.INTERNAL;
-        const msg = err ? err.message : (e as Error).message;
-        this.log(`refused a message of worker ${workerId}: ${grpc.status[code]}: ${msg}`);
-        try {
-          logEvent(this.co.run, 'refused', { worker: workerId, code: grpc.status[code], message: msg.slice(0, 500) });
-        } catch {
-          /* the event log is best effort */
-        }
-        this.closeSession(s, `refused: ${msg}`, true);
-        refuse(code, msg);
+        this.refuseSession(s, e);
       }
     });
     call.on('end', () => {
@@ -299,6 +297,33 @@ export class CoordinatorServer {
     call.on('error', () => this.closeSession(s, 'stream error', true));
     call.on('cancelled', () => this.closeSession(s, 'cancelled', true));
     call.on('close', () => this.closeSession(s, 'closed', true));
+  }
+
+  /** Ends a stream after a refused message: its status carries the reason; the refusal is logged. */
+  private refuseSession(s: Session, e: unknown): void {
+    const err =
+      e instanceof WireError
+        ? e
+        : e instanceof CommitError
+          ? new WireError(grpc.status.INVALID_ARGUMENT, e.message)
+          : e instanceof BatchNotApplied
+            ? new WireError(/refused/.test(e.message) ? grpc.status.INVALID_ARGUMENT : grpc.status.FAILED_PRECONDITION, e.message)
+            : null;
+    if (!err) this.log(`internal error on worker ${s.workerId}: ${(e as Error).stack ?? e}`);
+    const code = err ? err.code : grpc.status.INTERNAL;
+    const msg = err ? err.message : (e as Error).message;
+    this.log(`refused a message of worker ${s.workerId}: ${grpc.status[code]}: ${msg}`);
+    if (!this.closedDb)
+      try {
+        logEvent(this.co.run, 'refused', { worker: s.workerId, code: grpc.status[code], message: msg.slice(0, 500) });
+      } catch {
+        /* the event log is best effort */
+      }
+    const wasClosed = s.closed;
+    this.closeSession(s, `refused: ${msg}`, true);
+    if (wasClosed) return;
+    s.call.on('error', () => {});
+    s.call.emit('error', statusError(code, msg));
   }
 
   /**
@@ -382,30 +407,60 @@ export class CoordinatorServer {
       results.push(resultFromWire(w, sub, nObj));
     }
     if (this.state === 'done') return;
-    // Each must be leased to this worker (renewing is the check: a lost one is refused).
-    const { lost } = this.co.renew(
-      s.workerId,
-      results.map((r) => r.subspaceId),
-    );
+    // Each must be leased to this worker now, and not be in a result already received (and not yet
+    // written): a lost one is refused.
+    const ids = results.map((r) => r.subspaceId);
+    const lost = [...ids.filter((id) => this.stagedIds.has(id)), ...notLeasedTo(this.co.run, s.workerId, ids)];
     if (lost.length > 0)
       throw new WireError(grpc.status.FAILED_PRECONDITION, `subspace '${lost[0]}' is not leased to worker '${s.workerId}' (expired, reassigned or unknown)`);
-    const ids: string[] = [];
-    const applied: boolean[] = [];
-    const before = this.co.archive.entries;
-    for (const r of results) {
-      const ok = this.co.commit(s.workerId, r);
-      s.leases.delete(r.subspaceId);
-      ids.push(r.subspaceId);
-      applied.push(ok);
-      if (ok) {
-        s.commits++;
-        this.commits++;
-      }
+    // Fully validated and merged now (a bad message throws here: refused, nothing of it kept); written
+    // with the other results of this event-loop turn in one transaction by flush(), then acknowledged.
+    this.co.stageGroup(s.workerId, results);
+    for (const id of ids) {
+      s.leases.delete(id);
+      this.stagedIds.add(id);
     }
-    s.out.send({ ack: { subspaceIds: ids, applied } });
-    if (this.co.archive.entries !== before) this.broadcastIncumbent();
-    if (this.co.finished()) this.finish('done', 'the run is complete');
-    else this.scheduleDispatch();
+    this.unacked.push({ s, ids });
+    this.scheduleFlush();
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Group commit
+
+  /** Subspaces of the staged results (received, validated, not yet written). */
+  private readonly stagedIds = new Set<string>();
+  /** Per staged group (same order as the coordinator's): its stream and subspaces, acked once written. */
+  private unacked: { s: Session; ids: string[] }[] = [];
+
+  private scheduleFlush(): void {
+    this.scheduleTurn();
+  }
+
+  /**
+   * Writes the results staged since the last flush in one transaction; each stream gets its ack only
+   * now that its commit is durable. A group the batch write refuses (not expected after the
+   * validation: e.g. a subspace split meanwhile) ends only its own stream; the others commit.
+   */
+  private flush(): void {
+    if (this.unacked.length === 0 || this.closedDb) return;
+    const groups = this.unacked;
+    this.unacked = [];
+    const res = this.co.flushStaged();
+    this.stagedIds.clear();
+    groups.forEach((g, i) => {
+      const err = res[i];
+      if (err) {
+        // Its leases (still held unless done meanwhile) expire with the stream, like any refusal's.
+        for (const id of g.ids) g.s.leases.add(id);
+        return this.refuseSession(g.s, err);
+      }
+      g.s.commits += g.ids.length;
+      this.commits += g.ids.length;
+      const k = this.known.get(g.s.workerId);
+      if (k && g.s.closed) k.commits = g.s.commits;
+      g.s.out.send({ ack: { subspaceIds: g.ids, applied: g.ids.map(() => true) } });
+    });
+    this.broadcastIncumbent();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -435,41 +490,71 @@ export class CoordinatorServer {
   // Dispatch
 
   private scheduleDispatch(): void {
-    if (this.dispatchQueued || this.state !== 'running') return;
-    this.dispatchQueued = true;
-    setImmediate(() => {
-      this.dispatchQueued = false;
-      this.dispatch();
-    });
+    if (this.state !== 'running') return;
+    this.scheduleTurn();
+  }
+
+  /**
+   * One turn: write the staged results (flush) then lease (dispatch). Turns run at most every
+   * groupCommitMs: under load the results of many streams share one transaction and one lease round;
+   * when idle a turn runs at once (setImmediate), so nothing waits.
+   */
+  private scheduleTurn(): void {
+    if (this.turnQueued || this.closedDb) return;
+    this.turnQueued = true;
+    const run = () => {
+      this.turnQueued = false;
+      this.lastTurnMs = performance.now();
+      if (this.state === 'running') this.dispatch();
+      else this.flush();
+    };
+    const wait = this.lastTurnMs + this.groupCommitMs - performance.now();
+    if (wait <= 0) setImmediate(run);
+    else setTimeout(run, wait);
   }
 
   private dispatch(): void {
     if (this.state !== 'running' || this.closedDb) return;
+    // Results received before leasing: what is leased (and pruned at lease time) sees them durable.
+    this.flush();
+    if (this.co.finished()) {
+      this.finish('done', 'the run is complete');
+      return;
+    }
+    // All the leases of one round in one transaction (each leaseNext is a savepoint in it).
+    this.co.db.transaction(() => this.leaseRound()).immediate();
+  }
+
+  private leaseRound(): void {
     let hungry = 0;
     let demand = 0;
+    const asking: Session[] = [];
     for (const s of this.sessions.values()) {
       demand += s.credits + s.threads;
-      if (s.credits <= 0 || s.out.blocked) continue;
-      const got = this.co.lease(s.workerId, Math.min(s.credits, 64));
-      if (this.co.finished()) {
-        this.broadcastIncumbent();
-        this.finish('done', 'the run is complete');
+      if (s.credits > 0 && !s.out.blocked) asking.push(s);
+    }
+    const got = asking.length > 0 ? this.co.leaseMany(asking.map((s) => ({ owner: s.workerId, n: Math.min(s.credits, 64) }))) : [];
+    if (this.co.finished()) {
+      this.broadcastIncumbent();
+      this.finish('done', 'the run is complete');
+      return;
+    }
+    asking.forEach((s, i) => {
+      const ls = got[i]!;
+      if (ls.length === 0) {
+        hungry++;
         return;
       }
-      if (got.length === 0) {
-        hungry++;
-        continue;
-      }
-      s.credits -= got.length;
-      for (const l of got) s.leases.add(l.id);
+      s.credits -= ls.length;
+      for (const l of ls) s.leases.add(l.id);
       this.sendIncumbent(s);
       s.out.send({
         leases: {
-          leases: got.map((l) => ({ subspaceId: l.id, first: l.first.toString(), size: l.size.toString(), expiresMs: l.expiresMs, attempts: l.attempts })),
+          leases: ls.map((l) => ({ subspaceId: l.id, first: l.first.toString(), size: l.size.toString(), expiresMs: l.expiresMs, attempts: l.attempts })),
         },
       });
       if (s.credits > 0) hungry++;
-    }
+    });
     // Adaptive splitting: keep at least a round of work queued for every worker's threads.
     const now = Date.now();
     if (demand > 0 && (hungry > 0 || now - this.lastSplitCheck > 250)) {
@@ -609,7 +694,10 @@ export class CoordinatorServer {
       this.outcomeResolve('interrupted');
     } else {
       const until = Date.now() + (this.opts.lingerMs ?? 5_000);
-      while (this.sessions.size > 0 && Date.now() < until) await sleep(50);
+      // Also for workers that joined but have not opened their Work stream yet (a worker starts its
+      // search threads between the two): they hear `done` on it instead of finding no coordinator.
+      const opening = () => [...this.joinedAt].some(([id, t]) => !this.sessions.has(id) && Date.now() - t < 60_000);
+      while ((this.sessions.size > 0 || opening()) && Date.now() < until) await sleep(50);
     }
     if (this.ticker) clearInterval(this.ticker);
     for (const s of [...this.sessions.values()]) {
@@ -629,6 +717,7 @@ export class CoordinatorServer {
         resolve();
       });
     });
+    this.flush(); // results received and validated are written before the database closes
     this.closedDb = true;
     this.co.close();
   }

@@ -5,6 +5,7 @@ import { makeRunContext, type RunSpec } from '../src/search/context.js';
 import { searchSubspace, SystemCache, type RunContext } from '../src/search/engine.js';
 import type { Entry } from '../src/search/archive.js';
 import { subspaceById } from '../src/space/index.js';
+import { wireJson } from './json.js';
 
 export type ToThread = { type: 'init'; spec: RunSpec } | { type: 'work'; subspaceId: string; snapshot: Entry[] };
 export type FromThread =
@@ -26,7 +27,11 @@ export function handle(msg: ToThread, post: (m: FromThread) => void): void {
     }
     if (!ctx || !systems) throw new Error('search thread: work before init');
     const sub = subspaceById(ctx.space, msg.subspaceId);
-    post({ type: 'result', result: searchSubspace(ctx, sub, msg.snapshot, systems) });
+    const r = searchSubspace(ctx, sub, msg.snapshot, systems);
+    // Metrics leave the thread as JSON (metricsJson): one stringify here instead of a structured clone
+    // to the main thread plus a stringify there (wire) or on the single writer (embedded store).
+    const designs = r.designs.map((d) => ({ ...d, metrics: undefined as unknown as typeof d.metrics, metricsJson: wireJson(d.metrics) }));
+    post({ type: 'result', result: { ...r, designs } });
   } catch (e) {
     post({ type: 'error', ...(msg.type === 'work' ? { subspaceId: msg.subspaceId } : {}), error: (e as Error).stack ?? String(e) });
   }

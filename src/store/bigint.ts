@@ -33,7 +33,7 @@ export function addReasons(into: Map<string, bigint>, by: Record<string, string 
   for (const [k, v] of Object.entries(by)) into.set(k, (into.get(k) ?? 0n) + BigInt(v));
 }
 
-export function reasonsJson(m: Map<string, bigint>): string {
+export function reasonsJson(m: ReadonlyMap<string, bigint>): string {
   const o: Record<string, string> = {};
   for (const k of [...m.keys()].sort()) o[k] = m.get(k)!.toString();
   return JSON.stringify(o);

@@ -128,7 +128,7 @@ export const DDL: readonly string[] = [
     ${OBJECTIVES.map((c) => `${c} REAL`).join(',\n    ')},
     ${KEYS.map((c) => `${c} ${KEY_COLUMNS[c] === 'number' ? 'NUMERIC' : 'TEXT'}`).join(',\n    ')},
     params_json TEXT NOT NULL,
-    metrics_json TEXT NOT NULL, -- JSON.stringify output, or a pre-serialised string checked with json_valid() on insert
+    metrics_json TEXT NOT NULL, -- JSON.stringify output, or a pre-serialised string checked (json_valid, an object) by the writer before insert
     PRIMARY KEY (run_id, point_id),
     FOREIGN KEY (run_id, subspace_id) REFERENCES subspaces (run_id, id)
   )`,
