@@ -44,22 +44,28 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     const db = join(dir, 'three.db');
     const co = await startCoordinator(db);
     const addr = `127.0.0.1:${co.port}`;
-    const workers = [0, 1, 2].map(() => startWorker(addr));
-    // Live status while it runs (a small Status RPC).
-    await sleep(1500);
-    const st = spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr, '--format', 'json'], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: TOKEN } });
-    expect(st.status, st.stderr).toBe(0);
-    const live = JSON.parse(st.stdout);
+    // Live status while it runs (a small Status RPC): asked before the run can end, with one worker
+    // joined, the others started after (the whole run takes a few seconds).
+    const status = (token: string, json = true) =>
+      spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr, ...(json ? ['--format', 'json'] : [])], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: token } });
+    // A wrong token is refused by the live status too.
+    const badTok = status('nope', false);
+    expect(badTok.status).toBe(1);
+    expect(badTok.stderr).toMatch(/UNAUTHENTICATED/);
+    const workers = [startWorker(addr)];
+    let live: { spaceSize: string; state: string; workers: unknown[] } = { spaceSize: '', state: '', workers: [] };
+    for (const t0 = Date.now(); live.workers.length === 0 && Date.now() - t0 < 60_000; await sleep(100)) {
+      const st = status(TOKEN);
+      expect(st.status, st.stderr).toBe(0);
+      live = JSON.parse(st.stdout);
+    }
     expect(live.spaceSize).toBe('64800');
     expect(['running', 'done']).toContain(live.state);
     expect(live.workers.length).toBeGreaterThanOrEqual(1);
-    const table = spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: TOKEN } });
+    const table = status(TOKEN, false);
     expect(table.stdout).toMatch(/accounted/);
     expect(table.stdout).toMatch(/workers/);
-    // A wrong token is refused by the live status too.
-    const badTok = spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: 'nope' } });
-    expect(badTok.status).toBe(1);
-    expect(badTok.stderr).toMatch(/UNAUTHENTICATED/);
+    workers.push(startWorker(addr), startWorker(addr));
 
     const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
     expect(codes, workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0, 0]);
@@ -129,6 +135,15 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     const addr = `127.0.0.1:${port}`;
     const workers: Proc[] = [0, 1, 2].map(() => startWorker(addr));
     const killed: string[] = [];
+    // Progress as the done fraction of the subspaces that stand (splits add some as the run goes).
+    const fraction = () => {
+      try {
+        const r = dbQuery<{ done: number; live: number }>(db, `SELECT sum(state = 'done') AS done, sum(state != 'split') AS live FROM subspaces`)[0]!;
+        return r.live > 0 ? r.done / r.live : 0;
+      } catch {
+        return 0;
+      }
+    };
     const progress = () => {
       try {
         return dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM subspaces WHERE state = 'done'`)[0]!.n;
@@ -136,15 +151,16 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
         return 0;
       }
     };
-    // Two worker kills and the coordinator kill at random moments while the run is in progress.
+    // Two worker kills and the coordinator kill at random moments while the run is in progress (well
+    // before its end, so that the restarted worker still finds work to join).
     const plan = [
-      { what: 'worker', at: 20 + Math.floor(rand() * 40) },
-      { what: 'coordinator', at: 90 + Math.floor(rand() * 40) },
-      { what: 'worker', at: 150 + Math.floor(rand() * 40) },
+      { what: 'worker', at: 0.08 + 0.1 * rand() },
+      { what: 'coordinator', at: 0.22 + 0.1 * rand() },
+      { what: 'worker', at: 0.36 + 0.1 * rand() },
     ];
     for (const step of plan) {
       const t0 = Date.now();
-      while (progress() < step.at && Date.now() - t0 < 120_000) await sleep(50);
+      while (fraction() < step.at && Date.now() - t0 < 120_000) await sleep(50);
       if (step.what === 'worker') {
         const i = Math.floor(rand() * workers.length);
         const w = workers[i]!;
