@@ -289,13 +289,7 @@ export class Coordinator {
     if (!res.applied) return false;
     this.archive.entries = archive.entries;
     this.topk.forEach((t, i) => (t.items = topk[i]!.items));
-    const p = this.progress;
-    p.evaluated += r.counts.evaluated;
-    p.prunedBound += r.counts.prunedBound;
-    p.prunedDominance += r.counts.prunedDominance;
-    p.infeasible += r.counts.infeasible;
-    p.accounted += r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible;
-    p.done += 1;
+    this.count(r);
     return true;
   }
 
