@@ -217,7 +217,9 @@ export class Coordinator {
   private bound(sub: Subspace): ReturnType<typeof subspaceBound> {
     const b = this.bounds.get(sub.id);
     if (b !== undefined) return b;
-    const c = subspaceBound(this.ctx.bounds, sub);
+    // The coordinator orders and pre-prunes with the mapping-free bound (admissible, cheap): the
+    // plan-frontier bound costs seconds on a fresh device count, which belongs on the workers.
+    const c = subspaceBound(this.ctx.bounds, sub, { plans: false });
     this.bounds.set(sub.id, c);
     return c;
   }

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { solveThermal, type ThermalColumn, type ThermalNetwork } from '../src/model/thermal.js';
+import { staticPowerFloorW } from '../src/model/evaluate.js';
 import { effectiveBandwidth, verticalLinks } from '../src/model/memory.js';
 import type { MemorySpec, SystemSpec } from '../src/model/hardware/schema.js';
 import type { Precision } from '../src/model/types.js';
@@ -745,5 +746,34 @@ describe('decode over the generation', () => {
       }),
       { numRuns: fcRuns(30) },
     );
+  });
+});
+
+// ------------------------------------------------------------------------------------------------
+// The static power floor the search's bounds use: never above the static power of an operating point,
+// and above the ambient-temperature leakage (the DRAM static power alone warms the dies).
+describe('static power floor', () => {
+  const systems = ['a100-sxm-80gb', 'h100-sxm', 'b200-sxm', 'mi325x', 'hb3d-16l', 'lamosys-pd'];
+  it('is at most the static power of any evaluated point, throttled or not, and grows with the ambient', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...systems),
+        fc.constantFrom(1, 8, 64, 256),
+        fc.constantFrom(128, 2048),
+        fc.double({ min: 0.3, max: 1, noNaN: true }),
+        (name, batch, input, tdpScale) => {
+          const base = loadSystem(name);
+          const sys = reparse({ ...base, package: { ...base.package, power: { ...base.package.power, tdpW: base.package.power.tdpW * tdpScale } } });
+          const r = run(sys, 'llama-3-8b', { batch, inputTokens: input, outputTokens: 64, precision: allPrec('fp8') });
+          expect(staticPowerFloorW(sys.package)).toBeLessThanOrEqual(r.power.staticW * (1 + 1e-12));
+        },
+      ),
+      { numRuns: fcRuns(40) },
+    );
+    for (const name of systems) {
+      const s = loadSystem(name);
+      const hot = reparse({ ...s, package: { ...s.package, thermal: { ...s.package.thermal, ambientC: s.package.thermal.ambientC + 20 } } });
+      expect(staticPowerFloorW(hot.package)).toBeGreaterThan(staticPowerFloorW(s.package));
+    }
   });
 });

@@ -896,6 +896,42 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   return r;
 }
 
+/**
+ * A floor under the package's static power at any operating point (for the search's bounds): DRAM
+ * background and refresh at the normal rate, plus each compute die's leakage at the lowest DVFS
+ * voltage and at a floor of its temperature. The floor starts from the rise the DRAM static power
+ * alone causes and iterates T <- that + sum of leakage(T) x the logic rise per watt: the true
+ * temperature also carries the dynamic power (>= 0) and a voltage at least the lowest, so by
+ * induction every iterate stays at or below it (leakage grows with T; all unit rises are >= 0).
+ */
+export function staticPowerFloorW(pkg: SystemSpec['package'], iterations = 8): number {
+  const resp = unitResponses(pkg).units;
+  const cs = pkg.chiplets;
+  const n = cs.length;
+  const base = new Array<number>(n).fill(pkg.thermal.ambientC);
+  let dramW = 0;
+  for (let d = 0; d < n; d++) {
+    const ms = staticMemoryPowerW(cs[d]!.memory, cs[d]!.memory.stacks, false);
+    dramW += ms.backgroundW + ms.refreshW;
+    for (let i = 0; i < n; i++) base[i]! += (ms.backgroundW + ms.refreshW) * resp[d]!.dramLogicRise[i]!;
+  }
+  const leakAt = (d: number, t: number) => leakageW(cs[d]!.compute, 1, t, 0);
+  let temp = base.slice();
+  for (let it = 0; it < iterations; it++) {
+    const next = base.slice();
+    for (let d = 0; d < n; d++) {
+      const l = leakAt(d, temp[d]!);
+      for (let i = 0; i < n; i++) next[i]! += l * resp[d]!.logicRise[i]!;
+    }
+    // Past the model's runaway limit the point cannot settle: stop at the last finite floor.
+    if (!next.every((t) => t < 400)) break;
+    temp = next;
+  }
+  let leak = 0;
+  for (let d = 0; d < n; d++) leak += leakAt(d, temp[d]!);
+  return dramW + leak;
+}
+
 /** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */
 function addKvTransfer(prefill: PhaseRaw, input: EvalInput, link: NonNullable<SystemSpec['package']['interposer']>, detail: boolean): void {
   const bytes = kvBytesPerToken(input.model, input.precision) * input.batch * input.inputTokens;

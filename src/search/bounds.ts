@@ -17,6 +17,7 @@
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
+import { staticPowerFloorW } from '../model/evaluate.js';
 import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
@@ -34,7 +35,8 @@ const QUANTITIES = {
   bwDecode: q(String.raw`memory\.|compute\.(memoryInflightKB|fabricLatencyNs)`),
   capDecode: q(String.raw`memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction`),
   capPrefill: q(String.raw`memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction`),
-  powerFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns)|power\.otherPowerW|thermal\.ambientC`),
+  // Static power and the thermal network that sets the temperature it is taken at.
+  powerFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`),
   readPJ: q(String.raw`memory\.`),
   stepOverhead: q(String.raw`software\.stepOverheadUs`),
   bwPrefill: q(String.raw`memory\.|compute\.(memoryInflightKB|fabricLatencyNs)`),
@@ -86,16 +88,9 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       const c = roleChiplet(sys, 'prefill');
       return capacityBytes(c.memory, c.memory.stacks) * (1 - pkg.software.memoryReserveFraction);
     }
-    case 'powerFloor': {
-      let w = pkg.power.otherPowerW;
-      for (const c of pkg.chiplets) {
-        const d = c.compute;
-        w += d.staticPowerW * d.minVoltageRatio * 2 ** ((pkg.thermal.ambientC - d.referenceTempC) / d.leakageDoublingC);
-        const m = staticMemoryPowerW(c.memory, c.memory.stacks, false);
-        w += m.backgroundW + m.refreshW;
-      }
-      return w;
-    }
+    case 'powerFloor':
+      // Board power plus static power at a floor of the operating temperature (evaluate.ts).
+      return pkg.power.otherPowerW + staticPowerFloorW(pkg);
     case 'readPJ': {
       const c = roleChiplet(sys, 'decode');
       // Any access moves at most a row per activation: the row-sized amortisation is the cheapest;
@@ -447,7 +442,7 @@ function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork,
   return w.pipelineFactor * pass + over;
 }
 
-function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin): Bound | null {
+function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true): Bound | null {
   if (!ctx.enabled) return null;
   const m = ctx.model;
   const prec = narrowest(ctx, fixed);
@@ -507,7 +502,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // The mappings the subspace allows on D devices (the point's own, or the frontier of the free
       // mapping dim), each with its plan's roofline and per-device footprint as evaluate() computes
       // them; without plans, the mapping-free bound alone.
-      const works = pin ? [mappingWork(ctx, pin.precision, B, pin.mapping)] : frontierOf(ctx, fixed, D, B);
+      const works = pin ? [mappingWork(ctx, pin.precision, B, pin.mapping)] : plans ? frontierOf(ctx, fixed, D, B) : null;
       for (const mw of works ?? [null]) {
       let tD = tD0;
       let tP = tP0;
@@ -561,10 +556,12 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   return { ideal };
 }
 
-export function subspaceBound(ctx: BoundContext, sub: Subspace): Bound | null {
+/** The bound of a subspace. `plans: false` leaves out the mapping-plan frontier (looser, but cheap
+ *  on a device count not seen before: for ordering and pre-pruning at the coordinator). */
+export function subspaceBound(ctx: BoundContext, sub: Subspace, opts: { plans?: boolean } = {}): Bound | null {
   const fixed: (number | undefined)[] = new Array(ctx.space.dims.length).fill(undefined);
   sub.idx.forEach((v, i) => (fixed[i] = v));
-  return boundFromFixed(ctx, fixed);
+  return boundFromFixed(ctx, fixed, undefined, opts.plans ?? true);
 }
 
 /** The inputs of a point that its plan reads: the mapping as evaluate() gets it and the precision. */
