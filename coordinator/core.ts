@@ -220,6 +220,7 @@ export class Coordinator {
     // The coordinator orders and pre-prunes with the mapping-free bound (admissible, cheap): the
     // plan-frontier bound costs seconds on a fresh device count, which belongs on the workers.
     const c = subspaceBound(this.ctx.bounds, sub, { plans: false });
+    if (this.bounds.size >= 500_000) this.bounds.clear(); // a long run splits millions: keep memory bounded
     this.bounds.set(sub.id, c);
     return c;
   }
