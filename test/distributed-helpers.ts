@@ -5,6 +5,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
+import { expect } from 'vitest';
 import { ROOT } from './helpers.js';
 
 export const BIN = join(ROOT, 'bin', 'strata.js');
@@ -64,6 +65,18 @@ export interface Answer {
   states: Record<string, number>;
   /** Subspaces done (each counted once) and whether the done ones tile the space exactly. */
   tiled: boolean;
+}
+
+/** The run in `db` finished with exactly the front of the reference database `refDb`, every point of
+ *  quick accounted once, and an intact database. */
+export function expectReferenceAnswer(db: string, refDb: string): void {
+  const a = answer(db);
+  const r = answer(refDb);
+  expect(a.integrity).toBe('ok');
+  expect(a.state).toBe('done');
+  expect(a.front).toEqual(r.front);
+  expect(a.total).toBe(64800n);
+  expect(a.tiled).toBe(true);
 }
 
 export function answer(db: string): Answer {

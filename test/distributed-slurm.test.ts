@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ROOT } from './helpers.js';
-import { answer, BIN, embedded, sleep, tmp, TOKEN } from './distributed-helpers.js';
+import { BIN, embedded, sleep, tmp, TOKEN, expectReferenceAnswer } from './distributed-helpers.js';
 
 const dir = tmp('strata-slurm-');
 const conf = join(dir, 'slurm.conf');
@@ -154,12 +154,6 @@ describe('Slurm recipe on a real single-node Slurm', () => {
     const out = existsSync(join(dir, `job-${job}.out`)) ? readFileSync(join(dir, `job-${job}.out`), 'utf8') : '';
     expect(state, out).toBe('COMPLETED');
     expect(out).toMatch(/coordinator exit 0, workers exit 0/);
-    const a = answer(db);
-    const r = answer(ref);
-    expect(a.integrity).toBe('ok');
-    expect(a.state).toBe('done');
-    expect(a.front).toEqual(r.front);
-    expect(a.total).toBe(64800n);
-    expect(a.tiled).toBe(true);
+    expectReferenceAnswer(db, ref);
   }, 300_000);
 });

@@ -73,6 +73,7 @@ describe('admissible bounds', () => {
     const systems = ctxs.map((c) => new SystemCache(c));
     const space = ctxs[0]!.space;
     let checked = 0;
+    const ratios: number[] = [];
     fc.assert(
       fc.property(fc.bigInt({ min: 0n, max: space.size - 1n }), fc.integer({ min: 0, max: ctxs.length - 1 }), (id, si) => {
         const ctx = ctxs[si]!;
@@ -80,7 +81,12 @@ describe('admissible bounds', () => {
         const idx = indicesOf(space, p);
         const o = evaluatePoint(ctx, systems[si]!, idx, p.values);
         const t = systems[si]!.targets(idx, p.values);
-        const bounds = [pointBound(ctx.bounds, idx, { mapping: t.evalMapping, precision: t.precision })];
+        const planned = pointBound(ctx.bounds, idx, { mapping: t.evalMapping, precision: t.precision });
+        const bounds = [planned];
+        // The plan-aware bound is never looser than the mapping-free one; record how close it is.
+        const free = pointBound(ctx.bounds, idx);
+        if (planned?.ideal && free?.ideal) planned.ideal.forEach((v, i) => expect(v).toBeLessThanOrEqual(free.ideal![i]! + 1e-12 * Math.abs(free.ideal![i]!)));
+        if (planned?.ideal && o.scored?.feasible) ratios.push(planned.ideal[0]! / o.scored.values[0]!);
         if (o.scored?.feasible) for (const depth of [space.levels.length - 2, space.levels.length - 1, space.levels.length]) bounds.push(subspaceBound(ctx.bounds, subspaceOf(space, id, depth)));
         for (const b of bounds) {
           if (b === null) continue;
@@ -96,5 +102,9 @@ describe('admissible bounds', () => {
       { numRuns: 300, seed: 7 },
     );
     expect(checked).toBeGreaterThan(30);
+    // Tightness, not only admissibility: measured median 3.7x on throughput (the mapping-free bound
+    // was 42x); an infinite or mapping-blind bound fails here.
+    ratios.sort((a, b) => a - b);
+    expect(ratios[ratios.length >> 1]!).toBeLessThan(8);
   }, 240_000);
 });

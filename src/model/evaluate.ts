@@ -915,7 +915,7 @@ export function staticPowerFloorW(pkg: SystemSpec['package'], iterations = 8): n
     dramW += ms.backgroundW + ms.refreshW;
     for (let i = 0; i < n; i++) base[i]! += (ms.backgroundW + ms.refreshW) * resp[d]!.dramLogicRise[i]!;
   }
-  const leakAt = (d: number, t: number) => leakageW(cs[d]!.compute, 1, t, 0);
+  const leakAt = (d: number, t: number) => leakageW(cs[d]!.compute, 1, t, cs[d]!.compute.minVoltageRatio); // lowest DVFS voltage
   let temp = base.slice();
   for (let it = 0; it < iterations; it++) {
     const next = base.slice();

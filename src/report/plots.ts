@@ -57,29 +57,21 @@ export function servePlotSvg(s: SimResult, title: string): string {
   const ms = (x: number) => (Number.isFinite(x) ? x * 1e3 : null);
   const cats = ['mean', 'p50', 'p90', 'p99'];
   const pct = (p: SimResult['ttftS']) => [ms(p.mean), ms(p.p50), ms(p.p90), ms(p.p99)];
+  const percentiles = (id: string, name: 'TTFT' | 'TPOT', p: SimResult['ttftS'], color: string, sloMs: number) =>
+    groupedBarChart({
+      id,
+      title: `${name} percentiles`,
+      categories: cats,
+      groups: [{ name, values: pct(p), color }],
+      yLabel: 'ms',
+      fmt: fmtMs,
+      tickFormat: ',~f',
+      rules: Number.isFinite(sloMs) ? [{ label: `SLO p${s.slo.percentile}`, value: sloMs, color: '#e15759' }] : [],
+      width: 380,
+    });
   const charts: Chart[] = [
-    groupedBarChart({
-      id: 'serve-ttft',
-      title: 'TTFT percentiles',
-      categories: cats,
-      groups: [{ name: 'TTFT', values: pct(s.ttftS), color: '#4e79a7' }],
-      yLabel: 'ms',
-      fmt: fmtMs,
-      tickFormat: ',~f',
-      rules: Number.isFinite(s.slo.ttftMs) ? [{ label: `SLO p${s.slo.percentile}`, value: s.slo.ttftMs, color: '#e15759' }] : [],
-      width: 380,
-    }),
-    groupedBarChart({
-      id: 'serve-tpot',
-      title: 'TPOT percentiles',
-      categories: cats,
-      groups: [{ name: 'TPOT', values: pct(s.tpotS), color: '#f28e2b' }],
-      yLabel: 'ms',
-      fmt: fmtMs,
-      tickFormat: ',~f',
-      rules: Number.isFinite(s.slo.tpotMs) ? [{ label: `SLO p${s.slo.percentile}`, value: s.slo.tpotMs, color: '#e15759' }] : [],
-      width: 380,
-    }),
+    percentiles('serve-ttft', 'TTFT', s.ttftS, '#4e79a7', s.slo.ttftMs),
+    percentiles('serve-tpot', 'TPOT', s.tpotS, '#f28e2b', s.slo.tpotMs),
   ];
   const tl = s.timeline;
   const out: Chart[] = [];
