@@ -578,6 +578,21 @@ describe('limits: throttling, infeasibility, refresh doubling', () => {
       expect({ f, doubled }).toEqual({ f, doubled: r.thermal.refreshDoubled });
     }
   });
+
+  it('in the band where doubled refresh cools the DRAM back under 85 C, the flag still says doubled', () => {
+    // lamosys-pd, llama-3-8b fp8, batch 45: contexts 432-433 run over 85 C at the normal refresh rate
+    // and under it at the doubled one (found by the decode-averaging property below).
+    const s = loadSystem('lamosys-pd');
+    const m = chipletFor(s, 'decode').memory;
+    let band = 0;
+    for (let ctx = 428; ctx <= 440; ctx++) {
+      const r = run(s, 'llama-3-8b', { precision: FP8, batch: 45, inputTokens: ctx, outputTokens: 1, decodeSamples: 1 });
+      const doubled = relErr(r.memory.bandwidth.decode.refreshLossFraction, (2 * m.tRFCns) / m.tREFIns) < 1e-9;
+      expect({ ctx, doubled }).toEqual({ ctx, doubled: r.thermal.refreshDoubled });
+      if (doubled && r.thermal.maxDramC <= r.thermal.dramLimitC) band++;
+    }
+    expect(band).toBeGreaterThan(0);
+  });
 });
 
 // ------------------------------------------------------------------------------------------------

@@ -998,7 +998,11 @@ function margin(o: Operating, sys: SystemSpec): number {
   );
 }
 
-/** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit. */
+/** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit.
+ *  Doubled refresh costs bandwidth, so less work per second and a cooler DRAM: a point can be over
+ *  85 C at the normal rate and under it at the doubled one. A temperature-compensated refresh
+ *  controller toggles there; the model keeps the rate doubled (the pessimistic end of the band)
+ *  and reports it as doubled, since that is the rate its bandwidth and power were computed with. */
 function settle(input: EvalInput, s: number, detail = false): Operating {
   const o = operate(input, s, false, detail);
   if (o.maxDramC > input.system.package.thermal.dramLimitC) return operate(input, s, true, detail);
@@ -1212,7 +1216,7 @@ export function evaluate(input: EvalInput): EvalResult {
       logicLimitC: tjMaxOf(sys),
       dramLimitC: pkg.thermal.dramLimitC,
       dramExtendedLimitC: pkg.thermal.dramExtendedLimitC,
-      refreshDoubled: o.maxDramC > pkg.thermal.dramLimitC,
+      refreshDoubled: o.refreshDoubled,
       runaway: o.runaway,
       throttleFactor: s,
       limitedBy,
