@@ -4,7 +4,7 @@
 //   npm run build && node dist/bench/bounds.js [points=300] [seed=12345]
 import { runSpecFromFlags } from '../src/cli/search.js';
 import { makeRunContext } from '../src/search/context.js';
-import { evaluatePoint, SystemCache } from '../src/search/engine.js';
+import { evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
 import { pointBound, subspaceBound } from '../src/search/bounds.js';
 import { subspaces, unrank, unrankIndices } from '../src/space/index.js';
 import { machine } from './machine.js';
@@ -28,8 +28,7 @@ while (ratios[0]!.length < want && tried < 100 * want) {
   const id = BigInt(Math.floor(rnd() * size)) % ctx.space.size;
   const p = unrank(ctx.space, id);
   const idx = unrankIndices(ctx.space, id);
-  const t = systems.targets(idx, p.values);
-  const b = pointBound(ctx.bounds, idx, { mapping: t.evalMapping, precision: t.precision });
+  const b = pointBound(ctx.bounds, idx, pinOf(systems, idx, p.values));
   if (!b || b.infeasible) continue;
   const o = evaluatePoint(ctx, systems, idx, p.values);
   if (!o.scored?.feasible) continue;

@@ -1024,7 +1024,7 @@ function checkInput(input: EvalInput): void {
     );
 }
 
-const MIN_THROTTLE = 0.05; // below 5% of the nominal clock a design is reported infeasible
+export const MIN_THROTTLE = 0.05; // below 5% of the nominal clock a design is reported infeasible
 
 export function evaluate(input: EvalInput): EvalResult {
   checkInput(input);

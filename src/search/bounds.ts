@@ -4,7 +4,9 @@
 //   decode step  >= max( (weights read + KV read) / (D x bandwidth), FLOPs / (D x peak) ) + step overhead
 //   prefill step >= FLOPs of the batch's prompts / (D x peak) + step overhead
 //   system power >= D x (board power + DRAM standby and refresh + leakage at ambient and the lowest
-//                   DVFS voltage) and energy >= DRAM read energy of the bytes moved,
+//                   DVFS voltage) and energy >= DRAM read energy of the bytes moved + the energy of
+//                   the model's FLOPs (prefill and decode) at the cheapest FLOP the dies offer at
+//                   the lowest voltage the clock can take them to,
 // where D is the device count, the bandwidth is the effective one at normal refresh (refresh doubling
 // only lowers it), the peak is the fastest matrix precision at the nominal clock (throttling only
 // lowers it), the weights read are at least the dense weights plus the experts that the step's tokens
@@ -12,16 +14,19 @@
 // taken at its extreme over the free dims that can change it (every combination of their values),
 // the batch and device count over their allowed values, the precision at its narrowest; a batch that
 // cannot fit (weights + KV over D devices above capacity) or that breaks an SLO even at its bound is
-// left out. Why each inequality holds for the model is argued next to it; test/search-bounds checks
+// left out. A point's own bound (pointBound with its pin) also times its mapping's plan: each
+// stage at least its operators' roofline, plus its collectives costed by the network model on the
+// point's network (a TP collective hidden behind its GEMM at least as max of the two). Why each inequality holds for the model is argued next to it; test/search-bounds checks
 // bound >= true value on random points of random subspaces.
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
-import { staticPowerFloorW } from '../model/evaluate.js';
+import { MIN_THROTTLE, staticPowerFloorW } from '../model/evaluate.js';
 import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
 import { matrixPrecision } from '../model/compute.js';
+import { collectiveCost, spanOf, type CollectiveKind, type NetworkLevel } from '../model/network.js';
 import { applyPoint, type Space, type Subspace, type Value } from '../space/index.js';
 import { packageAreaMm2, type SearchSpec } from './objective.js';
 
@@ -43,13 +48,15 @@ const QUANTITIES = {
   overlap: q(String.raw`software\.computeMemoryOverlap`),
   launch: q(String.raw`software\.kernelLaunchUs`),
   area: q(String.raw`compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)`),
+  flopPJPrefill: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|minVoltageRatio|macsPerCyclePerCore)`),
+  flopPJDecode: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|minVoltageRatio|macsPerCyclePerCore)`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
 /** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
 const WANT_MAX: Record<Quantity, boolean> = {
   peakPrefill: true, peakDecode: true, bwDecode: true, capDecode: true, capPrefill: true,
   powerFloor: false, readPJ: false, stepOverhead: false, area: false,
-  bwPrefill: true, overlap: true, launch: false,
+  bwPrefill: true, overlap: true, launch: false, flopPJPrefill: false, flopPJDecode: false,
 };
 
 function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
@@ -66,6 +73,20 @@ function peakOf(c: Chiplet, p: Precision): number {
     best = Math.max(best, d.macsPerCyclePerCore[matrixPrecision(d, q)]!);
   }
   return 2 * best * d.matrixEfficiency * d.cores * d.frequencyGHz * 1e9;
+}
+
+/** Least dynamic energy of one FLOP on a die (pJ) for operands at least as wide as `p`: a matrix FLOP
+ *  costs half a MAC of the precision its unit runs at, a vector FLOP vectorEnergyPJPerFlop, both
+ *  times V^2 (runOps) at the lowest voltage a clock scale >= MIN_THROTTLE reaches. */
+function flopEnergyOf(c: Chiplet, p: Precision): number {
+  const d = c.compute;
+  let best = d.vectorEnergyPJPerFlop;
+  for (const q of PRECISIONS) {
+    if (BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT[p]) continue;
+    best = Math.min(best, d.energyPJPerMac[matrixPrecision(d, q)]! / 2);
+  }
+  const v = Math.max(d.minVoltageRatio, MIN_THROTTLE);
+  return best * v * v;
 }
 
 function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
@@ -105,6 +126,10 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       return pkg.software.computeMemoryOverlap;
     case 'launch':
       return pkg.software.kernelLaunchUs * 1e-6;
+    case 'flopPJPrefill':
+      return flopEnergyOf(roleChiplet(sys, 'prefill'), prec);
+    case 'flopPJDecode':
+      return flopEnergyOf(roleChiplet(sys, 'decode'), prec);
   }
 }
 
@@ -299,6 +324,9 @@ interface StageWork {
   kernels: number;
   /** Step = stage pass x this (microbatches + pp - 1). */
   pipelineFactor: number;
+  /** The plan's collectives; `overlaps`: the GEMM a collective may hide behind (tile-level TP
+   *  overlap, when the mapping allows it) and that GEMM's instances per stage. */
+  comms: { kind: CollectiveKind; bytes: number; groupSize: number; stride: number; count: number; overlaps: string | null; gemmCount: number }[];
 }
 
 /** Per-device work and footprint of a mapping at a batch and precision; null: the model refuses it. */
@@ -330,7 +358,12 @@ function stageWork(ctx: BoundContext, prec: PrecisionSpec, phase: 'prefill' | 'd
     bytes += b * o.count;
     kernels += o.count;
   }
-  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor };
+  // Collectives do not depend on the context (parallel.ts), so these are the ones evaluate() costs.
+  const comms = plan.comms.map((c) => {
+    const g = m.overlap !== false && c.overlapWith ? plan.ops.find((o) => o.name === c.overlapWith && o.count > 0) : undefined;
+    return { kind: c.kind, bytes: c.bytes, groupSize: c.groupSize, stride: c.stride, count: c.count, overlaps: g ? g.name : null, gemmCount: g ? g.count : 0 };
+  });
+  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, comms };
 }
 
 function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: Mapping): MappingWork | null {
@@ -433,13 +466,31 @@ function frontierOf(ctx: BoundContext, fixed: (number | undefined)[], D: number,
  * of the sums (sum of min <= min of sums). Collectives only add time; the pipeline multiplies the
  * stage pass by (microbatches + pp - 1); the framework's step overhead is added once.
  */
-function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', over: number): number {
+/**
+ * Lower bound of a phase's step from its stage work. Operators: at least the aggregate roofline.
+ * With the network known (a point), collectives add the model's own cost on it (network.ts): one
+ * that cannot overlap adds its whole time; a GEMM and the collectives that overlap it tile by tile
+ * take at least max(GEMM, collective) per instance (addComms: overlap never beats the max), so
+ * together at least min(GEMM instances, collective instances) x the collective's time.
+ */
+function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', over: number, network?: readonly NetworkLevel[]): number {
   let c = 0;
   for (const [p, f] of w.flops) c += f / hw(phase === 'prefill' ? 'peakPrefill' : 'peakDecode', p);
   const d = w.bytes / hw(phase === 'prefill' ? 'bwPrefill' : 'bwDecode');
   const o = hw('overlap');
   const pass = Math.max(c, d) + (1 - o) * Math.min(c, d) + w.kernels * hw('launch');
-  return w.pipelineFactor * pass + over;
+  let exposed = 0;
+  let hidden = 0;
+  if (network && w.comms.length > 0) {
+    const byGemm = new Map<string, number>();
+    for (const cm of w.comms) {
+      const t = collectiveCost(cm.kind, cm.bytes, spanOf(cm.groupSize, cm.stride, network), network).timeS;
+      if (cm.overlaps === null) exposed += cm.count * t;
+      else byGemm.set(cm.overlaps, Math.max(byGemm.get(cm.overlaps) ?? 0, Math.min(cm.count, cm.gemmCount) * t));
+    }
+    for (const v of byGemm.values()) hidden += v;
+  }
+  return w.pipelineFactor * (exposed + Math.max(pass, hidden)) + over;
 }
 
 function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true): Bound | null {
@@ -459,8 +510,11 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   // generation reads (the prompt), and a whole prompt's prefill. Mappings only add FLOPs.
   const F = ctx.decodeFlopsPerToken;
   const Fpre = ctx.prefillFlopsPerPrompt;
-  // Matrix units run at least as wide as the narrowest weights and activations allowed.
-  const cp = widerPrecision(prec.weights, prec.activations);
+  // Matrix units run at least as wide as the narrowest operands allowed: GEMMs at the wider of weights
+  // and activations, attention at the wider of KV and activations (workload/operators.ts).
+  const cpG = widerPrecision(prec.weights, prec.activations);
+  const cpA = widerPrecision(prec.kvCache, prec.activations);
+  const cp = BYTES_PER_ELEMENT[cpA] < BYTES_PER_ELEMENT[cpG] ? cpA : cpG;
   const hw = hardwareOf(ctx, fixed);
   const peakP = hw('peakPrefill', cp);
   const peakD = hw('peakDecode', cp);
@@ -469,6 +523,8 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const capP = hw('capPrefill');
   const pFloor = hw('powerFloor');
   const rdPJ = hw('readPJ');
+  const flopPJP = hw('flopPJPrefill', cp);
+  const flopPJD = hw('flopPJDecode', cp);
   const over = hw('stepOverhead');
   const area = hw('area');
   const split = ctx.split;
@@ -512,8 +568,8 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
           outOfMemory = true;
           continue;
         }
-        tD = Math.max(tD, stageBound(hw, mw.decode, 'decode', over));
-        tP = Math.max(tP, stageBound(hw, mw.prefill, 'prefill', over));
+        tD = Math.max(tD, stageBound(hw, mw.decode, 'decode', over, pin?.network));
+        tP = Math.max(tP, stageBound(hw, mw.prefill, 'prefill', over, pin?.network));
       }
       anyFits = true;
       if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
@@ -521,7 +577,11 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       const cycle = tP + O * tD;
       const tokens = B * O;
       const T = tokens / cycle;
-      const energy = D * pFloor * cycle + O * bytes * rdPJ * 1e-12;
+      // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
+      // duty weights of evaluate() never shrink them), and the devices together run at least the
+      // model's FLOPs for the batch (mappings only add: pipeline bubbles, MoE imbalance).
+      const flopJ = B * (Fpre * flopPJP + O * F * flopPJD) * 1e-12;
+      const energy = D * pFloor * cycle + O * bytes * rdPJ * 1e-12 + flopJ;
       objs.forEach((o, i) => {
         let v: number;
         switch (o) {
@@ -568,6 +628,8 @@ export function subspaceBound(ctx: BoundContext, sub: Subspace, opts: { plans?: 
 export interface PointPin {
   mapping: Mapping;
   precision: PrecisionSpec;
+  /** The point's network levels (its system's `network`): collectives then enter the bound. */
+  network?: readonly NetworkLevel[];
 }
 
 /** The bound of a single point (all dims fixed). With `pin` (the point's mapping and precision as
@@ -576,6 +638,7 @@ export interface PointPin {
 export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, pin?: PointPin): Bound | null {
   let key = '';
   for (let i = 0; i < idx.length; i++) if (pin || i !== ctx.space.mappingDim) key += idx[i] + ',';
+  if (pin?.network) key += 'n';
   let b = ctx.pointCache.get(key);
   if (b === undefined) {
     b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>), pin);

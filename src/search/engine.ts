@@ -5,10 +5,11 @@ import { ConfigError, parseWith } from '../model/errors.js';
 import { systemSchema, type SystemSpec } from '../model/hardware/schema.js';
 import type { ModelArch } from '../model/types.js';
 import { SINGLE, type Mapping } from '../model/parallel.js';
+import type { NetworkLevel } from '../model/network.js';
 import { applyPoint, children, enumeratePoints, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry } from './archive.js';
 import { score, type SearchSpec, type Scored } from './objective.js';
-import { pointBound, subspaceBound, type BoundContext } from './bounds.js';
+import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
 
 /** Everything a worker needs to search: derived from the run spec, identical on every worker. */
 export interface RunContext {
@@ -174,6 +175,16 @@ export interface PointOutcome {
   result: EvalResult | null;
 }
 
+/** What a point's own bound reads of it: the mapping and precision as evaluate() gets them, and its
+ *  system's network (when the system is valid). */
+export function pinOf(systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>): PointPin {
+  const t = systems.targets(idx, values);
+  const sys = systems.get(idx, values);
+  const pin: PointPin = { mapping: t.evalMapping, precision: t.precision };
+  if (!(sys instanceof ConfigError)) pin.network = (sys.network ?? []) as NetworkLevel[];
+  return pin;
+}
+
 /** Evaluates one point of the space (given its dim values and value indices). */
 export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>): PointOutcome {
   const sys = systems.get(idx, values);
@@ -234,8 +245,7 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Entry[]
   const visitPoints = (s: Subspace) => {
     for (const cur of enumeratePoints(ctx.space, s)) {
       // A point's own bound (its hardware, batch and mapping fixed) skips hopeless evaluations.
-      const t = systems.targets(cur.idx, cur.values);
-      const pb = pointBound(ctx.bounds, cur.idx, { mapping: t.evalMapping, precision: t.precision });
+      const pb = pointBound(ctx.bounds, cur.idx, pinOf(systems, cur.idx, cur.values));
       if (pb !== null) {
         if (pb.infeasible) {
           counts.infeasible += 1n;
