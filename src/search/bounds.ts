@@ -16,8 +16,9 @@
 // cannot fit (weights + KV over D devices above capacity) or that breaks an SLO even at its bound is
 // left out. A point's own bound (pointBound with its pin) also times its mapping's plan: each
 // stage at least its operators' roofline, plus its collectives costed by the network model on the
-// point's network (a TP collective hidden behind its GEMM at least as max of the two). Why each inequality holds for the model is argued next to it; test/search-bounds checks
-// bound >= true value on random points of random subspaces.
+// point's network (a TP collective hidden behind its GEMM at least as max of the two). Why each
+// inequality holds for the model is argued next to it; test/search-bounds checks bound >= true
+// value on random points of random subspaces.
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
