@@ -122,9 +122,12 @@ function actBytesOf(op: Operator): number {
   return elems > 0 ? op.activationBytes / elems : 0;
 }
 
-/** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers. */
+/** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers.
+ *  In place: the caller owns `op` (fresh from buildOperators), so no copy is made. Every field is
+ *  read before it is overwritten. */
 function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageCount: number, epGroups: number, loadFactor: number): Operator {
-  const o: Operator = { ...op, count: stageCount };
+  const o = op;
+  o.count = stageCount;
   const tokDiv = phase === 'prefill' ? m.sp : 1; // sequence parallel splits prefill tokens
   if (o.kind === 'attention') {
     // Heads split over TP; the KV heads too while there are enough, else they are replicated.
@@ -146,6 +149,7 @@ function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageC
   }
   const ab = actBytesOf(op);
   if (o.kind === 'gemm') {
+    const groups0 = op.groups;
     let split = 1;
     if (op.shard === 'ep') split = moeTpOf(m);
     else if (op.shard === 'tp' && !REPLICATED.test(op.name)) split = m.tp;
@@ -163,7 +167,7 @@ function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageC
     o.k = k;
     o.groups = groups;
     o.flops = 2 * mm * n * k * groups;
-    o.weightBytes = (op.weightBytes * groups) / (op.groups || 1) / split;
+    o.weightBytes = (op.weightBytes * groups) / (groups0 || 1) / split;
     o.activationBytes = (mm * k + mm * n) * groups * ab;
     return o;
   }
@@ -194,7 +198,7 @@ function shardedOps(
   loadFactor: number,
 ): Operator[] {
   const shape = { batch: seqs, newTokens, contextBefore };
-  const ops = buildOperators(arch, prec, phase, shape);
+  const ops = buildOperators(arch, prec, phase, shape, undefined, contextOnly);
   const out: Operator[] = [];
   // The EP group spans every replica of the stage: routing statistics come from all their tokens.
   let moeOps: Operator[] | null = null;
