@@ -10,12 +10,13 @@ import {
   writeEnergyPJPerByte,
   type BandwidthBreakdown,
 } from './memory.js';
-import { solveThermalCases, type ThermalColumn, type ThermalSolution } from './thermal.js';
+import { factorNetwork, solveFlat, type ThermalColumn, type ThermalNetwork } from './thermal.js';
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
 import { buildOperators, kvBytesPerToken } from './workload/index.js';
 import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkLevel } from './network.js';
 import { checkMapping, devicesOf, footprintPerDevice, isContextOp, planContextOps, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
+import { RecentCache } from './recent.js';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. */
 export const MODEL_VERSION = 'strata-model-1';
@@ -143,9 +144,10 @@ function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
-/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object.
+/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object
+ *  (the last few: recent.ts).
  *  Shared: callers that hand it out copy it. */
-const bandwidthCache = new WeakMap<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>();
+const bandwidthCache = new RecentCache<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>(8);
 function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdown {
   let e = bandwidthCache.get(c);
   if (!e) bandwidthCache.set(c, (e = [null, null]));
@@ -515,7 +517,8 @@ function levelsOf(input: EvalInput): NetworkLevel[] {
 }
 
 /** Plans (per-device operators and collectives) depend on the model, precision, shape and mapping,
- *  never on the hardware or the operating point: they are memoised per model (bounded), so throttling
+ *  never on the hardware or the operating point: they are memoised per model (the last few
+ *  model objects, recent.ts; bounded), so throttling
  *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
  *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
  *  batch, new tokens and context as numbers. */
@@ -527,7 +530,7 @@ interface PlanCache {
 /** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
  *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
  *  large one would keep thousands of plans alive for the GC to copy. */
-const planCache = new WeakMap<ModelArch, { decode: PlanCache; prefill: PlanCache }>();
+const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
 /** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
  *  else a string. */
@@ -536,10 +539,10 @@ function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore:
     return ((batch * 1048576 + newTokens) * 1048576 + contextBefore) * 2 + (phase === 'decode' ? 1 : 0);
   return `${phase}|${batch}|${newTokens}|${contextBefore}`;
 }
-const configKeys = new WeakMap<Mapping, WeakMap<PrecisionSpec, string>>();
+const configKeys = new RecentCache<Mapping, RecentCache<PrecisionSpec, string>>(16);
 function configKey(mp: Mapping, pr: PrecisionSpec): string {
   let byPrec = configKeys.get(mp);
-  if (!byPrec) configKeys.set(mp, (byPrec = new WeakMap()));
+  if (!byPrec) configKeys.set(mp, (byPrec = new RecentCache(8)));
   let k = byPrec.get(pr);
   if (k === undefined) {
     k = `${pr.weights}|${pr.activations}|${pr.kvCache}|${mp.tp}|${mp.pp}|${mp.dp}|${mp.sp}|${mp.ep}|${mp.microbatches ?? ''}|${mp.routingSkew ?? ''}|${mp.expertPlacement ?? ''}|${mp.expertLoads ? mp.expertLoads.join(',') : ''}`;
@@ -787,38 +790,35 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
 /** Every layer's temperature and power at an operating point, and the lid: the superposition of
  *  the unit responses (the arithmetic of combineThermal, straight into the reported rows). */
 function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResult['thermal']['layers']; lidC: number } {
-  const resp = unitResponses(pkg).units;
+  const pr = unitResponses(pkg);
+  const resp = pr.units;
   const n = resp.length;
   const ambientC = pkg.thermal.ambientC;
   let lid = 0;
   for (let d = 0; d < n; d++) {
-    lid += o.logicSrcW[d]! * resp[d]!.logic.lidC;
-    lid += o.dramSrcW[d]! * resp[d]!.dram.lidC;
+    lid += o.logicSrcW[d]! * resp[d]!.logicLidC;
+    lid += o.dramSrcW[d]! * resp[d]!.dramLidC;
   }
-  const layers: EvalResult['thermal']['layers'] = [];
-  const cols = resp[0]!.logic.columns;
-  for (let ci = 0; ci < cols.length; ci++) {
-    const col = cols[ci]!;
-    for (let li = 0; li < col.layers.length; li++) {
-      let tempC = ambientC;
-      let powerW = 0;
-      for (let d = 0; d < n; d++) {
-        const wl = o.logicSrcW[d]!;
-        const xl = resp[d]!.logic.columns[ci]!.layers[li]!;
-        tempC += wl * xl.tempC;
-        powerW += wl * xl.powerW;
-        const wd = o.dramSrcW[d]!;
-        const xd = resp[d]!.dram.columns[ci]!.layers[li]!;
-        tempC += wd * xd.tempC;
-        powerW += wd * xd.powerW;
-      }
-      layers.push({ column: col.name, layer: col.layers[li]!.name, tempC, powerW });
+  const count = pr.kinds.length;
+  const layers: EvalResult['thermal']['layers'] = new Array(count);
+  for (let li = 0; li < count; li++) {
+    let tempC = ambientC;
+    let powerW = 0;
+    for (let d = 0; d < n; d++) {
+      const r = resp[d]!;
+      const wl = o.logicSrcW[d]!;
+      tempC += wl * r.logicFlat[li]!;
+      powerW += wl * r.logicPowerW[li]!;
+      const wd = o.dramSrcW[d]!;
+      tempC += wd * r.dramFlat[li]!;
+      powerW += wd * r.dramPowerW[li]!;
     }
+    layers[li] = { column: pr.columnNames[li]!, layer: pr.layerNames[li]!, tempC, powerW };
   }
   return { layers, lidC: ambientC + lid };
 }
 
-function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number) {
+function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number): ThermalNetwork {
   return {
     ambientC,
     columns,
@@ -829,70 +829,83 @@ function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambien
   };
 }
 
-function logicNode(sol: ThermalSolution, c: Chiplet) {
-  const col = sol.columns.find((x) => x.name === `${c.name}:logic` || x.name === `${c.name}:stack`)!;
-  return col.layers.find((l) => l.name === 'logic')!;
-}
-
-/** Unit responses per chiplet: every node's rise (ambient 0) for 1 W in its logic die, and for 1 W
- *  spread evenly over its DRAM dies. Cached per package object (configs are immutable once parsed). */
+/** Unit responses per chiplet: every layer's rise (ambient 0) for 1 W in its logic die, and for 1 W
+ *  spread evenly over its DRAM dies. Cached per package object (the last few, recent.ts; configs are immutable once parsed).
+ *  Flat arrays indexed by layer (columns in order, then layers bottom to top). */
 interface UnitResponse {
-  logic: ThermalSolution;
-  dram: ThermalSolution;
   /** Rise of each chiplet's logic node per watt of this source. */
   logicRise: number[];
   dramLogicRise: number[];
-  /** Rise of every layer (columns then layers, in solution order) per watt of this source. */
+  /** Rise of every layer per watt of this source, and the share of that watt each layer dissipates. */
   logicFlat: Float64Array;
   dramFlat: Float64Array;
+  logicPowerW: Float64Array;
+  dramPowerW: Float64Array;
+  /** Lid rise per watt of this source. */
+  logicLidC: number;
+  dramLidC: number;
 }
 interface PackageResponse {
   units: UnitResponse[];
   /** Per layer (same order as the flat rises): 1 logic die, 2 DRAM die, 0 other. */
   kinds: Uint8Array;
+  columnNames: string[];
+  layerNames: string[];
 }
-const responseCache = new WeakMap<SystemSpec['package'], PackageResponse>();
-function flatTemps(sol: ThermalSolution): Float64Array {
-  let n = 0;
-  for (const col of sol.columns) n += col.layers.length;
-  const out = new Float64Array(n);
-  let i = 0;
-  for (const col of sol.columns) for (const l of col.layers) out[i++] = l.tempC;
-  return out;
-}
+const responseCache = new RecentCache<SystemSpec['package'], PackageResponse>(4);
 function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   let r = responseCache.get(pkg);
-  if (!r) {
-    // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
-    // spread evenly over its DRAM dies.
-    const columnsFor = (src: Chiplet | null, logicW: number, dramTotalW: number) => {
-      const cols: ThermalColumn[] = [];
-      for (const c of pkg.chiplets)
-        cols.push(...chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0));
-      return cols;
-    };
-    const powersOf = (cols: ThermalColumn[]) => cols.map((col) => col.layers.map((l) => l.powerW));
-    const cases: number[][][] = [];
-    for (const src of pkg.chiplets) cases.push(powersOf(columnsFor(src, 1, 0)), powersOf(columnsFor(src, 0, 1)));
-    const sols = solveThermalCases(thermalNet(pkg, columnsFor(null, 0, 0), 0), cases);
-    const units = pkg.chiplets.map((_, k) => {
-      const logic = sols[2 * k]!;
-      const dram = sols[2 * k + 1]!;
-      return {
-        logic,
-        dram,
-        logicRise: pkg.chiplets.map((c) => logicNode(logic, c).tempC),
-        dramLogicRise: pkg.chiplets.map((c) => logicNode(dram, c).tempC),
-        logicFlat: flatTemps(logic),
-        dramFlat: flatTemps(dram),
-      };
-    });
-    const kinds: number[] = [];
-    for (const col of units[0]!.logic.columns)
-      for (const l of col.layers) kinds.push(l.name === 'logic' ? 1 : l.name.startsWith('dram') ? 2 : 0);
-    r = { units, kinds: Uint8Array.from(kinds) };
-    responseCache.set(pkg, r);
+  if (r) return r;
+  // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
+  // spread evenly over its DRAM dies (1 / dies per die, times the dies side by side in a level).
+  // Built with those powers in every chiplet's columns, then each case keeps its source's share.
+  const chiplets = pkg.chiplets;
+  const cols: ThermalColumn[] = [];
+  const owner: number[] = [];
+  const kinds: number[] = [];
+  const columnNames: string[] = [];
+  const layerNames: string[] = [];
+  const unitPowerW: number[] = [];
+  const logicIndex: number[] = [];
+  for (let k = 0; k < chiplets.length; k++) {
+    const c = chiplets[k]!;
+    for (const col of chipletColumns(c, pkg.thermal, 1, 1 / (c.memory.stacks * c.memory.layers))) {
+      cols.push(col);
+      for (const l of col.layers) {
+        const kind = l.name === 'logic' ? 1 : l.name.startsWith('dram') ? 2 : 0;
+        if (kind === 1) logicIndex[k] = kinds.length;
+        owner.push(k);
+        kinds.push(kind);
+        columnNames.push(col.name);
+        layerNames.push(l.name);
+        unitPowerW.push(l.powerW);
+      }
+    }
   }
+  const f = factorNetwork(thermalNet(pkg, cols, 0));
+  const caseOf = (src: number, logic: boolean) => {
+    const powerW = new Float64Array(kinds.length);
+    for (let l = 0; l < kinds.length; l++) if (owner[l] === src && (kinds[l] === 1) === logic) powerW[l] = unitPowerW[l]!;
+    const rise = new Float64Array(kinds.length);
+    const lidC = solveFlat(f, powerW, rise).lidC;
+    return { powerW, rise, lidC };
+  };
+  const units = chiplets.map((_, k): UnitResponse => {
+    const lg = caseOf(k, true);
+    const dr = caseOf(k, false);
+    return {
+      logicRise: chiplets.map((_c, i) => lg.rise[logicIndex[i]!]!),
+      dramLogicRise: chiplets.map((_c, i) => dr.rise[logicIndex[i]!]!),
+      logicFlat: lg.rise,
+      dramFlat: dr.rise,
+      logicPowerW: lg.powerW,
+      dramPowerW: dr.powerW,
+      logicLidC: lg.lidC,
+      dramLidC: dr.lidC,
+    };
+  });
+  r = { units, kinds: Uint8Array.from(kinds), columnNames, layerNames };
+  responseCache.set(pkg, r);
   return r;
 }
 

@@ -1,6 +1,6 @@
 // ModelArch + precision + step shape -> operator list with exact FLOPs and bytes (DESIGN 2.1).
 // Pure and deterministic. This runs in the search's inner loop, so it allocates nothing but the
-// result (operator names are literals; per-architecture constants are cached in a WeakMap keyed by
+// result (operator names are literals; per-architecture constants are cached (recent.ts) keyed by
 // the ModelArch object, which must therefore be treated as immutable once built).
 //
 // Conventions (all figures are for ONE instance of the operator — one layer — and the whole batch):
@@ -23,6 +23,7 @@
 //   correction bias are not part of ModelArch and are ignored (< 0.01% of parameters).
 import type { ModelArch, Operator, Phase, Precision, PrecisionSpec } from '../types.js';
 import { BYTES_PER_ELEMENT } from '../types.js';
+import { RecentCache } from '../recent.js';
 
 export interface StepShape {
   /** Sequences in the step. */
@@ -117,7 +118,8 @@ interface Derived {
   moeLayerActiveParams: number; // router + topK routed + shared
 }
 
-const cache = new WeakMap<ModelArch, Derived>();
+/** Per-architecture constants of the last few ModelArch objects (see recent.ts for why not a WeakMap). */
+const cache = new RecentCache<ModelArch, Derived>(8);
 
 function moeLayerCount(arch: ModelArch): number {
   const m = arch.moe;
