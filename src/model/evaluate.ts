@@ -526,12 +526,48 @@ interface PlanCache {
   size: number;
   /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
   byConfig: Map<string, Map<number | string, PlanEntry>>;
+  /** Doorkeeper: the last DOORKEEPER_SIZE (numeric) shapes requested and not cached, with their
+   *  config keys (null: the cache admits every plan at once). */
+  seenShape: Float64Array | null;
+  seenConfig: (string | null)[];
+  seenNext: number;
 }
 /** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
  *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
- *  large one would keep thousands of plans alive for the GC to copy. */
+ *  large one would keep thousands of plans alive for the GC to copy. A prefill plan is cached only
+ *  when it is requested a second time while its shape is still in the doorkeeper: a search that
+ *  revisits a (batch, prompt) on other hardware caches it on the second visit, while a stream of
+ *  new shapes (a loop over batch and prompt length) does not keep each plan alive long enough to be
+ *  promoted to the old generation and then dropped (measured: a third of the time of such a loop). */
 const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
+/** Shapes the prefill doorkeeper remembers: as many as the prefill cache holds. */
+const DOORKEEPER_SIZE = PLAN_CACHE_LIMIT.prefill;
+function newPlanCache(doorkeeper: boolean): PlanCache {
+  return {
+    size: 0,
+    byConfig: new Map(),
+    seenShape: doorkeeper ? new Float64Array(DOORKEEPER_SIZE).fill(-1) : null,
+    seenConfig: doorkeeper ? new Array<string | null>(DOORKEEPER_SIZE).fill(null) : [],
+    seenNext: 0,
+  };
+}
+/** Whether a plan not in the cache should enter it: always without a doorkeeper (and for string
+ *  shape keys), else when its shape was requested recently (and it is then forgotten). */
+function admit(c: PlanCache, config: string, shape: number | string): boolean {
+  const seen = c.seenShape;
+  if (seen === null || typeof shape !== 'number') return true;
+  for (let i = 0; i < seen.length; i++)
+    if (seen[i] === shape && c.seenConfig[i] === config) {
+      seen[i] = -1;
+      c.seenConfig[i] = null;
+      return true;
+    }
+  seen[c.seenNext] = shape;
+  c.seenConfig[c.seenNext] = config;
+  c.seenNext = (c.seenNext + 1) % seen.length;
+  return false;
+}
 /** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
  *  else a string. */
 function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore: number): number | string {
@@ -552,7 +588,7 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
 }
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
   let cs = planCache.get(input.model);
-  if (!cs) planCache.set(input.model, (cs = { decode: { size: 0, byConfig: new Map() }, prefill: { size: 0, byConfig: new Map() } }));
+  if (!cs) planCache.set(input.model, (cs = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
   const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
@@ -563,6 +599,7 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   let p = byShape.get(sk);
   if (!p) {
     p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
+    if (!admit(c, key, sk)) return p;
     if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
