@@ -531,6 +531,9 @@ interface PlanCache {
   seenShape: Float64Array | null;
   seenConfig: (string | null)[];
   seenNext: number;
+  /** The last plan built and not cached: the next request for its shape (the same evaluate()'s
+   *  refresh re-run or throttling steps) takes it instead of building it again. */
+  lastMiss: { config: string; shape: number | string; entry: PlanEntry } | null;
 }
 /** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
  *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
@@ -550,6 +553,7 @@ function newPlanCache(doorkeeper: boolean): PlanCache {
     seenShape: doorkeeper ? new Float64Array(DOORKEEPER_SIZE).fill(-1) : null,
     seenConfig: doorkeeper ? new Array<string | null>(DOORKEEPER_SIZE).fill(null) : [],
     seenNext: 0,
+    lastMiss: null,
   };
 }
 /** Whether a plan not in the cache should enter it: always without a doorkeeper (and for string
@@ -598,8 +602,13 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   const sk = shapeKey(phase, input.batch, newTokens, contextBefore);
   let p = byShape.get(sk);
   if (!p) {
-    p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
-    if (!admit(c, key, sk)) return p;
+    const last = c.lastMiss;
+    if (last !== null && last.shape === sk && last.config === key) p = last.entry;
+    else p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
+    if (!admit(c, key, sk)) {
+      c.lastMiss = { config: key, shape: sk, entry: p };
+      return p;
+    }
     if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
