@@ -526,11 +526,10 @@ interface PlanCache {
   size: number;
   /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
   byConfig: Map<string, Map<number | string, PlanEntry>>;
-  /** Doorkeeper: the last DOORKEEPER_SIZE (numeric) shapes requested and not cached, with their
-   *  config keys (null: the cache admits every plan at once). */
+  /** Doorkeeper: (numeric) shapes requested recently and not cached, with their config keys, one per
+   *  slot (null: the cache admits every plan at once). */
   seenShape: Float64Array | null;
   seenConfig: (string | null)[];
-  seenNext: number;
   /** The last plan built and not cached: the next request for its shape (the same evaluate()'s
    *  refresh re-run or throttling steps) takes it instead of building it again. */
   lastMiss: { config: string; shape: number | string; entry: PlanEntry } | null;
@@ -538,21 +537,23 @@ interface PlanCache {
 /** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
  *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
  *  large one would keep thousands of plans alive for the GC to copy. A prefill plan is cached only
- *  when it is requested a second time while its shape is still in the doorkeeper: a search that
+ *  when it is requested a second time while its shape is still in the doorkeeper (a direct-mapped
+ *  table of recent shapes): a search that
  *  revisits a (batch, prompt) on other hardware caches it on the second visit, while a stream of
  *  new shapes (a loop over batch and prompt length) does not keep each plan alive long enough to be
  *  promoted to the old generation and then dropped (measured: a third of the time of such a loop). */
 const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
-/** Shapes the prefill doorkeeper remembers: as many as the prefill cache holds. */
-const DOORKEEPER_SIZE = PLAN_CACHE_LIMIT.prefill;
+/** Slots of the prefill doorkeeper: a prime near the prefill cache's size (a shape's slot is its
+ *  numeric key modulo this; a shape that collides with a newer one is forgotten, which only delays
+ *  its caching). */
+const DOORKEEPER_SIZE = 257;
 function newPlanCache(doorkeeper: boolean): PlanCache {
   return {
     size: 0,
     byConfig: new Map(),
     seenShape: doorkeeper ? new Float64Array(DOORKEEPER_SIZE).fill(-1) : null,
     seenConfig: doorkeeper ? new Array<string | null>(DOORKEEPER_SIZE).fill(null) : [],
-    seenNext: 0,
     lastMiss: null,
   };
 }
@@ -561,15 +562,14 @@ function newPlanCache(doorkeeper: boolean): PlanCache {
 function admit(c: PlanCache, config: string, shape: number | string): boolean {
   const seen = c.seenShape;
   if (seen === null || typeof shape !== 'number') return true;
-  for (let i = 0; i < seen.length; i++)
-    if (seen[i] === shape && c.seenConfig[i] === config) {
-      seen[i] = -1;
-      c.seenConfig[i] = null;
-      return true;
-    }
-  seen[c.seenNext] = shape;
-  c.seenConfig[c.seenNext] = config;
-  c.seenNext = (c.seenNext + 1) % seen.length;
+  const i = shape % DOORKEEPER_SIZE;
+  if (seen[i] === shape && c.seenConfig[i] === config) {
+    seen[i] = -1;
+    c.seenConfig[i] = null;
+    return true;
+  }
+  seen[i] = shape;
+  c.seenConfig[i] = config;
   return false;
 }
 /** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
@@ -662,6 +662,7 @@ function addOp(a: OpResult, o: OpResult, w: number): void {
 
 /** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
 function scaleRaw(r: PhaseRaw, w: number, wWork = w): void {
+  if (w === 1 && wWork === 1) return; // x * 1 === x: nothing to do (one pipeline stage, one sample)
   r.stepTimeS *= w; r.flops *= wWork; r.dramBytes *= wWork; r.computeJ *= wWork; r.sramJ *= wWork; r.dramJ *= wWork; r.networkJ *= wWork;
   const tb = r.timeByBoundS;
   tb.compute *= w; tb.memory *= w; tb.network *= w; tb.overhead *= w;

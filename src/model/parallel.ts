@@ -116,6 +116,22 @@ export interface DevicePlan {
 const isLayerOp = (name: string) => name.startsWith('L*.') || name.startsWith('dense.') || name.startsWith('moe.');
 const ROW_PARALLEL = /(o_proj|\.down|v_up)$/;
 const REPLICATED = /(q_a_proj|kv_a_proj|kv_a_norm|q_a_norm)$/;
+/** What the name of an operator says about its sharding (bits below), worked out once per name:
+ *  operator names are a small fixed set of literals, and the tests run for every operator built. */
+const LAYER_OP = 1;
+const ROW_PAR = 2;
+const REPLICATED_OP = 4;
+const nameFlagCache = new Map<string, number>();
+function nameFlags(name: string): number {
+  let f = nameFlagCache.get(name);
+  if (f === undefined) {
+    f = (isLayerOp(name) ? LAYER_OP : 0) | (ROW_PARALLEL.test(name) ? ROW_PAR : 0) | (REPLICATED.test(name) ? REPLICATED_OP : 0);
+    // Bounded: only literal names reach here, but a caller could build operators of its own.
+    if (nameFlagCache.size > 4096) nameFlagCache.clear();
+    nameFlagCache.set(name, f);
+  }
+  return f;
+}
 
 function actBytesOf(op: Operator): number {
   const elems = (op.m * op.k + op.m * op.n) * op.groups;
@@ -152,8 +168,8 @@ function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageC
     const groups0 = op.groups;
     let split = 1;
     if (op.shard === 'ep') split = moeTpOf(m);
-    else if (op.shard === 'tp' && !REPLICATED.test(op.name)) split = m.tp;
-    const rowPar = ROW_PARALLEL.test(op.name);
+    else if (op.shard === 'tp' && !(nameFlags(op.name) & REPLICATED_OP)) split = m.tp;
+    const rowPar = (nameFlags(op.name) & ROW_PAR) !== 0;
     let mm = op.m / tokDiv;
     let groups = op.groups;
     if (op.shard === 'ep') {
@@ -210,7 +226,7 @@ function shardedOps(
       op = moeOps.find((x) => x.name === op.name)!;
     }
     if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
-    const stageCount = isLayerOp(op.name) ? Math.ceil(op.count / m.pp) : op.count;
+    const stageCount = nameFlags(op.name) & LAYER_OP ? Math.ceil(op.count / m.pp) : op.count;
     const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
     out.push(shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor));
   }
