@@ -526,10 +526,13 @@ interface PlanCache {
   size: number;
   /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
   byConfig: Map<string, Map<number | string, PlanEntry>>;
-  /** Doorkeeper: (numeric) shapes requested recently and not cached, with their config keys, one per
-   *  slot (null: the cache admits every plan at once). */
-  seenShape: Float64Array | null;
-  seenConfig: (string | null)[];
+  /** Whether a plan enters at its second request (prefill) or at once (decode). */
+  doorkeeper: boolean;
+  /** The doorkeeper's table: (numeric) shapes requested recently and not cached, with their config
+   *  keys, one per slot. Made at the second uncached shape (lastMiss holds the first), so a model
+   *  met once (a cold evaluation) never pays for it. */
+  seenShape: number[] | null;
+  seenConfig: (string | null)[] | null;
   /** The last plan built and not cached: the next request for its shape (the same evaluate()'s
    *  refresh re-run or throttling steps) takes it instead of building it again. */
   lastMiss: { config: string; shape: number | string; entry: PlanEntry } | null;
@@ -549,27 +552,33 @@ const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
  *  its caching). */
 const DOORKEEPER_SIZE = 257;
 function newPlanCache(doorkeeper: boolean): PlanCache {
-  return {
-    size: 0,
-    byConfig: new Map(),
-    seenShape: doorkeeper ? new Float64Array(DOORKEEPER_SIZE).fill(-1) : null,
-    seenConfig: doorkeeper ? new Array<string | null>(DOORKEEPER_SIZE).fill(null) : [],
-    lastMiss: null,
-  };
+  return { size: 0, byConfig: new Map(), doorkeeper, seenShape: null, seenConfig: null, lastMiss: null };
 }
 /** Whether a plan not in the cache should enter it: always without a doorkeeper (and for string
- *  shape keys), else when its shape was requested recently (and it is then forgotten). */
+ *  shape keys), else when its shape was requested recently (the last miss, or found in the table). */
 function admit(c: PlanCache, config: string, shape: number | string): boolean {
-  const seen = c.seenShape;
-  if (seen === null || typeof shape !== 'number') return true;
+  if (!c.doorkeeper || typeof shape !== 'number') return true;
+  const last = c.lastMiss;
+  if (last !== null && last.shape === shape && last.config === config) return true;
+  let seen = c.seenShape;
+  let seenConfig = c.seenConfig;
+  if (seen === null || seenConfig === null) {
+    if (last === null) return false; // the first miss: lastMiss remembers it
+    seen = c.seenShape = new Array<number>(DOORKEEPER_SIZE).fill(-1);
+    seenConfig = c.seenConfig = new Array<string | null>(DOORKEEPER_SIZE).fill(null);
+    if (typeof last.shape === 'number') {
+      seen[last.shape % DOORKEEPER_SIZE] = last.shape;
+      seenConfig[last.shape % DOORKEEPER_SIZE] = last.config;
+    }
+  }
   const i = shape % DOORKEEPER_SIZE;
-  if (seen[i] === shape && c.seenConfig[i] === config) {
+  if (seen[i] === shape && seenConfig[i] === config) {
     seen[i] = -1;
-    c.seenConfig[i] = null;
+    seenConfig[i] = null;
     return true;
   }
   seen[i] = shape;
-  c.seenConfig[i] = config;
+  seenConfig[i] = config;
   return false;
 }
 /** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
@@ -884,10 +893,10 @@ interface UnitResponse {
   logicRise: number[];
   dramLogicRise: number[];
   /** Rise of every layer per watt of this source, and the share of that watt each layer dissipates. */
-  logicFlat: Float64Array;
-  dramFlat: Float64Array;
-  logicPowerW: Float64Array;
-  dramPowerW: Float64Array;
+  logicFlat: number[];
+  dramFlat: number[];
+  logicPowerW: number[];
+  dramPowerW: number[];
   /** Lid rise per watt of this source. */
   logicLidC: number;
   dramLidC: number;
@@ -895,7 +904,7 @@ interface UnitResponse {
 interface PackageResponse {
   units: UnitResponse[];
   /** Per layer (same order as the flat rises): 1 logic die, 2 DRAM die, 0 other. */
-  kinds: Uint8Array;
+  kinds: number[];
   columnNames: string[];
   layerNames: string[];
 }
@@ -931,9 +940,9 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   }
   const f = factorNetwork(thermalNet(pkg, cols, 0));
   const caseOf = (src: number, logic: boolean) => {
-    const powerW = new Float64Array(kinds.length);
+    const powerW = new Array<number>(kinds.length).fill(0);
     for (let l = 0; l < kinds.length; l++) if (owner[l] === src && (kinds[l] === 1) === logic) powerW[l] = unitPowerW[l]!;
-    const rise = new Float64Array(kinds.length);
+    const rise = new Array<number>(kinds.length).fill(0);
     const lidC = solveFlat(f, powerW, rise).lidC;
     return { powerW, rise, lidC };
   };
@@ -951,7 +960,7 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
       dramLidC: dr.lidC,
     };
   });
-  r = { units, kinds: Uint8Array.from(kinds), columnNames, layerNames };
+  r = { units, kinds, columnNames, layerNames };
   responseCache.set(pkg, r);
   return r;
 }

@@ -56,17 +56,20 @@ interface Chain {
   n: number;
   gTop: number;
   gBottom: number;
-  lower: Float64Array;
-  cp: Float64Array;
-  denom: Float64Array;
+  lower: number[];
+  cp: number[];
+  denom: number[];
 }
+// Plain arrays rather than Float64Arrays here: these are small and built per network, and a typed
+// array costs V8 an ArrayBuffer allocation (measured: most of the time of building a package's
+// responses).
 
 function factorChain(gUp: readonly number[], gTop: number, gBottom: number): Chain {
   const n = gUp.length + 1;
   // Tridiagonal: a[i] theta[i-1] + b[i] theta[i] + c[i] theta[i+1] = d[i]
-  const lower = new Float64Array(n);
-  const cp = new Float64Array(n);
-  const denom = new Float64Array(n);
+  const lower = new Array<number>(n).fill(0);
+  const cp = new Array<number>(n).fill(0);
+  const denom = new Array<number>(n).fill(0);
   for (let i = 0; i < n; i++) {
     const gDown = i === 0 ? gBottom : gUp[i - 1]!;
     const gU = i === n - 1 ? gTop : gUp[i]!;
@@ -83,7 +86,7 @@ function factorChain(gUp: readonly number[], gTop: number, gBottom: number): Cha
 
 /** Temperature rises of a factored chain (theta, length n) with the layer powers power[off..off+n-2]
  *  (the TIM carries none; power null: all zero) and the lid held at thetaLid. */
-function solveChain(ch: Chain, power: Float64Array | null, off: number, thetaLid: number, theta: Float64Array): void {
+function solveChain(ch: Chain, power: readonly number[] | null, off: number, thetaLid: number, theta: number[]): void {
   const n = ch.n;
   const { lower, cp, denom } = ch;
   // theta doubles as the forward pass's d' before the back substitution overwrites it.
@@ -101,7 +104,7 @@ export interface FactoredNetwork {
   net: ThermalNetwork;
   chains: Chain[];
   /** Per column: rise of each node (layers, then the TIM) per kelvin at the lid, with no power. */
-  lidResponse: Float64Array[];
+  lidResponse: number[][];
   /** Offset of each column's first layer in a flat per-layer vector (columns in order, no TIM). */
   offsets: number[];
   layerCount: number;
@@ -114,7 +117,7 @@ export function factorNetwork(net: ThermalNetwork): FactoredNetwork {
   const lidHalfR = halfR(net.lid.thicknessUm, net.lid.conductivityWPerMK, totalArea);
   const rLidToAmb = lidHalfR + net.sinkResistanceKPerW;
   const chains: Chain[] = [];
-  const lidResponse: Float64Array[] = [];
+  const lidResponse: number[][] = [];
   const offsets: number[] = [];
   let layerCount = 0;
   let den = 1 / rLidToAmb; // + sum count * gTop * (1 - thetaB_top)
@@ -135,7 +138,7 @@ export function factorNetwork(net: ThermalNetwork): FactoredNetwork {
         ? 0
         : 1 / (net.boardResistanceKPerW * (totalArea / col.areaMm2) + hr[0]!);
     const ch = factorChain(gUp, gTop, gBottom);
-    const b = new Float64Array(n);
+    const b = new Array<number>(n).fill(0);
     solveChain(ch, null, 0, 1, b);
     den += col.count * gTop * (1 - b[n - 1]!);
     chains.push(ch);
@@ -147,10 +150,10 @@ export function factorNetwork(net: ThermalNetwork): FactoredNetwork {
 }
 
 /** Scratch for the per-column solutions of solveFlat (one per column, reused across calls). */
-const chainScratch: Float64Array[] = [];
-function scratchFor(ci: number, n: number): Float64Array {
+const chainScratch: number[][] = [];
+function scratchFor(ci: number, n: number): number[] {
   let a = chainScratch[ci];
-  if (a === undefined || a.length < n) chainScratch[ci] = a = new Float64Array(n);
+  if (a === undefined || a.length < n) chainScratch[ci] = a = new Array<number>(n).fill(0);
   return a;
 }
 
@@ -161,9 +164,9 @@ function scratchFor(ci: number, n: number): Float64Array {
  */
 export function solveFlat(
   f: FactoredNetwork,
-  power: Float64Array,
-  tempsC: Float64Array,
-  timC?: Float64Array,
+  power: readonly number[],
+  tempsC: number[],
+  timC?: number[],
 ): { lidC: number; thetaLid: number; boardHeatW: number } {
   const cols = f.net.columns;
   let num = 0; // sum count * gTop * thetaA_top
@@ -202,15 +205,15 @@ export function solveThermal(net: ThermalNetwork): ThermalSolution {
  */
 export function solveThermalCases(net: ThermalNetwork, cases: readonly (readonly (readonly number[])[])[]): ThermalSolution[] {
   const f = factorNetwork(net);
-  const power = new Float64Array(f.layerCount);
+  const power = new Array<number>(f.layerCount).fill(0);
   return cases.map((powers) => {
     for (let ci = 0; ci < net.columns.length; ci++) {
       const off = f.offsets[ci]!;
       const ps = powers[ci]!;
       for (let i = 0; i < net.columns[ci]!.layers.length; i++) power[off + i] = ps[i]!;
     }
-    const tempsC = new Float64Array(f.layerCount);
-    const timC = new Float64Array(net.columns.length);
+    const tempsC = new Array<number>(f.layerCount).fill(0);
+    const timC = new Array<number>(net.columns.length).fill(0);
     const r = solveFlat(f, power, tempsC, timC);
     const columns = net.columns.map((col, ci) => {
       const off = f.offsets[ci]!;
