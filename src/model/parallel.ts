@@ -139,60 +139,74 @@ function actBytesOf(op: Operator): number {
 }
 
 /** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers.
- *  In place: the caller owns `op` (fresh from buildOperators), so no copy is made. Every field is
- *  read before it is overwritten. */
+ *  Builds the result as one literal in buildOperators' field order (an object spread with an
+ *  override takes V8's slow path: measured, most of the time of building a plan). */
 function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageCount: number, epGroups: number, loadFactor: number): Operator {
-  const o = op;
-  o.count = stageCount;
   const tokDiv = phase === 'prefill' ? m.sp : 1; // sequence parallel splits prefill tokens
-  if (o.kind === 'attention') {
+  let mm = op.m;
+  let n = op.n;
+  let k = op.k;
+  let groups = op.groups;
+  let flops = op.flops;
+  let weightBytes = op.weightBytes;
+  let activationBytes = op.activationBytes;
+  let kvReadBytes = op.kvReadBytes;
+  let kvWriteBytes = op.kvWriteBytes;
+  if (op.kind === 'attention') {
     // Heads split over TP; the KV heads too while there are enough, else they are replicated.
     // MLA's latent cache is shared by all heads, so every TP rank holds and reads all of it.
     const mla = arch.attention.kind === 'mla';
     const kvDiv = mla ? 1 : Math.min(m.tp, arch.numKvHeads);
     const headDiv = m.tp;
     // Context parallel: this rank owns 1/sp of the queries (prefill) or of the KV (decode).
-    o.flops = op.flops / headDiv / m.sp;
-    o.activationBytes = op.activationBytes / headDiv / tokDiv;
-    o.kvReadBytes = op.kvReadBytes / kvDiv / m.sp;
-    o.kvWriteBytes = op.kvWriteBytes / kvDiv / m.sp;
-    if (mla) o.m = op.m / headDiv;
-    else o.groups = Math.max(1, op.groups / m.tp);
-    if (!mla && arch.numKvHeads < m.tp) o.m = op.m / (m.tp / arch.numKvHeads);
-    if (phase === 'prefill') o.m = o.m / m.sp;
-    else o.n = op.n / m.sp;
-    return o;
-  }
-  const ab = actBytesOf(op);
-  if (o.kind === 'gemm') {
-    const groups0 = op.groups;
+    flops = op.flops / headDiv / m.sp;
+    activationBytes = op.activationBytes / headDiv / tokDiv;
+    kvReadBytes = op.kvReadBytes / kvDiv / m.sp;
+    kvWriteBytes = op.kvWriteBytes / kvDiv / m.sp;
+    if (mla) mm = op.m / headDiv;
+    else groups = Math.max(1, op.groups / m.tp);
+    if (!mla && arch.numKvHeads < m.tp) mm = op.m / (m.tp / arch.numKvHeads);
+    if (phase === 'prefill') mm = mm / m.sp;
+    else n = op.n / m.sp;
+  } else if (op.kind === 'gemm') {
+    const ab = actBytesOf(op);
     let split = 1;
     if (op.shard === 'ep') split = moeTpOf(m);
     else if (op.shard === 'tp' && !(nameFlags(op.name) & REPLICATED_OP)) split = m.tp;
     const rowPar = (nameFlags(op.name) & ROW_PAR) !== 0;
-    let mm = op.m / tokDiv;
-    let groups = op.groups;
+    mm = op.m / tokDiv;
     if (op.shard === 'ep') {
       groups = epGroups;
       mm = op.m * loadFactor;
     }
-    const n = rowPar ? op.n : op.n / split;
-    const k = rowPar ? op.k / split : op.k;
-    o.m = mm;
-    o.n = n;
-    o.k = k;
-    o.groups = groups;
-    o.flops = 2 * mm * n * k * groups;
-    o.weightBytes = (op.weightBytes * groups) / (groups0 || 1) / split;
-    o.activationBytes = (mm * k + mm * n) * groups * ab;
-    return o;
+    n = rowPar ? op.n : op.n / split;
+    k = rowPar ? op.k / split : op.k;
+    flops = 2 * mm * n * k * groups;
+    weightBytes = (op.weightBytes * groups) / (op.groups || 1) / split;
+    activationBytes = (mm * k + mm * n) * groups * ab;
+  } else {
+    // Vector and embedding work follows the tokens; the embedding table is vocab-split over TP.
+    mm = op.m / tokDiv;
+    flops = op.flops / tokDiv;
+    activationBytes = op.activationBytes / tokDiv;
+    if (op.kind === 'embedding') weightBytes = op.weightBytes / tokDiv / m.tp;
   }
-  // Vector and embedding work follows the tokens; the embedding table is vocab-split over TP.
-  o.m = op.m / tokDiv;
-  o.flops = op.flops / tokDiv;
-  o.activationBytes = op.activationBytes / tokDiv;
-  if (o.kind === 'embedding') o.weightBytes = op.weightBytes / tokDiv / m.tp;
-  return o;
+  return {
+    name: op.name,
+    kind: op.kind,
+    count: stageCount,
+    m: mm,
+    n,
+    k,
+    groups,
+    flops,
+    weightBytes,
+    activationBytes,
+    kvReadBytes,
+    kvWriteBytes,
+    computePrecision: op.computePrecision,
+    shard: op.shard,
+  };
 }
 
 /** Whether an operator's cost depends on the context already cached (attention, KV reads). */
