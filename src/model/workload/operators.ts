@@ -258,6 +258,15 @@ function mk(
   return { name, kind, count, m, n, k, groups, flops, weightBytes, activationBytes, kvReadBytes, kvWriteBytes, computePrecision, shard };
 }
 
+// V8 gives a literal's fields the representation of the first values stored in them (small
+// integers here), and deprecates that object shape when a field later receives a fraction or a
+// number past 2^31 (an operator's FLOPs or bytes). Operators made with the deprecated shape then
+// migrate on their first property access (measured: a third of the time of building a plan in a
+// process that had seen small shapes first). One operator built with fractional values at load
+// time gives every numeric field its general representation from the start; the sharded copies
+// (parallel.ts) have the same fields in the same order and share it.
+mk('', 'gemm', 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 'fp8', 'none');
+
 function gemm(
   name: string,
   count: number,
