@@ -355,6 +355,22 @@ interface PlanRun {
   fixedSt: OpStatic[] | null;
   levels: readonly NetworkLevel[] | null;
   costs: CollectiveCost[] | null;
+  /** Decode: the context-free operators timed at the last operating point they were timed at with
+   *  their breakdown (fixedTiming). */
+  fixedTiming: FixedTiming | null;
+}
+/** runOps of a decode plan's context-free operators at one operating point: the role's clock scale,
+ *  chiplet and bandwidth figures (refresh) and the package software. They do not depend on the
+ *  context, so a batch met again at that point (a search's loop over contexts, or the same design
+ *  point's decode samples) reuses them instead of timing every operator again. */
+interface FixedTiming {
+  freqScale: number;
+  chiplet: Chiplet;
+  bw: BandwidthBreakdown;
+  sw: SystemSpec['package']['software'];
+  /** runOps' result, with its per-operator breakdown, never handed out (copies are). */
+  raw: PhaseRaw;
+  times: number[];
 }
 interface PlanEntry {
   plan: DevicePlan;
@@ -362,7 +378,7 @@ interface PlanEntry {
 }
 function planRun(e: { run: PlanRun | null }, die: ComputeDie): PlanRun {
   let r = e.run;
-  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
+  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null, fixedTiming: null };
   return r;
 }
 
@@ -409,7 +425,7 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   const fixedOps = run0.fixedOps!;
   const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
   const times = scratchTimes(fixedOps.length);
-  const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
+  const fixed = timeFixedOps(run0, fixedOps, fixedSt, role, sw, detail, times);
   addComms(fixed, base.comms, commCosts(run0, base.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
@@ -454,6 +470,50 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   };
   finishStep(merged, base, sw);
   return merged;
+}
+
+/** runOps of a decode plan's context-free operators, from the plan's FixedTiming when it was made
+ *  at this operating point (copies: the caller scales and extends what it gets). A timing with the
+ *  breakdown is kept; one without (the throttling search's steps, each at a new clock) is not. */
+function timeFixedOps(
+  run: PlanRun,
+  ops: readonly Operator[],
+  st: readonly OpStatic[],
+  role: Role,
+  sw: SystemSpec['package']['software'],
+  detail: boolean,
+  times: Float64Array,
+): PhaseRaw {
+  const c = run.fixedTiming;
+  if (c !== null && c.freqScale === role.unit.freqScale && c.chiplet === role.chiplet && c.bw === role.bw && c.sw === sw) {
+    const r = c.raw;
+    for (let i = 0; i < c.times.length; i++) times[i] = c.times[i]!;
+    const opsOut: OpResult[] = [];
+    if (detail) for (let i = 0; i < r.ops.length; i++) opsOut.push({ ...r.ops[i]! });
+    const tb = r.timeByBoundS;
+    return {
+      stepTimeS: r.stepTimeS,
+      flops: r.flops,
+      dramBytes: r.dramBytes,
+      timeByBoundS: { compute: tb.compute, memory: tb.memory, network: tb.network, overhead: tb.overhead },
+      computeJ: r.computeJ,
+      sramJ: r.sramJ,
+      dramJ: r.dramJ,
+      networkJ: r.networkJ,
+      ops: opsOut,
+    };
+  }
+  const raw = runOps(ops, st, role, sw, false, detail, times);
+  if (detail) {
+    const tb = raw.timeByBoundS;
+    const kept: PhaseRaw = {
+      ...raw,
+      timeByBoundS: { compute: tb.compute, memory: tb.memory, network: tb.network, overhead: tb.overhead },
+      ops: raw.ops.map((o) => ({ ...o })),
+    };
+    run.fixedTiming = { freqScale: role.unit.freqScale, chiplet: role.chiplet, bw: role.bw, sw, raw: kept, times: Array.from(times.subarray(0, ops.length)) };
+  }
+  return raw;
 }
 
 /**
