@@ -472,6 +472,28 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   return merged;
 }
 
+/** A copy of an operator's result from runOps (its fields, in its order; a literal rather than a
+ *  spread, which V8 took its slow path for here). */
+function copyOpResult(o: OpResult): OpResult {
+  return {
+    name: o.name,
+    kind: o.kind,
+    count: o.count,
+    timeS: o.timeS,
+    bound: o.bound,
+    computeS: o.computeS,
+    memoryS: o.memoryS,
+    sramS: o.sramS,
+    networkS: o.networkS,
+    overheadS: o.overheadS,
+    flops: o.flops,
+    dramBytes: o.dramBytes,
+    energyJ: o.energyJ,
+    utilisation: o.utilisation,
+    waves: o.waves,
+  };
+}
+
 /** runOps of a decode plan's context-free operators, from the plan's FixedTiming when it was made
  *  at this operating point (copies: the caller scales and extends what it gets). A timing with the
  *  breakdown is kept; one without (the throttling search's steps, each at a new clock) is not. */
@@ -489,7 +511,7 @@ function timeFixedOps(
     const r = c.raw;
     for (let i = 0; i < c.times.length; i++) times[i] = c.times[i]!;
     const opsOut: OpResult[] = [];
-    if (detail) for (let i = 0; i < r.ops.length; i++) opsOut.push({ ...r.ops[i]! });
+    if (detail) for (let i = 0; i < r.ops.length; i++) opsOut.push(copyOpResult(r.ops[i]!));
     const tb = r.timeByBoundS;
     return {
       stepTimeS: r.stepTimeS,
@@ -509,7 +531,7 @@ function timeFixedOps(
     const kept: PhaseRaw = {
       ...raw,
       timeByBoundS: { compute: tb.compute, memory: tb.memory, network: tb.network, overhead: tb.overhead },
-      ops: raw.ops.map((o) => ({ ...o })),
+      ops: raw.ops.map(copyOpResult),
     };
     run.fixedTiming = { freqScale: role.unit.freqScale, chiplet: role.chiplet, bw: role.bw, sw, raw: kept, times: Array.from(times.subarray(0, ops.length)) };
   }
@@ -1138,10 +1160,11 @@ function settle(input: EvalInput, s: number, detail = false): Operating {
   return o;
 }
 
+function need(v: number, name: string): void {
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
+}
+
 function checkInput(input: EvalInput): void {
-  const need = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
-  };
   need(input.batch, 'batch');
   need(input.inputTokens, 'input');
   need(input.outputTokens, 'output');
