@@ -17,6 +17,7 @@ import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkL
 import { checkMapping, devicesOf, footprintPerDevice, isContextOp, planContextOps, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
 import { RecentCache } from './recent.js';
+import { primeShape } from './shape.js';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. */
 export const MODEL_VERSION = 'strata-model-1';
@@ -198,6 +199,23 @@ interface OpStatic {
   sramBase: number;
 }
 
+function mkStatic(
+  mat: boolean,
+  attn: boolean,
+  cycles: number,
+  sramTraffic: number,
+  shapeFlops: number,
+  opDram: number,
+  writeBytes: number,
+  waves: number,
+  utilisation: number,
+  macBase: number,
+  sramBase: number,
+): OpStatic {
+  return { mat, attn, cycles, sramTraffic, shapeFlops, opDram, writeBytes, waves, utilisation, macBase, sramBase };
+}
+primeShape(mkStatic); // tagged fields from the start (shape.ts)
+
 function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): OpStatic {
   if (op.kind === 'gemm' || op.kind === 'attention') {
     const isAttn = op.kind === 'attention';
@@ -208,34 +226,22 @@ function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: 
     const opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
     const writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
     const q = matrixPrecision(die, op.computePrecision);
-    return {
-      mat: true,
-      attn: isAttn,
-      cycles: g.cycles,
-      sramTraffic: g.sramTraffic,
-      shapeFlops: 2 * op.m * op.n * op.k * op.groups,
+    return mkStatic(
+      true,
+      isAttn,
+      g.cycles,
+      g.sramTraffic,
+      2 * op.m * op.n * op.k * op.groups,
       opDram,
-      writeBytes: Math.min(writeBytes, opDram),
-      waves: g.waves,
-      utilisation: g.utilisation,
-      macBase: (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
-      sramBase: g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
-    };
+      Math.min(writeBytes, opDram),
+      g.waves,
+      g.utilisation,
+      (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
+      g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
+    );
   }
   const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
-  return {
-    mat: false,
-    attn: false,
-    cycles: 0,
-    sramTraffic: 0,
-    shapeFlops: 0,
-    opDram: bytes,
-    writeBytes: Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes),
-    waves: 1,
-    utilisation: 1,
-    macBase: op.flops * die.vectorEnergyPJPerFlop * 1e-12,
-    sramBase: 0,
-  };
+  return mkStatic(false, false, 0, 0, 0, bytes, Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes), 1, 1, op.flops * die.vectorEnergyPJPerFlop * 1e-12, 0);
 }
 
 function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec): OpStatic[] {
@@ -493,6 +499,10 @@ function copyOpResult(o: OpResult): OpResult {
     waves: o.waves,
   };
 }
+
+// Tagged fields for the per-operator result shape (shape.ts): runOps' literal has the same fields
+// in the same order, and copies then share the values' boxes.
+copyOpResult({} as OpResult);
 
 /** runOps of a decode plan's context-free operators, from the plan's FixedTiming when it was made
  *  at this operating point (copies: the caller scales and extends what it gets). A timing with the

@@ -24,6 +24,7 @@
 import type { ModelArch, Operator, Phase, Precision, PrecisionSpec } from '../types.js';
 import { BYTES_PER_ELEMENT } from '../types.js';
 import { RecentCache } from '../recent.js';
+import { primeShape } from '../shape.js';
 
 export interface StepShape {
   /** Sequences in the step. */
@@ -262,10 +263,12 @@ function mk(
 // integers here), and deprecates that object shape when a field later receives a fraction or a
 // number past 2^31 (an operator's FLOPs or bytes). Operators made with the deprecated shape then
 // migrate on their first property access (measured: a third of the time of building a plan in a
-// process that had seen small shapes first). One operator built with fractional values at load
-// time gives every numeric field its general representation from the start; the sharded copies
-// (parallel.ts) have the same fields in the same order and share it.
-mk('', 'gemm', 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 0.5, 'fp8', 'none');
+// process that had seen small shapes first). One operator built at load time with non-numbers in
+// the numeric fields gives them the general (tagged) representation from the start: it never
+// changes again, small integers are stored inline (a double-represented field boxes every value,
+// one allocation per field), and a field copied unchanged (parallel.ts's sharded operators share
+// this shape) copies a pointer instead of allocating a box.
+primeShape(mk);
 
 function gemm(
   name: string,
