@@ -156,6 +156,26 @@ function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdo
   return (e[i] ??= effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
 }
 
+/** A copy of a (cached) bandwidth breakdown for a result, field by field in its order (a spread of
+ *  the cached object took V8's slow path). */
+function copyBandwidth(b: BandwidthBreakdown): BandwidthBreakdown {
+  return {
+    peakGBps: b.peakGBps,
+    columnGBps: b.columnGBps,
+    bankGBps: b.bankGBps,
+    activationWindowGBps: b.activationWindowGBps,
+    stackActivationGBps: b.stackActivationGBps,
+    verticalGBps: b.verticalGBps,
+    phyGBps: b.phyGBps,
+    bufferingGBps: b.bufferingGBps,
+    refreshLossFraction: b.refreshLossFraction,
+    effectiveGBps: b.effectiveGBps,
+    limiter: b.limiter,
+    accessLatencyNs: b.accessLatencyNs,
+    bytesPerActivation: b.bytesPerActivation,
+  };
+}
+
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
   const unit: ComputeUnit = { die: c.compute, dies: 1, freqScale };
   const bw = chipletBandwidth(c, refreshDoubled);
@@ -447,12 +467,13 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   }
   const a = att!;
   // Merge back in the operators' original order.
-  const ops: OpResult[] = [];
+  const ops: OpResult[] = detail ? new Array<OpResult>(ops0.length + fixed.ops.length - fixedOps.length) : [];
   if (detail) {
     let fi = 0;
     let ai = 0;
-    for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
-    while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
+    let k = 0;
+    for (let i = 0; i < ops0.length; i++) ops[k++] = isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!;
+    while (fi < fixed.ops.length) ops[k++] = fixed.ops[fi++]!; // the collectives
   }
   const ftb = fixed.timeByBoundS;
   const atb = a.timeByBoundS;
@@ -864,8 +885,12 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     for (let d = 0; d < nC; d++) t += dynW[d]! * resp[d]!.logicRise[i]! + dramSrcW[d]! * resp[d]!.dramLogicRise[i]!;
     baseLogic[i] = t;
   }
-  const leak = new Array<number>(nC).fill(0);
-  const logicT = baseLogic.slice();
+  const leak = new Array<number>(nC);
+  const logicT = new Array<number>(nC);
+  for (let i = 0; i < nC; i++) {
+    leak[i] = 0;
+    logicT[i] = baseLogic[i]!;
+  }
   let runaway = true;
   for (let it = 0; it < 200; it++) {
     let delta = 0;
@@ -1357,7 +1382,7 @@ export function evaluate(input: EvalInput): EvalResult {
       kvCacheBytes,
       activationBytes,
       reserveBytes,
-      bandwidth: { prefill: { ...o.prefillRole.bw }, decode: { ...o.decodeRole.bw } },
+      bandwidth: { prefill: copyBandwidth(o.prefillRole.bw), decode: copyBandwidth(o.decodeRole.bw) },
     },
     power: {
       averageW: o.averagePowerW,
@@ -1411,7 +1436,7 @@ export function evaluateGemm(
 
 /** Effective DRAM read bandwidth of the decode chiplet of a system (normal refresh). */
 export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
-  return { ...makeRole(roleFor(system, 'decode'), 1, false).bw };
+  return copyBandwidth(makeRole(roleFor(system, 'decode'), 1, false).bw);
 }
 
 // ------------------------------------------------------------------------------------------------
