@@ -219,6 +219,7 @@ interface OpStatic {
   sramBase: number;
 }
 
+/** One OpStatic: a single literal for matrix and vector operators alike, so both share one shape. */
 function mkStatic(
   mat: boolean,
   attn: boolean,
@@ -387,8 +388,8 @@ interface PlanRun {
 }
 /** runOps of a decode plan's context-free operators at one operating point: the role's clock scale,
  *  chiplet and bandwidth figures (refresh) and the package software. They do not depend on the
- *  context, so a batch met again at that point (a search's loop over contexts, or the same design
- *  point's decode samples) reuses them instead of timing every operator again. */
+ *  context, so a batch met again at that point (a search's loop over contexts on a fixed design)
+ *  reuses them instead of timing every operator again. */
 interface FixedTiming {
   freqScale: number;
   chiplet: Chiplet;
@@ -630,9 +631,9 @@ function levelsOf(input: EvalInput): NetworkLevel[] {
 }
 
 /** Plans (per-device operators and collectives) depend on the model, precision, shape and mapping,
- *  never on the hardware or the operating point: they are memoised per model (the last few
- *  model objects, recent.ts; bounded), so throttling
- *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
+ *  never on the hardware or the operating point: they are memoised per model (the last few model
+ *  objects, recent.ts; bounded), so throttling steps and a search that revisits the same batch and
+ *  mapping on other hardware reuse them.
  *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
  *  batch, new tokens and context as numbers. */
 interface PlanCache {
@@ -654,10 +655,10 @@ interface PlanCache {
  *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
  *  large one would keep thousands of plans alive for the GC to copy. A prefill plan is cached only
  *  when it is requested a second time while its shape is still in the doorkeeper (a direct-mapped
- *  table of recent shapes): a search that
- *  revisits a (batch, prompt) on other hardware caches it on the second visit, while a stream of
- *  new shapes (a loop over batch and prompt length) does not keep each plan alive long enough to be
- *  promoted to the old generation and then dropped (measured: a third of the time of such a loop). */
+ *  table of recent shapes): a search that revisits a (batch, prompt) on other hardware caches it on
+ *  the second visit, while a stream of new shapes (a loop over batch and prompt length) does not
+ *  keep each plan alive long enough to be promoted to the old generation and then dropped
+ *  (measured: a third of the time of such a loop). */
 const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
 /** Slots of the prefill doorkeeper: a prime near the prefill cache's size (a shape's slot is its
