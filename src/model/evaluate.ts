@@ -272,6 +272,27 @@ function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpe
   return ops.map((op) => opStatic(op, die, actB, wB, kvB));
 }
 
+/** One operator's result from runOps (one literal for all, so they share one shape). */
+function mkOpResult(
+  name: string,
+  kind: Operator['kind'],
+  count: number,
+  timeS: number,
+  bound: Bound,
+  computeS: number,
+  memoryS: number,
+  sramS: number,
+  overheadS: number,
+  flops: number,
+  dramBytes: number,
+  energyJ: number,
+  utilisation: number,
+  waves: number,
+): OpResult {
+  return { name, kind, count, timeS, bound, computeS, memoryS, sramS, networkS: 0, overheadS, flops, dramBytes, energyJ, utilisation, waves };
+}
+primeShape(mkOpResult); // tagged numeric fields from the start (shape.ts)
+
 /**
  * Times a list of operators at the role's operating point. `st` holds their operating-point-free
  * figures (opStatics). `times`, if given, receives each operator's time (all instances). Per-operator
@@ -332,23 +353,24 @@ function runOps(
     const n = op.count;
     if (times) times[i] = one * n;
     if (detail)
-      out.push({
-        name: op.name,
-        kind: op.kind,
-        count: n,
-        timeS: one * n,
-        bound,
-        computeS: computeS * n,
-        memoryS: memoryS * n,
-        sramS: sramS * n,
-        networkS: 0,
-        overheadS: overheadS * n,
-        flops: op.flops * n,
-        dramBytes: opDram * n,
-        energyJ: (macJ + eSram + eDram) * n,
-        utilisation: s.utilisation,
-        waves: s.waves,
-      });
+      out.push(
+        mkOpResult(
+          op.name,
+          op.kind,
+          n,
+          one * n,
+          bound,
+          computeS * n,
+          memoryS * n,
+          sramS * n,
+          overheadS * n,
+          op.flops * n,
+          opDram * n,
+          (macJ + eSram + eDram) * n,
+          s.utilisation,
+          s.waves,
+        ),
+      );
     step += one * n;
     // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
     if (bound === 'overhead') tbOverhead += one * n;
@@ -382,22 +404,6 @@ interface PlanRun {
   fixedSt: OpStatic[] | null;
   levels: readonly NetworkLevel[] | null;
   costs: CollectiveCost[] | null;
-  /** Decode: the context-free operators timed at the last operating point they were timed at with
-   *  their breakdown (fixedTiming). */
-  fixedTiming: FixedTiming | null;
-}
-/** runOps of a decode plan's context-free operators at one operating point: the role's clock scale,
- *  chiplet and bandwidth figures (refresh) and the package software. They do not depend on the
- *  context, so a batch met again at that point (a search's loop over contexts on a fixed design)
- *  reuses them instead of timing every operator again. */
-interface FixedTiming {
-  freqScale: number;
-  chiplet: Chiplet;
-  bw: BandwidthBreakdown;
-  sw: SystemSpec['package']['software'];
-  /** runOps' result, with its per-operator breakdown, never handed out (copies are). */
-  raw: PhaseRaw;
-  times: number[];
 }
 interface PlanEntry {
   plan: DevicePlan;
@@ -405,7 +411,7 @@ interface PlanEntry {
 }
 function planRun(e: { run: PlanRun | null }, die: ComputeDie): PlanRun {
   let r = e.run;
-  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null, fixedTiming: null };
+  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
   return r;
 }
 
@@ -452,7 +458,7 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   const fixedOps = run0.fixedOps!;
   const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
   const times = scratchTimes(fixedOps.length);
-  const fixed = timeFixedOps(run0, fixedOps, fixedSt, role, sw, detail, times);
+  const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
   addComms(fixed, base.comms, commCosts(run0, base.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
@@ -498,76 +504,6 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   };
   finishStep(merged, base, sw);
   return merged;
-}
-
-/** A copy of an operator's result from runOps (its fields, in its order; a literal rather than a
- *  spread, which V8 took its slow path for here). */
-function copyOpResult(o: OpResult): OpResult {
-  return {
-    name: o.name,
-    kind: o.kind,
-    count: o.count,
-    timeS: o.timeS,
-    bound: o.bound,
-    computeS: o.computeS,
-    memoryS: o.memoryS,
-    sramS: o.sramS,
-    networkS: o.networkS,
-    overheadS: o.overheadS,
-    flops: o.flops,
-    dramBytes: o.dramBytes,
-    energyJ: o.energyJ,
-    utilisation: o.utilisation,
-    waves: o.waves,
-  };
-}
-
-// Tagged fields for the per-operator result shape (shape.ts): runOps' literal has the same fields
-// in the same order, and copies then share the values' boxes.
-copyOpResult({} as OpResult);
-
-/** runOps of a decode plan's context-free operators, from the plan's FixedTiming when it was made
- *  at this operating point (copies: the caller scales and extends what it gets). A timing with the
- *  breakdown is kept; one without (the throttling search's steps, each at a new clock) is not. */
-function timeFixedOps(
-  run: PlanRun,
-  ops: readonly Operator[],
-  st: readonly OpStatic[],
-  role: Role,
-  sw: SystemSpec['package']['software'],
-  detail: boolean,
-  times: Float64Array,
-): PhaseRaw {
-  const c = run.fixedTiming;
-  if (c !== null && c.freqScale === role.unit.freqScale && c.chiplet === role.chiplet && c.bw === role.bw && c.sw === sw) {
-    const r = c.raw;
-    for (let i = 0; i < c.times.length; i++) times[i] = c.times[i]!;
-    const opsOut: OpResult[] = [];
-    if (detail) for (let i = 0; i < r.ops.length; i++) opsOut.push(copyOpResult(r.ops[i]!));
-    const tb = r.timeByBoundS;
-    return {
-      stepTimeS: r.stepTimeS,
-      flops: r.flops,
-      dramBytes: r.dramBytes,
-      timeByBoundS: { compute: tb.compute, memory: tb.memory, network: tb.network, overhead: tb.overhead },
-      computeJ: r.computeJ,
-      sramJ: r.sramJ,
-      dramJ: r.dramJ,
-      networkJ: r.networkJ,
-      ops: opsOut,
-    };
-  }
-  const raw = runOps(ops, st, role, sw, false, detail, times);
-  if (detail) {
-    const tb = raw.timeByBoundS;
-    const kept: PhaseRaw = {
-      ...raw,
-      timeByBoundS: { compute: tb.compute, memory: tb.memory, network: tb.network, overhead: tb.overhead },
-      ops: raw.ops.map(copyOpResult),
-    };
-    run.fixedTiming = { freqScale: role.unit.freqScale, chiplet: role.chiplet, bw: role.bw, sw, raw: kept, times: Array.from(times.subarray(0, ops.length)) };
-  }
-  return raw;
 }
 
 /**
