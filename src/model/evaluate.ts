@@ -10,12 +10,14 @@ import {
   writeEnergyPJPerByte,
   type BandwidthBreakdown,
 } from './memory.js';
-import { solveThermalCases, type ThermalColumn, type ThermalSolution } from './thermal.js';
+import { factorNetwork, solveFlat, type ThermalColumn, type ThermalNetwork } from './thermal.js';
 import { BYTES_PER_ELEMENT, type Bound, type ModelArch, type Operator, type Phase, type PrecisionSpec } from './types.js';
 import { buildOperators, kvBytesPerToken } from './workload/index.js';
 import { collectiveCost, overlapTile, spanOf, type CollectiveCost, type NetworkLevel } from './network.js';
 import { checkMapping, devicesOf, footprintPerDevice, isContextOp, planContextOps, planDevice, SINGLE, type CommSpec, type DevicePlan, type Mapping } from './parallel.js';
 import { ConfigError } from './errors.js';
+import { RecentCache } from './recent.js';
+import { primeShape } from './shape.js';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. */
 export const MODEL_VERSION = 'strata-model-1';
@@ -143,14 +145,35 @@ function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
-/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object.
+/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object
+ *  (the last few: recent.ts).
  *  Shared: callers that hand it out copy it. */
-const bandwidthCache = new WeakMap<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>();
+const bandwidthCache = new RecentCache<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>(8);
 function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdown {
   let e = bandwidthCache.get(c);
   if (!e) bandwidthCache.set(c, (e = [null, null]));
   const i = refreshDoubled ? 1 : 0;
   return (e[i] ??= effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
+}
+
+/** A copy of a (cached) bandwidth breakdown for a result, field by field in its order (a spread of
+ *  the cached object took V8's slow path). */
+function copyBandwidth(b: BandwidthBreakdown): BandwidthBreakdown {
+  return {
+    peakGBps: b.peakGBps,
+    columnGBps: b.columnGBps,
+    bankGBps: b.bankGBps,
+    activationWindowGBps: b.activationWindowGBps,
+    stackActivationGBps: b.stackActivationGBps,
+    verticalGBps: b.verticalGBps,
+    phyGBps: b.phyGBps,
+    bufferingGBps: b.bufferingGBps,
+    refreshLossFraction: b.refreshLossFraction,
+    effectiveGBps: b.effectiveGBps,
+    limiter: b.limiter,
+    accessLatencyNs: b.accessLatencyNs,
+    bytesPerActivation: b.bytesPerActivation,
+  };
 }
 
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
@@ -196,6 +219,24 @@ interface OpStatic {
   sramBase: number;
 }
 
+/** One OpStatic: a single literal for matrix and vector operators alike, so both share one shape. */
+function mkStatic(
+  mat: boolean,
+  attn: boolean,
+  cycles: number,
+  sramTraffic: number,
+  shapeFlops: number,
+  opDram: number,
+  writeBytes: number,
+  waves: number,
+  utilisation: number,
+  macBase: number,
+  sramBase: number,
+): OpStatic {
+  return { mat, attn, cycles, sramTraffic, shapeFlops, opDram, writeBytes, waves, utilisation, macBase, sramBase };
+}
+primeShape(mkStatic); // tagged fields from the start (shape.ts)
+
 function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): OpStatic {
   if (op.kind === 'gemm' || op.kind === 'attention') {
     const isAttn = op.kind === 'attention';
@@ -206,34 +247,22 @@ function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: 
     const opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
     const writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
     const q = matrixPrecision(die, op.computePrecision);
-    return {
-      mat: true,
-      attn: isAttn,
-      cycles: g.cycles,
-      sramTraffic: g.sramTraffic,
-      shapeFlops: 2 * op.m * op.n * op.k * op.groups,
+    return mkStatic(
+      true,
+      isAttn,
+      g.cycles,
+      g.sramTraffic,
+      2 * op.m * op.n * op.k * op.groups,
       opDram,
-      writeBytes: Math.min(writeBytes, opDram),
-      waves: g.waves,
-      utilisation: g.utilisation,
-      macBase: (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
-      sramBase: g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
-    };
+      Math.min(writeBytes, opDram),
+      g.waves,
+      g.utilisation,
+      (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
+      g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
+    );
   }
   const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
-  return {
-    mat: false,
-    attn: false,
-    cycles: 0,
-    sramTraffic: 0,
-    shapeFlops: 0,
-    opDram: bytes,
-    writeBytes: Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes),
-    waves: 1,
-    utilisation: 1,
-    macBase: op.flops * die.vectorEnergyPJPerFlop * 1e-12,
-    sramBase: 0,
-  };
+  return mkStatic(false, false, 0, 0, 0, bytes, Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes), 1, 1, op.flops * die.vectorEnergyPJPerFlop * 1e-12, 0);
 }
 
 function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec): OpStatic[] {
@@ -242,6 +271,27 @@ function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpe
   const kvB = BYTES_PER_ELEMENT[prec.kvCache];
   return ops.map((op) => opStatic(op, die, actB, wB, kvB));
 }
+
+/** One operator's result from runOps (one literal for all, so they share one shape). */
+function mkOpResult(
+  name: string,
+  kind: Operator['kind'],
+  count: number,
+  timeS: number,
+  bound: Bound,
+  computeS: number,
+  memoryS: number,
+  sramS: number,
+  overheadS: number,
+  flops: number,
+  dramBytes: number,
+  energyJ: number,
+  utilisation: number,
+  waves: number,
+): OpResult {
+  return { name, kind, count, timeS, bound, computeS, memoryS, sramS, networkS: 0, overheadS, flops, dramBytes, energyJ, utilisation, waves };
+}
+primeShape(mkOpResult); // tagged numeric fields from the start (shape.ts)
 
 /**
  * Times a list of operators at the role's operating point. `st` holds their operating-point-free
@@ -303,23 +353,24 @@ function runOps(
     const n = op.count;
     if (times) times[i] = one * n;
     if (detail)
-      out.push({
-        name: op.name,
-        kind: op.kind,
-        count: n,
-        timeS: one * n,
-        bound,
-        computeS: computeS * n,
-        memoryS: memoryS * n,
-        sramS: sramS * n,
-        networkS: 0,
-        overheadS: overheadS * n,
-        flops: op.flops * n,
-        dramBytes: opDram * n,
-        energyJ: (macJ + eSram + eDram) * n,
-        utilisation: s.utilisation,
-        waves: s.waves,
-      });
+      out.push(
+        mkOpResult(
+          op.name,
+          op.kind,
+          n,
+          one * n,
+          bound,
+          computeS * n,
+          memoryS * n,
+          sramS * n,
+          overheadS * n,
+          op.flops * n,
+          opDram * n,
+          (macJ + eSram + eDram) * n,
+          s.utilisation,
+          s.waves,
+        ),
+      );
     step += one * n;
     // Time by bound: an op's own time goes to its bound, its launch gap to overhead.
     if (bound === 'overhead') tbOverhead += one * n;
@@ -423,12 +474,13 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   }
   const a = att!;
   // Merge back in the operators' original order.
-  const ops: OpResult[] = [];
+  const ops: OpResult[] = detail ? new Array<OpResult>(ops0.length + fixed.ops.length - fixedOps.length) : [];
   if (detail) {
     let fi = 0;
     let ai = 0;
-    for (let i = 0; i < ops0.length; i++) ops.push(isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!);
-    while (fi < fixed.ops.length) ops.push(fixed.ops[fi++]!); // the collectives
+    let k = 0;
+    for (let i = 0; i < ops0.length; i++) ops[k++] = isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!;
+    while (fi < fixed.ops.length) ops[k++] = fixed.ops[fi++]!; // the collectives
   }
   const ftb = fixed.timeByBoundS;
   const atb = a.timeByBoundS;
@@ -515,20 +567,70 @@ function levelsOf(input: EvalInput): NetworkLevel[] {
 }
 
 /** Plans (per-device operators and collectives) depend on the model, precision, shape and mapping,
- *  never on the hardware or the operating point: they are memoised per model (bounded), so throttling
- *  steps and a search that revisits the same batch and mapping on other hardware reuse them.
+ *  never on the hardware or the operating point: they are memoised per model (the last few model
+ *  objects, recent.ts; bounded), so throttling steps and a search that revisits the same batch and
+ *  mapping on other hardware reuse them.
  *  Keyed by the precision and mapping values (as a string, memoised per pair of objects), then by
  *  batch, new tokens and context as numbers. */
 interface PlanCache {
   size: number;
   /** Per precision+mapping key: plans by phase, batch, new tokens and context (shapeKey). */
   byConfig: Map<string, Map<number | string, PlanEntry>>;
+  /** Whether a plan enters at its second request (prefill) or at once (decode). */
+  doorkeeper: boolean;
+  /** The doorkeeper's table: (numeric) shapes requested recently and not cached, with their config
+   *  keys, one per slot. Made at the second uncached shape (lastMiss holds the first), so a model
+   *  met once (a cold evaluation) never pays for it. */
+  seenShape: number[] | null;
+  seenConfig: (string | null)[] | null;
+  /** The last plan built and not cached: the next request for its shape (the same evaluate()'s
+   *  refresh re-run or throttling steps) takes it instead of building it again. */
+  lastMiss: { config: string; shape: number | string; entry: PlanEntry } | null;
 }
 /** Per model: decode plans (one per batch: the context-free part) and prefill plans (one per batch
  *  and prompt length). Prefill plans are many and seldom met again, so they get a small cache: a
- *  large one would keep thousands of plans alive for the GC to copy. */
-const planCache = new WeakMap<ModelArch, { decode: PlanCache; prefill: PlanCache }>();
+ *  large one would keep thousands of plans alive for the GC to copy. A prefill plan is cached only
+ *  when it is requested a second time while its shape is still in the doorkeeper (a direct-mapped
+ *  table of recent shapes): a search that revisits a (batch, prompt) on other hardware caches it on
+ *  the second visit, while a stream of new shapes (a loop over batch and prompt length) does not
+ *  keep each plan alive long enough to be promoted to the old generation and then dropped
+ *  (measured: a third of the time of such a loop). */
+const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
+/** Slots of the prefill doorkeeper: a prime near the prefill cache's size (a shape's slot is its
+ *  numeric key modulo this; a shape that collides with a newer one is forgotten, which only delays
+ *  its caching). */
+const DOORKEEPER_SIZE = 257;
+function newPlanCache(doorkeeper: boolean): PlanCache {
+  return { size: 0, byConfig: new Map(), doorkeeper, seenShape: null, seenConfig: null, lastMiss: null };
+}
+/** Whether a plan not in the cache should enter it: always without a doorkeeper (and for string
+ *  shape keys), else when its shape was requested recently (the last miss, or found in the table). */
+function admit(c: PlanCache, config: string, shape: number | string): boolean {
+  if (!c.doorkeeper || typeof shape !== 'number') return true;
+  const last = c.lastMiss;
+  if (last !== null && last.shape === shape && last.config === config) return true;
+  let seen = c.seenShape;
+  let seenConfig = c.seenConfig;
+  if (seen === null || seenConfig === null) {
+    if (last === null) return false; // the first miss: lastMiss remembers it
+    seen = c.seenShape = new Array<number>(DOORKEEPER_SIZE).fill(-1);
+    seenConfig = c.seenConfig = new Array<string | null>(DOORKEEPER_SIZE).fill(null);
+    if (typeof last.shape === 'number') {
+      seen[last.shape % DOORKEEPER_SIZE] = last.shape;
+      seenConfig[last.shape % DOORKEEPER_SIZE] = last.config;
+    }
+  }
+  const i = shape % DOORKEEPER_SIZE;
+  if (seen[i] === shape && seenConfig[i] === config) {
+    seen[i] = -1;
+    seenConfig[i] = null;
+    return true;
+  }
+  seen[i] = shape;
+  seenConfig[i] = config;
+  return false;
+}
 /** One number for the shape when it fits 53 bits exactly (batch < 2^12, tokens and context < 2^20),
  *  else a string. */
 function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore: number): number | string {
@@ -536,10 +638,10 @@ function shapeKey(phase: Phase, batch: number, newTokens: number, contextBefore:
     return ((batch * 1048576 + newTokens) * 1048576 + contextBefore) * 2 + (phase === 'decode' ? 1 : 0);
   return `${phase}|${batch}|${newTokens}|${contextBefore}`;
 }
-const configKeys = new WeakMap<Mapping, WeakMap<PrecisionSpec, string>>();
+const configKeys = new RecentCache<Mapping, RecentCache<PrecisionSpec, string>>(16);
 function configKey(mp: Mapping, pr: PrecisionSpec): string {
   let byPrec = configKeys.get(mp);
-  if (!byPrec) configKeys.set(mp, (byPrec = new WeakMap()));
+  if (!byPrec) configKeys.set(mp, (byPrec = new RecentCache(8)));
   let k = byPrec.get(pr);
   if (k === undefined) {
     k = `${pr.weights}|${pr.activations}|${pr.kvCache}|${mp.tp}|${mp.pp}|${mp.dp}|${mp.sp}|${mp.ep}|${mp.microbatches ?? ''}|${mp.routingSkew ?? ''}|${mp.expertPlacement ?? ''}|${mp.expertLoads ? mp.expertLoads.join(',') : ''}`;
@@ -549,7 +651,7 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
 }
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
   let cs = planCache.get(input.model);
-  if (!cs) planCache.set(input.model, (cs = { decode: { size: 0, byConfig: new Map() }, prefill: { size: 0, byConfig: new Map() } }));
+  if (!cs) planCache.set(input.model, (cs = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
   const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
@@ -559,7 +661,13 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   const sk = shapeKey(phase, input.batch, newTokens, contextBefore);
   let p = byShape.get(sk);
   if (!p) {
-    p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
+    const last = c.lastMiss;
+    if (last !== null && last.shape === sk && last.config === key) p = last.entry;
+    else p = { plan: planDevice(input.model, pr, phase, input.batch, newTokens, contextBefore, mp), run: null };
+    if (!admit(c, key, sk)) {
+      c.lastMiss = { config: key, shape: sk, entry: p };
+      return p;
+    }
     if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
@@ -613,6 +721,7 @@ function addOp(a: OpResult, o: OpResult, w: number): void {
 
 /** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
 function scaleRaw(r: PhaseRaw, w: number, wWork = w): void {
+  if (w === 1 && wWork === 1) return; // x * 1 === x: nothing to do (one pipeline stage, one sample)
   r.stepTimeS *= w; r.flops *= wWork; r.dramBytes *= wWork; r.computeJ *= wWork; r.sramJ *= wWork; r.dramJ *= wWork; r.networkJ *= wWork;
   const tb = r.timeByBoundS;
   tb.compute *= w; tb.memory *= w; tb.network *= w; tb.overhead *= w;
@@ -713,8 +822,12 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     for (let d = 0; d < nC; d++) t += dynW[d]! * resp[d]!.logicRise[i]! + dramSrcW[d]! * resp[d]!.dramLogicRise[i]!;
     baseLogic[i] = t;
   }
-  const leak = new Array<number>(nC).fill(0);
-  const logicT = baseLogic.slice();
+  const leak = new Array<number>(nC);
+  const logicT = new Array<number>(nC);
+  for (let i = 0; i < nC; i++) {
+    leak[i] = 0;
+    logicT[i] = baseLogic[i]!;
+  }
   let runaway = true;
   for (let it = 0; it < 200; it++) {
     let delta = 0;
@@ -787,38 +900,35 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
 /** Every layer's temperature and power at an operating point, and the lid: the superposition of
  *  the unit responses (the arithmetic of combineThermal, straight into the reported rows). */
 function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResult['thermal']['layers']; lidC: number } {
-  const resp = unitResponses(pkg).units;
+  const pr = unitResponses(pkg);
+  const resp = pr.units;
   const n = resp.length;
   const ambientC = pkg.thermal.ambientC;
   let lid = 0;
   for (let d = 0; d < n; d++) {
-    lid += o.logicSrcW[d]! * resp[d]!.logic.lidC;
-    lid += o.dramSrcW[d]! * resp[d]!.dram.lidC;
+    lid += o.logicSrcW[d]! * resp[d]!.logicLidC;
+    lid += o.dramSrcW[d]! * resp[d]!.dramLidC;
   }
-  const layers: EvalResult['thermal']['layers'] = [];
-  const cols = resp[0]!.logic.columns;
-  for (let ci = 0; ci < cols.length; ci++) {
-    const col = cols[ci]!;
-    for (let li = 0; li < col.layers.length; li++) {
-      let tempC = ambientC;
-      let powerW = 0;
-      for (let d = 0; d < n; d++) {
-        const wl = o.logicSrcW[d]!;
-        const xl = resp[d]!.logic.columns[ci]!.layers[li]!;
-        tempC += wl * xl.tempC;
-        powerW += wl * xl.powerW;
-        const wd = o.dramSrcW[d]!;
-        const xd = resp[d]!.dram.columns[ci]!.layers[li]!;
-        tempC += wd * xd.tempC;
-        powerW += wd * xd.powerW;
-      }
-      layers.push({ column: col.name, layer: col.layers[li]!.name, tempC, powerW });
+  const count = pr.kinds.length;
+  const layers: EvalResult['thermal']['layers'] = new Array(count);
+  for (let li = 0; li < count; li++) {
+    let tempC = ambientC;
+    let powerW = 0;
+    for (let d = 0; d < n; d++) {
+      const r = resp[d]!;
+      const wl = o.logicSrcW[d]!;
+      tempC += wl * r.logicFlat[li]!;
+      powerW += wl * r.logicPowerW[li]!;
+      const wd = o.dramSrcW[d]!;
+      tempC += wd * r.dramFlat[li]!;
+      powerW += wd * r.dramPowerW[li]!;
     }
+    layers[li] = { column: pr.columnNames[li]!, layer: pr.layerNames[li]!, tempC, powerW };
   }
   return { layers, lidC: ambientC + lid };
 }
 
-function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number) {
+function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambientC: number): ThermalNetwork {
   return {
     ambientC,
     columns,
@@ -829,70 +939,83 @@ function thermalNet(pkg: SystemSpec['package'], columns: ThermalColumn[], ambien
   };
 }
 
-function logicNode(sol: ThermalSolution, c: Chiplet) {
-  const col = sol.columns.find((x) => x.name === `${c.name}:logic` || x.name === `${c.name}:stack`)!;
-  return col.layers.find((l) => l.name === 'logic')!;
-}
-
-/** Unit responses per chiplet: every node's rise (ambient 0) for 1 W in its logic die, and for 1 W
- *  spread evenly over its DRAM dies. Cached per package object (configs are immutable once parsed). */
+/** Unit responses per chiplet: every layer's rise (ambient 0) for 1 W in its logic die, and for 1 W
+ *  spread evenly over its DRAM dies. Cached per package object (the last few, recent.ts; configs are immutable once parsed).
+ *  Flat arrays indexed by layer (columns in order, then layers bottom to top). */
 interface UnitResponse {
-  logic: ThermalSolution;
-  dram: ThermalSolution;
   /** Rise of each chiplet's logic node per watt of this source. */
   logicRise: number[];
   dramLogicRise: number[];
-  /** Rise of every layer (columns then layers, in solution order) per watt of this source. */
-  logicFlat: Float64Array;
-  dramFlat: Float64Array;
+  /** Rise of every layer per watt of this source, and the share of that watt each layer dissipates. */
+  logicFlat: number[];
+  dramFlat: number[];
+  logicPowerW: number[];
+  dramPowerW: number[];
+  /** Lid rise per watt of this source. */
+  logicLidC: number;
+  dramLidC: number;
 }
 interface PackageResponse {
   units: UnitResponse[];
   /** Per layer (same order as the flat rises): 1 logic die, 2 DRAM die, 0 other. */
-  kinds: Uint8Array;
+  kinds: number[];
+  columnNames: string[];
+  layerNames: string[];
 }
-const responseCache = new WeakMap<SystemSpec['package'], PackageResponse>();
-function flatTemps(sol: ThermalSolution): Float64Array {
-  let n = 0;
-  for (const col of sol.columns) n += col.layers.length;
-  const out = new Float64Array(n);
-  let i = 0;
-  for (const col of sol.columns) for (const l of col.layers) out[i++] = l.tempC;
-  return out;
-}
+const responseCache = new RecentCache<SystemSpec['package'], PackageResponse>(4);
 function unitResponses(pkg: SystemSpec['package']): PackageResponse {
   let r = responseCache.get(pkg);
-  if (!r) {
-    // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
-    // spread evenly over its DRAM dies.
-    const columnsFor = (src: Chiplet | null, logicW: number, dramTotalW: number) => {
-      const cols: ThermalColumn[] = [];
-      for (const c of pkg.chiplets)
-        cols.push(...chipletColumns(c, pkg.thermal, c === src ? logicW : 0, c === src ? dramTotalW / (c.memory.stacks * c.memory.layers) : 0));
-      return cols;
-    };
-    const powersOf = (cols: ThermalColumn[]) => cols.map((col) => col.layers.map((l) => l.powerW));
-    const cases: number[][][] = [];
-    for (const src of pkg.chiplets) cases.push(powersOf(columnsFor(src, 1, 0)), powersOf(columnsFor(src, 0, 1)));
-    const sols = solveThermalCases(thermalNet(pkg, columnsFor(null, 0, 0), 0), cases);
-    const units = pkg.chiplets.map((_, k) => {
-      const logic = sols[2 * k]!;
-      const dram = sols[2 * k + 1]!;
-      return {
-        logic,
-        dram,
-        logicRise: pkg.chiplets.map((c) => logicNode(logic, c).tempC),
-        dramLogicRise: pkg.chiplets.map((c) => logicNode(dram, c).tempC),
-        logicFlat: flatTemps(logic),
-        dramFlat: flatTemps(dram),
-      };
-    });
-    const kinds: number[] = [];
-    for (const col of units[0]!.logic.columns)
-      for (const l of col.layers) kinds.push(l.name === 'logic' ? 1 : l.name.startsWith('dram') ? 2 : 0);
-    r = { units, kinds: Uint8Array.from(kinds) };
-    responseCache.set(pkg, r);
+  if (r) return r;
+  // One network (geometry) and two power cases per source chiplet: 1 W in its logic die, and 1 W
+  // spread evenly over its DRAM dies (1 / dies per die, times the dies side by side in a level).
+  // Built with those powers in every chiplet's columns, then each case keeps its source's share.
+  const chiplets = pkg.chiplets;
+  const cols: ThermalColumn[] = [];
+  const owner: number[] = [];
+  const kinds: number[] = [];
+  const columnNames: string[] = [];
+  const layerNames: string[] = [];
+  const unitPowerW: number[] = [];
+  const logicIndex: number[] = [];
+  for (let k = 0; k < chiplets.length; k++) {
+    const c = chiplets[k]!;
+    for (const col of chipletColumns(c, pkg.thermal, 1, 1 / (c.memory.stacks * c.memory.layers))) {
+      cols.push(col);
+      for (const l of col.layers) {
+        const kind = l.name === 'logic' ? 1 : l.name.startsWith('dram') ? 2 : 0;
+        if (kind === 1) logicIndex[k] = kinds.length;
+        owner.push(k);
+        kinds.push(kind);
+        columnNames.push(col.name);
+        layerNames.push(l.name);
+        unitPowerW.push(l.powerW);
+      }
+    }
   }
+  const f = factorNetwork(thermalNet(pkg, cols, 0));
+  const caseOf = (src: number, logic: boolean) => {
+    const powerW = new Array<number>(kinds.length).fill(0);
+    for (let l = 0; l < kinds.length; l++) if (owner[l] === src && (kinds[l] === 1) === logic) powerW[l] = unitPowerW[l]!;
+    const rise = new Array<number>(kinds.length).fill(0);
+    const lidC = solveFlat(f, powerW, rise).lidC;
+    return { powerW, rise, lidC };
+  };
+  const units = chiplets.map((_, k): UnitResponse => {
+    const lg = caseOf(k, true);
+    const dr = caseOf(k, false);
+    return {
+      logicRise: chiplets.map((_c, i) => lg.rise[logicIndex[i]!]!),
+      dramLogicRise: chiplets.map((_c, i) => dr.rise[logicIndex[i]!]!),
+      logicFlat: lg.rise,
+      dramFlat: dr.rise,
+      logicPowerW: lg.powerW,
+      dramPowerW: dr.powerW,
+      logicLidC: lg.lidC,
+      dramLidC: dr.lidC,
+    };
+  });
+  r = { units, kinds, columnNames, layerNames };
+  responseCache.set(pkg, r);
   return r;
 }
 
@@ -1009,10 +1132,11 @@ function settle(input: EvalInput, s: number, detail = false): Operating {
   return o;
 }
 
+function need(v: number, name: string): void {
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
+}
+
 function checkInput(input: EvalInput): void {
-  const need = (v: number, name: string) => {
-    if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
-  };
   need(input.batch, 'batch');
   need(input.inputTokens, 'input');
   need(input.outputTokens, 'output');
@@ -1195,7 +1319,7 @@ export function evaluate(input: EvalInput): EvalResult {
       kvCacheBytes,
       activationBytes,
       reserveBytes,
-      bandwidth: { prefill: { ...o.prefillRole.bw }, decode: { ...o.decodeRole.bw } },
+      bandwidth: { prefill: copyBandwidth(o.prefillRole.bw), decode: copyBandwidth(o.decodeRole.bw) },
     },
     power: {
       averageW: o.averagePowerW,
@@ -1249,7 +1373,7 @@ export function evaluateGemm(
 
 /** Effective DRAM read bandwidth of the decode chiplet of a system (normal refresh). */
 export function memoryBandwidth(system: SystemSpec): BandwidthBreakdown {
-  return { ...makeRole(roleFor(system, 'decode'), 1, false).bw };
+  return copyBandwidth(makeRole(roleFor(system, 'decode'), 1, false).bw);
 }
 
 // ------------------------------------------------------------------------------------------------

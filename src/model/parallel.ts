@@ -116,63 +116,97 @@ export interface DevicePlan {
 const isLayerOp = (name: string) => name.startsWith('L*.') || name.startsWith('dense.') || name.startsWith('moe.');
 const ROW_PARALLEL = /(o_proj|\.down|v_up)$/;
 const REPLICATED = /(q_a_proj|kv_a_proj|kv_a_norm|q_a_norm)$/;
+/** What the name of an operator says about its sharding (bits below), worked out once per name:
+ *  operator names are a small fixed set of literals, and the tests run for every operator built. */
+const LAYER_OP = 1;
+const ROW_PAR = 2;
+const REPLICATED_OP = 4;
+const nameFlagCache = new Map<string, number>();
+function nameFlags(name: string): number {
+  let f = nameFlagCache.get(name);
+  if (f === undefined) {
+    f = (isLayerOp(name) ? LAYER_OP : 0) | (ROW_PARALLEL.test(name) ? ROW_PAR : 0) | (REPLICATED.test(name) ? REPLICATED_OP : 0);
+    // Bounded: only literal names reach here, but a caller could build operators of its own.
+    if (nameFlagCache.size > 4096) nameFlagCache.clear();
+    nameFlagCache.set(name, f);
+  }
+  return f;
+}
 
 function actBytesOf(op: Operator): number {
   const elems = (op.m * op.k + op.m * op.n) * op.groups;
   return elems > 0 ? op.activationBytes / elems : 0;
 }
 
-/** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers. */
+/** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers.
+ *  Builds the result as one literal in buildOperators' field order (an object spread with an
+ *  override takes V8's slow path: measured, most of the time of building a plan). */
 function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageCount: number, epGroups: number, loadFactor: number): Operator {
-  const o: Operator = { ...op, count: stageCount };
   const tokDiv = phase === 'prefill' ? m.sp : 1; // sequence parallel splits prefill tokens
-  if (o.kind === 'attention') {
+  let mm = op.m;
+  let n = op.n;
+  let k = op.k;
+  let groups = op.groups;
+  let flops = op.flops;
+  let weightBytes = op.weightBytes;
+  let activationBytes = op.activationBytes;
+  let kvReadBytes = op.kvReadBytes;
+  let kvWriteBytes = op.kvWriteBytes;
+  if (op.kind === 'attention') {
     // Heads split over TP; the KV heads too while there are enough, else they are replicated.
     // MLA's latent cache is shared by all heads, so every TP rank holds and reads all of it.
     const mla = arch.attention.kind === 'mla';
     const kvDiv = mla ? 1 : Math.min(m.tp, arch.numKvHeads);
     const headDiv = m.tp;
     // Context parallel: this rank owns 1/sp of the queries (prefill) or of the KV (decode).
-    o.flops = op.flops / headDiv / m.sp;
-    o.activationBytes = op.activationBytes / headDiv / tokDiv;
-    o.kvReadBytes = op.kvReadBytes / kvDiv / m.sp;
-    o.kvWriteBytes = op.kvWriteBytes / kvDiv / m.sp;
-    if (mla) o.m = op.m / headDiv;
-    else o.groups = Math.max(1, op.groups / m.tp);
-    if (!mla && arch.numKvHeads < m.tp) o.m = op.m / (m.tp / arch.numKvHeads);
-    if (phase === 'prefill') o.m = o.m / m.sp;
-    else o.n = op.n / m.sp;
-    return o;
-  }
-  const ab = actBytesOf(op);
-  if (o.kind === 'gemm') {
+    flops = op.flops / headDiv / m.sp;
+    activationBytes = op.activationBytes / headDiv / tokDiv;
+    kvReadBytes = op.kvReadBytes / kvDiv / m.sp;
+    kvWriteBytes = op.kvWriteBytes / kvDiv / m.sp;
+    if (mla) mm = op.m / headDiv;
+    else groups = Math.max(1, op.groups / m.tp);
+    if (!mla && arch.numKvHeads < m.tp) mm = op.m / (m.tp / arch.numKvHeads);
+    if (phase === 'prefill') mm = mm / m.sp;
+    else n = op.n / m.sp;
+  } else if (op.kind === 'gemm') {
+    const ab = actBytesOf(op);
     let split = 1;
     if (op.shard === 'ep') split = moeTpOf(m);
-    else if (op.shard === 'tp' && !REPLICATED.test(op.name)) split = m.tp;
-    const rowPar = ROW_PARALLEL.test(op.name);
-    let mm = op.m / tokDiv;
-    let groups = op.groups;
+    else if (op.shard === 'tp' && !(nameFlags(op.name) & REPLICATED_OP)) split = m.tp;
+    const rowPar = (nameFlags(op.name) & ROW_PAR) !== 0;
+    mm = op.m / tokDiv;
     if (op.shard === 'ep') {
       groups = epGroups;
       mm = op.m * loadFactor;
     }
-    const n = rowPar ? op.n : op.n / split;
-    const k = rowPar ? op.k / split : op.k;
-    o.m = mm;
-    o.n = n;
-    o.k = k;
-    o.groups = groups;
-    o.flops = 2 * mm * n * k * groups;
-    o.weightBytes = (op.weightBytes * groups) / (op.groups || 1) / split;
-    o.activationBytes = (mm * k + mm * n) * groups * ab;
-    return o;
+    n = rowPar ? op.n : op.n / split;
+    k = rowPar ? op.k / split : op.k;
+    flops = 2 * mm * n * k * groups;
+    weightBytes = (op.weightBytes * groups) / (op.groups || 1) / split;
+    activationBytes = (mm * k + mm * n) * groups * ab;
+  } else {
+    // Vector and embedding work follows the tokens; the embedding table is vocab-split over TP.
+    mm = op.m / tokDiv;
+    flops = op.flops / tokDiv;
+    activationBytes = op.activationBytes / tokDiv;
+    if (op.kind === 'embedding') weightBytes = op.weightBytes / tokDiv / m.tp;
   }
-  // Vector and embedding work follows the tokens; the embedding table is vocab-split over TP.
-  o.m = op.m / tokDiv;
-  o.flops = op.flops / tokDiv;
-  o.activationBytes = op.activationBytes / tokDiv;
-  if (o.kind === 'embedding') o.weightBytes = op.weightBytes / tokDiv / m.tp;
-  return o;
+  return {
+    name: op.name,
+    kind: op.kind,
+    count: stageCount,
+    m: mm,
+    n,
+    k,
+    groups,
+    flops,
+    weightBytes,
+    activationBytes,
+    kvReadBytes,
+    kvWriteBytes,
+    computePrecision: op.computePrecision,
+    shard: op.shard,
+  };
 }
 
 /** Whether an operator's cost depends on the context already cached (attention, KV reads). */
@@ -194,7 +228,7 @@ function shardedOps(
   loadFactor: number,
 ): Operator[] {
   const shape = { batch: seqs, newTokens, contextBefore };
-  const ops = buildOperators(arch, prec, phase, shape);
+  const ops = buildOperators(arch, prec, phase, shape, undefined, contextOnly);
   const out: Operator[] = [];
   // The EP group spans every replica of the stage: routing statistics come from all their tokens.
   let moeOps: Operator[] | null = null;
@@ -206,7 +240,7 @@ function shardedOps(
       op = moeOps.find((x) => x.name === op.name)!;
     }
     if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
-    const stageCount = isLayerOp(op.name) ? Math.ceil(op.count / m.pp) : op.count;
+    const stageCount = nameFlags(op.name) & LAYER_OP ? Math.ceil(op.count / m.pp) : op.count;
     const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
     out.push(shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor));
   }

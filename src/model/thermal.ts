@@ -48,46 +48,78 @@ function halfR(thicknessUm: number, k: number, areaMm2: number): number {
   return (thicknessUm * 1e-6) / (2 * k * areaMm2 * 1e-6);
 }
 
-/** Solves a chain: nodes 0..n-1, conductance gUp[i] between i and i+1, gTop from n-1 to the lid
- *  (held at thetaLid), gBottom from node 0 to ambient (theta 0). Returns temperature rises. */
-function solveChain(gUp: number[], gTop: number, gBottom: number, power: number[], thetaLid: number): number[] {
-  const n = power.length;
+/** One column's chain, factored once: conductance gUp[i] between nodes i and i+1 (the last node is
+ *  the TIM), gTop from the TIM to the lid, gBottom from node 0 to ambient. The Thomas algorithm's
+ *  forward coefficients (sub-diagonal, c'/denominator) depend on the conductances only, so every
+ *  power case reuses them; the arithmetic is the Thomas algorithm's, step for step. */
+interface Chain {
+  n: number;
+  gTop: number;
+  gBottom: number;
+  lower: number[];
+  cp: number[];
+  denom: number[];
+}
+// Plain arrays rather than Float64Arrays here: these are small and built per network, and a typed
+// array costs V8 an ArrayBuffer allocation (measured: most of the time of building a package's
+// responses).
+
+function factorChain(gUp: readonly number[], gTop: number, gBottom: number): Chain {
+  const n = gUp.length + 1;
   // Tridiagonal: a[i] theta[i-1] + b[i] theta[i] + c[i] theta[i+1] = d[i]
-  const cp = new Array<number>(n);
-  const dp = new Array<number>(n);
+  const lower = new Array<number>(n).fill(0);
+  const cp = new Array<number>(n).fill(0);
+  const denom = new Array<number>(n).fill(0);
   for (let i = 0; i < n; i++) {
     const gDown = i === 0 ? gBottom : gUp[i - 1]!;
     const gU = i === n - 1 ? gTop : gUp[i]!;
     const a = i === 0 ? 0 : -gDown;
     const b = gDown + gU;
     const c = i === n - 1 ? 0 : -gU;
-    const d = power[i]! + (i === n - 1 ? gTop * thetaLid : 0);
-    const denom = b - a * (i === 0 ? 0 : cp[i - 1]!);
-    cp[i] = c / denom;
-    dp[i] = (d - a * (i === 0 ? 0 : dp[i - 1]!)) / denom;
+    const den = b - a * (i === 0 ? 0 : cp[i - 1]!);
+    lower[i] = a;
+    cp[i] = c / den;
+    denom[i] = den;
   }
-  const theta = new Array<number>(n);
-  theta[n - 1] = dp[n - 1]!;
-  for (let i = n - 2; i >= 0; i--) theta[i] = dp[i]! - cp[i]! * theta[i + 1]!;
-  return theta;
+  return { n, gTop, gBottom, lower, cp, denom };
 }
 
-export function solveThermal(net: ThermalNetwork): ThermalSolution {
-  return solveThermalCases(net, [net.columns.map((c) => c.layers.map((l) => l.powerW))])[0]!;
+/** Temperature rises of a factored chain (theta, length n) with the layer powers power[off..off+n-2]
+ *  (the TIM carries none; power null: all zero) and the lid held at thetaLid. */
+function solveChain(ch: Chain, power: readonly number[] | null, off: number, thetaLid: number, theta: number[]): void {
+  const n = ch.n;
+  const { lower, cp, denom } = ch;
+  // theta doubles as the forward pass's d' before the back substitution overwrites it.
+  for (let i = 0; i < n; i++) {
+    const p = i === n - 1 || power === null ? 0 : power[off + i]!;
+    const d = p + (i === n - 1 ? ch.gTop * thetaLid : 0);
+    theta[i] = (d - lower[i]! * (i === 0 ? 0 : theta[i - 1]!)) / denom[i]!;
+  }
+  for (let i = n - 2; i >= 0; i--) theta[i] = theta[i]! - cp[i]! * theta[i + 1]!;
 }
 
-/**
- * Solves one network under several power assignments: cases[s][c][l] is the power of layer l of
- * column c in case s (the layers' own powerW are ignored). The conductances and the lid response are
- * computed once; each solution equals solveThermal of the network carrying that case's powers.
- */
-export function solveThermalCases(net: ThermalNetwork, cases: readonly (readonly (readonly number[])[])[]): ThermalSolution[] {
+/** A network factored once for many power cases: per column its chain and its response to the lid
+ *  (rise per kelvin of lid rise, no power), and the lid's conductance balance. */
+export interface FactoredNetwork {
+  net: ThermalNetwork;
+  chains: Chain[];
+  /** Per column: rise of each node (layers, then the TIM) per kelvin at the lid, with no power. */
+  lidResponse: number[][];
+  /** Offset of each column's first layer in a flat per-layer vector (columns in order, no TIM). */
+  offsets: number[];
+  layerCount: number;
+  den: number;
+  rLidToAmb: number;
+}
+
+export function factorNetwork(net: ThermalNetwork): FactoredNetwork {
   const totalArea = net.columns.reduce((s, c) => s + c.count * c.areaMm2, 0);
   const lidHalfR = halfR(net.lid.thicknessUm, net.lid.conductivityWPerMK, totalArea);
   const rLidToAmb = lidHalfR + net.sinkResistanceKPerW;
-
-  type Prep = { gUp: number[]; gTop: number; gBottom: number; b: number[] };
-  const preps: Prep[] = [];
+  const chains: Chain[] = [];
+  const lidResponse: number[][] = [];
+  const offsets: number[] = [];
+  let layerCount = 0;
   let den = 1 / rLidToAmb; // + sum count * gTop * (1 - thetaB_top)
   for (const col of net.columns) {
     const n = col.layers.length + 1; // the layers, then the TIM
@@ -105,31 +137,89 @@ export function solveThermalCases(net: ThermalNetwork, cases: readonly (readonly
       net.boardResistanceKPerW === null
         ? 0
         : 1 / (net.boardResistanceKPerW * (totalArea / col.areaMm2) + hr[0]!);
-    const b = solveChain(gUp, gTop, gBottom, new Array<number>(n).fill(0), 1);
+    const ch = factorChain(gUp, gTop, gBottom);
+    const b = new Array<number>(n).fill(0);
+    solveChain(ch, null, 0, 1, b);
     den += col.count * gTop * (1 - b[n - 1]!);
-    preps.push({ gUp, gTop, gBottom, b });
+    chains.push(ch);
+    lidResponse.push(b);
+    offsets.push(layerCount);
+    layerCount += n - 1;
   }
-  return cases.map((powers) => {
-    let num = 0; // sum count * gTop * thetaA_top
-    const as: number[][] = [];
-    for (let ci = 0; ci < net.columns.length; ci++) {
-      const col = net.columns[ci]!;
-      const p = preps[ci]!;
-      const power = [...powers[ci]!, 0];
-      const a = solveChain(p.gUp, p.gTop, p.gBottom, power, 0);
-      num += col.count * p.gTop * a[a.length - 1]!;
-      as.push(a);
+  return { net, chains, lidResponse, offsets, layerCount, den, rLidToAmb };
+}
+
+/** Scratch for the per-column solutions of solveFlat (one per column, reused across calls). */
+const chainScratch: number[][] = [];
+function scratchFor(ci: number, n: number): number[] {
+  let a = chainScratch[ci];
+  if (a === undefined || a.length < n) chainScratch[ci] = a = new Array<number>(n).fill(0);
+  return a;
+}
+
+/**
+ * Solves a factored network for one power case given flat (power[l] for layer l, columns in order,
+ * no TIM). Writes every layer's temperature to tempsC (same indexing) and the TIMs' to timC (per
+ * column) if given; returns the lid temperature and the board heat.
+ */
+export function solveFlat(
+  f: FactoredNetwork,
+  power: readonly number[],
+  tempsC: number[],
+  timC?: number[],
+): { lidC: number; thetaLid: number; boardHeatW: number } {
+  const cols = f.net.columns;
+  let num = 0; // sum count * gTop * thetaA_top
+  for (let ci = 0; ci < cols.length; ci++) {
+    const ch = f.chains[ci]!;
+    const a = scratchFor(ci, ch.n);
+    solveChain(ch, power, f.offsets[ci]!, 0, a);
+    num += cols[ci]!.count * ch.gTop * a[ch.n - 1]!;
+  }
+  const thetaLid = num / f.den;
+  const ambientC = f.net.ambientC;
+  let boardHeatW = 0;
+  for (let ci = 0; ci < cols.length; ci++) {
+    const ch = f.chains[ci]!;
+    const a = chainScratch[ci]!;
+    const b = f.lidResponse[ci]!;
+    const off = f.offsets[ci]!;
+    for (let i = 0; i < ch.n; i++) {
+      const theta = a[i]! + b[i]! * thetaLid;
+      if (i === 0) boardHeatW += cols[ci]!.count * ch.gBottom * theta;
+      if (i < ch.n - 1) tempsC[off + i] = ambientC + theta;
+      else if (timC) timC[ci] = ambientC + theta;
     }
-    const thetaLid = num / den;
-    let boardHeatW = 0;
+  }
+  return { lidC: ambientC + thetaLid, thetaLid, boardHeatW };
+}
+
+export function solveThermal(net: ThermalNetwork): ThermalSolution {
+  return solveThermalCases(net, [net.columns.map((c) => c.layers.map((l) => l.powerW))])[0]!;
+}
+
+/**
+ * Solves one network under several power assignments: cases[s][c][l] is the power of layer l of
+ * column c in case s (the layers' own powerW are ignored). The conductances and the lid response are
+ * computed once; each solution equals solveThermal of the network carrying that case's powers.
+ */
+export function solveThermalCases(net: ThermalNetwork, cases: readonly (readonly (readonly number[])[])[]): ThermalSolution[] {
+  const f = factorNetwork(net);
+  const power = new Array<number>(f.layerCount).fill(0);
+  return cases.map((powers) => {
+    for (let ci = 0; ci < net.columns.length; ci++) {
+      const off = f.offsets[ci]!;
+      const ps = powers[ci]!;
+      for (let i = 0; i < net.columns[ci]!.layers.length; i++) power[off + i] = ps[i]!;
+    }
+    const tempsC = new Array<number>(f.layerCount).fill(0);
+    const timC = new Array<number>(net.columns.length).fill(0);
+    const r = solveFlat(f, power, tempsC, timC);
     const columns = net.columns.map((col, ci) => {
-      const p = preps[ci]!;
-      const a = as[ci]!;
-      const theta = a.map((ta, i) => ta + p.b[i]! * thetaLid);
-      boardHeatW += col.count * p.gBottom * theta[0]!;
-      const layers = col.layers.map((l, i) => ({ name: l.name, tempC: net.ambientC + theta[i]!, powerW: powers[ci]![i]! }));
-      return { name: col.name, count: col.count, layers, timC: net.ambientC + theta[theta.length - 1]! };
+      const off = f.offsets[ci]!;
+      const layers = col.layers.map((l, i) => ({ name: l.name, tempC: tempsC[off + i]!, powerW: powers[ci]![i]! }));
+      return { name: col.name, count: col.count, layers, timC: timC[ci]! };
     });
-    return { columns, lidC: net.ambientC + thetaLid, sinkHeatW: thetaLid / rLidToAmb, boardHeatW };
+    return { columns, lidC: r.lidC, sinkHeatW: r.thetaLid / f.rLidToAmb, boardHeatW: r.boardHeatW };
   });
 }

@@ -1,6 +1,6 @@
 // ModelArch + precision + step shape -> operator list with exact FLOPs and bytes (DESIGN 2.1).
 // Pure and deterministic. This runs in the search's inner loop, so it allocates nothing but the
-// result (operator names are literals; per-architecture constants are cached in a WeakMap keyed by
+// result (operator names are literals; per-architecture constants are cached (recent.ts) keyed by
 // the ModelArch object, which must therefore be treated as immutable once built).
 //
 // Conventions (all figures are for ONE instance of the operator — one layer — and the whole batch):
@@ -23,6 +23,8 @@
 //   correction bias are not part of ModelArch and are ignored (< 0.01% of parameters).
 import type { ModelArch, Operator, Phase, Precision, PrecisionSpec } from '../types.js';
 import { BYTES_PER_ELEMENT } from '../types.js';
+import { RecentCache } from '../recent.js';
+import { primeShape } from '../shape.js';
 
 export interface StepShape {
   /** Sequences in the step. */
@@ -117,7 +119,8 @@ interface Derived {
   moeLayerActiveParams: number; // router + topK routed + shared
 }
 
-const cache = new WeakMap<ModelArch, Derived>();
+/** Per-architecture constants of the last few ModelArch objects (see recent.ts for why not a WeakMap). */
+const cache = new RecentCache<ModelArch, Derived>(8);
 
 function moeLayerCount(arch: ModelArch): number {
   const m = arch.moe;
@@ -256,6 +259,17 @@ function mk(
   return { name, kind, count, m, n, k, groups, flops, weightBytes, activationBytes, kvReadBytes, kvWriteBytes, computePrecision, shard };
 }
 
+// V8 gives a literal's fields the representation of the first values stored in them (small
+// integers here), and deprecates that object shape when a field later receives a fraction or a
+// number past 2^31 (an operator's FLOPs or bytes). Operators made with the deprecated shape then
+// migrate on their first property access (measured: a third of the time of building a plan in a
+// process that had seen small shapes first). One operator built at load time with non-numbers in
+// the numeric fields gives them the general (tagged) representation from the start: it never
+// changes again, small integers are stored inline (a double-represented field boxes every value,
+// one allocation per field), and a field copied unchanged (parallel.ts's sharded operators share
+// this shape) copies a pointer instead of allocating a box.
+primeShape(mk);
+
 function gemm(
   name: string,
   count: number,
@@ -315,6 +329,11 @@ function keysRead(contextBefore: number, newTokens: number, window: number): num
  *   latent space: scores over kv_lora_rank + rope, AV over kv_lora_rank, all heads sharing one
  *   latent stream (m = heads * newTokens, groups = batch). The cache is read once, never expanded.
  * Both forms read the same weights (q_absorb + v_up = kv_b_proj) and the same KV cache bytes.
+ *
+ * contextOnly: emit only the operators whose cost depends on the cached context (the attention
+ * cores and MLA prefill's kv_b_proj, which reads the latent cache), in the same order and with the
+ * same figures as in the full list. The decode step's context samples need only these, so they
+ * skip building (and the GC skips collecting) the rest. Routing is not consulted in this mode.
  */
 export function buildOperators(
   arch: ModelArch,
@@ -322,6 +341,7 @@ export function buildOperators(
   phase: Phase,
   step: StepShape,
   routing?: Routing,
+  contextOnly = false,
 ): Operator[] {
   const b = step.batch;
   const s = step.newTokens;
@@ -343,21 +363,22 @@ export function buildOperators(
   const hidden = d.hidden;
   const H = d.heads;
   const ops: Operator[] = [];
+  const all = !contextOnly;
 
   // Embedding lookup: reads one row per token (at most the whole table), writes the hidden states.
   const rows = t < d.vocab ? t : d.vocab;
-  ops.push(mk('embed', 'embedding', 1, t, hidden, 1, 1, 0, rows * hidden * bw, t * hidden * ba, 0, 0, cpV, 'none'));
+  if (all) ops.push(mk('embed', 'embedding', 1, t, hidden, 1, 1, 0, rows * hidden * bw, t * hidden * ba, 0, 0, cpV, 'none'));
 
-  ops.push(norm('L*.attn.norm', L, t, hidden, bw, ba, cpV));
+  if (all) ops.push(norm('L*.attn.norm', L, t, hidden, bw, ba, cpV));
 
   if (!d.mla) {
     const dh = d.headDim;
     const kvH = d.kvHeads;
-    ops.push(gemm('L*.attn.qkv_proj', L, t, d.qkvN, hidden, 1, bw, ba, cpG, 'tp'));
+    if (all) ops.push(gemm('L*.attn.qkv_proj', L, t, d.qkvN, hidden, 1, bw, ba, cpG, 'tp'));
     if (d.qkNorm) {
       // Per-head RMSNorm of q and k (Qwen3); gains of width headDim each.
       const w = (H + kvH) * dh;
-      ops.push(mk('L*.attn.qk_norm', 'vector', L, t, w, 1, 1, 4 * t * w, 2 * dh * bw, 2 * t * w * ba, 0, 0, cpV, 'none'));
+      if (all) ops.push(mk('L*.attn.qk_norm', 'vector', L, t, w, 1, 1, 4 * t * w, 2 * dh * bw, 2 * t * w * ba, 0, 0, cpV, 'none'));
     }
     const perTok = d.kvElemsPerTokenLayer * bkv;
     const groupRows = s * (H / kvH);
@@ -379,14 +400,14 @@ export function buildOperators(
     const rope = d.qkRope;
     const dv = d.vHead;
     if (d.qLoraRank > 0) {
-      ops.push(gemm('L*.attn.q_a_proj', L, t, d.qLoraRank, hidden, 1, bw, ba, cpG, 'tp'));
-      ops.push(norm('L*.attn.q_a_norm', L, t, d.qLoraRank, bw, ba, cpV));
-      ops.push(gemm('L*.attn.q_b_proj', L, t, H * qk, d.qLoraRank, 1, bw, ba, cpG, 'tp'));
+      if (all) ops.push(gemm('L*.attn.q_a_proj', L, t, d.qLoraRank, hidden, 1, bw, ba, cpG, 'tp'));
+      if (all) ops.push(norm('L*.attn.q_a_norm', L, t, d.qLoraRank, bw, ba, cpV));
+      if (all) ops.push(gemm('L*.attn.q_b_proj', L, t, H * qk, d.qLoraRank, 1, bw, ba, cpG, 'tp'));
     } else {
-      ops.push(gemm('L*.attn.q_proj', L, t, H * qk, hidden, 1, bw, ba, cpG, 'tp'));
+      if (all) ops.push(gemm('L*.attn.q_proj', L, t, H * qk, hidden, 1, bw, ba, cpG, 'tp'));
     }
-    ops.push(gemm('L*.attn.kv_a_proj', L, t, lat + rope, hidden, 1, bw, ba, cpG, 'tp'));
-    ops.push(norm('L*.attn.kv_a_norm', L, t, lat, bw, ba, cpV));
+    if (all) ops.push(gemm('L*.attn.kv_a_proj', L, t, lat + rope, hidden, 1, bw, ba, cpG, 'tp'));
+    if (all) ops.push(norm('L*.attn.kv_a_norm', L, t, lat, bw, ba, cpV));
     const ctx = c0 + s;
     const pairs = causalKeyPairs(c0, s, Infinity);
     const kvWrite = b * s * (lat + rope) * bkv;
@@ -403,23 +424,24 @@ export function buildOperators(
       const act = (t * H * qk + mCtx * H * (d.qkNope + dv) + t * H * dv) * ba;
       ops.push(mk('L*.attn.core', 'attention', L, s, ctx, qk, b * H, flops, 0, act, mCtx * rope * bkv, kvWrite, cpA, 'tp'));
     } else {
-      ops.push(gemm('L*.attn.q_absorb', L, t, lat, d.qkNope, H, bw, ba, cpG, 'tp'));
+      if (all) ops.push(gemm('L*.attn.q_absorb', L, t, lat, d.qkNope, H, bw, ba, cpG, 'tp'));
       const flops = 2 * b * H * pairs * (lat + rope) + 2 * b * H * pairs * lat;
       const act = (t * H * (lat + rope) + t * H * lat) * ba; // latent q in, latent output out
       ops.push(mk('L*.attn.core', 'attention', L, s * H, ctx, lat + rope, b, flops, 0, act, b * ctx * (lat + rope) * bkv, kvWrite, cpA, 'tp'));
-      ops.push(gemm('L*.attn.v_up', L, t, dv, lat, H, bw, ba, cpG, 'tp'));
+      if (all) ops.push(gemm('L*.attn.v_up', L, t, dv, lat, H, bw, ba, cpG, 'tp'));
     }
   }
 
-  ops.push(gemm('L*.attn.o_proj', L, t, hidden, d.oK, 1, bw, ba, cpG, 'tp'));
-  ops.push(norm('L*.ffn.norm', L, t, hidden, bw, ba, cpV));
+  if (all) ops.push(gemm('L*.attn.o_proj', L, t, hidden, d.oK, 1, bw, ba, cpG, 'tp'));
+  if (all) ops.push(norm('L*.ffn.norm', L, t, hidden, bw, ba, cpV));
 
-  if (d.denseLayers > 0) {
+  if (all && d.denseLayers > 0) {
     ops.push(gemm('dense.ffn.gate_up', d.denseLayers, t, d.ffnUpN, hidden, 1, bw, ba, cpG, 'tp'));
     ops.push(gemm('dense.ffn.down', d.denseLayers, t, hidden, arch.intermediateSize, 1, bw, ba, cpG, 'tp'));
   }
 
-  if (d.moeLayers > 0) {
+  // The FFN and MoE blocks hold no context-dependent operator.
+  if (all && d.moeLayers > 0) {
     const nm = d.moeLayers;
     ops.push(gemm('moe.router', nm, t, d.experts, hidden, 1, bw, ba, cpG, 'none'));
     const skew = routing?.skew ?? 0;
@@ -450,9 +472,9 @@ export function buildOperators(
     }
   }
 
-  ops.push(norm('final_norm', 1, t, hidden, bw, ba, cpV));
+  if (all) ops.push(norm('final_norm', 1, t, hidden, bw, ba, cpV));
   // Logits: prefill needs them only for the last position of each sequence; decode for every token.
-  ops.push(gemm('lm_head', 1, phase === 'prefill' ? b : t, d.vocab, hidden, 1, bw, ba, cpG, 'tp'));
+  if (all) ops.push(gemm('lm_head', 1, phase === 'prefill' ? b : t, d.vocab, hidden, 1, bw, ba, cpG, 'tp'));
   return ops;
 }
 
