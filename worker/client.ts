@@ -26,6 +26,7 @@ import {
   type KeepaliveOptions,
   type WireResult,
   type WorkerMessage,
+  wireDesignBytes,
 } from '../coordinator/protocol.js';
 
 export interface WorkerOptions {
@@ -208,8 +209,7 @@ function session(
       pendingBytes = 0;
     };
     const addResult = (w: WireResult) => {
-      let bytes = 200;
-      for (const d of w.designs) bytes += d.metricsJson.length + d.paramsJson.length + 100;
+      const bytes = 200 + wireDesignBytes(w);
       if (pending.length > 0 && (pending.length >= reply.maxResultsPerBatch || pendingBytes + bytes > budget)) sendResults();
       pending.push(w);
       pendingBytes += bytes;
