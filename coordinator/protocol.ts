@@ -342,57 +342,31 @@ function mayOverflow(s: string): boolean {
   return BIG_EXP.test(s) || (s.length >= 300 && longDigitRun(s));
 }
 
-const isDigit = (c: number | undefined) => c !== undefined && c >= 48 && c <= 57;
-
-const isE = (c: number | undefined) => c !== undefined && (c | 32) === 101;
-
-/** The exponent pattern [0-9][eE][+-]?[0-9]{3} at b[i] (an e or E). */
-function bigExponentAt(b: Uint8Array, i: number): boolean {
-  if (i === 0 || !isDigit(b[i - 1])) return false;
-  let j = i + 1;
-  if (b[j] === 43 || b[j] === 45) j++;
-  return isDigit(b[j]) && isDigit(b[j + 1]) && isDigit(b[j + 2]);
-}
-
-/** 32-bit views of the received message buffers (the column-wise metrics are slices of one). */
-const words = new WeakMap<ArrayBufferLike, Int32Array>();
-
 /**
- * mayOverflow() on UTF-8 bytes (the same two patterns), without decoding them to a string: four bytes
- * at a time, only a word holding an e or E byte is looked at byte by byte. Byte order does not matter.
+ * mayOverflow() on UTF-8 bytes without decoding them: as latin1 (one char per byte, a plain copy) the
+ * digits, e, E, + and - are where they are in the bytes and nothing else can look like them, so the
+ * same patterns match (measured: cheaper than a JS loop over the bytes and than a UTF-8 decode).
  */
 function mayOverflowBytes(b: Uint8Array): boolean {
-  const n = b.length;
-  const off = b.byteOffset;
-  // 300+ digits in a row: such a run covers an index 255 mod 256 (as longDigitRun).
-  for (let i = 255; i < n; i += 256) {
-    if (!isDigit(b[i])) continue;
-    let a = i;
-    let z = i;
-    while (a > 0 && isDigit(b[a - 1])) a--;
-    while (z + 1 < n && isDigit(b[z + 1])) z++;
-    if (z - a + 1 >= 300) return true;
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return mayOverflow(buf.toString('latin1'));
+}
+
+/**
+ * False when none of these byte strings may hold an overflowing number: they are views into one
+ * buffer, in order and not overlapping, and the span from the first to the last has no match. True
+ * (check each one) otherwise.
+ */
+function metricsSpanMayOverflow(ms: readonly Uint8Array[]): boolean {
+  if (ms.length === 0) return false;
+  const buf = ms[0]!.buffer;
+  let end = ms[0]!.byteOffset;
+  for (const m of ms) {
+    if (!(m instanceof Uint8Array) || m.buffer !== buf || m.byteOffset < end) return true;
+    end = m.byteOffset + m.byteLength;
   }
-  let w = words.get(b.buffer);
-  if (!w) {
-    w = new Int32Array(b.buffer, 0, b.buffer.byteLength >> 2);
-    words.set(b.buffer, w);
-  }
-  const w0 = (off + 3) >> 2; // first whole word
-  const w1 = (off + n) >> 2; // end of the whole words
-  if (w1 <= w0) {
-    for (let i = 0; i < n; i++) if (isE(b[i]) && bigExponentAt(b, i)) return true;
-    return false;
-  }
-  for (let i = 0; i < w0 * 4 - off; i++) if (isE(b[i]) && bigExponentAt(b, i)) return true;
-  for (let k = w0; k < w1; k++) {
-    const x = (w[k]! | 0x20202020) ^ 0x65656565; // a zero byte where the byte is e or E
-    if (((x - 0x01010101) & ~x & 0x80808080) === 0) continue;
-    const base = k * 4 - off;
-    for (let q = base; q < base + 4; q++) if (isE(b[q]) && bigExponentAt(b, q)) return true;
-  }
-  for (let i = w1 * 4 - off; i < n; i++) if (isE(b[i]) && bigExponentAt(b, i)) return true;
-  return false;
+  const start = ms[0]!.byteOffset;
+  return mayOverflow(Buffer.from(buf, start, end - start).toString('latin1'));
 }
 
 function finiteJsonCheck(s: string, what: string): void {
@@ -479,6 +453,10 @@ export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint
       if (names.has(f)) throw bad(`subspace '${sid}': figure ${f} named twice`);
       names.add(f);
     }
+    // The metrics of a message lie one after another in it: one scan of that span (as latin1) clears
+    // them all at once; only when it finds something is each design checked on its own (the bytes
+    // between two of them can only add a false alarm, never hide a match inside one).
+    const clear = !metricsSpanMayOverflow(c.metricsJson);
     for (let i = 0; i < n; i++) {
       const id = pointId(c.ids[i]!);
       const values = c.values.slice(i * nObjectives, (i + 1) * nObjectives);
@@ -496,7 +474,7 @@ export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint
       if (!(mj instanceof Uint8Array) || mj.length === 0) throw bad(`subspace '${sid}': point ${id} has no metrics`);
       if (mj[0] !== 123 /* { */) throw bad(`subspace '${sid}': point ${id} metrics_json is not a JSON object`);
       // Checked as bytes: the metrics of the designs the coordinator does not keep are never decoded.
-      if (mayOverflowBytes(mj)) finiteJsonCheck(Buffer.from(mj.buffer, mj.byteOffset, mj.byteLength).toString('utf8'), `subspace '${sid}' point ${id} metrics`);
+      if (!clear && mayOverflowBytes(mj)) finiteJsonCheck(Buffer.from(mj.buffer, mj.byteOffset, mj.byteLength).toString('utf8'), `subspace '${sid}' point ${id} metrics`);
       designs.push({
         id,
         subspaceId: sid,
