@@ -101,7 +101,7 @@ export type WorkerMessage =
 export type CoordinatorMessage =
   | { msg?: 'leases'; leases: { leases: WireLease[] } }
   | { msg?: 'incumbent'; incumbent: { version: number; points: WirePoint[] } }
-  | { msg?: 'ack'; ack: { subspaceIds: string[]; applied: boolean[] } }
+  | { msg?: 'ack'; ack: { subspaceIds: string[]; applied: boolean[]; leases?: WireLease[] } }
   | { msg?: 'renewed'; renewed: { lost: string[] } }
   | { msg?: 'done'; done: { state: string; reason: string } }
   | { msg?: 'drain'; drain: Record<string, never> };
