@@ -54,6 +54,17 @@ export interface CoordinatorOptions {
   maxLeasePoints?: bigint;
 }
 
+/**
+ * The metrics JSON a design received over the wire carries (stored as is, no re-serialising): a string,
+ * or UTF-8 bytes (the column-wise form), decoded here, only for the designs that are kept.
+ */
+function metricsText(d: Design): string | undefined {
+  const mj = (d as Design & { metricsJson?: unknown }).metricsJson;
+  if (typeof mj === 'string') return mj;
+  if (mj instanceof Uint8Array) return Buffer.from(mj.buffer, mj.byteOffset, mj.byteLength).toString('utf8');
+  return undefined;
+}
+
 /** Lease order: deeper subspaces first (depth-first, so splitting stays local), then higher bound. */
 function priorityOf(depth: number, bound: { ideal?: number[]; infeasible?: string } | null): number {
   const b = bound?.ideal ? bound.ideal[0]! : bound?.infeasible ? 1e14 : 0;
@@ -263,6 +274,7 @@ export class Coordinator {
     const frontIds = new Set(archive.entries.map((e) => e.id));
     const rows = [...keep.values()].map((d) => ({
       pointId: d.id,
+      mj: metricsText(d),
       keptAs: [
         ...(frontIds.has(d.id) ? (['pareto'] as const) : []),
         ...(topk.some((t) => t.items.some((x) => x.id === d.id)) ? (['topk'] as const) : []),
@@ -271,10 +283,10 @@ export class Coordinator {
       objectives: d.figures,
       params: d.params,
       // A design received over the wire carries its metrics as JSON: stored as is (no re-serialising).
-      ...(typeof (d as Design & { metricsJson?: unknown }).metricsJson === 'string'
-        ? { metricsJson: (d as Design & { metricsJson: string }).metricsJson }
-        : { metrics: d.metrics }),
-    })) satisfies DesignRow[];
+      metrics: d.metrics,
+    }))
+      // A design received over the wire carries its metrics as JSON: stored as is (no re-serialising).
+      .map(({ mj, metrics, ...row }) => ({ ...row, ...(mj !== undefined ? { metricsJson: mj } : { metrics }) })) satisfies DesignRow[];
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
     const changed = frontIds.size !== before.size || [...frontIds].some((id) => !before.has(id));
     const res = commitSubspace(
@@ -327,8 +339,8 @@ export class Coordinator {
         ...(d.keptAs.includes('subspace-best') ? (['subspace-best'] as const) : []),
       ];
       if (keptAs.length === 0) continue;
-      const mj = (d as Design & { metricsJson?: unknown }).metricsJson;
-      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, ...(typeof mj === 'string' ? { metricsJson: mj } : { metrics: d.metrics }) });
+      const mj = metricsText(d);
+      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, ...(mj !== undefined ? { metricsJson: mj } : { metrics: d.metrics }) });
     }
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
     return validateCommit(

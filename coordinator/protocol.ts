@@ -63,6 +63,17 @@ export interface WireDesign {
   metricsJson: string;
   keptAs: string[];
 }
+/** Designs column-wise (proto DesignColumns): what the worker sends. */
+export interface WireColumns {
+  ids: string[];
+  values: number[];
+  figureNames: string[];
+  figures: number[];
+  paramsJson: string[];
+  /** UTF-8 JSON bytes (decoded as Buffers that share the received message: no copy, no string). */
+  metricsJson: Uint8Array[];
+  keptAs: number[];
+}
 export interface WireResult {
   subspaceId: string;
   first: string;
@@ -70,6 +81,7 @@ export interface WireResult {
   counts: WireCounts | null;
   infeasibleByReason: Record<string, string>;
   designs: WireDesign[];
+  columns?: WireColumns | null;
 }
 export interface WirePoint {
   id: string;
@@ -89,7 +101,7 @@ export type WorkerMessage =
 export type CoordinatorMessage =
   | { msg?: 'leases'; leases: { leases: WireLease[] } }
   | { msg?: 'incumbent'; incumbent: { version: number; points: WirePoint[] } }
-  | { msg?: 'ack'; ack: { subspaceIds: string[]; applied: boolean[] } }
+  | { msg?: 'ack'; ack: { subspaceIds: string[]; applied: boolean[]; leases?: WireLease[] } }
   | { msg?: 'renewed'; renewed: { lost: string[] } }
   | { msg?: 'done'; done: { state: string; reason: string } }
   | { msg?: 'drain'; drain: Record<string, never> };
@@ -214,8 +226,23 @@ export function clientCredentials(o: { tlsCa?: string; tlsCert?: string; tlsKey?
 
 export { wireJson } from '../worker/json.js';
 
+const KEPT_BIT = { pareto: 1, topk: 2, 'subspace-best': 4 } as const;
+type KeptName = keyof typeof KEPT_BIT;
+/** keptAs of each flag value 0..7 (shared, never mutated). */
+const KEPT_OF: readonly (readonly KeptName[])[] = Array.from({ length: 8 }, (_, f) =>
+  Object.freeze((['pareto', 'topk', 'subspace-best'] as const).filter((k) => f & KEPT_BIT[k])),
+);
+
+/** Same own keys, in the same order. */
+function sameKeys(o: Record<string, number>, names: readonly string[]): boolean {
+  let i = 0;
+  for (const k in o) if (k !== names[i++]) return false;
+  return i === names.length;
+}
+
 export function resultToWire(r: SubspaceResult): WireResult {
-  return {
+  const ds = r.designs as (Design & { metricsJson?: string })[];
+  const base = {
     subspaceId: r.subspaceId,
     first: r.first.toString(),
     size: r.size.toString(),
@@ -226,16 +253,46 @@ export function resultToWire(r: SubspaceResult): WireResult {
       infeasible: r.counts.infeasible.toString(),
     },
     infeasibleByReason: Object.fromEntries(Object.entries(r.infeasibleByReason).map(([k, v]) => [k, v.toString()])),
-    designs: r.designs.map((d: Design & { metricsJson?: string }) => ({
+  };
+  // Metrics: serialised in the search thread already (worker/thread.ts): sent as is.
+  const metrics = (d: Design & { metricsJson?: string }) => (typeof d.metricsJson === 'string' ? d.metricsJson : wireJson(d.metrics));
+  const names = ds.length > 0 ? Object.keys(ds[0]!.figures) : [];
+  const k = ds.length > 0 ? ds[0]!.values.length : 0;
+  if (ds.every((d) => d.values.length === k && sameKeys(d.figures, names))) {
+    // Column-wise (the common case: every design has the run's objectives and figures).
+    const c: WireColumns = { ids: [], values: [], figureNames: names, figures: [], paramsJson: [], metricsJson: [], keptAs: [] };
+    for (const d of ds) {
+      c.ids.push(d.id.toString());
+      for (const v of d.values) c.values.push(v);
+      for (const n of names) c.figures.push(d.figures[n]!);
+      c.paramsJson.push(wireJson(d.params));
+      c.metricsJson.push(Buffer.from(metrics(d), 'utf8'));
+      let f = 0;
+      for (const x of d.keptAs) f |= KEPT_BIT[x] ?? 0;
+      c.keptAs.push(f);
+    }
+    return { ...base, designs: [], columns: c };
+  }
+  return {
+    ...base,
+    designs: ds.map((d) => ({
       id: d.id.toString(),
       values: d.values,
       figures: d.figures,
       paramsJson: wireJson(d.params),
-      // Serialised in the search thread already (worker/thread.ts): sent as is.
-      metricsJson: typeof d.metricsJson === 'string' ? d.metricsJson : wireJson(d.metrics),
+      metricsJson: metrics(d),
       keptAs: d.keptAs,
     })),
   };
+}
+
+/** Approximate encoded size of a result's designs (the worker's batch budget). */
+export function wireDesignBytes(w: WireResult): number {
+  let bytes = 0;
+  for (const d of w.designs) bytes += d.metricsJson.length + d.paramsJson.length + 100;
+  const c = w.columns;
+  if (c) for (let i = 0; i < c.ids.length; i++) bytes += c.metricsJson[i]!.length + c.paramsJson[i]!.length + 40;
+  return bytes;
 }
 
 export const snapshotToWire = (s: readonly Entry[]): WirePoint[] => s.map((e) => ({ id: e.id.toString(), values: e.values }));
@@ -285,21 +342,53 @@ function mayOverflow(s: string): boolean {
   return BIG_EXP.test(s) || (s.length >= 300 && longDigitRun(s));
 }
 
+/**
+ * mayOverflow() on UTF-8 bytes without decoding them: as latin1 (one char per byte, a plain copy) the
+ * digits, e, E, + and - are where they are in the bytes and nothing else can look like them, so the
+ * same patterns match (measured: cheaper than a JS loop over the bytes and than a UTF-8 decode).
+ */
+function mayOverflowBytes(b: Uint8Array): boolean {
+  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
+  return mayOverflow(buf.toString('latin1'));
+}
+
+/**
+ * False when none of these byte strings may hold an overflowing number: they are views into one
+ * buffer, in order and not overlapping, and the span from the first to the last has no match. True
+ * (check each one) otherwise.
+ */
+function metricsSpanMayOverflow(ms: readonly Uint8Array[]): boolean {
+  if (ms.length === 0) return false;
+  const buf = ms[0]!.buffer;
+  let end = ms[0]!.byteOffset;
+  for (const m of ms) {
+    if (!(m instanceof Uint8Array) || m.buffer !== buf || m.byteOffset < end) return true;
+    end = m.byteOffset + m.byteLength;
+  }
+  const start = ms[0]!.byteOffset;
+  return mayOverflow(Buffer.from(buf, start, end - start).toString('latin1'));
+}
+
 function finiteJsonCheck(s: string, what: string): void {
   if (!mayOverflow(s)) return;
   // Only the slow path parses: numbers with 3-digit exponents are rare in metrics.
   let nonFinite = false;
-  JSON.parse(s, (_k, v) => {
-    if (typeof v === 'number' && !Number.isFinite(v)) nonFinite = true;
-    return v;
-  });
+  try {
+    JSON.parse(s, (_k, v) => {
+      if (typeof v === 'number' && !Number.isFinite(v)) nonFinite = true;
+      return v;
+    });
+  } catch {
+    throw bad(`${what}: not valid JSON`);
+  }
   if (nonFinite) throw bad(`${what}: a number is not finite`);
 }
 
 /**
  * Validates a result from the wire against the subspace it claims (first, size from the space) and
  * converts it for Coordinator.commit. Throws WireError (INVALID_ARGUMENT / RESOURCE_EXHAUSTED).
- * The metrics stay the JSON string the worker sent (`metricsJson`), stored as is.
+ * The metrics stay the JSON the worker sent (`metricsJson`: a string, or the received bytes of the
+ * column-wise form, decoded only for the designs the coordinator keeps), stored as is.
  */
 export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint }, nObjectives: number): SubspaceResult {
   const sid = w.subspaceId;
@@ -324,30 +413,89 @@ export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint
     rsum += reasons[k]!;
   }
   if (rsum !== counts.infeasible) throw bad(`subspace '${sid}': infeasible reasons add up to ${rsum}, not ${counts.infeasible}`);
-  if (w.designs.length > MAX_DESIGNS_PER_RESULT)
-    throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `subspace '${sid}': ${w.designs.length} designs (max ${MAX_DESIGNS_PER_RESULT})`);
-  if (BigInt(w.designs.length) > counts.evaluated) throw bad(`subspace '${sid}': ${w.designs.length} designs but ${counts.evaluated} evaluated`);
+  const c = w.columns ?? null;
+  if (c && w.designs.length > 0) throw bad(`subspace '${sid}': designs both as messages and column-wise`);
+  const n = c ? c.ids.length : w.designs.length;
+  if (n > MAX_DESIGNS_PER_RESULT) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `subspace '${sid}': ${n} designs (max ${MAX_DESIGNS_PER_RESULT})`);
+  if (BigInt(n) > counts.evaluated) throw bad(`subspace '${sid}': ${n} designs but ${counts.evaluated} evaluated`);
   const end = first + size;
   const seen = new Set<string>();
-  const designs: (Design & { metricsJson: string })[] = [];
-  for (const d of w.designs) {
-    const id = decimal(d.id, `subspace '${sid}' design id`);
+  const designs: (Design & { metricsJson: string | Uint8Array })[] = [];
+  /** The checks every design passes, whichever form it came in. */
+  const pointId = (s: string): bigint => {
+    const id = decimal(s, `subspace '${sid}' design id`);
     if (id < first || id >= end) throw bad(`subspace '${sid}': point ${id} is outside the subspace [${first}, ${end})`);
-    if (seen.has(d.id)) throw bad(`subspace '${sid}': point ${id} appears twice`);
-    seen.add(d.id);
+    if (seen.has(s)) throw bad(`subspace '${sid}': point ${id} appears twice`);
+    seen.add(s);
+    return id;
+  };
+  const paramsOf = (id: bigint, paramsJson: string): Design['params'] => {
+    let params: unknown;
+    try {
+      params = JSON.parse(paramsJson);
+    } catch {
+      throw bad(`subspace '${sid}': point ${id} params_json is not JSON`);
+    }
+    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw bad(`subspace '${sid}': point ${id} params_json is not an object`);
+    finiteJsonCheck(paramsJson, `subspace '${sid}' point ${id} params`);
+    return params as Design['params'];
+  };
+  if (c) {
+    const m = c.figureNames.length;
+    if (c.values.length !== n * nObjectives)
+      throw bad(`subspace '${sid}': ${c.values.length} objective values for ${n} designs of ${nObjectives} objectives`);
+    if (c.figures.length !== n * m) throw bad(`subspace '${sid}': ${c.figures.length} figures for ${n} designs of ${m} figures`);
+    if (c.paramsJson.length !== n || c.metricsJson.length !== n || c.keptAs.length !== n)
+      throw bad(`subspace '${sid}': design columns of unequal length (${n} ids, ${c.paramsJson.length} params, ${c.metricsJson.length} metrics, ${c.keptAs.length} kept_as)`);
+    const names = new Set<string>();
+    for (const f of c.figureNames) {
+      if (typeof f !== 'string' || f.length === 0 || f.length > 200 || f === '__proto__') throw bad(`subspace '${sid}': bad figure name ${JSON.stringify(f)}`);
+      if (names.has(f)) throw bad(`subspace '${sid}': figure ${f} named twice`);
+      names.add(f);
+    }
+    // The metrics of a message lie one after another in it: one scan of that span (as latin1) clears
+    // them all at once; only when it finds something is each design checked on its own (the bytes
+    // between two of them can only add a false alarm, never hide a match inside one).
+    const clear = !metricsSpanMayOverflow(c.metricsJson);
+    for (let i = 0; i < n; i++) {
+      const id = pointId(c.ids[i]!);
+      const values = c.values.slice(i * nObjectives, (i + 1) * nObjectives);
+      for (const v of values) if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} has a non-finite objective value ${v}`);
+      const figures: Record<string, number> = {};
+      for (let j = 0; j < m; j++) {
+        const v = c.figures[i * m + j]!;
+        if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} figure ${c.figureNames[j]} = ${v} is not finite`);
+        figures[c.figureNames[j]!] = v;
+      }
+      const kept = c.keptAs[i]!;
+      if (!Number.isInteger(kept) || kept < 0 || kept > 7) throw bad(`subspace '${sid}': point ${id} kept as ${kept} (bit flags 1 pareto, 2 topk, 4 subspace-best)`);
+      const params = paramsOf(id, c.paramsJson[i]!);
+      const mj = c.metricsJson[i];
+      if (!(mj instanceof Uint8Array) || mj.length === 0) throw bad(`subspace '${sid}': point ${id} has no metrics`);
+      if (mj[0] !== 123 /* { */) throw bad(`subspace '${sid}': point ${id} metrics_json is not a JSON object`);
+      // Checked as bytes: the metrics of the designs the coordinator does not keep are never decoded.
+      if (!clear && mayOverflowBytes(mj)) finiteJsonCheck(Buffer.from(mj.buffer, mj.byteOffset, mj.byteLength).toString('utf8'), `subspace '${sid}' point ${id} metrics`);
+      designs.push({
+        id,
+        subspaceId: sid,
+        values,
+        figures,
+        params,
+        metrics: undefined as unknown as Design['metrics'],
+        metricsJson: mj,
+        keptAs: KEPT_OF[kept] as Design['keptAs'],
+      });
+    }
+    return { subspaceId: sid, first, size, counts, infeasibleByReason: reasons, designs };
+  }
+  for (const d of w.designs) {
+    const id = pointId(d.id);
     if (d.values.length !== nObjectives) throw bad(`subspace '${sid}': point ${id} has ${d.values.length} objective values, not ${nObjectives}`);
     for (const v of d.values) if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} has a non-finite objective value ${v}`);
     for (const [k, v] of Object.entries(d.figures)) if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} figure ${k} = ${v} is not finite`);
     for (const k of d.keptAs)
       if (k !== 'pareto' && k !== 'topk' && k !== 'subspace-best') throw bad(`subspace '${sid}': point ${id} kept as '${k}'`);
-    let params: unknown;
-    try {
-      params = JSON.parse(d.paramsJson);
-    } catch {
-      throw bad(`subspace '${sid}': point ${id} params_json is not JSON`);
-    }
-    if (params === null || typeof params !== 'object' || Array.isArray(params)) throw bad(`subspace '${sid}': point ${id} params_json is not an object`);
-    finiteJsonCheck(d.paramsJson, `subspace '${sid}' point ${id} params`);
+    const params = paramsOf(id, d.paramsJson);
     if (typeof d.metricsJson !== 'string' || d.metricsJson.length === 0) throw bad(`subspace '${sid}': point ${id} has no metrics`);
     const c0 = d.metricsJson.charCodeAt(0);
     if (c0 !== 123 /* { */) throw bad(`subspace '${sid}': point ${id} metrics_json is not a JSON object`);
@@ -357,7 +505,7 @@ export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint
       subspaceId: sid,
       values: [...d.values],
       figures: { ...d.figures },
-      params: params as Design['params'],
+      params,
       metrics: undefined as unknown as Design['metrics'],
       metricsJson: d.metricsJson,
       keptAs: d.keptAs as Design['keptAs'],

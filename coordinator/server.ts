@@ -458,9 +458,22 @@ export class CoordinatorServer {
       this.commits += g.ids.length;
       const k = this.known.get(g.s.workerId);
       if (k && g.s.closed) k.commits = g.s.commits;
-      g.s.out.send({ ack: { subspaceIds: g.ids, applied: g.ids.map(() => true) } });
+      const a = this.acks.get(g.s);
+      if (a) a.push(...g.ids);
+      else this.acks.set(g.s, [...g.ids]);
     });
     this.broadcastIncumbent();
+  }
+
+  /**
+   * Acks of written results not sent yet, per stream: in a turn, the lease round that follows the
+   * flush sends them with the stream's new leases (one message); sendAcks sends the others.
+   */
+  private readonly acks = new Map<Session, string[]>();
+
+  private sendAcks(): void {
+    for (const [s, ids] of this.acks) s.out.send({ ack: { subspaceIds: ids, applied: ids.map(() => true) } });
+    this.acks.clear();
   }
 
   // ------------------------------------------------------------------------------------------
@@ -505,8 +518,12 @@ export class CoordinatorServer {
     const run = () => {
       this.turnQueued = false;
       this.lastTurnMs = performance.now();
-      if (this.state === 'running') this.dispatch();
-      else this.flush();
+      try {
+        if (this.state === 'running') this.dispatch();
+        else this.flush();
+      } finally {
+        this.sendAcks();
+      }
     };
     const wait = this.lastTurnMs + this.groupCommitMs - performance.now();
     if (wait <= 0) setImmediate(run);
@@ -518,6 +535,7 @@ export class CoordinatorServer {
     // Results received before leasing: what is leased (and pruned at lease time) sees them durable.
     this.flush();
     if (this.co.finished()) {
+      this.sendAcks();
       this.finish('done', 'the run is complete');
       return;
     }
@@ -536,6 +554,7 @@ export class CoordinatorServer {
     const got = asking.length > 0 ? this.co.leaseMany(asking.map((s) => ({ owner: s.workerId, n: Math.min(s.credits, 64) }))) : [];
     if (this.co.finished()) {
       this.broadcastIncumbent();
+      this.sendAcks();
       this.finish('done', 'the run is complete');
       return;
     }
@@ -548,11 +567,13 @@ export class CoordinatorServer {
       s.credits -= ls.length;
       for (const l of ls) s.leases.add(l.id);
       this.sendIncumbent(s);
-      s.out.send({
-        leases: {
-          leases: ls.map((l) => ({ subspaceId: l.id, first: l.first.toString(), size: l.size.toString(), expiresMs: l.expiresMs, attempts: l.attempts })),
-        },
-      });
+      const leases = ls.map((l) => ({ subspaceId: l.id, first: l.first.toString(), size: l.size.toString(), expiresMs: l.expiresMs, attempts: l.attempts }));
+      const acked = this.acks.get(s);
+      if (acked) {
+        // With the ack of this turn's commits: one message.
+        this.acks.delete(s);
+        s.out.send({ ack: { subspaceIds: acked, applied: acked.map(() => true), leases } });
+      } else s.out.send({ leases: { leases } });
       if (s.credits > 0) hungry++;
     });
     // Adaptive splitting: keep at least a round of work queued for every worker's threads.
@@ -576,7 +597,11 @@ export class CoordinatorServer {
     const now = Date.now();
     this.samples.push({ t: now, accounted: this.co.progress.accounted });
     while (this.samples.length > 2 && now - this.samples[0]!.t > 60_000) this.samples.shift();
-    this.dispatch();
+    try {
+      this.dispatch();
+    } finally {
+      this.sendAcks();
+    }
     if (this.state !== 'running') return;
     // Stuck: nothing queued, nothing leased, not complete: failed subspaces (retry limit reached).
     const queued = this.countQueued.get(this.co.run.id) as number;
@@ -718,6 +743,7 @@ export class CoordinatorServer {
       });
     });
     this.flush(); // results received and validated are written before the database closes
+    this.sendAcks();
     this.closedDb = true;
     this.co.close();
   }

@@ -26,6 +26,7 @@ import {
   type KeepaliveOptions,
   type WireResult,
   type WorkerMessage,
+  wireDesignBytes,
 } from '../coordinator/protocol.js';
 
 export interface WorkerOptions {
@@ -208,8 +209,7 @@ function session(
       pendingBytes = 0;
     };
     const addResult = (w: WireResult) => {
-      let bytes = 200;
-      for (const d of w.designs) bytes += d.metricsJson.length + d.paramsJson.length + 100;
+      const bytes = 200 + wireDesignBytes(w);
       if (pending.length > 0 && (pending.length >= reply.maxResultsPerBatch || pendingBytes + bytes > budget)) sendResults();
       pending.push(w);
       pendingBytes += bytes;
@@ -241,6 +241,33 @@ function session(
     };
     const hb = setInterval(() => write({ heartbeat: { leaseIds: [...held] } }), Math.max(50, reply.heartbeatMs));
 
+    /** Leases granted (in a LeaseGrant, or with an ack): each is searched when a slot is free. */
+    const take = (leases: readonly { subspaceId: string }[]) => {
+      for (const l of leases) {
+        const id = l.subspaceId;
+        held.add(id);
+        void queue.add(async () => {
+          let r: SubspaceResult | null = null;
+          if (!over && held.has(id)) {
+            try {
+              r = await pool.run(id, snapshot);
+            } catch (e) {
+              o.log(`search of '${id}' failed: ${(e as Error).message}`);
+            }
+          }
+          if (over) return;
+          if (r && held.has(id)) {
+            held.delete(id);
+            unacked.add(id);
+            addResult(resultToWire(r));
+            results++;
+          } else held.delete(id);
+          credit(1);
+          maybeLeave();
+        });
+      }
+    };
+
     call.on('data', (m: CoordinatorMessage) => {
       onContact();
       switch (m.msg) {
@@ -248,35 +275,14 @@ function session(
           snapshot = snapshotFromWire(m.incumbent.points);
           return;
         case 'leases':
-          for (const l of m.leases.leases) {
-            const id = l.subspaceId;
-            held.add(id);
-            void queue.add(async () => {
-              let r: SubspaceResult | null = null;
-              if (!over && held.has(id)) {
-                try {
-                  r = await pool.run(id, snapshot);
-                } catch (e) {
-                  o.log(`search of '${id}' failed: ${(e as Error).message}`);
-                }
-              }
-              if (over) return;
-              if (r && held.has(id)) {
-                held.delete(id);
-                unacked.add(id);
-                addResult(resultToWire(r));
-                results++;
-              } else held.delete(id);
-              credit(1);
-              maybeLeave();
-            });
-          }
+          take(m.leases.leases);
           return;
         case 'renewed':
           for (const id of m.renewed.lost) held.delete(id);
           return;
         case 'ack':
           for (const id of m.ack.subspaceIds) unacked.delete(id);
+          if (m.ack.leases && m.ack.leases.length > 0) take(m.ack.leases);
           maybeLeave();
           return;
         case 'done':
