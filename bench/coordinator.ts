@@ -167,33 +167,57 @@ async function stubRun(nWorkers: number, nDesigns: number): Promise<void> {
   );
 }
 
-async function realRun(): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'strata-bench-real-'));
+/** A free loopback port (bound and released), so the coordinator and its workers can start together. */
+async function freePort(): Promise<number> {
+  const { createServer } = await import('node:net');
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** One embedded run and one distributed run of `quick`; seconds, and the distributed run's phases. */
+async function realPair(dir: string, k: number): Promise<{ emb: number; dist: number; firstConnect: number; coCpu: number }> {
   const env = { ...process.env, STRATA_TOKEN: TOKEN };
   const t0 = Date.now();
-  const e = spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', join(dir, 'emb.db'), '--workers', '2'], { encoding: 'utf8' });
+  const e = spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', join(dir, `emb${k}.db`), '--workers', '2'], { encoding: 'utf8' });
   const emb = (Date.now() - t0) / 1000;
   if (e.status !== 0) throw new Error(e.stderr);
-  // Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run).
+  // Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run),
+  // launched together as a cluster launcher does (the workers retry their Join until it listens).
+  const port = await freePort();
   const t1 = Date.now();
-  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(dir, 'dist.db'), '--listen', '127.0.0.1:0', '--quiet'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
-  let err = '';
-  co.stderr.on('data', (d) => (err += d));
+  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(dir, `dist${k}.db`), '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ws = [0, 1].map(() => spawn(process.execPath, [BIN, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
+  let firstConnect = NaN;
+  co.stderr!.on('data', (d) => {
+    if (Number.isNaN(firstConnect) && /connected/.test(String(d))) firstConnect = (Date.now() - t1) / 1000;
+  });
   let coCpu = 0;
   const poll = setInterval(() => {
     const c = cpuOf(co.pid!);
     if (Number.isFinite(c)) coCpu = c;
   }, 50);
-  await (async () => {
-    while (!/listening on .*:(\d+)/.test(err)) await new Promise((r) => setTimeout(r, 20));
-    const port = /listening on .*:(\d+)/.exec(err)![1];
-    const ws = [0, 1].map(() => spawn(process.execPath, [BIN, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
-    await Promise.all([co, ...ws].map((p) => new Promise((r) => p.once('exit', r))));
-    clearInterval(poll);
-    const dist = (Date.now() - t1) / 1000;
-    console.log(`real run (quick, 64,800 points): embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread ${dist.toFixed(2)} s (process start-ups included)`);
-    console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${coCpu.toFixed(2)} s (${((100 * coCpu) / dist).toFixed(0)}% of one core)`);
-  })();
+  const codes = await Promise.all([co, ...ws].map((p) => new Promise<number | null>((r) => p.once('exit', r))));
+  clearInterval(poll);
+  if (codes.some((c) => c !== 0)) throw new Error(`distributed run: exit codes ${codes.join(', ')}`);
+  return { emb, dist: (Date.now() - t1) / 1000, firstConnect, coCpu };
+}
+
+async function realRun(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'strata-bench-real-'));
+  const runs: Awaited<ReturnType<typeof realPair>>[] = [];
+  for (let k = 0; k < 3; k++) runs.push(await realPair(dir, k));
+  const med = (f: (r: (typeof runs)[number]) => number) => runs.map(f).sort((a, b) => a - b)[1]!;
+  const emb = med((r) => r.emb);
+  const dist = med((r) => r.dist);
+  console.log(`real run (quick, 64,800 points), median of 3 pairs: embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread, launched together, ${dist.toFixed(2)} s (process start-ups included; first worker connected after ${med((r) => r.firstConnect).toFixed(2)} s)`);
+  console.log(`  pairs (embedded / distributed, s): ${runs.map((r) => `${r.emb.toFixed(2)} / ${r.dist.toFixed(2)}`).join(', ')}`);
+  console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${med((r) => r.coCpu).toFixed(2)} s (${((100 * med((r) => r.coCpu)) / dist).toFixed(0)}% of one core)`);
 }
 
 async function main(): Promise<void> {

@@ -3,7 +3,7 @@
 import { hostname } from 'node:os';
 import cliProgress from 'cli-progress';
 import type { RunSpec } from '../src/search/context.js';
-import { startPool } from '../worker/pool.js';
+import { closeSpawned, spawnThreads, startPool } from '../worker/pool.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import { fmtBig } from '../src/space/index.js';
 import { OBJECTIVES } from '../src/search/objective.js';
@@ -23,8 +23,16 @@ export interface EmbeddedResult {
 
 export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedOptions): Promise<EmbeddedResult> {
   const t0 = Date.now();
-  const co = new Coordinator(dbFile, spec, opts);
-  const pool = await startPool(spec, opts.threads);
+  // The search threads load their modules while the coordinator opens the database and sets up.
+  const spawned = opts.threads > 0 ? spawnThreads(opts.threads) : undefined;
+  let co: Coordinator;
+  try {
+    co = new Coordinator(dbFile, spec, opts);
+  } catch (e) {
+    await closeSpawned(spawned ?? null);
+    throw e;
+  }
+  const pool = await startPool(spec, opts.threads, spawned);
   const owner = `embedded@${hostname()}:${process.pid}`;
   const bar =
     opts.progress && process.stderr.isTTY

@@ -280,4 +280,14 @@ describe('CLI refusals', () => {
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--listen/);
   });
+
+  it('a worker with a bad --prefetch or --threads refuses to start (exit 2), naming the flag and the value', () => {
+    const env = { ...process.env, STRATA_TOKEN: 't' };
+    for (const [flag, v] of [['--prefetch', 'abc'], ['--prefetch', '-1'], ['--prefetch', '1.5'], ['--threads', '0']]) {
+      const w = spawnSync(process.execPath, [BIN, 'worker', '--coordinator', '127.0.0.1:1', '--give-up-s', '5', flag!, v!], { encoding: 'utf8', env });
+      expect({ flag, v, status: w.status }).toEqual({ flag, v, status: 2 });
+      expect(w.stderr).toContain(flag);
+      expect(w.stderr).toContain(v);
+    }
+  });
 });

@@ -181,9 +181,22 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
       }
     }
     expect(killed.length).toBe(3);
-    const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
-    expect(codes, killed.join(', ') + '\n' + workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0, 0]);
-    expect(await within(co.exited, 30_000, 'coordinator'), co.stderr()).toBe(0);
+    expect(await within(co.exited, 240_000, 'coordinator'), co.stderr()).toBe(0);
+    // The run is done and the coordinator gone. A worker restarted just before the end can come up
+    // after that: it never joins and would retry until --give-up-s, so it is stopped here (the run is
+    // a few seconds long, so this happens). Every worker that joined has exited 0.
+    const outcomes = await Promise.all(
+      workers.map(async (w) => {
+        const c = await Promise.race([w.exited, sleep(15_000).then(() => 'running' as const)]);
+        if (c !== 'running') return c;
+        expect(w.stderr(), 'a worker still running after the end had joined').not.toMatch(/joined run/);
+        w.child.kill('SIGKILL');
+        await w.exited;
+        return 'never joined';
+      }),
+    );
+    for (const c of outcomes) expect([0, 'never joined'], killed.join(', ') + '\n' + workers.map((w) => w.stderr()).join('\n')).toContain(c);
+    expect(outcomes.filter((c) => c === 0).length).toBeGreaterThanOrEqual(2);
     const a = answer(db);
     expectSameAnswer(a);
     // The coordinator restart resumed (no second run in the database).

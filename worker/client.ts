@@ -10,7 +10,7 @@ import { MODEL_VERSION } from '../src/model/evaluate.js';
 import { specHash, type RunSpec } from '../src/search/context.js';
 import type { Entry } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
-import { startPool, type SearchPool } from './pool.js';
+import { closeSpawned, spawnThreads, startPool, type SearchPool, type Spawned } from './pool.js';
 import {
   channelOptions,
   clientCredentials,
@@ -35,7 +35,7 @@ export interface WorkerOptions {
   token: string;
   /** Search threads (default: the cores). */
   threads?: number;
-  /** Extra leases held beyond the threads, to hide the round trip (default: 1). */
+  /** Extra leases held beyond the threads, to hide the round trip (default: 3). */
   prefetch?: number;
   tlsCa?: string;
   tlsCert?: string;
@@ -78,7 +78,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
   const log = o.log ?? (() => {});
   const threads = Math.max(1, o.threads ?? availableParallelism());
-  const prefetch = Math.max(0, o.prefetch ?? 1);
+  const prefetch = Math.max(0, o.prefetch ?? 3);
   const workerId = o.workerId ?? `${hostname()}/${process.pid}/${randomBytes(3).toString('hex')}`;
   const maxMsg = o.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
   const { Client } = loadProtocol();
@@ -94,6 +94,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
   };
   let pool: SearchPool | null = null;
   let poolHash = '';
+  // The search threads load their modules while the Join is in flight.
+  let spawned: Spawned | null = o.makePool ? null : spawnThreads(threads);
   let results = 0;
   const minB = o.minBackoffMs ?? 250;
   const maxB = o.maxBackoffMs ?? 10_000;
@@ -129,9 +131,16 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
       if (spec.modelVersion !== MODEL_VERSION) throw new Fatal(2, `model version mismatch: run spec has '${spec.modelVersion}', worker has '${MODEL_VERSION}'`);
       if (!pool || poolHash !== reply.specHash) {
         await pool?.close();
-        pool = await (o.makePool ?? startPool)(spec, threads);
+        pool = null;
+        if (o.makePool) pool = await o.makePool(spec, threads);
+        else {
+          const s = spawned ?? spawnThreads(threads);
+          spawned = null;
+          pool = await startPool(spec, threads, s);
+        }
         poolHash = reply.specHash;
       }
+      log(`joined run ${reply.specHash.slice(0, 12)} with ${threads} search thread${threads === 1 ? '' : 's'}`);
       // ---- Work stream
       const end = await session(c, pool, reply, { ...o, workerId, threads, prefetch, log }, () => {
         backoff = minB;
@@ -150,6 +159,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
     throw e;
   } finally {
     await pool?.close();
+    await closeSpawned(spawned);
     if (!o.client) client.close();
   }
 }

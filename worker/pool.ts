@@ -12,8 +12,39 @@ export interface SearchPool {
   close(): Promise<void>;
 }
 
-/** threads = 0 runs every search in this thread (tests, debugging). */
-export async function startPool(spec: RunSpec, threads: number): Promise<SearchPool> {
+/** Threads started ahead of their run (spawnThreads): `loaded` resolves when every one has loaded its
+ *  modules, the slow part of a thread's start. */
+export interface Spawned {
+  threads: Worker[];
+  loaded: Promise<Worker[]>;
+}
+
+/** Starts search threads before the run spec is known (while a worker's Join is in flight, or the
+ *  coordinator sets up), to hand to startPool. */
+export function spawnThreads(n: number): Spawned {
+  const url = new URL('./thread.js', import.meta.url);
+  const threads = Array.from({ length: Math.max(0, n) }, () => new Worker(url));
+  const loaded = Promise.all(
+    threads.map(
+      (w) =>
+        new Promise<Worker>((resolve, reject) => {
+          w.once('message', (m: FromThread) => (m.type === 'loaded' ? resolve(w) : reject(new Error(m.type === 'error' ? m.error : 'bad start'))));
+          w.once('error', reject);
+        }),
+    ),
+  );
+  loaded.catch(() => {}); // reported by startPool; unused threads are ended by closeSpawned
+  return { threads, loaded };
+}
+
+/** Ends threads that spawnThreads started and no pool took over. */
+export async function closeSpawned(s: Spawned | null): Promise<void> {
+  if (s) await Promise.all(s.threads.map((w) => w.terminate()));
+}
+
+/** threads = 0 runs every search in this thread (tests, debugging). `spawned`: threads started
+ *  earlier by spawnThreads(threads). */
+export async function startPool(spec: RunSpec, threads: number, spawned?: Spawned): Promise<SearchPool> {
   if (threads <= 0) {
     handle({ type: 'init', spec }, () => {});
     return {
@@ -25,17 +56,23 @@ export async function startPool(spec: RunSpec, threads: number): Promise<SearchP
       close: async () => {},
     };
   }
-  const url = new URL('./thread.js', import.meta.url);
-  const workers = await Promise.all(
-    Array.from({ length: threads }, () => {
-      const w = new Worker(url);
-      return new Promise<Worker>((resolve, reject) => {
-        w.once('message', (m: FromThread) => (m.type === 'ready' ? resolve(w) : reject(new Error(m.type === 'error' ? m.error : 'bad init'))));
-        w.once('error', reject);
-        w.postMessage({ type: 'init', spec });
-      });
-    }),
-  );
+  const started = spawned ?? spawnThreads(threads);
+  let workers: Worker[];
+  try {
+    workers = await Promise.all(
+      (await started.loaded).map(
+        (w) =>
+          new Promise<Worker>((resolve, reject) => {
+            w.once('message', (m: FromThread) => (m.type === 'ready' ? resolve(w) : reject(new Error(m.type === 'error' ? m.error : 'bad init'))));
+            w.once('error', reject);
+            w.postMessage({ type: 'init', spec });
+          }),
+      ),
+    );
+  } catch (e) {
+    await closeSpawned(started);
+    throw e;
+  }
   const idle = [...workers];
   const waiting: ((w: Worker) => void)[] = [];
   const acquire = () => new Promise<Worker>((resolve) => (idle.length > 0 ? resolve(idle.pop()!) : waiting.push(resolve)));
@@ -45,7 +82,7 @@ export async function startPool(spec: RunSpec, threads: number): Promise<SearchP
     else idle.push(w);
   };
   return {
-    size: threads,
+    size: workers.length,
     async run(subspaceId, snapshot) {
       const w = await acquire();
       try {

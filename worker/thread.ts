@@ -9,6 +9,7 @@ import { wireJson } from './json.js';
 
 export type ToThread = { type: 'init'; spec: RunSpec } | { type: 'work'; subspaceId: string; snapshot: Entry[] };
 export type FromThread =
+  | { type: 'loaded' }
   | { type: 'ready' }
   | { type: 'result'; result: import('../src/search/engine.js').SubspaceResult }
   | { type: 'error'; subspaceId?: string; error: string };
@@ -40,4 +41,6 @@ export function handle(msg: ToThread, post: (m: FromThread) => void): void {
 if (parentPort) {
   const port = parentPort;
   port.on('message', (m: ToThread) => handle(m, (r) => port.postMessage(r)));
+  // The modules are loaded (the slow part of a thread's start): the pool may send the run spec.
+  port.postMessage({ type: 'loaded' } satisfies FromThread);
 }

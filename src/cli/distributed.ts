@@ -6,7 +6,7 @@ import { ConfigError } from '../model/errors.js';
 import { fmtBig } from '../space/index.js';
 import { formatRows, type Format } from '../store/index.js';
 import { runSpecFromFlags, runSpecOptions, type SearchFlags } from './search.js';
-import { posInt } from './options.js';
+import { nonNegInt, posInt } from './options.js';
 
 interface CoordinatorFlags extends SearchFlags {
   listen: string;
@@ -133,7 +133,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
     .requiredOption('--coordinator <host:port>', 'address of the coordinator')
     .option('--token-file <file>', 'file holding the shared token (default: the STRATA_TOKEN environment variable)')
     .option('--threads <n>', 'search threads (default: the cores)')
-    .option('--prefetch <n>', 'leases held beyond the threads', '1')
+    .option('--prefetch <n>', 'leases held beyond the threads (a lease waits at the worker while the coordinator answers the previous commit)', '3')
     .option('--tls-ca <pem>', 'CA of the coordinator certificate (enables TLS)')
     .option('--tls-cert <pem>', 'worker certificate (mutual TLS)')
     .option('--tls-key <pem>', 'worker private key (mutual TLS)')
@@ -153,7 +153,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
         coordinator: addr,
         token: tok,
         threads,
-        prefetch: Number(f.prefetch ?? '1') >= 0 ? Math.floor(Number(f.prefetch ?? '1')) : 1,
+        prefetch: nonNegInt('--prefetch', f.prefetch ?? '3', 1024),
         ...(f.tlsCa ? { tlsCa: f.tlsCa } : {}),
         ...(f.tlsCert ? { tlsCert: f.tlsCert } : {}),
         ...(f.tlsKey ? { tlsKey: f.tlsKey } : {}),

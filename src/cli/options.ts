@@ -10,6 +10,12 @@ export function posInt(flag: string, raw: unknown, max = Number.MAX_SAFE_INTEGER
   return Number(s);
 }
 
+export function nonNegInt(flag: string, raw: unknown, max = Number.MAX_SAFE_INTEGER): number {
+  const s = String(raw);
+  if (!/^\d+$/.test(s) || Number(s) > max) throw new ConfigError(flag, raw, `an integer >= 0${max < Number.MAX_SAFE_INTEGER ? ` and <= ${max}` : ''}`);
+  return Number(s);
+}
+
 export function precision(flag: string, raw: unknown): Precision {
   if (typeof raw === 'string' && (PRECISIONS as readonly string[]).includes(raw)) return raw as Precision;
   throw new ConfigError(flag, raw, `one of ${PRECISIONS.join(', ')}`);
