@@ -181,18 +181,14 @@ async function freePort(): Promise<number> {
   });
 }
 
-/** One embedded run and one distributed run of `quick`; seconds, and the distributed run's phases. */
-async function realPair(dir: string, k: number): Promise<{ emb: number; dist: number; firstConnect: number; coCpu: number }> {
+/** Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run),
+ *  launched together as a cluster launcher does (the workers retry their Join until it listens), to
+ *  the end of the run: wall seconds, when the first worker connected, and the coordinator's CPU. */
+async function runDistributed(space: string, db: string): Promise<{ dist: number; firstConnect: number; coCpu: number }> {
   const env = { ...process.env, STRATA_TOKEN: TOKEN };
-  const t0 = Date.now();
-  const e = spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', join(dir, `emb${k}.db`), '--workers', '2'], { encoding: 'utf8' });
-  const emb = (Date.now() - t0) / 1000;
-  if (e.status !== 0) throw new Error(e.stderr);
-  // Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run),
-  // launched together as a cluster launcher does (the workers retry their Join until it listens).
   const port = await freePort();
   const t1 = Date.now();
-  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(dir, `dist${k}.db`), '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', space, '--db', db, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
   const ws = [0, 1].map(() => spawn(process.execPath, [BIN, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
   let firstConnect = NaN;
   co.stderr!.on('data', (d) => {
@@ -206,7 +202,21 @@ async function realPair(dir: string, k: number): Promise<{ emb: number; dist: nu
   const codes = await Promise.all([co, ...ws].map((p) => new Promise<number | null>((r) => p.once('exit', r))));
   clearInterval(poll);
   if (codes.some((c) => c !== 0)) throw new Error(`distributed run: exit codes ${codes.join(', ')}`);
-  return { emb, dist: (Date.now() - t1) / 1000, firstConnect, coCpu };
+  return { dist: (Date.now() - t1) / 1000, firstConnect, coCpu };
+}
+
+/** An embedded run with 2 search threads to the end: wall seconds. */
+function runEmbeddedCli(space: string, db: string): number {
+  const t0 = Date.now();
+  const e = spawnSync(process.execPath, [BIN, 'search', '--space', space, '--db', db, '--workers', '2'], { encoding: 'utf8' });
+  if (e.status !== 0) throw new Error(e.stderr);
+  return (Date.now() - t0) / 1000;
+}
+
+/** One embedded run and one distributed run of `quick`; seconds, and the distributed run's phases. */
+async function realPair(dir: string, k: number): Promise<{ emb: number; dist: number; firstConnect: number; coCpu: number }> {
+  const emb = runEmbeddedCli('quick', join(dir, `emb${k}.db`));
+  return { emb, ...(await runDistributed('quick', join(dir, `dist${k}.db`))) };
 }
 
 async function realRun(): Promise<void> {
@@ -237,28 +247,12 @@ async function wideRun(): Promise<void> {
   for (const l of space.levels) for (const d of l.dims) if (widen[d.name]) d.values = widen[d.name];
   const file = join(dir, 'quick-wide.json');
   writeFileSync(file, JSON.stringify(space));
-  const env = { ...process.env, STRATA_TOKEN: TOKEN };
   const best = (db: string) => {
     const r = spawnSync(process.execPath, [BIN, 'query', '--db', db, 'best', '--format', 'json'], { encoding: 'utf8' });
     return (JSON.parse(r.stdout) as { point_id: string }[])[0]?.point_id;
   };
-  const t0 = Date.now();
-  const e = spawnSync(process.execPath, [BIN, 'search', '--space', file, '--db', join(dir, 'emb.db'), '--workers', '2'], { encoding: 'utf8' });
-  const emb = (Date.now() - t0) / 1000;
-  if (e.status !== 0) throw new Error(e.stderr);
-  const port = await freePort();
-  const t1 = Date.now();
-  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', file, '--db', join(dir, 'dist.db'), '--listen', `127.0.0.1:${port}`, '--quiet'], { env, stdio: 'ignore' });
-  const ws = [0, 1].map(() => spawn(process.execPath, [BIN, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
-  let coCpu = 0;
-  const poll = setInterval(() => {
-    const c = cpuOf(co.pid!);
-    if (Number.isFinite(c)) coCpu = c;
-  }, 50);
-  const codes = await Promise.all([co, ...ws].map((p) => new Promise<number | null>((r) => p.once('exit', r))));
-  clearInterval(poll);
-  const dist = (Date.now() - t1) / 1000;
-  if (codes.some((c) => c !== 0)) throw new Error(`distributed run: exit codes ${codes.join(', ')}`);
+  const emb = runEmbeddedCli(file, join(dir, 'emb.db'));
+  const { dist, coCpu } = await runDistributed(file, join(dir, 'dist.db'));
   const same = best(join(dir, 'emb.db')) === best(join(dir, 'dist.db'));
   console.log(`longer run (quick widened, 1,228,800 points): embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread ${dist.toFixed(2)} s; same best point: ${same}`);
   console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${coCpu.toFixed(2)} s (${((100 * coCpu) / dist).toFixed(0)}% of one core)`);

@@ -850,7 +850,7 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   for (let i = 0; i < nC; i++) leakW += leak[i]!;
   const logicSrcW = new Array<number>(nC);
   for (let d = 0; d < nC; d++) logicSrcW[d] = dynW[d]! + leak[d]!;
-  // Hottest logic and DRAM layers: the superposition of combineThermal, on those layers only.
+  // Hottest logic and DRAM layers: the superposition of the unit responses, on those layers only.
   let maxLogicC = -Infinity;
   let maxDramC = -Infinity;
   const kinds = pr.kinds;
@@ -898,7 +898,7 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
 }
 
 /** Every layer's temperature and power at an operating point, and the lid: the superposition of
- *  the unit responses (the arithmetic of combineThermal, straight into the reported rows). */
+ *  the unit responses, straight into the reported rows. */
 function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResult['thermal']['layers']; lidC: number } {
   const pr = unitResponses(pkg);
   const resp = pr.units;

@@ -247,6 +247,14 @@ function shardedOps(
   return out;
 }
 
+/** Microbatches per DP replica (the mapping's, else one per pipeline stage, at most a sequence
+ *  each) and the sequences of one microbatch. */
+function microbatchOf(batch: number, m: Mapping): { mb: number; seqs: number } {
+  const perReplica = batch / m.dp;
+  const mb = Math.max(1, Math.min(m.microbatches ?? m.pp, perReplica));
+  return { mb, seqs: perReplica / mb };
+}
+
 /**
  * The context-dependent operators of planDevice(...).ops (attention, KV reads), in their order:
  * the only part of a decode step that changes with the context.
@@ -260,9 +268,7 @@ export function planContextOps(
   contextBefore: number,
   m: Mapping,
 ): Operator[] {
-  const perReplica = batch / m.dp;
-  const mb = Math.max(1, Math.min(m.microbatches ?? m.pp, perReplica));
-  return shardedOps(arch, prec, phase, perReplica / mb, newTokens, contextBefore, m, true, -1);
+  return shardedOps(arch, prec, phase, microbatchOf(batch, m).seqs, newTokens, contextBefore, m, true, -1);
 }
 
 /**
@@ -278,9 +284,7 @@ export function planDevice(
   contextBefore: number,
   m: Mapping,
 ): DevicePlan {
-  const perReplica = batch / m.dp;
-  const mb = Math.max(1, Math.min(m.microbatches ?? m.pp, perReplica));
-  const seqs = perReplica / mb;
+  const { mb, seqs } = microbatchOf(batch, m);
   const loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
   const out = shardedOps(arch, prec, phase, seqs, newTokens, contextBefore, m, false, loadFactor);
   const actB = BYTES_PER_ELEMENT[prec.activations];

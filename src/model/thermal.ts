@@ -194,32 +194,18 @@ export function solveFlat(
   return { lidC: ambientC + thetaLid, thetaLid, boardHeatW };
 }
 
+/** Every layer's temperature for the network's own layer powers (the report's rows, and tests). */
 export function solveThermal(net: ThermalNetwork): ThermalSolution {
-  return solveThermalCases(net, [net.columns.map((c) => c.layers.map((l) => l.powerW))])[0]!;
-}
-
-/**
- * Solves one network under several power assignments: cases[s][c][l] is the power of layer l of
- * column c in case s (the layers' own powerW are ignored). The conductances and the lid response are
- * computed once; each solution equals solveThermal of the network carrying that case's powers.
- */
-export function solveThermalCases(net: ThermalNetwork, cases: readonly (readonly (readonly number[])[])[]): ThermalSolution[] {
   const f = factorNetwork(net);
   const power = new Array<number>(f.layerCount).fill(0);
-  return cases.map((powers) => {
-    for (let ci = 0; ci < net.columns.length; ci++) {
-      const off = f.offsets[ci]!;
-      const ps = powers[ci]!;
-      for (let i = 0; i < net.columns[ci]!.layers.length; i++) power[off + i] = ps[i]!;
-    }
-    const tempsC = new Array<number>(f.layerCount).fill(0);
-    const timC = new Array<number>(net.columns.length).fill(0);
-    const r = solveFlat(f, power, tempsC, timC);
-    const columns = net.columns.map((col, ci) => {
-      const off = f.offsets[ci]!;
-      const layers = col.layers.map((l, i) => ({ name: l.name, tempC: tempsC[off + i]!, powerW: powers[ci]![i]! }));
-      return { name: col.name, count: col.count, layers, timC: timC[ci]! };
-    });
-    return { columns, lidC: r.lidC, sinkHeatW: r.thetaLid / f.rLidToAmb, boardHeatW: r.boardHeatW };
+  net.columns.forEach((col, ci) => col.layers.forEach((l, i) => (power[f.offsets[ci]! + i] = l.powerW)));
+  const tempsC = new Array<number>(f.layerCount).fill(0);
+  const timC = new Array<number>(net.columns.length).fill(0);
+  const r = solveFlat(f, power, tempsC, timC);
+  const columns = net.columns.map((col, ci) => {
+    const off = f.offsets[ci]!;
+    const layers = col.layers.map((l, i) => ({ name: l.name, tempC: tempsC[off + i]!, powerW: l.powerW }));
+    return { name: col.name, count: col.count, layers, timC: timC[ci]! };
   });
+  return { columns, lidC: r.lidC, sinkHeatW: r.thetaLid / f.rLidToAmb, boardHeatW: r.boardHeatW };
 }

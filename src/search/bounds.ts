@@ -325,9 +325,12 @@ interface StageWork {
   kernels: number;
   /** Step = stage pass x this (microbatches + pp - 1). */
   pipelineFactor: number;
-  /** The plan's collectives; `overlaps`: the GEMM a collective may hide behind (tile-level TP
-   *  overlap, when the mapping allows it) and that GEMM's instances per stage. */
-  comms: { kind: CollectiveKind; bytes: number; groupSize: number; stride: number; count: number; overlaps: string | null; gemmCount: number }[];
+  /** The plan's collectives; `group`: the index (0 .. gemms-1) of the GEMM a collective may hide
+   *  behind (tile-level TP overlap, when the mapping allows it), -1 for none; `pairs`: min(that GEMM's
+   *  instances, the collective's) per stage. */
+  comms: { kind: CollectiveKind; bytes: number; groupSize: number; stride: number; count: number; group: number; pairs: number }[];
+  /** Distinct GEMMs that collectives overlap. */
+  gemms: number;
 }
 
 /** Per-device work and footprint of a mapping at a batch and precision; null: the model refuses it. */
@@ -360,11 +363,17 @@ function stageWork(ctx: BoundContext, prec: PrecisionSpec, phase: 'prefill' | 'd
     kernels += o.count;
   }
   // Collectives do not depend on the context (parallel.ts), so these are the ones evaluate() costs.
+  const gemmNames: string[] = [];
   const comms = plan.comms.map((c) => {
     const g = m.overlap !== false && c.overlapWith ? plan.ops.find((o) => o.name === c.overlapWith && o.count > 0) : undefined;
-    return { kind: c.kind, bytes: c.bytes, groupSize: c.groupSize, stride: c.stride, count: c.count, overlaps: g ? g.name : null, gemmCount: g ? g.count : 0 };
+    let group = -1;
+    if (g) {
+      group = gemmNames.indexOf(g.name);
+      if (group < 0) group = gemmNames.push(g.name) - 1;
+    }
+    return { kind: c.kind, bytes: c.bytes, groupSize: c.groupSize, stride: c.stride, count: c.count, group, pairs: g ? Math.min(c.count, g.count) : 0 };
   });
-  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, comms };
+  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, comms, gemms: gemmNames.length };
 }
 
 function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: Mapping): MappingWork | null {
@@ -467,6 +476,14 @@ function frontierOf(ctx: BoundContext, fixed: (number | undefined)[], D: number,
  * of the sums (sum of min <= min of sums). Collectives only add time; the pipeline multiplies the
  * stage pass by (microbatches + pp - 1); the framework's step overhead is added once.
  */
+/** Zeroed scratch for stageBound's per-GEMM maxima (the bound is not reentrant). */
+let gemmScratchArr = new Float64Array(8);
+function gemmScratch(n: number): Float64Array {
+  if (gemmScratchArr.length < n) gemmScratchArr = new Float64Array(2 * n);
+  gemmScratchArr.fill(0, 0, n);
+  return gemmScratchArr;
+}
+
 /**
  * Lower bound of a phase's step from its stage work. Operators: at least the aggregate roofline.
  * With the network known (a point), collectives add the model's own cost on it (network.ts): one
@@ -483,13 +500,13 @@ function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork,
   let exposed = 0;
   let hidden = 0;
   if (network && w.comms.length > 0) {
-    const byGemm = new Map<string, number>();
+    const perGemm = w.gemms > 0 ? gemmScratch(w.gemms) : null;
     for (const cm of w.comms) {
       const t = collectiveCost(cm.kind, cm.bytes, spanOf(cm.groupSize, cm.stride, network), network).timeS;
-      if (cm.overlaps === null) exposed += cm.count * t;
-      else byGemm.set(cm.overlaps, Math.max(byGemm.get(cm.overlaps) ?? 0, Math.min(cm.count, cm.gemmCount) * t));
+      if (cm.group < 0) exposed += cm.count * t;
+      else perGemm![cm.group] = Math.max(perGemm![cm.group]!, cm.pairs * t);
     }
-    for (const v of byGemm.values()) hidden += v;
+    for (let g = 0; g < w.gemms; g++) hidden += perGemm![g]!;
   }
   return w.pipelineFactor * (exposed + Math.max(pass, hidden)) + over;
 }
