@@ -1,8 +1,8 @@
 // Coordinator throughput (DESIGN 4): (1) a coordinator process driven by many light workers (>= 200
 // concurrent Work streams) whose evaluation is replaced by a fixed-cost stub in this bench only:
 // subspace commits/s, result rows/s and the coordinator's CPU; (2) a real 2-worker run of `quick`
-// against the embedded run: the coordinator overhead; (3) the same on a 1.2x10^6-point widening of
-// quick (about 20 s), where start-up weighs less (alone: --wide-only).
+// against the embedded run: the coordinator overhead (median of 3 pairs); (3) the same on a
+// 1.2x10^6-point widening of quick (about 20 s a run), where start-up weighs less (alone: --wide-only).
 //   npm run build && node dist/bench/coordinator.js [--workers 200] [--designs 50]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -213,27 +213,36 @@ function runEmbeddedCli(space: string, db: string): number {
   return (Date.now() - t0) / 1000;
 }
 
-/** One embedded run and one distributed run of `quick`; seconds, and the distributed run's phases. */
-async function realPair(dir: string, k: number): Promise<{ emb: number; dist: number; firstConnect: number; coCpu: number }> {
-  const emb = runEmbeddedCli('quick', join(dir, `emb${k}.db`));
-  return { emb, ...(await runDistributed('quick', join(dir, `dist${k}.db`))) };
+/** The best point of a finished run's database. */
+function bestPoint(db: string): string | undefined {
+  const r = spawnSync(process.execPath, [BIN, 'query', '--db', db, 'best', '--format', 'json'], { encoding: 'utf8' });
+  return (JSON.parse(r.stdout) as { point_id: string }[])[0]?.point_id;
 }
 
-async function realRun(): Promise<void> {
+/**
+ * Three pairs of runs of one space to the end, each embedded (2 search threads) then distributed
+ * (coordinator + 2 workers x 1 thread), so the slow phases of a shared machine hit both sides; prints
+ * the medians, every pair, the overhead and whether both found the same best point every time.
+ */
+async function comparePairs(title: string, space: string): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-real-'));
-  const runs: Awaited<ReturnType<typeof realPair>>[] = [];
-  for (let k = 0; k < 3; k++) runs.push(await realPair(dir, k));
-  const med = (f: (r: (typeof runs)[number]) => number) => runs.map(f).sort((a, b) => a - b)[1]!;
-  const emb = med((r) => r.emb);
-  const dist = med((r) => r.dist);
-  console.log(`real run (quick, 64,800 points), median of 3 pairs: embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread, launched together, ${dist.toFixed(2)} s (process start-ups included; first worker connected after ${med((r) => r.firstConnect).toFixed(2)} s)`);
-  console.log(`  pairs (embedded / distributed, s): ${runs.map((r) => `${r.emb.toFixed(2)} / ${r.dist.toFixed(2)}`).join(', ')}`);
-  console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${med((r) => r.coCpu).toFixed(2)} s (${((100 * med((r) => r.coCpu)) / dist).toFixed(0)}% of one core)`);
+  const pairs: { emb: number; dist: number; firstConnect: number; coCpu: number; same: boolean }[] = [];
+  for (let k = 0; k < 3; k++) {
+    const emb = runEmbeddedCli(space, join(dir, `emb${k}.db`));
+    const d = await runDistributed(space, join(dir, `dist${k}.db`));
+    pairs.push({ emb, ...d, same: bestPoint(join(dir, `emb${k}.db`)) === bestPoint(join(dir, `dist${k}.db`)) });
+  }
+  const med = (f: (p: (typeof pairs)[number]) => number) => pairs.map(f).sort((a, b) => a - b)[1]!;
+  const emb = med((p) => p.emb);
+  const dist = med((p) => p.dist);
+  console.log(`${title}, median of 3 pairs: embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread, launched together, ${dist.toFixed(2)} s (process start-ups included; first worker connected after ${med((p) => p.firstConnect).toFixed(2)} s)`);
+  console.log(`  pairs (embedded / distributed, s): ${pairs.map((p) => `${p.emb.toFixed(2)} / ${p.dist.toFixed(2)}`).join(', ')}; same best point every time: ${pairs.every((p) => p.same)}`);
+  console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${med((p) => p.coCpu).toFixed(2)} s (${((100 * med((p) => p.coCpu)) / dist).toFixed(0)}% of one core)`);
 }
 
 /**
  * A longer run, where start-up weighs less: quick widened (16 pitches, 4 SRAM sizes, 16 batches:
- * 1.2x10^6 points, about 20 s here), embedded and distributed to the end; the same answer is checked.
+ * 1.2x10^6 points, about 20 s here).
  */
 async function wideRun(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-wide-'));
@@ -247,15 +256,7 @@ async function wideRun(): Promise<void> {
   for (const l of space.levels) for (const d of l.dims) if (widen[d.name]) d.values = widen[d.name];
   const file = join(dir, 'quick-wide.json');
   writeFileSync(file, JSON.stringify(space));
-  const best = (db: string) => {
-    const r = spawnSync(process.execPath, [BIN, 'query', '--db', db, 'best', '--format', 'json'], { encoding: 'utf8' });
-    return (JSON.parse(r.stdout) as { point_id: string }[])[0]?.point_id;
-  };
-  const emb = runEmbeddedCli(file, join(dir, 'emb.db'));
-  const { dist, coCpu } = await runDistributed(file, join(dir, 'dist.db'));
-  const same = best(join(dir, 'emb.db')) === best(join(dir, 'dist.db'));
-  console.log(`longer run (quick widened, 1,228,800 points): embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread ${dist.toFixed(2)} s; same best point: ${same}`);
-  console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${coCpu.toFixed(2)} s (${((100 * coCpu) / dist).toFixed(0)}% of one core)`);
+  await comparePairs('longer run (quick widened, 1,228,800 points)', file);
 }
 
 async function main(): Promise<void> {
@@ -264,8 +265,9 @@ async function main(): Promise<void> {
   console.log(`bench/coordinator on ${machine()}`);
   if (process.argv.includes('--wide-only')) return wideRun();
   await stubRun(arg('--workers', 200), arg('--designs', 50));
-  if (!process.argv.includes('--stub-only')) await realRun();
-  if (!process.argv.includes('--stub-only')) await wideRun();
+  if (process.argv.includes('--stub-only')) return;
+  await comparePairs('real run (quick, 64,800 points)', 'quick');
+  await wideRun();
 }
 
 void main();

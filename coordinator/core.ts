@@ -1,7 +1,7 @@
 // The coordinator's run logic (DESIGN 4.1, 4.3): the only SQLite writer, the queue of subspaces,
 // leases, pruning before dispatch, the global Pareto archive and top-K, idempotent commits, resume.
 // The embedded `strata search` and the gRPC coordinator both drive this class; transports differ.
-import { ParetoArchive, TopK, type Entry } from '../src/search/archive.js';
+import { ParetoArchive, TopK, type Entry, type Incumbents } from '../src/search/archive.js';
 import { subspaceBound } from '../src/search/bounds.js';
 import { makeRunContext, type RunSpec } from '../src/search/context.js';
 import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js';
@@ -244,9 +244,12 @@ export class Coordinator {
     return releaseLeases(this.run, owner);
   }
 
-  /** The archive snapshot workers prune against. */
-  snapshot(): Entry[] {
-    return this.archive.entries.map((e) => ({ id: e.id, values: [...e.values] }));
+  /** The archive snapshot workers prune against, and the top-K entries they seed their lists with. */
+  snapshot(): Incumbents {
+    const copy = (e: Entry): Entry => ({ id: e.id, values: [...e.values] });
+    const top = new Map<bigint, Entry>();
+    for (const t of this.topk) for (const e of t.items) top.set(e.id, e);
+    return { front: this.archive.entries.map(copy), top: [...top.values()].map(copy) };
   }
 
   /**

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import type { Entry } from '../src/search/archive.js';
+import type { Entry, Incumbents } from '../src/search/archive.js';
 import type { Design, SubspaceResult } from '../src/search/engine.js';
 import { wireJson } from '../worker/json.js';
 
@@ -100,7 +100,7 @@ export type WorkerMessage =
   | { msg?: 'heartbeat'; heartbeat: { leaseIds: string[] } };
 export type CoordinatorMessage =
   | { msg?: 'leases'; leases: { leases: WireLease[] } }
-  | { msg?: 'incumbent'; incumbent: { version: number; points: WirePoint[] } }
+  | { msg?: 'incumbent'; incumbent: { version: number; points: WirePoint[]; top: WirePoint[] } }
   | { msg?: 'ack'; ack: { subspaceIds: string[]; applied: boolean[]; leases?: WireLease[] } }
   | { msg?: 'renewed'; renewed: { lost: string[] } }
   | { msg?: 'done'; done: { state: string; reason: string } }
@@ -295,7 +295,7 @@ export function wireDesignBytes(w: WireResult): number {
   return bytes;
 }
 
-export const snapshotToWire = (s: readonly Entry[]): WirePoint[] => s.map((e) => ({ id: e.id.toString(), values: e.values }));
+export const pointsToWire = (s: readonly Entry[]): WirePoint[] => s.map((e) => ({ id: e.id.toString(), values: e.values }));
 
 export class WireError extends Error {
   constructor(
@@ -313,8 +313,9 @@ export function decimal(s: unknown, what: string): bigint {
   return BigInt(s);
 }
 
-export function snapshotFromWire(points: readonly WirePoint[]): Entry[] {
-  return points.map((p) => ({ id: decimal(p.id, 'incumbent point id'), values: [...p.values] }));
+export function snapshotFromWire(m: { points: readonly WirePoint[]; top?: readonly WirePoint[] }): Incumbents {
+  const entries = (ps: readonly WirePoint[]) => ps.map((p) => ({ id: decimal(p.id, 'incumbent point id'), values: [...p.values] }));
+  return { front: entries(m.points), top: entries(m.top ?? []) };
 }
 
 /** A number with an exponent of 3+ digits (1e999) outside or inside a string: the cheap pre-check. */

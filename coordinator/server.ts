@@ -20,7 +20,7 @@ import {
   metadataToken,
   resultFromWire,
   serverCredentials,
-  snapshotToWire,
+  pointsToWire,
   WireError,
   type CoordinatorMessage,
   type JoinReply,
@@ -147,7 +147,7 @@ export class CoordinatorServer {
   private readonly heartbeatMs: number;
   private readonly maxMessageBytes: number;
   private incumbentVersion = 0;
-  private incumbent: WirePoint[] = [];
+  private incumbent: { points: WirePoint[]; top: WirePoint[] } = { points: [], top: [] };
   private turnQueued = false;
   private lastTurnMs = 0;
   private readonly groupCommitMs: number;
@@ -479,21 +479,27 @@ export class CoordinatorServer {
   // ------------------------------------------------------------------------------------------
   // Incumbent
 
+  private wireIncumbent(): { points: WirePoint[]; top: WirePoint[] } {
+    const s = this.co.snapshot();
+    return { points: pointsToWire(s.front), top: pointsToWire(s.top) };
+  }
+
   private setIncumbent(): void {
-    this.incumbent = snapshotToWire(this.co.snapshot());
+    this.incumbent = this.wireIncumbent();
     this.incumbentVersion++;
   }
 
   private sendIncumbent(s: Session): void {
     if (s.sentVersion === this.incumbentVersion) return;
     s.sentVersion = this.incumbentVersion;
-    s.out.send({ incumbent: { version: this.incumbentVersion, points: this.incumbent } });
+    s.out.send({ incumbent: { version: this.incumbentVersion, ...this.incumbent } });
   }
 
   private broadcastIncumbent(): void {
     const prev = this.incumbent;
-    const next = snapshotToWire(this.co.snapshot());
-    if (prev.length === next.length && prev.every((p, i) => p.id === next[i]!.id)) return;
+    const next = this.wireIncumbent();
+    const same = (a: WirePoint[], b: WirePoint[]) => a.length === b.length && a.every((p, i) => p.id === b[i]!.id);
+    if (same(prev.points, next.points) && same(prev.top, next.top)) return;
     this.incumbent = next;
     this.incumbentVersion++;
     for (const s of this.sessions.values()) this.sendIncumbent(s);
@@ -648,7 +654,7 @@ export class CoordinatorServer {
       ratePointsPerS: rate,
       etaS: remaining === 0n ? 0 : rate > 0 ? Number(remaining) / rate : -1,
       workers: [...workers.values()],
-      front: snapshotToWire(this.co.archive.sorted()),
+      front: pointsToWire(this.co.archive.sorted()),
       objectives: this.spec.search.objectives.join(','),
       uptimeS: (Date.now() - this.started) / 1000,
       commits: this.commits,

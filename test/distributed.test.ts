@@ -44,28 +44,38 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     const db = join(dir, 'three.db');
     const co = await startCoordinator(db);
     const addr = `127.0.0.1:${co.port}`;
-    // Live status while it runs (a small Status RPC): asked before the run can end, with one worker
-    // joined, the others started after (the whole run takes a few seconds).
     const status = (token: string, json = true) =>
       spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr, ...(json ? ['--format', 'json'] : [])], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: token } });
     // A wrong token is refused by the live status too.
     const badTok = status('nope', false);
     expect(badTok.status).toBe(1);
     expect(badTok.stderr).toMatch(/UNAUTHENTICATED/);
-    const workers = [startWorker(addr)];
-    let live: { spaceSize: string; state: string; workers: unknown[] } = { spaceSize: '', state: '', workers: [] };
-    for (const t0 = Date.now(); live.workers.length === 0 && Date.now() - t0 < 60_000; await sleep(100)) {
+    // Live status while it runs (a small Status RPC). The three workers start together; each is frozen
+    // (SIGSTOP) once the status shows it holding leases or having committed, so all three take part
+    // and the coordinator is still live for the table, whatever the speed of the run or the machine.
+    const workers = [startWorker(addr), startWorker(addr), startWorker(addr)];
+    type Live = { spaceSize: string; state: string; workers: { id: string; leases: number; commits: number; connected: boolean }[] };
+    let live: Live = { spaceSize: '', state: '', workers: [] };
+    const frozen = new Set<Proc>();
+    for (const t0 = Date.now(); frozen.size < workers.length && Date.now() - t0 < 60_000; await sleep(50)) {
       const st = status(TOKEN);
       expect(st.status, st.stderr).toBe(0);
       live = JSON.parse(st.stdout);
+      for (const w of live.workers) {
+        const p = workers.find((x) => w.id.split('/').at(-2) === String(x.child.pid)); // id: host/pid/random
+        if (p && !frozen.has(p) && w.connected && w.leases + w.commits > 0) {
+          p.child.kill('SIGSTOP');
+          frozen.add(p);
+        }
+      }
     }
+    expect(frozen.size).toBe(3);
     expect(live.spaceSize).toBe('64800');
     expect(['running', 'done']).toContain(live.state);
-    expect(live.workers.length).toBeGreaterThanOrEqual(1);
     const table = status(TOKEN, false);
     expect(table.stdout).toMatch(/accounted/);
     expect(table.stdout).toMatch(/workers/);
-    workers.push(startWorker(addr), startWorker(addr));
+    for (const w of workers) w.child.kill('SIGCONT');
 
     const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
     expect(codes, workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0, 0]);

@@ -1,7 +1,7 @@
 // Helpers of the search tests: run specs from presets, brute force, and the canonical answer.
 import { readFileSync } from 'node:fs';
 import { dataPath } from './helpers.js';
-import { ParetoArchive, type Entry } from '../src/search/archive.js';
+import { ParetoArchive, TopK, type Entry } from '../src/search/archive.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../src/search/context.js';
 import { evaluatePoint, searchSubspace, SystemCache, type RunContext, type SubspaceResult } from '../src/search/engine.js';
 import { enumeratePoints, rootSubspace, children, type Subspace } from '../src/space/index.js';
@@ -35,18 +35,31 @@ export function bruteForce(ctx: RunContext): { front: Entry[]; feasible: number;
   return { front: archive.sorted(), feasible, infeasible };
 }
 
-/** The search the coordinator runs, in one process: subspaces at a depth, in a given order. */
-export function searchAll(ctx: RunContext, depth: number, order: (subs: Subspace[]) => Subspace[] = (s) => s): { front: Entry[]; results: SubspaceResult[] } {
+/**
+ * The search the coordinator runs, in one process: subspaces at a depth, in a given order, with the
+ * global front and top-K lists merged as the coordinator does. `seedTop`: each subspace starts from
+ * the global top-K entries, as a worker does (else from empty lists).
+ */
+export function searchAll(
+  ctx: RunContext,
+  depth: number,
+  order: (subs: Subspace[]) => Subspace[] = (s) => s,
+  seedTop = true,
+): { front: Entry[]; top: Entry[][]; results: SubspaceResult[] } {
   let subs: Subspace[] = [rootSubspace(ctx.space)];
   for (let d = 0; d < depth; d++) subs = subs.flatMap((s) => children(ctx.space, s));
   const archive = new ParetoArchive();
+  const topk = ctx.spec.objectives.map((_, i) => new TopK(ctx.spec.topK, i));
   const results: SubspaceResult[] = [];
   for (const s of order(subs)) {
-    const r = searchSubspace(ctx, s, archive.entries);
-    for (const d of r.designs) archive.insert({ id: d.id, values: d.values });
+    const r = searchSubspace(ctx, s, { front: archive.entries, top: seedTop ? topk.flatMap((t) => t.items) : [] });
+    for (const d of r.designs) {
+      archive.insert({ id: d.id, values: d.values });
+      for (const t of topk) t.insert({ id: d.id, values: d.values });
+    }
     results.push(r);
   }
-  return { front: archive.sorted(), results };
+  return { front: archive.sorted(), top: topk.map((t) => t.items), results };
 }
 
 export function ctxFor(space: string, search: unknown): RunContext {

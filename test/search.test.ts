@@ -69,6 +69,19 @@ describe('branch-and-bound equals brute force', () => {
       expect(c.prunedDominance).toBeGreaterThan(0n);
     }
   }, 300_000);
+
+  it('subspaces seeded with the global top-K lists send fewer designs and leave the final lists unchanged', () => {
+    const ctx = makeRunContext(runSpecFor(mediumSpace(), { objectives: ['throughput', 'energy-per-token'], topK: 7 }));
+    for (const order of [(x: never[]) => x, (x: never[]) => [...x].reverse()]) {
+      const seeded = searchAll(ctx, 2, order as never, true);
+      const plain = searchAll(ctx, 2, order as never, false);
+      expect(seeded.top).toEqual(plain.top);
+      expect(seeded.top.every((t) => t.length === 7)).toBe(true);
+      expect(seeded.front).toEqual(plain.front);
+      const sent = (s: typeof seeded) => s.results.reduce((n, r) => n + r.designs.length, 0);
+      expect(sent(seeded)).toBeLessThan(sent(plain));
+    }
+  }, 300_000);
 });
 
 describe('every target of a space reaches the model', () => {

@@ -8,7 +8,7 @@ import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
 import { specHash, type RunSpec } from '../src/search/context.js';
-import type { Entry } from '../src/search/archive.js';
+import type { Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 import { closeSpawned, spawnThreads, startPool, type SearchPool, type Spawned } from './pool.js';
 import {
@@ -97,7 +97,9 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
   // The search threads load their modules while the Join is in flight.
   let spawned: Spawned | null = o.makePool ? null : spawnThreads(threads);
   let results = 0;
-  const minB = o.minBackoffMs ?? 250;
+  // 100 ms first: a worker launched together with its coordinator (a cluster launcher) finds it
+  // listening within about a second; the delay doubles up to maxB, so a long outage costs little.
+  const minB = o.minBackoffMs ?? 100;
   const maxB = o.maxBackoffMs ?? 10_000;
   let backoff = minB;
   let lastContact = Date.now();
@@ -181,7 +183,7 @@ function session(
     const call = c.Work(tokenMetadata(o.token, { 'strata-worker-id': o.workerId, 'strata-model-version': o.modelVersion ?? MODEL_VERSION, 'strata-spec-hash': reply.specHash }));
     let over = false;
     let results = 0;
-    let snapshot: Entry[] = [];
+    let snapshot: Incumbents = { front: [], top: [] };
     let draining = false;
     /** Leases held (queued or running) -> still valid. */
     const held = new Set<string>();
@@ -282,7 +284,7 @@ function session(
       onContact();
       switch (m.msg) {
         case 'incumbent':
-          snapshot = snapshotFromWire(m.incumbent.points);
+          snapshot = snapshotFromWire(m.incumbent);
           return;
         case 'leases':
           take(m.leases.leases);

@@ -1,14 +1,14 @@
 // A pool of search threads (worker_threads sized to the cores) with one subspace in flight each.
 import { Worker } from 'node:worker_threads';
 import type { RunSpec } from '../src/search/context.js';
-import type { Entry } from '../src/search/archive.js';
+import type { Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 import { handle, type FromThread } from './thread.js';
 
 export interface SearchPool {
   readonly size: number;
   /** Searches a subspace on a free thread. */
-  run(subspaceId: string, snapshot: Entry[]): Promise<SubspaceResult>;
+  run(subspaceId: string, snapshot: Incumbents): Promise<SubspaceResult>;
   close(): Promise<void>;
 }
 

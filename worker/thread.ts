@@ -3,11 +3,11 @@
 import { parentPort } from 'node:worker_threads';
 import { makeRunContext, type RunSpec } from '../src/search/context.js';
 import { searchSubspace, SystemCache, type RunContext } from '../src/search/engine.js';
-import type { Entry } from '../src/search/archive.js';
+import type { Incumbents } from '../src/search/archive.js';
 import { subspaceById } from '../src/space/index.js';
 import { wireJson } from './json.js';
 
-export type ToThread = { type: 'init'; spec: RunSpec } | { type: 'work'; subspaceId: string; snapshot: Entry[] };
+export type ToThread = { type: 'init'; spec: RunSpec } | { type: 'work'; subspaceId: string; snapshot: Incumbents };
 export type FromThread =
   | { type: 'loaded' }
   | { type: 'ready' }

@@ -8,6 +8,17 @@ export interface Entry {
   values: number[];
 }
 
+/**
+ * What a subspace search starts from (a snapshot of the coordinator's state): the Pareto front it
+ * prunes against, and the entries of the global top-K lists. Seeding the local top-K with them means a
+ * subspace returns only the designs that can still enter the global top-K (the global K-th entry only
+ * improves), so a worker does not serialise and send designs the coordinator would drop.
+ */
+export interface Incumbents {
+  front: Entry[];
+  top: Entry[];
+}
+
 export class ParetoArchive {
   entries: Entry[] = [];
 

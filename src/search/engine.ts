@@ -7,7 +7,7 @@ import type { ModelArch } from '../model/types.js';
 import { SINGLE, type Mapping } from '../model/parallel.js';
 import type { NetworkLevel } from '../model/network.js';
 import { applyPoint, children, enumeratePoints, type Space, type Subspace, type Value } from '../space/index.js';
-import { ParetoArchive, TopK, type Entry } from './archive.js';
+import { ParetoArchive, TopK, type Entry, type Incumbents } from './archive.js';
 import { score, type SearchSpec, type Scored } from './objective.js';
 import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
 
@@ -213,14 +213,18 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
 }
 
 /**
- * Searches one subspace against a snapshot of the global archive. Children are visited in id order
- * (depth first); a child whose optimistic bound cannot enter the archive is pruned whole.
+ * Searches one subspace against a snapshot of the global archive and top-K lists. Children are visited
+ * in id order (depth first); a child whose optimistic bound cannot enter the archive is pruned whole.
+ * The result's designs are the subspace's best and those that enter the front or a top-K list seeded
+ * with the snapshot: a design left out could not have entered the coordinator's lists either, since
+ * they only improve after the snapshot.
  */
-export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Entry[], systems = new SystemCache(ctx)): SubspaceResult {
+export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbents, systems = new SystemCache(ctx)): SubspaceResult {
   const multi = ctx.spec.objectives.length > 1;
-  const archive = new ParetoArchive(snapshot);
+  const archive = new ParetoArchive(snapshot.front);
   const local = new Map<bigint, Design>();
   const topk = ctx.spec.objectives.map((_, i) => new TopK(ctx.spec.topK, i));
+  for (const t of topk) for (const e of snapshot.top) t.insert(e);
   const counts: Counts = { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: 0n };
   const byReason: Record<string, bigint> = {};
   let best: Design | null = null;
