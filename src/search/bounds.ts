@@ -142,6 +142,11 @@ export interface BoundContext {
   /** Per quantity: the hardware dims (indices) whose paths can change it. */
   deps: Record<Quantity, number[]>;
   cache: Map<string, number>;
+  /** Per assignment of a set of hardware dims (`dims/choices`): the system it gives (null: no point has
+   *  it), and per quantity and precision its value. extreme() enumerates the same assignments for every
+   *  quantity that shares the dims, every precision and every subspace that leaves them free. */
+  systemOf: Map<string, SystemSpec | null>;
+  valueOf: Map<string, number>;
   pointCache: Map<string, Bound | null>;
   planCache: Map<string, MappingWork | null>;
   hwCache: Map<string, HwQuantities>;
@@ -200,6 +205,8 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     spec,
     deps,
     cache: new Map(),
+    systemOf: new Map(),
+    valueOf: new Map(),
     pointCache: new Map(),
     planCache: new Map(),
     hwCache: new Map(),
@@ -233,21 +240,31 @@ function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[], 
   const choice = dims.map((i) => (fixed[i] === undefined ? 0 : fixed[i]!));
   const counts = free.map((i) => ctx.space.dims[i]!.values.length);
   const pos = free.map((i) => dims.indexOf(i));
+  const dimsKey = dims.join(',');
   for (;;) {
-    const values: Record<string, Value> = {};
-    dims.forEach((i, k) => (values[ctx.space.dims[i]!.name] = ctx.space.dims[i]!.values[choice[k]!]!));
-    const applied = applyPoint(ctx.baseSystemJson, { values }, ctx.space);
-    let sys: SystemSpec | null = null;
-    try {
-      delete (applied.system as { network?: unknown }).network; // not read by any quantity
-      sys = parseWith(systemSchema, applied.system);
-    } catch {
-      sys = null; // a combination no point has (e.g. connected > layers): skip it
+    const at = `${dimsKey}/${choice.join(',')}`;
+    const vKey = `${q}|${prec}|${at}`;
+    let v = ctx.valueOf.get(vKey);
+    if (v === undefined) {
+      let sys = ctx.systemOf.get(at);
+      if (sys === undefined) {
+        const values: Record<string, Value> = {};
+        dims.forEach((i, k) => (values[ctx.space.dims[i]!.name] = ctx.space.dims[i]!.values[choice[k]!]!));
+        const applied = applyPoint(ctx.baseSystemJson, { values }, ctx.space);
+        try {
+          delete (applied.system as { network?: unknown }).network; // not read by any quantity
+          sys = parseWith(systemSchema, applied.system);
+        } catch {
+          sys = null; // a combination no point has (e.g. connected > layers): skip it
+        }
+        if (ctx.systemOf.size > 200_000) ctx.systemOf.clear();
+        ctx.systemOf.set(at, sys);
+      }
+      v = sys ? quantity(q, sys, prec) : NaN;
+      if (ctx.valueOf.size > 1_000_000) ctx.valueOf.clear();
+      ctx.valueOf.set(vKey, v);
     }
-    if (sys) {
-      const v = quantity(q, sys, prec);
-      best = want ? Math.max(best, v) : Math.min(best, v);
-    }
+    if (!Number.isNaN(v)) best = want ? Math.max(best, v) : Math.min(best, v);
     let k = 0;
     while (k < free.length) {
       const p = pos[k]!;
