@@ -1,6 +1,6 @@
 // evaluate(design) -> metrics: the single entry point of the performance model (DESIGN 1, 2).
 // Pure and deterministic: workers, tests and benchmarks all get the same numbers from here.
-import { dieArea, gemmShape, gemmTime, matrixPrecision, type AreaReport, type ComputeUnit } from './compute.js';
+import { dieArea, gemmShape, gemmTime, matrixPrecision, type AreaReport, type ComputeUnit, type GemmShape } from './compute.js';
 import type { Chiplet, ComputeDie, MemorySpec, SystemSpec } from './hardware/schema.js';
 import {
   capacityBytes,
@@ -201,75 +201,69 @@ interface PhaseRaw {
 }
 
 /** What an operator costs on a die independently of the operating point (clock scale, DRAM
- *  bandwidth and refresh): tiling, traffic, and energies before the voltage factor. */
-interface OpStatic {
-  mat: boolean;
-  attn: boolean;
-  /** GEMM cycles (waves x cycles per item) and SRAM-to-matrix-unit bytes. */
-  cycles: number;
-  sramTraffic: number;
-  shapeFlops: number;
-  /** DRAM bytes of one instance and the part of them written. */
-  opDram: number;
-  writeBytes: number;
-  waves: number;
-  utilisation: number;
-  /** MAC (or vector FLOP) energy and SRAM energy of one instance at nominal voltage, J. */
-  macBase: number;
-  sramBase: number;
-}
+ *  bandwidth and refresh): tiling, traffic, and energies before the voltage factor. A list of
+ *  operators keeps these in one flat array, STATIC_FIELDS numbers per operator (opStatics): no
+ *  object, nor a boxed number per field, per operator (the search builds a prefill plan and its
+ *  statics at every point).
+ *  Fields: matrix operator (1: GEMM or attention, 0: vector), attention (1/0); GEMM cycles (waves x
+ *  cycles per item) and SRAM-to-matrix-unit bytes; FLOPs of the tiled GEMM shape; DRAM bytes of one
+ *  instance and the part of them written; waves and utilisation; MAC (or vector FLOP) energy and
+ *  SRAM energy of one instance at nominal voltage, J. */
+const S_MAT = 0, S_ATTN = 1, S_CYCLES = 2, S_SRAM = 3, S_SHAPE_FLOPS = 4, S_DRAM = 5, S_WRITE = 6, S_WAVES = 7, S_UTIL = 8, S_MAC_J = 9, S_SRAM_J = 10;
+const STATIC_FIELDS = 11;
+type OpStatics = Float64Array;
 
-/** One OpStatic: a single literal for matrix and vector operators alike, so both share one shape. */
-function mkStatic(
-  mat: boolean,
-  attn: boolean,
-  cycles: number,
-  sramTraffic: number,
-  shapeFlops: number,
-  opDram: number,
-  writeBytes: number,
-  waves: number,
-  utilisation: number,
-  macBase: number,
-  sramBase: number,
-): OpStatic {
-  return { mat, attn, cycles, sramTraffic, shapeFlops, opDram, writeBytes, waves, utilisation, macBase, sramBase };
-}
-primeShape(mkStatic); // tagged fields from the start (shape.ts)
+/** The GEMM shape of the operator being worked out (gemmShape fills it in place: no allocation). */
+const shapeScratch: GemmShape = { cycles: 0.5, sramTraffic: 0.5, dramBytes: 0.5, waves: 0.5, utilisation: 0.5, splitK: 0.5 };
 
-function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): OpStatic {
+/** Writes the statics of `op` at row `i` of `st`. */
+function opStatic(st: OpStatics, i: number, op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): void {
+  const o = i * STATIC_FIELDS;
   if (op.kind === 'gemm' || op.kind === 'attention') {
     const isAttn = op.kind === 'attention';
-    const g = gemmShape(die, 1, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, !isAttn);
+    const g = gemmShape(die, 1, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, !isAttn, shapeScratch);
     // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
     // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
     // the output out, and the KV cache read and appended.
     const opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
     const writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
     const q = matrixPrecision(die, op.computePrecision);
-    return mkStatic(
-      true,
-      isAttn,
-      g.cycles,
-      g.sramTraffic,
-      2 * op.m * op.n * op.k * op.groups,
-      opDram,
-      Math.min(writeBytes, opDram),
-      g.waves,
-      g.utilisation,
-      (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
-      g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
-    );
+    st[o + S_MAT] = 1;
+    st[o + S_ATTN] = isAttn ? 1 : 0;
+    st[o + S_CYCLES] = g.cycles;
+    st[o + S_SRAM] = g.sramTraffic;
+    st[o + S_SHAPE_FLOPS] = 2 * op.m * op.n * op.k * op.groups;
+    st[o + S_DRAM] = opDram;
+    st[o + S_WRITE] = Math.min(writeBytes, opDram);
+    st[o + S_WAVES] = g.waves;
+    st[o + S_UTIL] = g.utilisation;
+    st[o + S_MAC_J] = (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12;
+    st[o + S_SRAM_J] = g.sramTraffic * die.sramEnergyPJPerByte * 1e-12;
+    return;
   }
   const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
-  return mkStatic(false, false, 0, 0, 0, bytes, Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes), 1, 1, op.flops * die.vectorEnergyPJPerFlop * 1e-12, 0);
+  st[o + S_MAT] = 0;
+  st[o + S_ATTN] = 0;
+  st[o + S_CYCLES] = 0;
+  st[o + S_SRAM] = 0;
+  st[o + S_SHAPE_FLOPS] = 0;
+  st[o + S_DRAM] = bytes;
+  st[o + S_WRITE] = Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes);
+  st[o + S_WAVES] = 1;
+  st[o + S_UTIL] = 1;
+  st[o + S_MAC_J] = op.flops * die.vectorEnergyPJPerFlop * 1e-12;
+  st[o + S_SRAM_J] = 0;
 }
 
-function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec): OpStatic[] {
+/** The statics of a list of operators: in a new array, or in `into` (a scratch: see Scratch). */
+function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec, into?: Scratch): OpStatics {
   const actB = BYTES_PER_ELEMENT[prec.activations];
   const wB = BYTES_PER_ELEMENT[prec.weights];
   const kvB = BYTES_PER_ELEMENT[prec.kvCache];
-  return ops.map((op) => opStatic(op, die, actB, wB, kvB));
+  const n = ops.length * STATIC_FIELDS;
+  const st = into ? into.get(n) : new Float64Array(n);
+  for (let i = 0; i < ops.length; i++) opStatic(st, i, ops[i]!, die, actB, wB, kvB);
+  return st;
 }
 
 /** One operator's result from runOps (one literal for all, so they share one shape). */
@@ -300,7 +294,7 @@ primeShape(mkOpResult); // tagged numeric fields from the start (shape.ts)
  */
 function runOps(
   ops: readonly Operator[],
-  st: readonly OpStatic[],
+  st: OpStatics,
   role: Role,
   sw: SystemSpec['package']['software'],
   withStepOverhead: boolean,
@@ -326,14 +320,16 @@ function runOps(
   let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    const s = st[i]!;
+    const o = i * STATIC_FIELDS;
     let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound;
-    const opDram = s.opDram;
-    if (s.mat) {
-      const gComputeS = s.cycles / f;
-      computeS = s.attn && s.shapeFlops > 0 ? (gComputeS * op.flops) / s.shapeFlops : gComputeS;
-      sramS = s.sramTraffic / sramRate;
-      memoryS = opDram / (s.attn ? attnBps : bwBps);
+    const opDram = st[o + S_DRAM]!;
+    if (st[o + S_MAT] === 1) {
+      const attn = st[o + S_ATTN] === 1;
+      const shapeFlops = st[o + S_SHAPE_FLOPS]!;
+      const gComputeS = st[o + S_CYCLES]! / f;
+      computeS = attn && shapeFlops > 0 ? (gComputeS * op.flops) / shapeFlops : gComputeS;
+      sramS = st[o + S_SRAM]! / sramRate;
+      memoryS = opDram / (attn ? attnBps : bwBps);
       const dataS = Math.max(sramS, memoryS);
       t = Math.max(computeS, dataS) + noOverlap * Math.min(computeS, dataS) + fillS;
       bound = computeS >= dataS ? 'compute' : 'memory';
@@ -343,13 +339,13 @@ function runOps(
       t = Math.max(computeS, memoryS);
       bound = memoryS >= computeS ? 'memory' : 'compute';
     }
-    const macJ = s.macBase * v2;
+    const macJ = st[o + S_MAC_J]! * v2;
     const overheadS = launchS;
     if (overheadS > t) bound = 'overhead';
     const one = t + overheadS;
-    const writeBytes = s.writeBytes;
+    const writeBytes = st[o + S_WRITE]!;
     const eDram = ((opDram - writeBytes) * rdPJ + writeBytes * wrPJ) * 1e-12;
-    const eSram = s.sramBase * v2;
+    const eSram = st[o + S_SRAM_J]! * v2;
     const n = op.count;
     if (times) times[i] = one * n;
     if (detail)
@@ -367,8 +363,8 @@ function runOps(
           op.flops * n,
           opDram * n,
           (macJ + eSram + eDram) * n,
-          s.utilisation,
-          s.waves,
+          st[o + S_UTIL]!,
+          st[o + S_WAVES]!,
         ),
       );
     step += one * n;
@@ -397,11 +393,12 @@ function runOps(
  *  plan cache (one die at a time), so a plan met again on the same die skips all of it. */
 interface PlanRun {
   die: ComputeDie;
-  st: OpStatic[] | null;
+  scratch: Scratch | null;
+  st: OpStatics | null;
   /** Decode: which operators depend on the context (attention, KV reads), and the others. */
   isCtx: boolean[] | null;
   fixedOps: Operator[] | null;
-  fixedSt: OpStatic[] | null;
+  fixedSt: OpStatics | null;
   levels: readonly NetworkLevel[] | null;
   costs: CollectiveCost[] | null;
 }
@@ -409,14 +406,16 @@ interface PlanEntry {
   plan: DevicePlan;
   run: PlanRun | null;
 }
-function planRun(e: { run: PlanRun | null }, die: ComputeDie): PlanRun {
+/** The run of a plan on a die (made anew when the die changes). `scratch`: where its statics go, for
+ *  the one run at a time that is kept (lastPrefill), else in an array of their own. */
+function planRun(e: { run: PlanRun | null }, die: ComputeDie, scratch: Scratch | null = null): PlanRun {
   let r = e.run;
-  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
+  if (r === null || r.die !== die) e.run = r = { die, scratch, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
   return r;
 }
 
-function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStatic[] {
-  return (run.st ??= opStatics(plan.ops, run.die, prec));
+function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStatics {
+  return (run.st ??= opStatics(plan.ops, run.die, prec, run.scratch ?? undefined));
 }
 
 function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly NetworkLevel[]): CollectiveCost[] {
@@ -466,7 +465,7 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   for (let j = 0; j < samples; j++) {
     const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
     const ctxOps = planContextOps(input.model, prec, 'decode', input.batch, 1, ctx, m);
-    const r = runOps(ctxOps, opStatics(ctxOps, die, prec), role, sw, false, detail);
+    const r = runOps(ctxOps, opStatics(ctxOps, die, prec, sampleStatics), role, sw, false, detail);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -516,7 +515,7 @@ function addComms(
   comms: readonly CommSpec[],
   costs: readonly CollectiveCost[],
   ops: readonly Operator[],
-  st: readonly OpStatic[],
+  st: OpStatics,
   times: Float64Array,
   overlap: boolean,
   detail: boolean,
@@ -535,7 +534,7 @@ function addComms(
         }
     if (gi >= 0 && overlap && ops[gi]!.count > 0) {
       const per = times[gi]! / ops[gi]!.count;
-      const ov = overlapTile(per, cost.timeS, st[gi]!.waves, true);
+      const ov = overlapTile(per, cost.timeS, st[gi * STATIC_FIELDS + S_WAVES]!, true);
       exposed = ov.totalS - per;
       hidden = cost.timeS - exposed;
     }
@@ -679,12 +678,27 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   return p;
 }
 
-/** Scratch for runOps' per-operator times (read by addComms right after; evaluate is not reentrant). */
-let timesScratch = new Float64Array(64);
-function scratchTimes(n: number): Float64Array {
-  if (timesScratch.length < n) timesScratch = new Float64Array(2 * n);
-  return timesScratch;
+/** A number array reused from call to call, grown as needed: for figures read right after they are
+ *  written (evaluate is not reentrant). Small typed arrays are costly to make (measured: making the
+ *  statics of each prefill plan in an array of its own took more time than working them out). */
+class Scratch {
+  private buf: Float64Array;
+  constructor(n: number) {
+    this.buf = new Float64Array(n);
+  }
+  get(n: number): Float64Array {
+    if (this.buf.length < n) this.buf = new Float64Array(2 * n);
+    return this.buf;
+  }
 }
+/** runOps' per-operator times (read by addComms right after). */
+const timesScratch = new Scratch(64);
+function scratchTimes(n: number): Float64Array {
+  return timesScratch.get(n);
+}
+/** Statics of the last prefill plan (lastPrefill) and of the decode context operators of a sample. */
+const prefillStatics = new Scratch(32 * STATIC_FIELDS);
+const sampleStatics = new Scratch(8 * STATIC_FIELDS);
 
 const lastPrefill: { plan: DevicePlan | null; run: PlanRun | null } = { plan: null, run: null };
 function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
@@ -697,7 +711,7 @@ function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
     lastPrefill.plan = plan;
     lastPrefill.run = null;
   }
-  const run = planRun(lastPrefill, role.unit.die);
+  const run = planRun(lastPrefill, role.unit.die, prefillStatics);
   const st = allStatics(run, plan, input.precision);
   const times = scratchTimes(plan.ops.length);
   const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
