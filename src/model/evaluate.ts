@@ -450,7 +450,7 @@ function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStat
 
 function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly NetworkLevel[]): CollectiveCost[] {
   if (run.costs === null || run.levels !== levels) {
-    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
+    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanCached(c.groupSize, c.stride, levels), levels));
     run.levels = levels;
   }
   return run.costs;
@@ -615,6 +615,22 @@ function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['
 }
 
 const NO_LEVELS: NetworkLevel[] = [];
+
+/** spanOf for a collective's group on a network, kept per network object (the last few): a plan's
+ *  collectives are costed at every point, a prefill plan's anew each time (their bytes differ), and
+ *  their groups are few. Only spans worked out are kept: a group that does not fit throws again. */
+const spanCache = new RecentCache<readonly NetworkLevel[], Map<number, number[]>>(4);
+function spanCached(groupSize: number, stride: number, levels: readonly NetworkLevel[]): number[] {
+  let byGroup = spanCache.get(levels);
+  if (!byGroup) spanCache.set(levels, (byGroup = new Map()));
+  const key = groupSize * 1048576 + stride;
+  let span = byGroup.get(key);
+  if (span === undefined) {
+    span = spanOf(groupSize, stride, levels);
+    if (Number.isInteger(groupSize) && Number.isInteger(stride) && groupSize < 1048576 && stride < 1048576 && byGroup.size < 1024) byGroup.set(key, span);
+  }
+  return span;
+}
 function levelsOf(input: EvalInput): NetworkLevel[] {
   return (input.system.network ?? NO_LEVELS) as NetworkLevel[];
 }
@@ -836,6 +852,8 @@ interface Operating {
   runaway: boolean;
 }
 
+const thermalScratch = [new Scratch(4), new Scratch(4), new Scratch(4), new Scratch(4)];
+
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
 function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
@@ -869,7 +887,12 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   const resp = pr.units;
   const chiplets = pkg.chiplets;
   const nC = chiplets.length;
-  const dynW = new Array<number>(nC);
+  // Per chiplet: its logic die's dynamic power, the base and current temperature of the fixed point
+  // and its leakage (scratch arrays: read within this call), and the DRAM sources (kept).
+  const dynW = thermalScratch[0]!.get(nC);
+  const baseLogic = thermalScratch[1]!.get(nC);
+  const logicT = thermalScratch[2]!.get(nC);
+  const leak = thermalScratch[3]!.get(nC);
   const dramSrcW = new Array<number>(nC);
   let dramStaticW = 0;
   for (let i = 0; i < nC; i++) {
@@ -884,14 +907,11 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     dramSrcW[i] = dramDynW + ms.backgroundW + ms.refreshW;
   }
   const ambientC = pkg.thermal.ambientC;
-  const baseLogic = new Array<number>(nC);
   for (let i = 0; i < nC; i++) {
     let t = ambientC;
     for (let d = 0; d < nC; d++) t += dynW[d]! * resp[d]!.logicRise[i]! + dramSrcW[d]! * resp[d]!.dramLogicRise[i]!;
     baseLogic[i] = t;
   }
-  const leak = new Array<number>(nC);
-  const logicT = new Array<number>(nC);
   for (let i = 0; i < nC; i++) {
     leak[i] = 0;
     logicT[i] = baseLogic[i]!;
@@ -1200,6 +1220,17 @@ function settle(input: EvalInput, s: number, detail = false): Operating {
   return o;
 }
 
+/** Bytes in GiB with one decimal, as the infeasibility reasons print them. */
+function gib(b: number): string {
+  return (b / 2 ** 30).toFixed(1);
+}
+/** gib of a memory capacity: the same for every point of a system, so the last one's text is kept. */
+let lastCapacity = { bytes: NaN, text: '' };
+function capacityGib(bytes: number): string {
+  if (bytes !== lastCapacity.bytes) lastCapacity = { bytes, text: gib(bytes) };
+  return lastCapacity.text;
+}
+
 function need(v: number, name: string): void {
   if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
 }
@@ -1302,9 +1333,8 @@ export function evaluate(input: EvalInput): EvalResult {
     ? weightsBytes + kvCacheBytes + activationBytes + reserveBytes
     : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
   let fits = footprint <= capacity;
-  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   if (shared) {
-    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${gib(capacity)} GiB`);
+    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${capacityGib(capacity)} GiB`);
   } else {
     // Each side must hold its own copy of the weights; report the side that overflows.
     const usable = 1 - pkg.software.memoryReserveFraction;

@@ -39,8 +39,11 @@ export function moeTpOf(m: Mapping): number {
 }
 
 /** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
+const DEGREES = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
+
 export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {
-  for (const k of ['tp', 'pp', 'dp', 'sp', 'ep'] as const) {
+  for (let i = 0; i < DEGREES.length; i++) {
+    const k = DEGREES[i]!;
     const v = m[k];
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${k}`, v, 'a positive integer');
   }
@@ -242,7 +245,7 @@ function shardedOps(
     const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
     ops[kept++] = shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor, flags);
   }
-  ops.length = kept;
+  if (kept < ops.length) ops.length = kept;
   return ops;
 }
 
