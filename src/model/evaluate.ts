@@ -153,27 +153,62 @@ function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdo
   let e = bandwidthCache.get(c);
   if (!e) bandwidthCache.set(c, (e = [null, null]));
   const i = refreshDoubled ? 1 : 0;
-  return (e[i] ??= effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
+  // Kept as copyBandwidth makes it (tagged fields): the copies in results share its boxed numbers.
+  return (e[i] ??= copyBandwidth(effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled)));
 }
+
+/** A bandwidth breakdown, built by one literal in its field order. */
+function mkBandwidth(
+  peakGBps: number,
+  columnGBps: number,
+  bankGBps: number,
+  activationWindowGBps: number,
+  stackActivationGBps: number,
+  verticalGBps: number,
+  phyGBps: number,
+  bufferingGBps: number,
+  refreshLossFraction: number,
+  effectiveGBps: number,
+  limiter: BandwidthBreakdown['limiter'],
+  accessLatencyNs: number,
+  bytesPerActivation: number,
+): BandwidthBreakdown {
+  return {
+    peakGBps,
+    columnGBps,
+    bankGBps,
+    activationWindowGBps,
+    stackActivationGBps,
+    verticalGBps,
+    phyGBps,
+    bufferingGBps,
+    refreshLossFraction,
+    effectiveGBps,
+    limiter,
+    accessLatencyNs,
+    bytesPerActivation,
+  };
+}
+primeShape(mkBandwidth); // tagged fields: a copy shares the boxed numbers of what it copies
 
 /** A copy of a (cached) bandwidth breakdown for a result, field by field in its order (a spread of
  *  the cached object took V8's slow path). */
 function copyBandwidth(b: BandwidthBreakdown): BandwidthBreakdown {
-  return {
-    peakGBps: b.peakGBps,
-    columnGBps: b.columnGBps,
-    bankGBps: b.bankGBps,
-    activationWindowGBps: b.activationWindowGBps,
-    stackActivationGBps: b.stackActivationGBps,
-    verticalGBps: b.verticalGBps,
-    phyGBps: b.phyGBps,
-    bufferingGBps: b.bufferingGBps,
-    refreshLossFraction: b.refreshLossFraction,
-    effectiveGBps: b.effectiveGBps,
-    limiter: b.limiter,
-    accessLatencyNs: b.accessLatencyNs,
-    bytesPerActivation: b.bytesPerActivation,
-  };
+  return mkBandwidth(
+    b.peakGBps,
+    b.columnGBps,
+    b.bankGBps,
+    b.activationWindowGBps,
+    b.stackActivationGBps,
+    b.verticalGBps,
+    b.phyGBps,
+    b.bufferingGBps,
+    b.refreshLossFraction,
+    b.effectiveGBps,
+    b.limiter,
+    b.accessLatencyNs,
+    b.bytesPerActivation,
+  );
 }
 
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
