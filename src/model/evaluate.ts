@@ -345,7 +345,8 @@ function copyOpResult(o: OpResult): OpResult {
 /**
  * Times a list of operators at the role's operating point. `st` holds their operating-point-free
  * figures (opStatics). `times`, if given, receives each operator's time (all instances). Per-operator
- * results are built only when `detail` is set; the aggregates are the same either way.
+ * results are built only when `detail` is set; the aggregates are the same either way. The result
+ * is a new PhaseRaw, or `into` overwritten.
  */
 function runOps(
   ops: readonly Operator[],
@@ -355,6 +356,7 @@ function runOps(
   withStepOverhead: boolean,
   detail: boolean,
   times?: Float64Array,
+  into?: PhaseRaw,
 ): PhaseRaw {
   const u = role.unit;
   const die = u.die;
@@ -439,6 +441,13 @@ function runOps(
   const stepOverheadS = withStepOverhead ? sw.stepOverheadUs * 1e-6 : 0;
   step += stepOverheadS;
   tbOverhead += stepOverheadS;
+  if (into) {
+    into.stepTimeS = step; into.flops = flops; into.dramBytes = dram;
+    const t = into.timeByBoundS;
+    t.compute = tbCompute; t.memory = tbMemory; t.network = 0; t.overhead = tbOverhead;
+    into.computeJ = computeJ; into.sramJ = sramJ; into.dramJ = dramJ; into.networkJ = 0; into.ops = out;
+    return into;
+  }
   const tb: Record<Bound, number> = { compute: tbCompute, memory: tbMemory, network: 0, overhead: tbOverhead };
   return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
 }
@@ -557,7 +566,8 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   for (let j = 0; j < samples; j++) {
     const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
     const ctxOps = planContextOps(input.model, prec, 'decode', input.batch, 1, ctx, m);
-    const r = runOps(ctxOps, opStatics(ctxOps, die, prec, sampleStatics), role, sw, false, detail);
+    // The first sample becomes the accumulator; the others are added to it from a scratch.
+    const r = runOps(ctxOps, opStatics(ctxOps, die, prec, sampleStatics), role, sw, false, detail, undefined, att === null ? undefined : sampleRaw);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -804,6 +814,11 @@ function scratchTimes(n: number): Float64Array {
 /** Statics of the last prefill plan (lastPrefill) and of the decode context operators of a sample. */
 const prefillStatics = new Scratch(32 * STATIC_FIELDS);
 const sampleStatics = new Scratch(8 * STATIC_FIELDS);
+/** A decode sample's aggregates, added to the first sample's right after (runDecode). */
+const sampleRaw: PhaseRaw = {
+  stepTimeS: 0.5, flops: 0.5, dramBytes: 0.5, timeByBoundS: { compute: 0.5, memory: 0.5, network: 0.5, overhead: 0.5 },
+  computeJ: 0.5, sramJ: 0.5, dramJ: 0.5, networkJ: 0.5, ops: [],
+};
 
 const lastPrefill: { plan: DevicePlan | null; run: PlanRun | null } = { plan: null, run: null };
 function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
