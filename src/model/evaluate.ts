@@ -463,8 +463,9 @@ interface PlanRun {
   isCtx: boolean[] | null;
   fixedOps: Operator[] | null;
   fixedSt: OpStatics | null;
-  /** The context-free part timed at the last operating point asked for (fixedPart). */
-  fixedAt: {
+  /** The context-free part timed at the last operating point asked for (fixedPart), without and
+   *  with tile overlap of the collectives. */
+  fixedAt: ({
     bw: BandwidthBreakdown;
     s: number;
     sw: SystemSpec['package']['software'];
@@ -472,7 +473,7 @@ interface PlanRun {
     overlap: boolean;
     detailed: boolean;
     raw: PhaseRaw;
-  } | null;
+  } | null)[];
   levels: readonly NetworkLevel[] | null;
   costs: CollectiveCost[] | null;
 }
@@ -484,7 +485,7 @@ interface PlanEntry {
  *  the one run at a time that is kept (lastPrefill), else in an array of their own. */
 function planRun(e: { run: PlanRun | null }, die: ComputeDie, scratch: Scratch | null = null): PlanRun {
   let r = e.run;
-  if (r === null || r.die !== die) e.run = r = { die, scratch, st: null, isCtx: null, fixedOps: null, fixedSt: null, fixedAt: null, levels: null, costs: null };
+  if (r === null || r.die !== die) e.run = r = { die, scratch, st: null, isCtx: null, fixedOps: null, fixedSt: null, fixedAt: [null, null], levels: null, costs: null };
   return r;
 }
 
@@ -517,7 +518,9 @@ function fixedPart(
   overlap: boolean,
   detail: boolean,
 ): PhaseRaw {
-  const f = run.fixedAt;
+  // One slot per overlap setting: mappings that differ only in it share their plans.
+  const slot = overlap ? 1 : 0;
+  const f = run.fixedAt[slot]!;
   // The bandwidth breakdown stands for the chiplet and refresh (cached per chiplet: chipletBandwidth).
   const s = role.unit.freqScale;
   if (f !== null && f.bw === role.bw && f.s === s && f.sw === sw && f.levels === levels && f.overlap === overlap && (f.detailed || !detail)) return f.raw;
@@ -526,7 +529,7 @@ function fixedPart(
   const times = scratchTimes(fixedOps.length);
   const raw = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
   addComms(raw, plan.comms, commCosts(run, plan.comms, levels), fixedOps, fixedSt, times, overlap, detail);
-  run.fixedAt = { bw: role.bw, s, sw, levels, overlap, detailed: detail, raw };
+  run.fixedAt[slot] = { bw: role.bw, s, sw, levels, overlap, detailed: detail, raw };
   return raw;
 }
 
