@@ -58,7 +58,8 @@ export interface GemmTiming {
 
 /** The operating-point-independent part of a GEMM on a die: tiling, waves, SRAM and DRAM traffic.
  *  Clock scale and DRAM bandwidth only turn these into times (gemmTime), so callers that time the
- *  same shape at several operating points compute this once. */
+ *  same shape at several operating points compute this once. gemmShape returns a new one, or fills
+ *  the `out` it is given (callers in a loop that read it at once: no allocation). */
 export interface GemmShape {
   /** waves x cycles per work item: compute time = cycles / clock. */
   cycles: number;
@@ -83,6 +84,7 @@ export function gemmShape(
   bBytesPerElem: number,
   cBytesPerElem: number,
   bReadsFromDram: boolean,
+  out?: GemmShape,
 ): GemmShape {
   const cores = die.cores * dies;
   const q = matrixPrecision(die, prec);
@@ -132,7 +134,15 @@ export function gemmShape(
     const bn = Math.min(n, Math.max(tn, Math.floor(accCap / bm)));
     dramBytes = aBytes * Math.ceil(n / bn) + bBytes * Math.ceil(m / bm) + cBytes;
   }
-  return { cycles: waves * cyclesPerItem, sramTraffic, dramBytes, waves, utilisation, splitK };
+  const cycles = waves * cyclesPerItem;
+  if (!out) return { cycles, sramTraffic, dramBytes, waves, utilisation, splitK };
+  out.cycles = cycles;
+  out.sramTraffic = sramTraffic;
+  out.dramBytes = dramBytes;
+  out.waves = waves;
+  out.utilisation = utilisation;
+  out.splitK = splitK;
+  return out;
 }
 
 /**

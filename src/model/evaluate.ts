@@ -1,6 +1,6 @@
 // evaluate(design) -> metrics: the single entry point of the performance model (DESIGN 1, 2).
 // Pure and deterministic: workers, tests and benchmarks all get the same numbers from here.
-import { dieArea, gemmShape, gemmTime, matrixPrecision, type AreaReport, type ComputeUnit } from './compute.js';
+import { dieArea, gemmShape, gemmTime, matrixPrecision, type AreaReport, type ComputeUnit, type GemmShape } from './compute.js';
 import type { Chiplet, ComputeDie, MemorySpec, SystemSpec } from './hardware/schema.js';
 import {
   capacityBytes,
@@ -153,27 +153,62 @@ function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdo
   let e = bandwidthCache.get(c);
   if (!e) bandwidthCache.set(c, (e = [null, null]));
   const i = refreshDoubled ? 1 : 0;
-  return (e[i] ??= effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
+  // Kept as copyBandwidth makes it (tagged fields): the copies in results share its boxed numbers.
+  return (e[i] ??= copyBandwidth(effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled)));
 }
+
+/** A bandwidth breakdown, built by one literal in its field order. */
+function mkBandwidth(
+  peakGBps: number,
+  columnGBps: number,
+  bankGBps: number,
+  activationWindowGBps: number,
+  stackActivationGBps: number,
+  verticalGBps: number,
+  phyGBps: number,
+  bufferingGBps: number,
+  refreshLossFraction: number,
+  effectiveGBps: number,
+  limiter: BandwidthBreakdown['limiter'],
+  accessLatencyNs: number,
+  bytesPerActivation: number,
+): BandwidthBreakdown {
+  return {
+    peakGBps,
+    columnGBps,
+    bankGBps,
+    activationWindowGBps,
+    stackActivationGBps,
+    verticalGBps,
+    phyGBps,
+    bufferingGBps,
+    refreshLossFraction,
+    effectiveGBps,
+    limiter,
+    accessLatencyNs,
+    bytesPerActivation,
+  };
+}
+primeShape(mkBandwidth); // tagged fields: a copy shares the boxed numbers of what it copies
 
 /** A copy of a (cached) bandwidth breakdown for a result, field by field in its order (a spread of
  *  the cached object took V8's slow path). */
 function copyBandwidth(b: BandwidthBreakdown): BandwidthBreakdown {
-  return {
-    peakGBps: b.peakGBps,
-    columnGBps: b.columnGBps,
-    bankGBps: b.bankGBps,
-    activationWindowGBps: b.activationWindowGBps,
-    stackActivationGBps: b.stackActivationGBps,
-    verticalGBps: b.verticalGBps,
-    phyGBps: b.phyGBps,
-    bufferingGBps: b.bufferingGBps,
-    refreshLossFraction: b.refreshLossFraction,
-    effectiveGBps: b.effectiveGBps,
-    limiter: b.limiter,
-    accessLatencyNs: b.accessLatencyNs,
-    bytesPerActivation: b.bytesPerActivation,
-  };
+  return mkBandwidth(
+    b.peakGBps,
+    b.columnGBps,
+    b.bankGBps,
+    b.activationWindowGBps,
+    b.stackActivationGBps,
+    b.verticalGBps,
+    b.phyGBps,
+    b.bufferingGBps,
+    b.refreshLossFraction,
+    b.effectiveGBps,
+    b.limiter,
+    b.accessLatencyNs,
+    b.bytesPerActivation,
+  );
 }
 
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
@@ -201,75 +236,69 @@ interface PhaseRaw {
 }
 
 /** What an operator costs on a die independently of the operating point (clock scale, DRAM
- *  bandwidth and refresh): tiling, traffic, and energies before the voltage factor. */
-interface OpStatic {
-  mat: boolean;
-  attn: boolean;
-  /** GEMM cycles (waves x cycles per item) and SRAM-to-matrix-unit bytes. */
-  cycles: number;
-  sramTraffic: number;
-  shapeFlops: number;
-  /** DRAM bytes of one instance and the part of them written. */
-  opDram: number;
-  writeBytes: number;
-  waves: number;
-  utilisation: number;
-  /** MAC (or vector FLOP) energy and SRAM energy of one instance at nominal voltage, J. */
-  macBase: number;
-  sramBase: number;
-}
+ *  bandwidth and refresh): tiling, traffic, and energies before the voltage factor. A list of
+ *  operators keeps these in one flat array, STATIC_FIELDS numbers per operator (opStatics): no
+ *  object, nor a boxed number per field, per operator (the search builds a prefill plan and its
+ *  statics at every point).
+ *  Fields: matrix operator (1: GEMM or attention, 0: vector), attention (1/0); GEMM cycles (waves x
+ *  cycles per item) and SRAM-to-matrix-unit bytes; FLOPs of the tiled GEMM shape; DRAM bytes of one
+ *  instance and the part of them written; waves and utilisation; MAC (or vector FLOP) energy and
+ *  SRAM energy of one instance at nominal voltage, J. */
+const S_MAT = 0, S_ATTN = 1, S_CYCLES = 2, S_SRAM = 3, S_SHAPE_FLOPS = 4, S_DRAM = 5, S_WRITE = 6, S_WAVES = 7, S_UTIL = 8, S_MAC_J = 9, S_SRAM_J = 10;
+const STATIC_FIELDS = 11;
+type OpStatics = Float64Array;
 
-/** One OpStatic: a single literal for matrix and vector operators alike, so both share one shape. */
-function mkStatic(
-  mat: boolean,
-  attn: boolean,
-  cycles: number,
-  sramTraffic: number,
-  shapeFlops: number,
-  opDram: number,
-  writeBytes: number,
-  waves: number,
-  utilisation: number,
-  macBase: number,
-  sramBase: number,
-): OpStatic {
-  return { mat, attn, cycles, sramTraffic, shapeFlops, opDram, writeBytes, waves, utilisation, macBase, sramBase };
-}
-primeShape(mkStatic); // tagged fields from the start (shape.ts)
+/** The GEMM shape of the operator being worked out (gemmShape fills it in place: no allocation). */
+const shapeScratch: GemmShape = { cycles: 0.5, sramTraffic: 0.5, dramBytes: 0.5, waves: 0.5, utilisation: 0.5, splitK: 0.5 };
 
-function opStatic(op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): OpStatic {
+/** Writes the statics of `op` at row `i` of `st`. */
+function opStatic(st: OpStatics, i: number, op: Operator, die: ComputeDie, actB: number, wB: number, kvB: number): void {
+  const o = i * STATIC_FIELDS;
   if (op.kind === 'gemm' || op.kind === 'attention') {
     const isAttn = op.kind === 'attention';
-    const g = gemmShape(die, 1, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, !isAttn);
+    const g = gemmShape(die, 1, op.m, op.n, op.k, op.groups, op.computePrecision, actB, isAttn ? kvB : wB, actB, !isAttn, shapeScratch);
     // Attention: QK^T and AV over the (causal) key range; the op's exact FLOPs scale the tiled
     // time of its score-GEMM shape. Flash-style: the scores stay on chip, so DRAM sees Q in,
     // the output out, and the KV cache read and appended.
     const opDram = isAttn ? op.activationBytes + op.kvReadBytes + op.kvWriteBytes : g.dramBytes;
     const writeBytes = isAttn ? op.activationBytes / 2 + op.kvWriteBytes : op.m * op.n * op.groups * actB;
     const q = matrixPrecision(die, op.computePrecision);
-    return mkStatic(
-      true,
-      isAttn,
-      g.cycles,
-      g.sramTraffic,
-      2 * op.m * op.n * op.k * op.groups,
-      opDram,
-      Math.min(writeBytes, opDram),
-      g.waves,
-      g.utilisation,
-      (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12,
-      g.sramTraffic * die.sramEnergyPJPerByte * 1e-12,
-    );
+    st[o + S_MAT] = 1;
+    st[o + S_ATTN] = isAttn ? 1 : 0;
+    st[o + S_CYCLES] = g.cycles;
+    st[o + S_SRAM] = g.sramTraffic;
+    st[o + S_SHAPE_FLOPS] = 2 * op.m * op.n * op.k * op.groups;
+    st[o + S_DRAM] = opDram;
+    st[o + S_WRITE] = Math.min(writeBytes, opDram);
+    st[o + S_WAVES] = g.waves;
+    st[o + S_UTIL] = g.utilisation;
+    st[o + S_MAC_J] = (op.flops / 2) * die.energyPJPerMac[q]! * 1e-12;
+    st[o + S_SRAM_J] = g.sramTraffic * die.sramEnergyPJPerByte * 1e-12;
+    return;
   }
   const bytes = op.weightBytes + op.activationBytes + op.kvReadBytes + op.kvWriteBytes;
-  return mkStatic(false, false, 0, 0, 0, bytes, Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes), 1, 1, op.flops * die.vectorEnergyPJPerFlop * 1e-12, 0);
+  st[o + S_MAT] = 0;
+  st[o + S_ATTN] = 0;
+  st[o + S_CYCLES] = 0;
+  st[o + S_SRAM] = 0;
+  st[o + S_SHAPE_FLOPS] = 0;
+  st[o + S_DRAM] = bytes;
+  st[o + S_WRITE] = Math.min(op.kvWriteBytes + op.activationBytes / 2, bytes);
+  st[o + S_WAVES] = 1;
+  st[o + S_UTIL] = 1;
+  st[o + S_MAC_J] = op.flops * die.vectorEnergyPJPerFlop * 1e-12;
+  st[o + S_SRAM_J] = 0;
 }
 
-function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec): OpStatic[] {
+/** The statics of a list of operators: in a new array, or in `into` (a scratch: see Scratch). */
+function opStatics(ops: readonly Operator[], die: ComputeDie, prec: PrecisionSpec, into?: Scratch): OpStatics {
   const actB = BYTES_PER_ELEMENT[prec.activations];
   const wB = BYTES_PER_ELEMENT[prec.weights];
   const kvB = BYTES_PER_ELEMENT[prec.kvCache];
-  return ops.map((op) => opStatic(op, die, actB, wB, kvB));
+  const n = ops.length * STATIC_FIELDS;
+  const st = into ? into.get(n) : new Float64Array(n);
+  for (let i = 0; i < ops.length; i++) opStatic(st, i, ops[i]!, die, actB, wB, kvB);
+  return st;
 }
 
 /** One operator's result from runOps (one literal for all, so they share one shape). */
@@ -293,19 +322,41 @@ function mkOpResult(
 }
 primeShape(mkOpResult); // tagged numeric fields from the start (shape.ts)
 
+/** A collective's result (addComms), in its own field order. */
+function mkCommResult(name: string, algorithm: string, count: number, timeS: number, networkS: number, hiddenS: number, energyJ: number): OpResult {
+  return {
+    name, kind: 'collective', algorithm, count, timeS, bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS, hiddenS,
+    overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
+  };
+}
+primeShape(mkCommResult);
+
+/** A copy of an operator's or a collective's result (same fields in the same order). The results
+ *  made by mkOpResult and mkCommResult have tagged fields (primeShape), so a copy made by the same
+ *  function shares the boxed numbers of the original. */
+function copyOpResult(o: OpResult): OpResult {
+  if (o.kind !== 'collective')
+    return mkOpResult(o.name, o.kind, o.count, o.timeS, o.bound, o.computeS, o.memoryS, o.sramS, o.overheadS, o.flops, o.dramBytes, o.energyJ, o.utilisation, o.waves);
+  const asMade = o.algorithm !== undefined && o.hiddenS !== undefined && o.bound === 'network' && o.computeS === 0 && o.memoryS === 0 && o.sramS === 0 &&
+    o.overheadS === 0 && o.flops === 0 && o.dramBytes === 0 && o.utilisation === 1 && o.waves === 1;
+  return asMade ? mkCommResult(o.name, o.algorithm!, o.count, o.timeS, o.networkS, o.hiddenS!, o.energyJ) : { ...o };
+}
+
 /**
  * Times a list of operators at the role's operating point. `st` holds their operating-point-free
  * figures (opStatics). `times`, if given, receives each operator's time (all instances). Per-operator
- * results are built only when `detail` is set; the aggregates are the same either way.
+ * results are built only when `detail` is set; the aggregates are the same either way. The result
+ * is a new PhaseRaw, or `into` overwritten.
  */
 function runOps(
   ops: readonly Operator[],
-  st: readonly OpStatic[],
+  st: OpStatics,
   role: Role,
   sw: SystemSpec['package']['software'],
   withStepOverhead: boolean,
   detail: boolean,
   times?: Float64Array,
+  into?: PhaseRaw,
 ): PhaseRaw {
   const u = role.unit;
   const die = u.die;
@@ -326,14 +377,16 @@ function runOps(
   let step = 0, flops = 0, dram = 0, computeJ = 0, sramJ = 0, dramJ = 0;
   for (let i = 0; i < ops.length; i++) {
     const op = ops[i]!;
-    const s = st[i]!;
+    const o = i * STATIC_FIELDS;
     let t: number, computeS: number, memoryS: number, sramS = 0, bound: Bound;
-    const opDram = s.opDram;
-    if (s.mat) {
-      const gComputeS = s.cycles / f;
-      computeS = s.attn && s.shapeFlops > 0 ? (gComputeS * op.flops) / s.shapeFlops : gComputeS;
-      sramS = s.sramTraffic / sramRate;
-      memoryS = opDram / (s.attn ? attnBps : bwBps);
+    const opDram = st[o + S_DRAM]!;
+    if (st[o + S_MAT] === 1) {
+      const attn = st[o + S_ATTN] === 1;
+      const shapeFlops = st[o + S_SHAPE_FLOPS]!;
+      const gComputeS = st[o + S_CYCLES]! / f;
+      computeS = attn && shapeFlops > 0 ? (gComputeS * op.flops) / shapeFlops : gComputeS;
+      sramS = st[o + S_SRAM]! / sramRate;
+      memoryS = opDram / (attn ? attnBps : bwBps);
       const dataS = Math.max(sramS, memoryS);
       t = Math.max(computeS, dataS) + noOverlap * Math.min(computeS, dataS) + fillS;
       bound = computeS >= dataS ? 'compute' : 'memory';
@@ -343,13 +396,13 @@ function runOps(
       t = Math.max(computeS, memoryS);
       bound = memoryS >= computeS ? 'memory' : 'compute';
     }
-    const macJ = s.macBase * v2;
+    const macJ = st[o + S_MAC_J]! * v2;
     const overheadS = launchS;
     if (overheadS > t) bound = 'overhead';
     const one = t + overheadS;
-    const writeBytes = s.writeBytes;
+    const writeBytes = st[o + S_WRITE]!;
     const eDram = ((opDram - writeBytes) * rdPJ + writeBytes * wrPJ) * 1e-12;
-    const eSram = s.sramBase * v2;
+    const eSram = st[o + S_SRAM_J]! * v2;
     const n = op.count;
     if (times) times[i] = one * n;
     if (detail)
@@ -367,8 +420,8 @@ function runOps(
           op.flops * n,
           opDram * n,
           (macJ + eSram + eDram) * n,
-          s.utilisation,
-          s.waves,
+          st[o + S_UTIL]!,
+          st[o + S_WAVES]!,
         ),
       );
     step += one * n;
@@ -388,6 +441,13 @@ function runOps(
   const stepOverheadS = withStepOverhead ? sw.stepOverheadUs * 1e-6 : 0;
   step += stepOverheadS;
   tbOverhead += stepOverheadS;
+  if (into) {
+    into.stepTimeS = step; into.flops = flops; into.dramBytes = dram;
+    const t = into.timeByBoundS;
+    t.compute = tbCompute; t.memory = tbMemory; t.network = 0; t.overhead = tbOverhead;
+    into.computeJ = computeJ; into.sramJ = sramJ; into.dramJ = dramJ; into.networkJ = 0; into.ops = out;
+    return into;
+  }
   const tb: Record<Bound, number> = { compute: tbCompute, memory: tbMemory, network: 0, overhead: tbOverhead };
   return { stepTimeS: step, flops, dramBytes: dram, timeByBoundS: tb, computeJ, sramJ, dramJ, networkJ: 0, ops: out };
 }
@@ -397,11 +457,23 @@ function runOps(
  *  plan cache (one die at a time), so a plan met again on the same die skips all of it. */
 interface PlanRun {
   die: ComputeDie;
-  st: OpStatic[] | null;
+  scratch: Scratch | null;
+  st: OpStatics | null;
   /** Decode: which operators depend on the context (attention, KV reads), and the others. */
   isCtx: boolean[] | null;
   fixedOps: Operator[] | null;
-  fixedSt: OpStatic[] | null;
+  fixedSt: OpStatics | null;
+  /** The context-free part timed at the last operating point asked for (fixedPart), without and
+   *  with tile overlap of the collectives. */
+  fixedAt: ({
+    bw: BandwidthBreakdown;
+    s: number;
+    sw: SystemSpec['package']['software'];
+    levels: readonly NetworkLevel[];
+    overlap: boolean;
+    detailed: boolean;
+    raw: PhaseRaw;
+  } | null)[];
   levels: readonly NetworkLevel[] | null;
   costs: CollectiveCost[] | null;
 }
@@ -409,22 +481,56 @@ interface PlanEntry {
   plan: DevicePlan;
   run: PlanRun | null;
 }
-function planRun(e: { run: PlanRun | null }, die: ComputeDie): PlanRun {
+/** The run of a plan on a die (made anew when the die changes). `scratch`: where its statics go, for
+ *  the one run at a time that is kept (lastPrefill), else in an array of their own. */
+function planRun(e: { run: PlanRun | null }, die: ComputeDie, scratch: Scratch | null = null): PlanRun {
   let r = e.run;
-  if (r === null || r.die !== die) e.run = r = { die, st: null, isCtx: null, fixedOps: null, fixedSt: null, levels: null, costs: null };
+  if (r === null || r.die !== die) e.run = r = { die, scratch, st: null, isCtx: null, fixedOps: null, fixedSt: null, fixedAt: [null, null], levels: null, costs: null };
   return r;
 }
 
-function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStatic[] {
-  return (run.st ??= opStatics(plan.ops, run.die, prec));
+function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStatics {
+  return (run.st ??= opStatics(plan.ops, run.die, prec, run.scratch ?? undefined));
 }
 
 function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly NetworkLevel[]): CollectiveCost[] {
   if (run.costs === null || run.levels !== levels) {
-    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
+    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanCached(c.groupSize, c.stride, levels), levels));
     run.levels = levels;
   }
   return run.costs;
+}
+
+/**
+ * The context-free part of a decode step (its operators and collectives) at a role's operating
+ * point. It depends on the batch's plan and the operating point only, so the plan's run keeps it for
+ * the last operating point it was timed at: the search's inner loop meets a batch again at the same
+ * point (nominal clock and refresh) with other contexts. Its per-operator results (when `detail`)
+ * are kept with it; callers copy them into a result.
+ */
+function fixedPart(
+  run: PlanRun,
+  plan: DevicePlan,
+  prec: PrecisionSpec,
+  role: Role,
+  sw: SystemSpec['package']['software'],
+  levels: readonly NetworkLevel[],
+  overlap: boolean,
+  detail: boolean,
+): PhaseRaw {
+  // One slot per overlap setting: mappings that differ only in it share their plans.
+  const slot = overlap ? 1 : 0;
+  const f = run.fixedAt[slot]!;
+  // The bandwidth breakdown stands for the chiplet and refresh (cached per chiplet: chipletBandwidth).
+  const s = role.unit.freqScale;
+  if (f !== null && f.bw === role.bw && f.s === s && f.sw === sw && f.levels === levels && f.overlap === overlap && (f.detailed || !detail)) return f.raw;
+  const fixedOps = run.fixedOps!;
+  const fixedSt = (run.fixedSt ??= opStatics(fixedOps, run.die, prec));
+  const times = scratchTimes(fixedOps.length);
+  const raw = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
+  addComms(raw, plan.comms, commCosts(run, plan.comms, levels), fixedOps, fixedSt, times, overlap, detail);
+  run.fixedAt[slot] = { bw: role.bw, s, sw, levels, overlap, detailed: detail, raw };
+  return raw;
 }
 
 /**
@@ -456,17 +562,15 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   }
   const isCtx = run0.isCtx;
   const fixedOps = run0.fixedOps!;
-  const fixedSt = (run0.fixedSt ??= opStatics(fixedOps, die, prec));
-  const times = scratchTimes(fixedOps.length);
-  const fixed = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
-  addComms(fixed, base.comms, commCosts(run0, base.comms, levelsOf(input)), fixedOps, fixedSt, times, m.overlap ?? true, detail);
+  const fixed = fixedPart(run0, base, prec, role, sw, levelsOf(input), m.overlap ?? true, detail);
   const w = 1 / samples;
   // Accumulate the context-dependent operators over the samples.
   let att: PhaseRaw | null = null;
   for (let j = 0; j < samples; j++) {
     const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
     const ctxOps = planContextOps(input.model, prec, 'decode', input.batch, 1, ctx, m);
-    const r = runOps(ctxOps, opStatics(ctxOps, die, prec), role, sw, false, detail);
+    // The first sample becomes the accumulator; the others are added to it from a scratch.
+    const r = runOps(ctxOps, opStatics(ctxOps, die, prec, sampleStatics), role, sw, false, detail, undefined, att === null ? undefined : sampleRaw);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -479,8 +583,9 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
     let fi = 0;
     let ai = 0;
     let k = 0;
-    for (let i = 0; i < ops0.length; i++) ops[k++] = isCtx[i] ? a.ops[ai++]! : fixed.ops[fi++]!;
-    while (fi < fixed.ops.length) ops[k++] = fixed.ops[fi++]!; // the collectives
+    // The context-free results are the run's own (fixedPart): the result gets copies.
+    for (let i = 0; i < ops0.length; i++) ops[k++] = isCtx[i] ? a.ops[ai++]! : copyOpResult(fixed.ops[fi++]!);
+    while (fi < fixed.ops.length) ops[k++] = copyOpResult(fixed.ops[fi++]!); // the collectives
   }
   const ftb = fixed.timeByBoundS;
   const atb = a.timeByBoundS;
@@ -516,7 +621,7 @@ function addComms(
   comms: readonly CommSpec[],
   costs: readonly CollectiveCost[],
   ops: readonly Operator[],
-  st: readonly OpStatic[],
+  st: OpStatics,
   times: Float64Array,
   overlap: boolean,
   detail: boolean,
@@ -535,17 +640,13 @@ function addComms(
         }
     if (gi >= 0 && overlap && ops[gi]!.count > 0) {
       const per = times[gi]! / ops[gi]!.count;
-      const ov = overlapTile(per, cost.timeS, st[gi]!.waves, true);
+      const ov = overlapTile(per, cost.timeS, st[gi * STATIC_FIELDS + S_WAVES]!, true);
       exposed = ov.totalS - per;
       hidden = cost.timeS - exposed;
     }
     const energyJ = (cost.energyJ / c.groupSize) * c.count;
     if (detail)
-      raw.ops.push({
-        name: c.name, kind: 'collective', algorithm: cost.algorithm, count: c.count, timeS: exposed * c.count,
-        bound: 'network', computeS: 0, memoryS: 0, sramS: 0, networkS: cost.timeS * c.count, hiddenS: hidden * c.count,
-        overheadS: 0, flops: 0, dramBytes: 0, energyJ, utilisation: 1, waves: 1,
-      });
+      raw.ops.push(mkCommResult(c.name, cost.algorithm, c.count, exposed * c.count, cost.timeS * c.count, hidden * c.count, energyJ));
     raw.stepTimeS += exposed * c.count;
     raw.timeByBoundS.network += exposed * c.count;
     raw.networkJ += energyJ;
@@ -562,6 +663,22 @@ function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['
 }
 
 const NO_LEVELS: NetworkLevel[] = [];
+
+/** spanOf for a collective's group on a network, kept per network object (the last few): a plan's
+ *  collectives are costed at every point, a prefill plan's anew each time (their bytes differ), and
+ *  their groups are few. Only spans worked out are kept: a group that does not fit throws again. */
+const spanCache = new RecentCache<readonly NetworkLevel[], Map<number, number[]>>(4);
+function spanCached(groupSize: number, stride: number, levels: readonly NetworkLevel[]): number[] {
+  let byGroup = spanCache.get(levels);
+  if (!byGroup) spanCache.set(levels, (byGroup = new Map()));
+  const key = groupSize * 1048576 + stride;
+  let span = byGroup.get(key);
+  if (span === undefined) {
+    span = spanOf(groupSize, stride, levels);
+    if (Number.isInteger(groupSize) && Number.isInteger(stride) && groupSize < 1048576 && stride < 1048576 && byGroup.size < 1024) byGroup.set(key, span);
+  }
+  return span;
+}
 function levelsOf(input: EvalInput): NetworkLevel[] {
   return (input.system.network ?? NO_LEVELS) as NetworkLevel[];
 }
@@ -679,12 +796,32 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
   return p;
 }
 
-/** Scratch for runOps' per-operator times (read by addComms right after; evaluate is not reentrant). */
-let timesScratch = new Float64Array(64);
-function scratchTimes(n: number): Float64Array {
-  if (timesScratch.length < n) timesScratch = new Float64Array(2 * n);
-  return timesScratch;
+/** A number array reused from call to call, grown as needed: for figures read right after they are
+ *  written (evaluate is not reentrant). Small typed arrays are costly to make (measured: making the
+ *  statics of each prefill plan in an array of its own took more time than working them out). */
+class Scratch {
+  private buf: Float64Array;
+  constructor(n: number) {
+    this.buf = new Float64Array(n);
+  }
+  get(n: number): Float64Array {
+    if (this.buf.length < n) this.buf = new Float64Array(2 * n);
+    return this.buf;
+  }
 }
+/** runOps' per-operator times (read by addComms right after). */
+const timesScratch = new Scratch(64);
+function scratchTimes(n: number): Float64Array {
+  return timesScratch.get(n);
+}
+/** Statics of the last prefill plan (lastPrefill) and of the decode context operators of a sample. */
+const prefillStatics = new Scratch(32 * STATIC_FIELDS);
+const sampleStatics = new Scratch(8 * STATIC_FIELDS);
+/** A decode sample's aggregates, added to the first sample's right after (runDecode). */
+const sampleRaw: PhaseRaw = {
+  stepTimeS: 0.5, flops: 0.5, dramBytes: 0.5, timeByBoundS: { compute: 0.5, memory: 0.5, network: 0.5, overhead: 0.5 },
+  computeJ: 0.5, sramJ: 0.5, dramJ: 0.5, networkJ: 0.5, ops: [],
+};
 
 const lastPrefill: { plan: DevicePlan | null; run: PlanRun | null } = { plan: null, run: null };
 function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
@@ -697,7 +834,7 @@ function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
     lastPrefill.plan = plan;
     lastPrefill.run = null;
   }
-  const run = planRun(lastPrefill, role.unit.die);
+  const run = planRun(lastPrefill, role.unit.die, prefillStatics);
   const st = allStatics(run, plan, input.precision);
   const times = scratchTimes(plan.ops.length);
   const raw = runOps(plan.ops, st, role, input.system.package.software, false, detail, times);
@@ -768,6 +905,8 @@ interface Operating {
   runaway: boolean;
 }
 
+const thermalScratch = [new Scratch(4), new Scratch(4), new Scratch(4), new Scratch(4)];
+
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
 function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
@@ -801,7 +940,12 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   const resp = pr.units;
   const chiplets = pkg.chiplets;
   const nC = chiplets.length;
-  const dynW = new Array<number>(nC);
+  // Per chiplet: its logic die's dynamic power, the base and current temperature of the fixed point
+  // and its leakage (scratch arrays: read within this call), and the DRAM sources (kept).
+  const dynW = thermalScratch[0]!.get(nC);
+  const baseLogic = thermalScratch[1]!.get(nC);
+  const logicT = thermalScratch[2]!.get(nC);
+  const leak = thermalScratch[3]!.get(nC);
   const dramSrcW = new Array<number>(nC);
   let dramStaticW = 0;
   for (let i = 0; i < nC; i++) {
@@ -816,14 +960,11 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     dramSrcW[i] = dramDynW + ms.backgroundW + ms.refreshW;
   }
   const ambientC = pkg.thermal.ambientC;
-  const baseLogic = new Array<number>(nC);
   for (let i = 0; i < nC; i++) {
     let t = ambientC;
     for (let d = 0; d < nC; d++) t += dynW[d]! * resp[d]!.logicRise[i]! + dramSrcW[d]! * resp[d]!.dramLogicRise[i]!;
     baseLogic[i] = t;
   }
-  const leak = new Array<number>(nC);
-  const logicT = new Array<number>(nC);
   for (let i = 0; i < nC; i++) {
     leak[i] = 0;
     logicT[i] = baseLogic[i]!;
@@ -1132,6 +1273,17 @@ function settle(input: EvalInput, s: number, detail = false): Operating {
   return o;
 }
 
+/** Bytes in GiB with one decimal, as the infeasibility reasons print them. */
+function gib(b: number): string {
+  return (b / 2 ** 30).toFixed(1);
+}
+/** gib of a memory capacity: the same for every point of a system, so the last one's text is kept. */
+let lastCapacity = { bytes: NaN, text: '' };
+function capacityGib(bytes: number): string {
+  if (bytes !== lastCapacity.bytes) lastCapacity = { bytes, text: gib(bytes) };
+  return lastCapacity.text;
+}
+
 function need(v: number, name: string): void {
   if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
 }
@@ -1234,9 +1386,8 @@ export function evaluate(input: EvalInput): EvalResult {
     ? weightsBytes + kvCacheBytes + activationBytes + reserveBytes
     : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
   let fits = footprint <= capacity;
-  const gib = (b: number) => (b / 2 ** 30).toFixed(1);
   if (shared) {
-    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${gib(capacity)} GiB`);
+    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${capacityGib(capacity)} GiB`);
   } else {
     // Each side must hold its own copy of the weights; report the side that overflows.
     const usable = 1 - pkg.software.memoryReserveFraction;

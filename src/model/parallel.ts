@@ -39,8 +39,11 @@ export function moeTpOf(m: Mapping): number {
 }
 
 /** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
+const DEGREES = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
+
 export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {
-  for (const k of ['tp', 'pp', 'dp', 'sp', 'ep'] as const) {
+  for (let i = 0; i < DEGREES.length; i++) {
+    const k = DEGREES[i]!;
     const v = m[k];
     if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${k}`, v, 'a positive integer');
   }
@@ -139,9 +142,9 @@ function actBytesOf(op: Operator): number {
 }
 
 /** Shards one operator for a device: tp/moeTp on columns or rows, sp on tokens, stage layers.
- *  Builds the result as one literal in buildOperators' field order (an object spread with an
- *  override takes V8's slow path: measured, most of the time of building a plan). */
-function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageCount: number, epGroups: number, loadFactor: number): Operator {
+ *  `flags`: nameFlags(op.name). Overwrites `op` (a fresh operator of buildOperators, sharded once:
+ *  a copy per operator was a third of the time of building a plan). */
+function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageCount: number, epGroups: number, loadFactor: number, flags: number): Operator {
   const tokDiv = phase === 'prefill' ? m.sp : 1; // sequence parallel splits prefill tokens
   let mm = op.m;
   let n = op.n;
@@ -172,8 +175,8 @@ function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageC
     const ab = actBytesOf(op);
     let split = 1;
     if (op.shard === 'ep') split = moeTpOf(m);
-    else if (op.shard === 'tp' && !(nameFlags(op.name) & REPLICATED_OP)) split = m.tp;
-    const rowPar = (nameFlags(op.name) & ROW_PAR) !== 0;
+    else if (op.shard === 'tp' && !(flags & REPLICATED_OP)) split = m.tp;
+    const rowPar = (flags & ROW_PAR) !== 0;
     mm = op.m / tokDiv;
     if (op.shard === 'ep') {
       groups = epGroups;
@@ -191,22 +194,17 @@ function shardOp(op: Operator, arch: ModelArch, m: Mapping, phase: Phase, stageC
     activationBytes = op.activationBytes / tokDiv;
     if (op.kind === 'embedding') weightBytes = op.weightBytes / tokDiv / m.tp;
   }
-  return {
-    name: op.name,
-    kind: op.kind,
-    count: stageCount,
-    m: mm,
-    n,
-    k,
-    groups,
-    flops,
-    weightBytes,
-    activationBytes,
-    kvReadBytes,
-    kvWriteBytes,
-    computePrecision: op.computePrecision,
-    shard: op.shard,
-  };
+  op.count = stageCount;
+  op.m = mm;
+  op.n = n;
+  op.k = k;
+  op.groups = groups;
+  op.flops = flops;
+  op.weightBytes = weightBytes;
+  op.activationBytes = activationBytes;
+  op.kvReadBytes = kvReadBytes;
+  op.kvWriteBytes = kvWriteBytes;
+  return op;
 }
 
 /** Whether an operator's cost depends on the context already cached (attention, KV reads). */
@@ -228,10 +226,12 @@ function shardedOps(
   loadFactor: number,
 ): Operator[] {
   const shape = { batch: seqs, newTokens, contextBefore };
+  // Sharded in place: the operators built here are this plan's alone; the list keeps the ones
+  // asked for, in their order.
   const ops = buildOperators(arch, prec, phase, shape, undefined, contextOnly);
-  const out: Operator[] = [];
   // The EP group spans every replica of the stage: routing statistics come from all their tokens.
   let moeOps: Operator[] | null = null;
+  let kept = 0;
   for (let i = 0; i < ops.length; i++) {
     if (contextOnly && !isContextOp(ops[i]!)) continue;
     let op = ops[i]!;
@@ -240,11 +240,13 @@ function shardedOps(
       op = moeOps.find((x) => x.name === op.name)!;
     }
     if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
-    const stageCount = nameFlags(op.name) & LAYER_OP ? Math.ceil(op.count / m.pp) : op.count;
+    const flags = nameFlags(op.name);
+    const stageCount = flags & LAYER_OP ? Math.ceil(op.count / m.pp) : op.count;
     const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
-    out.push(shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor));
+    ops[kept++] = shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor, flags);
   }
-  return out;
+  if (kept < ops.length) ops.length = kept;
+  return ops;
 }
 
 /** Microbatches per DP replica (the mapping's, else one per pipeline stage, at most a sequence
