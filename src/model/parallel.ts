@@ -38,9 +38,9 @@ export function moeTpOf(m: Mapping): number {
   return (m.tp * m.dp * m.sp) / m.ep;
 }
 
-/** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
 const DEGREES = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
 
+/** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
 export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {
   for (let i = 0; i < DEGREES.length; i++) {
     const k = DEGREES[i]!;
