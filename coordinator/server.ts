@@ -133,6 +133,9 @@ const statusError = (code: grpc.status, details: string): grpc.ServiceError =>
 
 export type Outcome = 'done' | 'failed' | 'interrupted';
 
+/** Least interval between two broadcasts of an incumbent whose front did not change (ms). */
+const TOP_BROADCAST_MS = 250;
+
 export class CoordinatorServer {
   readonly co: Coordinator;
   readonly hash: string;
@@ -495,11 +498,24 @@ export class CoordinatorServer {
     s.out.send({ incumbent: { version: this.incumbentVersion, ...this.incumbent } });
   }
 
+  /** When the incumbent last went out to every stream. */
+  private lastBroadcastMs = 0;
+
+  /**
+   * Sends a changed incumbent to every stream. A change of the front (which prunes) goes out at once;
+   * a change of the top-K lists alone at most every TOP_BROADCAST_MS: with hundreds of streams and lists
+   * that can change at every commit, that was a message per stream per turn, and a stale list only
+   * lets workers send back a few designs more.
+   */
   private broadcastIncumbent(): void {
     const prev = this.incumbent;
     const next = this.wireIncumbent();
     const same = (a: WirePoint[], b: WirePoint[]) => a.length === b.length && a.every((p, i) => p.id === b[i]!.id);
-    if (same(prev.points, next.points) && same(prev.top, next.top)) return;
+    const frontSame = same(prev.points, next.points);
+    if (frontSame && same(prev.top, next.top)) return;
+    const now = performance.now();
+    if (frontSame && now - this.lastBroadcastMs < TOP_BROADCAST_MS) return;
+    this.lastBroadcastMs = now;
     this.incumbent = next;
     this.incumbentVersion++;
     for (const s of this.sessions.values()) this.sendIncumbent(s);
