@@ -146,7 +146,7 @@ export interface BoundContext {
    *  it), and per quantity and precision its value. extreme() enumerates the same assignments for every
    *  quantity that shares the dims, every precision and every subspace that leaves them free. */
   systemOf: Map<string, SystemSpec | null>;
-  valueOf: Map<string, number>;
+  valueOf: Map<string, number | null>;
   pointCache: Map<string, Bound | null>;
   planCache: Map<string, MappingWork | null>;
   hwCache: Map<string, HwQuantities>;
@@ -260,11 +260,11 @@ function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[], 
         if (ctx.systemOf.size > 200_000) ctx.systemOf.clear();
         ctx.systemOf.set(at, sys);
       }
-      v = sys ? quantity(q, sys, prec) : NaN;
+      v = sys ? quantity(q, sys, prec) : null;
       if (ctx.valueOf.size > 1_000_000) ctx.valueOf.clear();
       ctx.valueOf.set(vKey, v);
     }
-    if (!Number.isNaN(v)) best = want ? Math.max(best, v) : Math.min(best, v);
+    if (v !== null) best = want ? Math.max(best, v) : Math.min(best, v);
     let k = 0;
     while (k < free.length) {
       const p = pos[k]!;
