@@ -1,6 +1,8 @@
 // Coordinator throughput (DESIGN 4): (1) a coordinator process driven by many light workers (>= 200
 // concurrent Work streams) whose evaluation is replaced by a fixed-cost stub in this bench only:
-// subspace commits/s, result rows/s and the coordinator's CPU; (2) a real 2-worker run of `quick`
+// subspace commits/s, result rows/s and the coordinator's CPU, with 50 designs per result, with one
+// (what a worker sends since it seeds its top-K lists) and with 200 from 20 streams (rows/s); (2) a
+// real 2-worker run of `quick`
 // against the embedded run: the coordinator overhead (median of 3 pairs); (3) the same on a
 // 1.2x10^6-point widening of quick (about 20 s a run), where start-up weighs less (alone: --wide-only).
 //   npm run build && node dist/bench/coordinator.js [--workers 200] [--designs 50]
@@ -265,6 +267,12 @@ async function main(): Promise<void> {
   console.log(`bench/coordinator on ${machine()}`);
   if (process.argv.includes('--wide-only')) return wideRun();
   await stubRun(arg('--workers', 200), arg('--designs', 50));
+  // What real workers send since they seed their top-K lists with the coordinator's: about one design
+  // per result (the subspace's best; on quick 349 designs for 288 subspaces).
+  if (!process.argv.includes('--designs')) await stubRun(arg('--workers', 200), 1);
+  // Rows: large results from fewer streams (with 200 streams, adaptive splitting multiplies the
+  // subspaces, and the stub sends 200 designs for each whatever its size).
+  if (!process.argv.includes('--designs')) await stubRun(20, 200);
   if (process.argv.includes('--stub-only')) return;
   await comparePairs('real run (quick, 64,800 points)', 'quick');
   await wideRun();
