@@ -267,12 +267,14 @@ async function main(): Promise<void> {
   console.log(`bench/coordinator on ${machine()}`);
   if (process.argv.includes('--wide-only')) return wideRun();
   await stubRun(arg('--workers', 200), arg('--designs', 50));
-  // What real workers send since they seed their top-K lists with the coordinator's: about one design
-  // per result (the subspace's best; on quick 349 designs for 288 subspaces).
-  if (!process.argv.includes('--designs')) await stubRun(arg('--workers', 200), 1);
-  // Rows: large results from fewer streams (with 200 streams, adaptive splitting multiplies the
-  // subspaces, and the stub sends 200 designs for each whatever its size).
-  if (!process.argv.includes('--designs')) await stubRun(20, 200);
+  if (!process.argv.includes('--designs')) {
+    // What real workers send since they seed their top-K lists with the coordinator's: about one
+    // design per result (the subspace's best; on quick 349 designs for 288 subspaces).
+    await stubRun(arg('--workers', 200), 1);
+    // Rows: large results from fewer streams (with 200 streams, adaptive splitting multiplies the
+    // subspaces, and the stub sends 200 designs for each whatever its size).
+    await stubRun(20, 200);
+  }
   if (process.argv.includes('--stub-only')) return;
   await comparePairs('real run (quick, 64,800 points)', 'quick');
   await wideRun();

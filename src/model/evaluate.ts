@@ -463,14 +463,13 @@ interface PlanRun {
   isCtx: boolean[] | null;
   fixedOps: Operator[] | null;
   fixedSt: OpStatics | null;
-  /** The context-free part timed at the last operating point asked for (fixedPart), without and
-   *  with tile overlap of the collectives. */
+  /** The context-free part timed at the last operating point asked for (fixedPart): [0] without,
+   *  [1] with tile overlap of the collectives. */
   fixedAt: ({
     bw: BandwidthBreakdown;
     s: number;
     sw: SystemSpec['package']['software'];
     levels: readonly NetworkLevel[];
-    overlap: boolean;
     detailed: boolean;
     raw: PhaseRaw;
   } | null)[];
@@ -523,13 +522,13 @@ function fixedPart(
   const f = run.fixedAt[slot]!;
   // The bandwidth breakdown stands for the chiplet and refresh (cached per chiplet: chipletBandwidth).
   const s = role.unit.freqScale;
-  if (f !== null && f.bw === role.bw && f.s === s && f.sw === sw && f.levels === levels && f.overlap === overlap && (f.detailed || !detail)) return f.raw;
+  if (f !== null && f.bw === role.bw && f.s === s && f.sw === sw && f.levels === levels && (f.detailed || !detail)) return f.raw;
   const fixedOps = run.fixedOps!;
   const fixedSt = (run.fixedSt ??= opStatics(fixedOps, run.die, prec));
   const times = scratchTimes(fixedOps.length);
   const raw = runOps(fixedOps, fixedSt, role, sw, false, detail, times);
   addComms(raw, plan.comms, commCosts(run, plan.comms, levels), fixedOps, fixedSt, times, overlap, detail);
-  run.fixedAt[slot] = { bw: role.bw, s, sw, levels, overlap, detailed: detail, raw };
+  run.fixedAt[slot] = { bw: role.bw, s, sw, levels, detailed: detail, raw };
   return raw;
 }
 
@@ -1277,12 +1276,6 @@ function settle(input: EvalInput, s: number, detail = false): Operating {
 function gib(b: number): string {
   return (b / 2 ** 30).toFixed(1);
 }
-/** gib of a memory capacity: the same for every point of a system, so the last one's text is kept. */
-let lastCapacity = { bytes: NaN, text: '' };
-function capacityGib(bytes: number): string {
-  if (bytes !== lastCapacity.bytes) lastCapacity = { bytes, text: gib(bytes) };
-  return lastCapacity.text;
-}
 
 function need(v: number, name: string): void {
   if (!Number.isInteger(v) || v < 1) throw new ConfigError(name, v, 'a positive integer');
@@ -1387,7 +1380,7 @@ export function evaluate(input: EvalInput): EvalResult {
     : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
   let fits = footprint <= capacity;
   if (shared) {
-    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${capacityGib(capacity)} GiB`);
+    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${gib(capacity)} GiB`);
   } else {
     // Each side must hold its own copy of the weights; report the side that overflows.
     const usable = 1 - pkg.software.memoryReserveFraction;
