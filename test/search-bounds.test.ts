@@ -33,6 +33,9 @@ describe('admissible bounds', () => {
             const sub = subspaceOf(ctx.space, anchor, depth);
             const b = subspaceBound(ctx.bounds, sub);
             const cheap = subspaceBound(ctx.bounds, sub, { plans: false }); // the coordinator's
+            const net = systems[si]!.networkOf(sub);
+            const onNet = subspaceBound(ctx.bounds, sub, { network: net }); // the engine's
+            if (b?.ideal && onNet?.ideal) onNet.ideal.forEach((v, i) => expect(v).toBeLessThanOrEqual(b.ideal![i]! + 1e-9 * Math.abs(b.ideal![i]!)));
             for (const u of picks) {
               const id = sub.first + BigInt(Math.floor(u * Number(sub.size)));
               const p = unrank(ctx.space, id);
@@ -40,7 +43,7 @@ describe('admissible bounds', () => {
               const o = evaluatePoint(ctx, systems[si]!, idx, p.values);
               const pb = pointBound(ctx.bounds, idx, pinOf(systems[si]!, idx, p.values));
               const feasible = !!o.scored?.feasible;
-              for (const bound of [b, cheap, pb]) {
+              for (const bound of [b, cheap, onNet, pb]) {
                 if (bound === null) continue;
                 if (bound.infeasible) {
                   expect(feasible, `${bound.infeasible} bound on a feasible point ${id}`).toBe(false);
@@ -72,6 +75,7 @@ describe('admissible bounds', () => {
     const systems = ctxs.map((c) => new SystemCache(c));
     const space = ctxs[0]!.space;
     let checked = 0;
+    let tightened = 0;
     const ratios: number[] = [];
     const ratiosPerW: number[] = [];
     fc.assert(
@@ -89,7 +93,22 @@ describe('admissible bounds', () => {
           ratios.push(planned.ideal[0]! / o.scored.values[0]!);
           ratiosPerW.push(planned.ideal[1]! / o.scored.values[1]!);
         }
-        if (o.scored?.feasible) for (const depth of [space.levels.length - 2, space.levels.length - 1, space.levels.length]) bounds.push(subspaceBound(ctx.bounds, subspaceOf(space, id, depth)));
+        if (o.scored?.feasible)
+          for (const depth of [space.levels.length - 2, space.levels.length - 1, space.levels.length]) {
+            const sub = subspaceOf(space, id, depth);
+            const blind = subspaceBound(ctx.bounds, sub);
+            const onNet = subspaceBound(ctx.bounds, sub, { network: systems[si]!.networkOf(sub) });
+            bounds.push(blind, onNet);
+            // On a fixed mapping the network's collectives tighten the bound, never loosen it, and it
+            // stays at or above the point's own bound (which pins the point's precision too).
+            if (blind?.ideal && onNet?.ideal && planned?.ideal && depth === space.levels.length - 1) {
+              if (onNet.ideal[1]! < blind.ideal[1]! * (1 - 1e-9)) tightened++;
+              onNet.ideal.forEach((v, i) => {
+                expect(v).toBeLessThanOrEqual(blind.ideal![i]! + 1e-9 * Math.abs(blind.ideal![i]!));
+                expect(v).toBeGreaterThanOrEqual(planned.ideal![i]! - 1e-9 * Math.abs(planned.ideal![i]!));
+              });
+            }
+          }
         for (const b of bounds) {
           if (b === null) continue;
           if (b.infeasible) {
@@ -104,6 +123,7 @@ describe('admissible bounds', () => {
       { numRuns: 300, seed: 7 },
     );
     expect(checked).toBeGreaterThan(30);
+    expect(tightened, 'mapping-level bounds the network tightened').toBeGreaterThan(3);
     // Tightness, not only admissibility: measured medians 1.14x on throughput and 1.62x on
     // throughput/W (the mapping-free bound was 42x and 54x; without the point's collectives, 4.2x and
     // 5.6x); an infinite, mapping-blind or network-blind bound fails here.

@@ -148,9 +148,15 @@ export interface BoundContext {
   systemOf: Map<string, SystemSpec | null>;
   valueOf: Map<string, number | null>;
   pointCache: Map<string, Bound | null>;
-  planCache: Map<string, MappingWork | null>;
+  /** Plans by mapping (its key) and then batch and precision; planSlots finds a mapping object's. */
+  planCache: Map<string, Map<string, MappingWork | null>>;
+  planSlots: WeakMap<Mapping, Map<string, MappingWork | null>>;
+  planCount: number;
+  /** Interned collective lists of the plans (StageWork.comms). */
+  commPlans: Map<string, CommPlan>;
   hwCache: Map<string, HwQuantities>;
-  frontierCache: Map<string, MappingWork[]>;
+  lastHw?: { at: (number | undefined)[]; get: (q: Quantity, prec?: Precision) => number };
+  frontierCache: Map<string, WorkEntry[]>;
   mappingsByDevices: Map<number, Mapping[]>;
   microbatchDim: number;
   /** The dims any quantity depends on. */
@@ -209,6 +215,9 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     valueOf: new Map(),
     pointCache: new Map(),
     planCache: new Map(),
+    planSlots: new WeakMap(),
+    planCount: 0,
+    commPlans: new Map(),
     hwCache: new Map(),
     frontierCache: new Map(),
     mappingsByDevices: new Map(),
@@ -286,6 +295,9 @@ function extreme(ctx: BoundContext, q: Quantity, fixed: (number | undefined)[], 
 type HwQuantities = Partial<Record<Quantity, Partial<Record<Precision, number>>>>;
 
 function hardwareOf(ctx: BoundContext, fixed: (number | undefined)[]): (q: Quantity, prec?: Precision) => number {
+  // The points of a subspace come in a row with the same hardware: reuse the last accessor.
+  const last = ctx.lastHw;
+  if (last && ctx.hwDims.every((i, k) => fixed[i] === last.at[k])) return last.get;
   let key = '';
   for (const i of ctx.hwDims) key += (fixed[i] === undefined ? '*' : fixed[i]) + ',';
   let h = ctx.hwCache.get(key);
@@ -294,10 +306,14 @@ function hardwareOf(ctx: BoundContext, fixed: (number | undefined)[]): (q: Quant
     ctx.hwCache.set(key, (h = {}));
   }
   const hq = h;
-  return (q, prec = 'fp32') => {
+  const at = ctx.hwDims.map((i) => fixed[i]);
+  const own = [...fixed]; // extreme() reads the fixed dims later (the caller's array may change)
+  const get = (q: Quantity, prec: Precision = 'fp32') => {
     const byPrec = (hq[q] ??= {});
-    return (byPrec[prec] ??= extreme(ctx, q, fixed, prec));
+    return (byPrec[prec] ??= extreme(ctx, q, own, prec));
   };
+  ctx.lastHw = { at, get };
+  return get;
 }
 
 export interface Bound {
@@ -342,12 +358,21 @@ interface StageWork {
   kernels: number;
   /** Step = stage pass x this (microbatches + pp - 1). */
   pipelineFactor: number;
-  /** The plan's collectives; `group`: the index (0 .. gemms-1) of the GEMM a collective may hide
-   *  behind (tile-level TP overlap, when the mapping allows it), -1 for none; `pairs`: min(that GEMM's
-   *  instances, the collective's) per stage. */
-  comms: { kind: CollectiveKind; bytes: number; groupSize: number; stride: number; count: number; group: number; pairs: number }[];
+  /** The plan's collectives (one object shared by the plans that have the same, e.g. at other weight
+   *  or KV precisions). */
+  comms: CommPlan;
+}
+
+/** A stage's collectives; `group`: the index (0 .. gemms-1) of the GEMM a collective may hide behind
+ *  (tile-level TP overlap, when the mapping allows it), -1 for none; `pairs`: min(that GEMM's
+ *  instances, the collective's) per stage. */
+interface CommPlan {
+  list: { kind: CollectiveKind; bytes: number; groupSize: number; stride: number; count: number; group: number; pairs: number; key: string }[];
   /** Distinct GEMMs that collectives overlap. */
   gemms: number;
+  /** commTimes' last network and result (the points of a leaf subspace share their network). */
+  lastNet?: readonly NetworkLevel[];
+  lastTimes?: CommTimes;
 }
 
 /** Per-device work and footprint of a mapping at a batch and precision; null: the model refuses it. */
@@ -381,21 +406,42 @@ function stageWork(ctx: BoundContext, prec: PrecisionSpec, phase: 'prefill' | 'd
   }
   // Collectives do not depend on the context (parallel.ts), so these are the ones evaluate() costs.
   const gemmNames: string[] = [];
-  const comms = plan.comms.map((c) => {
+  const list = plan.comms.map((c) => {
     const g = m.overlap !== false && c.overlapWith ? plan.ops.find((o) => o.name === c.overlapWith && o.count > 0) : undefined;
     let group = -1;
     if (g) {
       group = gemmNames.indexOf(g.name);
       if (group < 0) group = gemmNames.push(g.name) - 1;
     }
-    return { kind: c.kind, bytes: c.bytes, groupSize: c.groupSize, stride: c.stride, count: c.count, group, pairs: g ? Math.min(c.count, g.count) : 0 };
+    const key = `${c.kind}|${c.groupSize}|${c.stride}`;
+    return { kind: c.kind, bytes: c.bytes, groupSize: c.groupSize, stride: c.stride, count: c.count, group, pairs: g ? Math.min(c.count, g.count) : 0, key };
   });
-  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, comms, gemms: gemmNames.length };
+  const planKey = `${gemmNames.length}/${list.map((c) => `${c.key}|${c.bytes}|${c.count}|${c.group}|${c.pairs}`).join(';')}`;
+  let comms = ctx.commPlans.get(planKey);
+  if (!comms) {
+    if (ctx.commPlans.size > 100_000) ctx.commPlans.clear();
+    ctx.commPlans.set(planKey, (comms = { list, gemms: gemmNames.length }));
+  }
+  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, comms };
+}
+
+/** The plans of a mapping by batch and precision: one map per mapping, found by the mapping object
+ *  (the space's values and the points' mappings are long-lived) and shared by equal mappings. */
+function plansOf(ctx: BoundContext, m: Mapping): Map<string, MappingWork | null> {
+  let plans = ctx.planSlots.get(m);
+  if (!plans) {
+    const mk = `${m.tp}|${m.pp}|${m.dp}|${m.sp}|${m.ep}|${m.microbatches ?? ''}|${m.routingSkew ?? ''}|${m.expertPlacement ?? ''}|${m.expertLoads?.join(',') ?? ''}`;
+    plans = ctx.planCache.get(mk);
+    if (!plans) ctx.planCache.set(mk, (plans = new Map()));
+    ctx.planSlots.set(m, plans);
+  }
+  return plans;
 }
 
 function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: Mapping): MappingWork | null {
-  const key = `${batch}|${prec.weights}|${prec.activations}|${prec.kvCache}|${m.tp}|${m.pp}|${m.dp}|${m.sp}|${m.ep}|${m.microbatches ?? ''}|${m.routingSkew ?? ''}|${m.expertPlacement ?? ''}|${m.expertLoads?.join(',') ?? ''}`;
-  let w = ctx.planCache.get(key);
+  const plans = plansOf(ctx, m);
+  const key = `${batch}|${prec.weights}|${prec.activations}|${prec.kvCache}`;
+  let w = plans.get(key);
   if (w === undefined) {
     try {
       const fp = footprintPerDevice(ctx.model, prec, m, batch, ctx.inputTokens, ctx.outputTokens);
@@ -403,8 +449,13 @@ function mappingWork(ctx: BoundContext, prec: PrecisionSpec, batch: number, m: M
     } catch {
       w = null; // a mapping the model refuses: the evaluation reports why
     }
-    if (ctx.planCache.size > 500_000) ctx.planCache.clear(); // ~200 MB: deepstack's 425k mapping x batch x precision
-    ctx.planCache.set(key, w);
+    // ~200 MB at the limit: deepstack has 425k mapping x batch x precision.
+    if (++ctx.planCount > 500_000) {
+      ctx.planCache = new Map();
+      ctx.planSlots = new WeakMap();
+      ctx.planCount = 0;
+    }
+    plans.set(key, w);
   }
   return w;
 }
@@ -442,14 +493,11 @@ function workVector(w: MappingWork): number[] {
  * bound grows with (work of both phases, footprint), over the precision combinations it allows: the
  * bound of a dominated mapping is never above its dominator's (every step bound and the footprint
  * check are monotone in the components), so the maximum over the frontier is the maximum over all.
- * Null when the bound cannot use plans here (no mapping dim, or a microbatch dim: the plan reads it).
+ * The mapping dim is free here (a fixed one: mappingEntries).
  */
-function frontierOf(ctx: BoundContext, fixed: (number | undefined)[], D: number, B: number): MappingWork[] | null {
+function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: number): WorkEntry[] {
   const md = ctx.space.mappingDim;
-  if (md < 0 || ctx.devicesDim < 0 || ctx.microbatchDim >= 0) return null;
-  const precs = precisionCombos(ctx, fixed);
-  const mKey = fixed[md] === undefined ? '*' : String(fixed[md]);
-  const key = `${D}|${B}|${mKey}|${precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';')}`;
+  const key = `${D}|${B}|${precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';')}`;
   let f = ctx.frontierCache.get(key);
   if (f) return f;
   let maps = ctx.mappingsByDevices.get(D);
@@ -457,17 +505,16 @@ function frontierOf(ctx: BoundContext, fixed: (number | undefined)[], D: number,
     maps = (ctx.space.dims[md]!.values as unknown as Mapping[]).filter((v) => devicesOf(v) === D);
     ctx.mappingsByDevices.set(D, maps);
   }
-  const ms = fixed[md] === undefined ? maps : [ctx.space.dims[md]!.values[fixed[md]!] as unknown as Mapping].filter((v) => devicesOf(v) === D);
   const all: { w: MappingWork; v: number[] }[] = [];
   for (const p of precs)
-    for (const m of ms) {
+    for (const m of maps) {
       const w = mappingWork(ctx, p, B, m);
       if (w) all.push({ w, v: workVector(w) });
     }
   // Skyline: in order of the sum of components, a vector can only be dominated by one before it.
   const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
   const sorted = all.map((x) => ({ ...x, s: sum(x.v) })).sort((a, b) => a.s - b.s);
-  const kept: { w: MappingWork; v: number[] }[] = [];
+  const kept: typeof all = [];
   for (const x of sorted) {
     let dom = false;
     for (const k of kept) {
@@ -480,7 +527,7 @@ function frontierOf(ctx: BoundContext, fixed: (number | undefined)[], D: number,
     }
     if (!dom) kept.push(x);
   }
-  f = kept.map((x) => x.w);
+  f = kept.map((x) => ({ w: x.w }));
   if (ctx.frontierCache.size > 20_000) ctx.frontierCache.clear();
   ctx.frontierCache.set(key, f);
   return f;
@@ -501,37 +548,66 @@ function gemmScratch(n: number): Float64Array {
   return gemmScratchArr;
 }
 
+/** A phase's collectives on a network: the time of those that cannot overlap (exposed), and per GEMM
+ *  they overlap tile by tile the largest of min(GEMM instances, collective instances) x the
+ *  collective's time, summed over those GEMMs (hidden). */
+interface CommTimes {
+  exposed: number;
+  hidden: number;
+}
+type PhaseComms = { prefill: CommTimes; decode: CommTimes };
+
+/** Collective times per network (by identity: the systems' parsed levels), collective (its `key`)
+ *  and bytes. */
+const collectiveTimes = new WeakMap<readonly NetworkLevel[], Map<string, Map<number, number>>>();
+
+function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
+  const cp = w.comms;
+  if (cp.lastNet === network) return cp.lastTimes!;
+  let exposed = 0;
+  let hidden = 0;
+  if (cp.list.length === 0) return { exposed, hidden };
+  let times = collectiveTimes.get(network);
+  if (!times) collectiveTimes.set(network, (times = new Map()));
+  const perGemm = cp.gemms > 0 ? gemmScratch(cp.gemms) : null;
+  for (const cm of cp.list) {
+    let byBytes = times.get(cm.key);
+    if (!byBytes) times.set(cm.key, (byBytes = new Map()));
+    let t = byBytes.get(cm.bytes);
+    if (t === undefined) {
+      t = collectiveCost(cm.kind, cm.bytes, spanOf(cm.groupSize, cm.stride, network), network).timeS;
+      if (byBytes.size > 10_000) byBytes.clear();
+      byBytes.set(cm.bytes, t);
+    }
+    if (cm.group < 0) exposed += cm.count * t;
+    else perGemm![cm.group] = Math.max(perGemm![cm.group]!, cm.pairs * t);
+  }
+  for (let g = 0; g < cp.gemms; g++) hidden += perGemm![g]!;
+  cp.lastNet = network;
+  return (cp.lastTimes = { exposed, hidden });
+}
+
 /**
  * Lower bound of a phase's step from its stage work. Operators: at least the aggregate roofline.
- * With the network known (a point), collectives add the model's own cost on it (network.ts): one
+ * With the network known, collectives add the model's own cost on it (network.ts, commTimes): one
  * that cannot overlap adds its whole time; a GEMM and the collectives that overlap it tile by tile
  * take at least max(GEMM, collective) per instance (addComms: overlap never beats the max), so
  * together at least min(GEMM instances, collective instances) x the collective's time.
  */
-function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', over: number, network?: readonly NetworkLevel[]): number {
+function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', over: number, comm?: CommTimes): number {
   let c = 0;
   for (const [p, f] of w.flops) c += f / hw(phase === 'prefill' ? 'peakPrefill' : 'peakDecode', p);
   const d = w.bytes / hw(phase === 'prefill' ? 'bwPrefill' : 'bwDecode');
   const o = hw('overlap');
   const pass = Math.max(c, d) + (1 - o) * Math.min(c, d) + w.kernels * hw('launch');
-  let exposed = 0;
-  let hidden = 0;
-  if (network && w.comms.length > 0) {
-    const perGemm = w.gemms > 0 ? gemmScratch(w.gemms) : null;
-    for (const cm of w.comms) {
-      const t = collectiveCost(cm.kind, cm.bytes, spanOf(cm.groupSize, cm.stride, network), network).timeS;
-      if (cm.group < 0) exposed += cm.count * t;
-      else perGemm![cm.group] = Math.max(perGemm![cm.group]!, cm.pairs * t);
-    }
-    for (let g = 0; g < w.gemms; g++) hidden += perGemm![g]!;
-  }
-  return w.pipelineFactor * (exposed + Math.max(pass, hidden)) + over;
+  return w.pipelineFactor * ((comm?.exposed ?? 0) + Math.max(pass, comm?.hidden ?? 0)) + over;
 }
 
-function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true): Bound | null {
+function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true, network?: SubspaceNetwork): Bound | null {
   if (!ctx.enabled) return null;
   const m = ctx.model;
   const prec = narrowest(ctx, fixed);
+  const precs = pin || !plans ? [] : precisionCombos(ctx, fixed);
   const W = weightBytesTotal(m, prec);
   const We = expertWeightBytes(m, prec);
   // Weights every decode step reads: all but the routed experts and the embedding table (a lookup
@@ -593,18 +669,23 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // The mappings the subspace allows on D devices (the point's own, or the frontier of the free
       // mapping dim), each with its plan's roofline and per-device footprint as evaluate() computes
       // them; without plans, the mapping-free bound alone.
-      const works = pin ? [mappingWork(ctx, pin.precision, B, pin.mapping)] : plans ? frontierOf(ctx, fixed, D, B) : null;
-      for (const mw of works ?? [null]) {
+      let works: (WorkEntry | null)[] | null;
+      if (pin) {
+        const w = mappingWork(ctx, pin.precision, B, pin.mapping);
+        works = [w && entryOf(w, pin.network)];
+      } else works = plans ? mappingEntries(ctx, fixed, precs, D, B, network) : null;
+      for (const entry of works ?? [null]) {
       let tD = tD0;
       let tP = tP0;
-      if (mw) {
+      if (entry) {
+        const mw = entry.w;
         const kvPre = (mw.kvBytes * I) / (I + O);
         if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) {
           outOfMemory = true;
           continue;
         }
-        tD = Math.max(tD, stageBound(hw, mw.decode, 'decode', over, pin?.network));
-        tP = Math.max(tP, stageBound(hw, mw.prefill, 'prefill', over, pin?.network));
+        tD = Math.max(tD, stageBound(hw, mw.decode, 'decode', over, entry.comm?.decode));
+        tP = Math.max(tP, stageBound(hw, mw.prefill, 'prefill', over, entry.comm?.prefill));
       }
       anyFits = true;
       if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
@@ -651,12 +732,50 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   return { ideal };
 }
 
+/** The network every point of a subspace has, when the subspace fixes every dim that sets it
+ *  (SystemCache.networkOf), with a key naming it for the frontier cache. */
+export interface SubspaceNetwork {
+  levels: readonly NetworkLevel[];
+  key: string;
+}
+
+/** A mapping's work at a batch and precision, and on a known network its collectives' times. */
+interface WorkEntry {
+  w: MappingWork;
+  comm?: PhaseComms;
+}
+
+function entryOf(w: MappingWork, net: readonly NetworkLevel[] | undefined): WorkEntry {
+  return net ? { w, comm: { prefill: commTimes(w.prefill, net), decode: commTimes(w.decode, net) } } : { w };
+}
+
+/**
+ * The mapping works a subspace allows on D devices at batch B, over its precision combinations: with
+ * the mapping fixed, its plan at each precision (on the subspace's network when that is fixed, with
+ * the collectives costed); with it free, the network-free frontier (frontierOf). Null when the bound
+ * cannot use plans (no mapping or device dim, or a microbatch dim: the plan reads it).
+ */
+function mappingEntries(ctx: BoundContext, fixed: (number | undefined)[], precs: PrecisionSpec[], D: number, B: number, net?: SubspaceNetwork): WorkEntry[] | null {
+  const md = ctx.space.mappingDim;
+  if (md < 0 || ctx.devicesDim < 0 || ctx.microbatchDim >= 0) return null;
+  if (fixed[md] === undefined) return frontierOf(ctx, precs, D, B);
+  const m = ctx.space.dims[md]!.values[fixed[md]!] as unknown as Mapping;
+  if (devicesOf(m) !== D) return [];
+  const out: WorkEntry[] = [];
+  for (const p of precs) {
+    const w = mappingWork(ctx, p, B, m);
+    if (w) out.push(entryOf(w, net?.levels));
+  }
+  return out;
+}
+
 /** The bound of a subspace. `plans: false` leaves out the mapping-plan frontier (looser, but cheap
- *  on a device count not seen before: for ordering and pre-pruning at the coordinator). */
-export function subspaceBound(ctx: BoundContext, sub: Subspace, opts: { plans?: boolean } = {}): Bound | null {
+ *  on a device count not seen before: for ordering and pre-pruning at the coordinator). With the
+ *  subspace's `network`, the plans' collectives are costed on it as in a point's bound. */
+export function subspaceBound(ctx: BoundContext, sub: Subspace, opts: { plans?: boolean; network?: SubspaceNetwork } = {}): Bound | null {
   const fixed: (number | undefined)[] = new Array(ctx.space.dims.length).fill(undefined);
   sub.idx.forEach((v, i) => (fixed[i] = v));
-  return boundFromFixed(ctx, fixed, undefined, opts.plans ?? true);
+  return boundFromFixed(ctx, fixed, undefined, opts.plans ?? true, opts.network);
 }
 
 /** The inputs of a point that its plan reads: the mapping as evaluate() gets it and the precision. */
@@ -669,14 +788,14 @@ export interface PointPin {
 
 /** The bound of a single point (all dims fixed). With `pin` (the point's mapping and precision as
  *  evaluate() reads them) it also uses the roofline of the mapping's own plan; without, the mapping
- *  does not enter it. Memoised per point inputs. */
+ *  does not enter it. Memoised per point without a pin (a search bounds each pinned point once). */
 export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, pin?: PointPin): Bound | null {
+  if (pin) return boundFromFixed(ctx, Array.from(idx as ArrayLike<number>), pin);
   let key = '';
-  for (let i = 0; i < idx.length; i++) if (pin || i !== ctx.space.mappingDim) key += idx[i] + ',';
-  if (pin?.network) key += 'n';
+  for (let i = 0; i < idx.length; i++) if (i !== ctx.space.mappingDim) key += idx[i] + ',';
   let b = ctx.pointCache.get(key);
   if (b === undefined) {
-    b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>), pin);
+    b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>));
     if (ctx.pointCache.size > 100_000) ctx.pointCache.clear();
     ctx.pointCache.set(key, b);
   }

@@ -6,10 +6,10 @@ import { systemSchema, type SystemSpec } from '../model/hardware/schema.js';
 import type { ModelArch } from '../model/types.js';
 import { SINGLE, type Mapping } from '../model/parallel.js';
 import type { NetworkLevel } from '../model/network.js';
-import { applyPoint, children, enumeratePoints, type Space, type Subspace, type Value } from '../space/index.js';
+import { applyPoint, children, enumeratePoints, unrank, unrankIndices, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry, type Incumbents } from './archive.js';
 import { score, type SearchSpec, type Scored } from './objective.js';
-import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
+import { pointBound, subspaceBound, type BoundContext, type PointPin, type SubspaceNetwork } from './bounds.js';
 
 /** Everything a worker needs to search: derived from the run spec, identical on every worker. */
 export interface RunContext {
@@ -70,6 +70,9 @@ export class SystemCache {
   private restCache = new Map<string, ReturnType<typeof applyPoint>>();
   private targetIdx: number[];
   private mappingName: string | undefined;
+  /** Dims that set a point's network: the device count, network targets, paths into the network. */
+  private netDims: number[];
+  private netCache = new Map<string, SubspaceNetwork | null>();
   /** Names of the dims that are not hardware paths (targets: batch, precision, mapping, ...). */
   readonly targetDims: string[];
   constructor(private ctx: RunContext) {
@@ -79,6 +82,28 @@ export class SystemCache {
     this.hwDims = ctx.space.dims
       .map((d, i) => (d.paths.length > 0 || (d.target !== undefined && (d.target.startsWith('network.') || d.target === 'devices')) ? i : -1))
       .filter((i) => i >= 0);
+    this.netDims = ctx.space.dims
+      .filter((d) => d.target === 'devices' || d.target?.startsWith('network.') || d.pathStrings.some((p) => p.startsWith('network')))
+      .map((d) => d.index);
+  }
+
+  /** The network every point of `s` has, when `s` fixes every dim that sets it (its first point's,
+   *  from a valid system); else undefined. */
+  networkOf(s: Subspace): SubspaceNetwork | undefined {
+    let key = '';
+    for (const i of this.netDims) {
+      if (i >= s.idx.length) return undefined;
+      key += s.idx[i] + ',';
+    }
+    let n = this.netCache.get(key);
+    if (n === undefined) {
+      const p = unrank(this.ctx.space, s.first);
+      const sys = this.get(unrankIndices(this.ctx.space, s.first), p.values);
+      n = sys instanceof ConfigError ? null : { levels: (sys.network ?? []) as NetworkLevel[], key };
+      if (this.netCache.size > 10_000) this.netCache.clear();
+      this.netCache.set(key, n);
+    }
+    return n ?? undefined;
   }
 
 
@@ -231,7 +256,10 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
   const leafDepth = ctx.space.levels.length;
 
   const prune = (s: Subspace): boolean => {
-    const b = subspaceBound(ctx.bounds, s);
+    // On a fixed mapping its collectives are costed on the subspace's network (when that is fixed):
+    // a handful of plans. With the mapping free, the frontier of every mapping stays network-free,
+    // so it is shared by every network of the device count.
+    const b = subspaceBound(ctx.bounds, s, s.idx.length > ctx.space.mappingDim ? { network: systems.networkOf(s) } : {});
     if (b === null) return false;
     if (b.infeasible) {
       counts.infeasible += s.size;
