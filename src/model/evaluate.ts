@@ -1168,6 +1168,14 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
  * induction every iterate stays at or below it (leakage grows with T; all unit rises are >= 0).
  */
 export function staticPowerFloorW(pkg: SystemSpec['package'], iterations = 8): number {
+  const f = staticPowerFloorParts(pkg, iterations);
+  return f.dramW + f.leakW;
+}
+
+/** staticPowerFloorW's two parts: DRAM background and refresh, and the dies' leakage at their lowest
+ *  voltage (leakage is linear in the voltage: at a voltage V it is at least leakW x V / minVoltageRatio
+ *  for one die). */
+export function staticPowerFloorParts(pkg: SystemSpec['package'], iterations = 8): { dramW: number; leakW: number } {
   const resp = unitResponses(pkg).units;
   const cs = pkg.chiplets;
   const n = cs.length;
@@ -1192,7 +1200,7 @@ export function staticPowerFloorW(pkg: SystemSpec['package'], iterations = 8): n
   }
   let leak = 0;
   for (let d = 0; d < n; d++) leak += leakAt(d, temp[d]!);
-  return dramW + leak;
+  return { dramW, leakW: leak };
 }
 
 /** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */

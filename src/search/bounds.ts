@@ -1,28 +1,30 @@
 // Admissible optimistic bounds of subspaces (DESIGN 3.3). Pure.
 //
-// For a subspace, every objective is bounded from physical limits that no point inside can beat:
-//   decode step  >= max( (weights read + KV read) / (D x bandwidth), FLOPs / (D x peak) ) + step overhead
-//   prefill step >= FLOPs of the batch's prompts / (D x peak) + step overhead
-//   system power >= D x (board power + DRAM standby and refresh + leakage at ambient and the lowest
-//                   DVFS voltage) and energy >= DRAM read energy of the bytes moved + the energy of
-//                   the model's FLOPs (prefill and decode) at the cheapest FLOP the dies offer at
-//                   the lowest voltage the clock can take them to,
+// For a subspace, every objective is bounded from physical limits that no point inside can beat. A
+// point settles at one clock scale s in [MIN_THROTTLE, 1] (evaluate.ts: throttling); for s in an
+// interval [sLo, sHi] (clockIntervals):
+//   decode step  >= max( (weights read + KV read) / (D x bandwidth), FLOPs / (D x sHi x peak) ) + step overhead
+//   prefill step >= FLOPs of the batch's prompts / (D x sHi x peak) + step overhead
+//   system power >= D x (board power + DRAM standby and refresh + leakage at a floor of the temperature
+//                   and the voltage V = max(lowest DVFS voltage, sLo)) and energy >= DRAM read energy of
+//                   the bytes moved + the energy of the model's FLOPs (prefill and decode) at the
+//                   cheapest FLOP the dies offer, times V^2,
 // where D is the device count, the bandwidth is the effective one at normal refresh (refresh doubling
-// only lowers it), the peak is the fastest matrix precision at the nominal clock (throttling only
-// lowers it), the weights read are at least the dense weights plus the experts that the step's tokens
-// must touch, and KV is read at least for the prompt of every sequence. Each hardware quantity is
-// taken at its extreme over the free dims that can change it (every combination of their values),
-// the batch and device count over their allowed values, the precision at its narrowest; a batch that
-// cannot fit (weights + KV over D devices above capacity) or that breaks an SLO even at its bound is
-// left out. A point's own bound (pointBound with its pin) also times its mapping's plan: each
-// stage at least its operators' roofline, plus its collectives costed by the network model on the
-// point's network (a TP collective hidden behind its GEMM at least as max of the two). Why each
-// inequality holds for the model is argued next to it; test/search-bounds checks bound >= true
-// value on random points of random subspaces.
+// only lowers it), the peak is the fastest matrix precision at the nominal clock, the weights read are
+// at least the dense weights plus the experts that the step's tokens must touch, and KV is read at
+// least for the prompt of every sequence. Each hardware quantity is taken at its extreme over the free
+// dims that can change it (every combination of their values), the batch and device count over their
+// allowed values, the precision at its narrowest; a batch that cannot fit (weights + KV over D devices
+// above capacity) or that breaks an SLO even at its bound is left out. With the mapping dim in the
+// space, the bound also times the mappings' plans: each stage at least its operators' roofline; on a
+// fixed mapping and network (a leaf subspace, a point) plus its collectives costed by the network
+// model (a TP collective hidden behind its GEMM at least as max of the two). Why each inequality
+// holds for the model is argued next to it; test/search-bounds checks bound >= true value on random
+// points of random subspaces.
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
-import { MIN_THROTTLE, staticPowerFloorW } from '../model/evaluate.js';
+import { MIN_THROTTLE, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
 import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
@@ -49,8 +51,12 @@ const QUANTITIES = {
   overlap: q(String.raw`software\.computeMemoryOverlap`),
   launch: q(String.raw`software\.kernelLaunchUs`),
   area: q(String.raw`compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)`),
-  flopPJPrefill: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|minVoltageRatio|macsPerCyclePerCore)`),
-  flopPJDecode: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|minVoltageRatio|macsPerCyclePerCore)`),
+  flopPJPrefill: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|macsPerCyclePerCore)`),
+  flopPJDecode: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|macsPerCyclePerCore)`),
+  // The dies' leakage part of powerFloor, and their lowest voltages (the least and the largest).
+  leakFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`),
+  vMinLo: q(String.raw`compute\.minVoltageRatio`),
+  vMinHi: q(String.raw`compute\.minVoltageRatio`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
 /** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
@@ -58,6 +64,7 @@ const WANT_MAX: Record<Quantity, boolean> = {
   peakPrefill: true, peakDecode: true, bwDecode: true, capDecode: true, capPrefill: true,
   powerFloor: false, readPJ: false, stepOverhead: false, area: false,
   bwPrefill: true, overlap: true, launch: false, flopPJPrefill: false, flopPJDecode: false,
+  leakFloor: false, vMinLo: false, vMinHi: true,
 };
 
 function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
@@ -76,9 +83,9 @@ function peakOf(c: Chiplet, p: Precision): number {
   return 2 * best * d.matrixEfficiency * d.cores * d.frequencyGHz * 1e9;
 }
 
-/** Least dynamic energy of one FLOP on a die (pJ) for operands at least as wide as `p`: a matrix FLOP
- *  costs half a MAC of the precision its unit runs at, a vector FLOP vectorEnergyPJPerFlop, both
- *  times V^2 (runOps) at the lowest voltage a clock scale >= MIN_THROTTLE reaches. */
+/** Least dynamic energy of one FLOP on a die (pJ) at nominal voltage for operands at least as wide
+ *  as `p`: a matrix FLOP costs half a MAC of the precision its unit runs at, a vector FLOP
+ *  vectorEnergyPJPerFlop (runOps scales both by V^2; the bound applies the voltage). */
 function flopEnergyOf(c: Chiplet, p: Precision): number {
   const d = c.compute;
   let best = d.vectorEnergyPJPerFlop;
@@ -86,8 +93,7 @@ function flopEnergyOf(c: Chiplet, p: Precision): number {
     if (BYTES_PER_ELEMENT[q] < BYTES_PER_ELEMENT[p]) continue;
     best = Math.min(best, d.energyPJPerMac[matrixPrecision(d, q)]! / 2);
   }
-  const v = Math.max(d.minVoltageRatio, MIN_THROTTLE);
-  return best * v * v;
+  return best;
 }
 
 function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
@@ -131,6 +137,12 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       return flopEnergyOf(roleChiplet(sys, 'prefill'), prec);
     case 'flopPJDecode':
       return flopEnergyOf(roleChiplet(sys, 'decode'), prec);
+    case 'leakFloor':
+      return staticPowerFloorParts(pkg).leakW;
+    case 'vMinLo':
+      return Math.min(...pkg.chiplets.map((c) => c.compute.minVoltageRatio));
+    case 'vMinHi':
+      return Math.max(...pkg.chiplets.map((c) => c.compute.minVoltageRatio));
   }
 }
 
@@ -540,7 +552,7 @@ function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: num
  * of the sums (sum of min <= min of sums). Collectives only add time; the pipeline multiplies the
  * stage pass by (microbatches + pp - 1); the framework's step overhead is added once.
  */
-/** Zeroed scratch for stageBound's per-GEMM maxima (the bound is not reentrant). */
+/** Zeroed scratch for commTimes' per-GEMM maxima (the bound is not reentrant). */
 let gemmScratchArr = new Float64Array(8);
 function gemmScratch(n: number): Float64Array {
   if (gemmScratchArr.length < n) gemmScratchArr = new Float64Array(2 * n);
@@ -594,13 +606,49 @@ function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
  * take at least max(GEMM, collective) per instance (addComms: overlap never beats the max), so
  * together at least min(GEMM instances, collective instances) x the collective's time.
  */
-function stageBound(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', over: number, comm?: CommTimes): number {
+/** A stage bound's parts at the nominal clock: compute c (>= FLOPs / peak), DRAM d (>= bytes /
+ *  bandwidth), launches, the pipeline factor and the collectives (stageTime assembles them). */
+interface StageParts {
+  c: number;
+  d: number;
+  launch: number;
+  overlap: number;
+  pf: number;
+  exposed: number;
+  hidden: number;
+}
+
+function stageParts(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, phase: 'prefill' | 'decode', comm?: CommTimes): StageParts {
   let c = 0;
   for (const [p, f] of w.flops) c += f / hw(phase === 'prefill' ? 'peakPrefill' : 'peakDecode', p);
   const d = w.bytes / hw(phase === 'prefill' ? 'bwPrefill' : 'bwDecode');
-  const o = hw('overlap');
-  const pass = Math.max(c, d) + (1 - o) * Math.min(c, d) + w.kernels * hw('launch');
-  return w.pipelineFactor * ((comm?.exposed ?? 0) + Math.max(pass, comm?.hidden ?? 0)) + over;
+  return { c, d, launch: w.kernels * hw('launch'), overlap: hw('overlap'), pf: w.pipelineFactor, exposed: comm?.exposed ?? 0, hidden: comm?.hidden ?? 0 };
+}
+
+/** Lower bound of a phase's step at a clock scale of at most `sHi` (compute at most sHi x peak; DRAM,
+ *  launches and the network do not scale with the clock): each operator takes at least
+ *  max(c, d) + (1 - overlap) min(c, d) + a launch (runOps), summed over operators at least the same
+ *  expression of the sums; the pipeline multiplies the stage pass, the step overhead is added once. */
+function stageTime(p: StageParts, sHi: number, over: number): number {
+  const c = p.c / sHi;
+  const pass = Math.max(c, p.d) + (1 - p.overlap) * Math.min(c, p.d) + p.launch;
+  return p.pf * (p.exposed + Math.max(pass, p.hidden)) + over;
+}
+
+/**
+ * Clock-scale intervals [sLo, sHi] that cover every operating point evaluate() can settle at (one
+ * scale s in [MIN_THROTTLE, 1] for the whole point). On an interval, times are at least those at sHi,
+ * and the dies' voltage max(minVoltageRatio, s) at least that at sLo: dynamic energy (V^2) and leakage
+ * (V) at least theirs at sLo. Below the lowest voltage floor the voltage no longer falls, so one
+ * interval covers [MIN_THROTTLE, vLo]; above, `steps` equal ones. Objectives without energy are best
+ * at the full clock: one interval.
+ */
+function clockIntervals(vLo: number, energy: boolean, steps = 8): [number, number][] {
+  if (!energy) return [[MIN_THROTTLE, 1]];
+  const lo = Math.min(1, Math.max(MIN_THROTTLE, vLo));
+  const out: [number, number][] = lo > MIN_THROTTLE ? [[MIN_THROTTLE, lo]] : [];
+  for (let k = 0; k < steps && lo < 1; k++) out.push([lo + ((1 - lo) * k) / steps, lo + ((1 - lo) * (k + 1)) / steps]);
+  return out;
 }
 
 function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true, network?: SubspaceNetwork): Bound | null {
@@ -636,6 +684,11 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const rdPJ = hw('readPJ');
   const flopPJP = hw('flopPJPrefill', cp);
   const flopPJD = hw('flopPJDecode', cp);
+  // Voltage floors: the lowest any die reaches (dynamic energy), the highest (leakage above it).
+  const vLo = hw('vMinLo');
+  const vHi = hw('vMinHi');
+  const leakW = hw('leakFloor');
+  const clocks = clockIntervals(vLo, ctx.spec.objectives.some((o) => o === 'throughput-per-watt' || o === 'energy-per-token'));
   const over = hw('stepOverhead');
   const area = hw('area');
   const split = ctx.split;
@@ -664,8 +717,10 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // and microbatches only touch more in total).
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
       const bytes = Wd + We * act + B * kvPrompt;
-      const tD0 = Math.max(bytes / (D * bw), (B * F) / (D * peakD)) + over;
-      const tP0 = (B * Fpre) / (D * peakP) + over;
+      // The mapping-free roofline at the nominal clock: DRAM and compute parts.
+      const dD0 = bytes / (D * bw);
+      const cD0 = (B * F) / (D * peakD);
+      const cP0 = (B * Fpre) / (D * peakP);
       // The mappings the subspace allows on D devices (the point's own, or the frontier of the free
       // mapping dim), each with its plan's roofline and per-device footprint as evaluate() computes
       // them; without plans, the mapping-free bound alone.
@@ -675,54 +730,65 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
         works = [w && entryOf(w, pin.network)];
       } else works = plans ? mappingEntries(ctx, fixed, precs, D, B, network) : null;
       for (const entry of works ?? [null]) {
-      let tD = tD0;
-      let tP = tP0;
-      if (entry) {
-        const mw = entry.w;
-        const kvPre = (mw.kvBytes * I) / (I + O);
-        if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) {
-          outOfMemory = true;
-          continue;
+        let pd: StageParts | null = null;
+        let pp: StageParts | null = null;
+        if (entry) {
+          const mw = entry.w;
+          const kvPre = (mw.kvBytes * I) / (I + O);
+          if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) {
+            outOfMemory = true;
+            continue;
+          }
+          pd = stageParts(hw, mw.decode, 'decode', entry.comm?.decode);
+          pp = stageParts(hw, mw.prefill, 'prefill', entry.comm?.prefill);
         }
-        tD = Math.max(tD, stageBound(hw, mw.decode, 'decode', over, entry.comm?.decode));
-        tP = Math.max(tP, stageBound(hw, mw.prefill, 'prefill', over, entry.comm?.prefill));
-      }
-      anyFits = true;
-      if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
-      anySlo = true;
-      const cycle = tP + O * tD;
-      const tokens = B * O;
-      const T = tokens / cycle;
-      // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
-      // duty weights of evaluate() never shrink them), and the devices together run at least the
-      // model's FLOPs for the batch (mappings only add: pipeline bubbles, MoE imbalance).
-      const flopJ = B * (Fpre * flopPJP + O * F * flopPJD) * 1e-12;
-      const energy = D * pFloor * cycle + O * bytes * rdPJ * 1e-12 + flopJ;
-      objs.forEach((o, i) => {
-        let v: number;
-        switch (o) {
-          case 'throughput':
-          case 'goodput':
-            v = T;
-            break;
-          case 'throughput-per-watt':
-            v = tokens / energy;
-            break;
-          case 'throughput-per-area':
-            v = T / (D * area);
-            break;
-          case 'tpot':
-            v = -tD;
-            break;
-          case 'ttft':
-            v = -tP;
-            break;
-          case 'energy-per-token':
-            v = -energy / tokens;
-            break;
+        anyFits = true;
+        const tokens = B * O;
+        // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
+        // duty weights of evaluate() never shrink them), and the devices together run at least the
+        // model's FLOPs for the batch (mappings only add: pipeline bubbles, MoE imbalance).
+        const flopJ1 = B * (Fpre * flopPJP + O * F * flopPJD) * 1e-12;
+        const readJ = O * bytes * rdPJ * 1e-12;
+        for (const [sLo, sHi] of clocks) {
+          let tD = Math.max(dD0, cD0 / sHi) + over;
+          let tP = cP0 / sHi + over;
+          if (pd && pp) {
+            tD = Math.max(tD, stageTime(pd, sHi, over));
+            tP = Math.max(tP, stageTime(pp, sHi, over));
+          }
+          if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
+          anySlo = true;
+          const cycle = tP + O * tD;
+          const T = tokens / cycle;
+          const v = Math.max(vLo, sLo);
+          const floorW = pFloor + leakW * (Math.max(1, sLo / vHi) - 1);
+          const energy = D * floorW * cycle + readJ + flopJ1 * v * v;
+          objs.forEach((o, i) => {
+            let x: number;
+            switch (o) {
+              case 'throughput':
+              case 'goodput':
+                x = T;
+                break;
+              case 'throughput-per-watt':
+                x = tokens / energy;
+                break;
+              case 'throughput-per-area':
+                x = T / (D * area);
+                break;
+              case 'tpot':
+                x = -tD;
+                break;
+              case 'ttft':
+                x = -tP;
+                break;
+              case 'energy-per-token':
+                x = -energy / tokens;
+                break;
+            }
+            if (x > ideal[i]!) ideal[i] = x;
+          });
         }
-        if (v > ideal[i]!) ideal[i] = v;
-      });
       }
     }
   }
