@@ -3,6 +3,7 @@
 // The embedded `strata search` and the gRPC coordinator both drive this class; transports differ.
 import { ParetoArchive, TopK, type Entry, type Incumbents } from '../src/search/archive.js';
 import { subspaceBound } from '../src/search/bounds.js';
+import { warmStartHints } from '../src/search/warmstart.js';
 import { makeRunContext, type RunSpec } from '../src/search/context.js';
 import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js';
 import { objectiveValues, OBJECTIVES } from '../src/search/objective.js';
@@ -52,6 +53,8 @@ export interface CoordinatorOptions {
   maxAttempts?: number;
   /** A queued subspace larger than this is split one level finer before it is leased. */
   maxLeasePoints?: bigint;
+  /** Order the search by a warm start (default: spaces of WARM_START_MIN_POINTS or more). */
+  warmStart?: boolean;
 }
 
 /**
@@ -65,11 +68,16 @@ function metricsText(d: Design): string | undefined {
   return undefined;
 }
 
-/** Lease order: deeper subspaces first (depth-first, so splitting stays local), then higher bound. */
-function priorityOf(depth: number, bound: { ideal?: number[]; infeasible?: string } | null): number {
-  const b = bound?.ideal ? bound.ideal[0]! : bound?.infeasible ? 1e14 : 0;
+/** Lease order: deeper subspaces first (depth-first, so splitting stays local), then a subspace that
+ *  holds a warm-start hint, then higher bound. */
+function priorityOf(depth: number, bound: { ideal?: number[]; infeasible?: string } | null, hinted = false): number {
+  const b = hinted ? 1e14 : bound?.ideal ? bound.ideal[0]! : bound?.infeasible ? 1e14 : 0;
   return depth * 1e15 + (Number.isFinite(b) ? Math.max(-1e14, Math.min(1e14, b)) : 1e14);
 }
+
+/** Spaces at least this large get a warm start (warmstart.ts): about 3,000 evaluations, a few
+ *  seconds, which smaller spaces do not need to order their search. */
+export const WARM_START_MIN_POINTS = 10n ** 9n;
 
 export interface Progress {
   accounted: bigint;
@@ -91,6 +99,8 @@ export class Coordinator {
   private readonly leaseMs: number;
   private readonly maxLeasePoints: bigint;
   private readonly maxAttempts: number;
+  /** Point ids of good designs from the warm start (their subspaces are leased first). */
+  readonly hints: bigint[];
   readonly progress: Progress;
   private readonly started = Date.now();
 
@@ -104,6 +114,9 @@ export class Coordinator {
     this.maxAttempts = opts.maxAttempts ?? 3;
     this.maxLeasePoints = opts.maxLeasePoints ?? 5_000_000n;
     this.topk = spec.search.objectives.map((_, i) => new TopK(spec.search.topK, i));
+    // Large spaces: a few seconds of warm start find good designs, whose subspaces go first
+    // (deterministic, so a resumed run splits in the same order).
+    this.hints = (opts.warmStart ?? this.ctx.space.size >= WARM_START_MIN_POINTS) ? warmStartHints(this.ctx) : [];
     this.db = openWriteDb(dbFile);
     this.run = openRun(
       this.db,
@@ -132,11 +145,9 @@ export class Coordinator {
       // prunes more); the bound never changes the answer, only the order.
       ensureSubspaces(
         this.run,
-        subs.map((s) => {
-          return { id: s.id, first: s.first, size: s.size, depth: s.depth, priority: priorityOf(s.depth, this.bound(s)) };
-        }),
+        subs.map((s) => ({ id: s.id, first: s.first, size: s.size, depth: s.depth, priority: this.priority(s) })),
       );
-      logEvent(this.run, 'start', { subspaces: subs.length, depth });
+      logEvent(this.run, 'start', { subspaces: subs.length, depth, hints: this.hints.map(String) });
     }
     this.progress = this.readProgress();
   }
@@ -192,7 +203,7 @@ export class Coordinator {
             splitSubspace(
               this.run,
               sub.id,
-              kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: priorityOf(k.depth, this.bound(k)) })),
+              kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: this.priority(k) })),
               nowMs,
             );
             continue;
@@ -221,6 +232,10 @@ export class Coordinator {
       if (!any) break;
     }
     return out;
+  }
+
+  private priority(sub: Subspace): number {
+    return priorityOf(sub.depth, this.bound(sub), this.hints.some((h) => h >= sub.first && h < sub.first + sub.size));
   }
 
   /** The optimistic bound of a subspace, computed once (at insertion, split or first lease). */
@@ -481,7 +496,7 @@ export class Coordinator {
       const ok = splitSubspace(
         this.run,
         s.id,
-        kids.map((c) => ({ id: c.id, first: c.first, size: c.size, depth: c.depth, priority: priorityOf(c.depth, this.bound(c)) })),
+        kids.map((c) => ({ id: c.id, first: c.first, size: c.size, depth: c.depth, priority: this.priority(c) })),
       );
       if (!ok) continue;
       this.progress.total += kids.length - 1;

@@ -109,3 +109,36 @@ describe('every target of a space reaches the model', () => {
     expect(byMb.get(1)).not.toBe(byMb.get(4));
   });
 });
+
+describe('warm start', () => {
+  it('is deterministic, orders the hinted subspaces first, and leaves the answer unchanged', async () => {
+    const { mkdtempSync } = await import('node:fs');
+    const { join } = await import('node:path');
+    const { tmpdir } = await import('node:os');
+    // The compiled coordinator (npm test builds dist/ first): its search threads load compiled modules.
+    const { ROOT } = await import('./helpers.js');
+    const { runEmbedded } = (await import(join(ROOT, 'dist', 'coordinator', 'embedded.js'))) as typeof import('../coordinator/embedded.js');
+    const { warmStartHints } = await import('../src/search/warmstart.js');
+    const { subspaceOf } = await import('../src/space/index.js');
+    const spec = runSpecFor(spaceJson('quick'), { objectives: ['throughput-per-watt'] });
+    const ctx = makeRunContext(spec);
+    const hints = warmStartHints(ctx, { samples: 300, climb: 300 });
+    expect(hints.length).toBeGreaterThan(0);
+    expect(warmStartHints(ctx, { samples: 300, climb: 300 })).toEqual(hints);
+    for (const h of hints) expect(h >= 0n && h < ctx.space.size).toBe(true);
+    const dir = mkdtempSync(join(tmpdir(), 'strata-warm-'));
+    const runs = [];
+    for (const warmStart of [false, true]) {
+      const r = await runEmbedded(join(dir, `w${warmStart}.db`), spec, { threads: 1, warmStart });
+      const co = r.coordinator;
+      const first = co.db.prepare(`SELECT id FROM subspaces WHERE run_id = ? AND depth = ? ORDER BY priority DESC, id LIMIT 1`).pluck().get(co.run.id, spec.splitDepth) as string;
+      runs.push({ front: co.archive.entries.map((e) => e.id), top: co.topk[0]!.items.map((e) => e.id), hints: co.hints, first });
+      co.close();
+    }
+    expect(runs[0]!.hints).toEqual([]);
+    // The subspace leased first holds the climb's best design.
+    expect(runs[1]!.first).toBe(subspaceOf(ctx.space, runs[1]!.hints[0]!, spec.splitDepth).id);
+    expect(runs[1]!.front).toEqual(runs[0]!.front);
+    expect(runs[1]!.top).toEqual(runs[0]!.top);
+  }, 300_000);
+});
