@@ -20,7 +20,8 @@ async function once(space: string, limit?: number) {
   const spec = runSpecFromFlags({ space, objective: 'throughput-per-watt', db });
   const r = await runEmbedded(db, spec, { threads, ...(limit !== undefined ? { timeLimitS: limit } : {}) });
   const p = r.coordinator.progress;
-  const out = { wallS: r.wallS, accounted: p.accounted, size: p.size, evaluated: p.evaluated, pruned: p.prunedBound + p.prunedDominance, infeasible: p.infeasible, done: r.coordinator.finished() };
+  const best = r.coordinator.topk[0]!.items[0]?.values[0];
+  const out = { wallS: r.wallS, accounted: p.accounted, size: p.size, evaluated: p.evaluated, pruned: p.prunedBound + p.prunedDominance, infeasible: p.infeasible, done: r.coordinator.finished(), best, hints: r.coordinator.hints.length };
   r.coordinator.close();
   return out;
 }
@@ -39,5 +40,6 @@ console.log(
     `${rate.toExponential(3)} points accounted/s, ${(Number(d.evaluated) / d.wallS).toFixed(0)} evaluations/s, ` +
     `pruned ${d.accounted > 0n ? ((100 * Number(d.pruned)) / Number(d.accounted)).toFixed(2) : '0'}% of the accounted, infeasible ${d.accounted > 0n ? ((100 * Number(d.infeasible)) / Number(d.accounted)).toFixed(2) : '0'}%`,
 );
+console.log(`deepstack best design found: ${d.best?.toFixed(3) ?? '-'} tokens/s/W (the search started from ${d.hints} warm-start designs)`);
 console.log(`deepstack whole-space wall time at this rate: ${rate > 0 ? (Number(d.size) / rate / 3600).toExponential(3) + ' h' : 'unknown'} (target <= 1 h)`);
 rmSync(dir, { recursive: true, force: true });

@@ -545,13 +545,6 @@ function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: num
   return f;
 }
 
-/**
- * Lower bound of a phase's step on the best hardware of the subspace, from the mapping's plan: each
- * operator takes at least max(c, d) + (1 - overlap) min(c, d) + a launch, with c >= its FLOPs / peak
- * and d >= its bytes / bandwidth (runOps); summed over operators this is at least the same expression
- * of the sums (sum of min <= min of sums). Collectives only add time; the pipeline multiplies the
- * stage pass by (microbatches + pp - 1); the framework's step overhead is added once.
- */
 /** Zeroed scratch for commTimes' per-GEMM maxima (the bound is not reentrant). */
 let gemmScratchArr = new Float64Array(8);
 function gemmScratch(n: number): Float64Array {
@@ -560,9 +553,11 @@ function gemmScratch(n: number): Float64Array {
   return gemmScratchArr;
 }
 
-/** A phase's collectives on a network: the time of those that cannot overlap (exposed), and per GEMM
- *  they overlap tile by tile the largest of min(GEMM instances, collective instances) x the
- *  collective's time, summed over those GEMMs (hidden). */
+/** A phase's collectives on a network, costed by the network model (network.ts): the time of those
+ *  that cannot overlap (exposed), and per GEMM they overlap tile by tile the largest of
+ *  min(GEMM instances, collective instances) x the collective's time, summed over those GEMMs
+ *  (hidden): a GEMM and its collectives take at least max(GEMM, collective) per instance (addComms:
+ *  overlap never beats the max). */
 interface CommTimes {
   exposed: number;
   hidden: number;
@@ -599,13 +594,6 @@ function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
   return (cp.lastTimes = { exposed, hidden });
 }
 
-/**
- * Lower bound of a phase's step from its stage work. Operators: at least the aggregate roofline.
- * With the network known, collectives add the model's own cost on it (network.ts, commTimes): one
- * that cannot overlap adds its whole time; a GEMM and the collectives that overlap it tile by tile
- * take at least max(GEMM, collective) per instance (addComms: overlap never beats the max), so
- * together at least min(GEMM instances, collective instances) x the collective's time.
- */
 /** A stage bound's parts at the nominal clock: compute c (>= FLOPs / peak), DRAM d (>= bytes /
  *  bandwidth), launches, the pipeline factor and the collectives (stageTime assembles them). */
 interface StageParts {
@@ -628,7 +616,9 @@ function stageParts(hw: (q: Quantity, prec?: Precision) => number, w: StageWork,
 /** Lower bound of a phase's step at a clock scale of at most `sHi` (compute at most sHi x peak; DRAM,
  *  launches and the network do not scale with the clock): each operator takes at least
  *  max(c, d) + (1 - overlap) min(c, d) + a launch (runOps), summed over operators at least the same
- *  expression of the sums; the pipeline multiplies the stage pass, the step overhead is added once. */
+ *  expression of the sums (sum of min <= min of sums); exposed collectives add their time, hidden
+ *  ones make the pass at least theirs; the pipeline multiplies the stage pass by
+ *  (microbatches + pp - 1), the framework's step overhead is added once. */
 function stageTime(p: StageParts, sHi: number, over: number): number {
   const c = p.c / sHi;
   const pass = Math.max(c, p.d) + (1 - p.overlap) * Math.min(c, p.d) + p.launch;
@@ -651,7 +641,7 @@ function clockIntervals(vLo: number, energy: boolean, steps = 8): [number, numbe
   return out;
 }
 
-function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true, network?: SubspaceNetwork): Bound | null {
+function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true, network?: readonly NetworkLevel[]): Bound | null {
   if (!ctx.enabled) return null;
   const m = ctx.model;
   const prec = narrowest(ctx, fixed);
@@ -798,13 +788,6 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   return { ideal };
 }
 
-/** The network every point of a subspace has, when the subspace fixes every dim that sets it
- *  (SystemCache.networkOf), with a key naming it for the frontier cache. */
-export interface SubspaceNetwork {
-  levels: readonly NetworkLevel[];
-  key: string;
-}
-
 /** A mapping's work at a batch and precision, and on a known network its collectives' times. */
 interface WorkEntry {
   w: MappingWork;
@@ -821,7 +804,7 @@ function entryOf(w: MappingWork, net: readonly NetworkLevel[] | undefined): Work
  * the collectives costed); with it free, the network-free frontier (frontierOf). Null when the bound
  * cannot use plans (no mapping or device dim, or a microbatch dim: the plan reads it).
  */
-function mappingEntries(ctx: BoundContext, fixed: (number | undefined)[], precs: PrecisionSpec[], D: number, B: number, net?: SubspaceNetwork): WorkEntry[] | null {
+function mappingEntries(ctx: BoundContext, fixed: (number | undefined)[], precs: PrecisionSpec[], D: number, B: number, net?: readonly NetworkLevel[]): WorkEntry[] | null {
   const md = ctx.space.mappingDim;
   if (md < 0 || ctx.devicesDim < 0 || ctx.microbatchDim >= 0) return null;
   if (fixed[md] === undefined) return frontierOf(ctx, precs, D, B);
@@ -830,15 +813,16 @@ function mappingEntries(ctx: BoundContext, fixed: (number | undefined)[], precs:
   const out: WorkEntry[] = [];
   for (const p of precs) {
     const w = mappingWork(ctx, p, B, m);
-    if (w) out.push(entryOf(w, net?.levels));
+    if (w) out.push(entryOf(w, net));
   }
   return out;
 }
 
 /** The bound of a subspace. `plans: false` leaves out the mapping-plan frontier (looser, but cheap
  *  on a device count not seen before: for ordering and pre-pruning at the coordinator). With the
- *  subspace's `network`, the plans' collectives are costed on it as in a point's bound. */
-export function subspaceBound(ctx: BoundContext, sub: Subspace, opts: { plans?: boolean; network?: SubspaceNetwork } = {}): Bound | null {
+ *  `network` every point of the subspace has (SystemCache.networkOf) and its mapping fixed, the
+ *  plan's collectives are costed on it as in a point's bound. */
+export function subspaceBound(ctx: BoundContext, sub: Subspace, opts: { plans?: boolean; network?: readonly NetworkLevel[] } = {}): Bound | null {
   const fixed: (number | undefined)[] = new Array(ctx.space.dims.length).fill(undefined);
   sub.idx.forEach((v, i) => (fixed[i] = v));
   return boundFromFixed(ctx, fixed, undefined, opts.plans ?? true, opts.network);

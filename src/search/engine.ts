@@ -9,7 +9,7 @@ import type { NetworkLevel } from '../model/network.js';
 import { applyPoint, children, enumeratePoints, unrank, unrankIndices, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry, type Incumbents } from './archive.js';
 import { score, type SearchSpec, type Scored } from './objective.js';
-import { pointBound, subspaceBound, type BoundContext, type PointPin, type SubspaceNetwork } from './bounds.js';
+import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
 
 /** Everything a worker needs to search: derived from the run spec, identical on every worker. */
 export interface RunContext {
@@ -72,7 +72,7 @@ export class SystemCache {
   private mappingName: string | undefined;
   /** Dims that set a point's network: the device count, network targets, paths into the network. */
   private netDims: number[];
-  private netCache = new Map<string, SubspaceNetwork | null>();
+  private netCache = new Map<string, readonly NetworkLevel[] | null>();
   /** Names of the dims that are not hardware paths (targets: batch, precision, mapping, ...). */
   readonly targetDims: string[];
   constructor(private ctx: RunContext) {
@@ -89,7 +89,7 @@ export class SystemCache {
 
   /** The network every point of `s` has, when `s` fixes every dim that sets it (its first point's,
    *  from a valid system); else undefined. */
-  networkOf(s: Subspace): SubspaceNetwork | undefined {
+  networkOf(s: Subspace): readonly NetworkLevel[] | undefined {
     let key = '';
     for (const i of this.netDims) {
       if (i >= s.idx.length) return undefined;
@@ -99,7 +99,7 @@ export class SystemCache {
     if (n === undefined) {
       const p = unrank(this.ctx.space, s.first);
       const sys = this.get(unrankIndices(this.ctx.space, s.first), p.values);
-      n = sys instanceof ConfigError ? null : { levels: (sys.network ?? []) as NetworkLevel[], key };
+      n = sys instanceof ConfigError ? null : ((sys.network ?? []) as NetworkLevel[]);
       if (this.netCache.size > 10_000) this.netCache.clear();
       this.netCache.set(key, n);
     }
