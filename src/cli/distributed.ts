@@ -58,11 +58,12 @@ async function token(tokenFile: string | undefined): Promise<string> {
 
 /**
  * The work is over and the database closed: a connection to a peer that does not answer (a stopped
- * worker) must not keep the process alive. Exits once the event loop had a moment to flush.
+ * worker) must not keep the process alive. The process ends as soon as its event loop is empty (the
+ * timer is unref'd: usually at once), else after 200 ms.
  */
 function exitSoon(): void {
   const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  setTimeout(() => process.exit(code), 200);
+  setTimeout(() => process.exit(code), 200).unref();
 }
 
 const stamp = () => new Date().toISOString().slice(11, 23);
