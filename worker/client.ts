@@ -6,8 +6,10 @@ import { hostname, availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
-import { MODEL_VERSION } from '../src/model/evaluate.js';
-import { specHash, type RunSpec } from '../src/search/context.js';
+// Light imports only (not the model): the process starts its search threads first, which load it.
+import { MODEL_VERSION } from '../src/model/types.js';
+import { specHash } from '../src/search/spec.js';
+import type { RunSpec } from '../src/search/context.js';
 import type { Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 import { closeSpawned, spawnThreads, startPool, type SearchPool, type Spawned } from './pool.js';
