@@ -131,8 +131,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
         const err = e as grpc.ServiceError;
         if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.INVALID_ARGUMENT)
           throw new Fatal(2, `join refused: ${grpc.status[err.code]}: ${err.details}`);
-        if (Date.now() - lastContact > giveUpMs) throw new Fatal(1, `coordinator unreachable for ${((Date.now() - lastContact) / 1000).toFixed(0)} s: ${err.details ?? err.message}`);
-        log(`join failed (${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}); retrying in ${backoff} ms`);
+        // A waiting Join ends at its deadline (grpc's text then names no connection error).
+        const why = err.code === grpc.status.DEADLINE_EXCEEDED ? `no connection to ${o.coordinator} or no answer by the deadline` : `${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}`;
+        if (Date.now() - lastContact > giveUpMs) throw new Fatal(1, `coordinator unreachable for ${((Date.now() - lastContact) / 1000).toFixed(0)} s: ${why}`);
+        log(`join failed (${why}); retrying in ${backoff} ms`);
         await sleep(backoff * (0.75 + Math.random() * 0.5));
         backoff = Math.min(maxB, backoff * 2);
         continue;
