@@ -240,6 +240,7 @@ export class CoordinatorServer {
       return cb(statusError(grpc.status.INVALID_ARGUMENT, `threads ${r.threads} is not in [1, 4096]`));
     if ((r.host ?? '').length > 255) return cb(statusError(grpc.status.INVALID_ARGUMENT, 'host name too long'));
     if (this.state === 'draining') return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is shutting down'));
+    if (!this.co) return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is opening its run')); // not expected (see start): retried
     const host = r.host || 'unknown';
     const prev = this.known.get(r.workerId);
     this.joinedAt.set(r.workerId, Date.now());
@@ -282,6 +283,7 @@ export class CoordinatorServer {
     const k = this.known.get(workerId);
     if (!k) return refuse(grpc.status.FAILED_PRECONDITION, `unknown worker '${workerId}': call Join first`);
     if (this.state === 'draining') return refuse(grpc.status.UNAVAILABLE, 'the coordinator is shutting down');
+    if (!this.co) return refuse(grpc.status.UNAVAILABLE, 'the coordinator is opening its run');
 
     const old = this.sessions.get(workerId);
     if (old) this.closeSession(old, 'replaced by a new stream', true);
@@ -694,6 +696,7 @@ export class CoordinatorServer {
 
   private statusRpc(call: grpc.ServerUnaryCall<unknown, StatusReply>, cb: grpc.sendUnaryData<StatusReply>): void {
     if (!sameToken(metadataToken(call.metadata), this.opts.token)) return cb(statusError(grpc.status.UNAUTHENTICATED, 'bad or missing token'));
+    if (!this.co) return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is opening its run'));
     try {
       cb(null, this.statusReply());
     } catch (e) {
