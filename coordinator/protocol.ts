@@ -174,7 +174,7 @@ export function channelOptions(maxMessageBytes: number, ka: KeepaliveOptions, se
     'grpc.keepalive_permit_without_calls': 1,
     ...(server
       ? { 'grpc.http2.min_ping_interval_without_data_ms': Math.min(5_000, ka.timeMs), 'grpc.max_connection_age_grace_ms': 10_000 }
-      : { 'grpc.enable_retries': 0, 'grpc.initial_reconnect_backoff_ms': 200, 'grpc.max_reconnect_backoff_ms': 2_000 }),
+      : { 'grpc.enable_retries': 0, 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 1_000 }),
   };
 }
 

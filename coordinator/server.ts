@@ -137,7 +137,8 @@ export type Outcome = 'done' | 'failed' | 'interrupted';
 const TOP_BROADCAST_MS = 250;
 
 export class CoordinatorServer {
-  readonly co: Coordinator;
+  /** Opened by start(), once the port is bound. */
+  co!: Coordinator;
   readonly hash: string;
   private readonly specJson: string;
   private readonly server: grpc.Server;
@@ -165,12 +166,12 @@ export class CoordinatorServer {
   commits = 0;
   splits = 0;
   port = 0;
-  private readonly countQueued: { get: (...a: unknown[]) => unknown };
-  private readonly countLeased: { get: (...a: unknown[]) => unknown };
+  private countQueued!: { get: (...a: unknown[]) => unknown };
+  private countLeased!: { get: (...a: unknown[]) => unknown };
   private readonly log: (line: string) => void;
 
   constructor(
-    dbFile: string,
+    private readonly dbFile: string,
     readonly spec: RunSpec,
     private readonly opts: ServerOptions,
   ) {
@@ -180,13 +181,9 @@ export class CoordinatorServer {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 10);
     this.log = opts.log ?? (() => {});
-    this.co = new Coordinator(dbFile, spec, opts);
     this.hash = specHash(spec);
     this.specJson = canonicalJson(spec);
-    this.countQueued = this.co.db.prepare(`SELECT count(*) AS n FROM subspaces WHERE run_id = ? AND state = 'queued'`).pluck();
-    this.countLeased = this.co.db.prepare(`SELECT count(*) AS n FROM subspaces WHERE run_id = ? AND state = 'leased'`).pluck();
     this.outcome = new Promise((r) => (this.outcomeResolve = r));
-    this.setIncumbent();
     this.server = new grpc.Server(channelOptions(this.maxMessageBytes, opts.keepalive ?? DEFAULT_KEEPALIVE, true));
     const { service } = loadProtocol();
     this.server.addService(service, {
@@ -197,11 +194,27 @@ export class CoordinatorServer {
     this.health.addToServer(this.server);
   }
 
+  /**
+   * Binds the port, then opens the run (database, initial split and bounds: up to a second or more).
+   * Bound first, workers launched with the coordinator connect at once instead of backing off; their
+   * calls wait while the run opens. No handler runs between the bind and the opening (one synchronous
+   * step after the bind's callback), so every handler sees the run open. A run that cannot open (e.g.
+   * another spec in the database) closes the port and throws.
+   */
   async start(): Promise<number> {
     const creds = serverCredentials(this.opts);
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.opts.listen, creds, (err, port) => (err ? reject(err) : resolve(port))),
     );
+    try {
+      this.co = new Coordinator(this.dbFile, this.spec, this.opts);
+    } catch (e) {
+      this.server.forceShutdown();
+      throw e;
+    }
+    this.countQueued = this.co.db.prepare(`SELECT count(*) AS n FROM subspaces WHERE run_id = ? AND state = 'queued'`).pluck();
+    this.countLeased = this.co.db.prepare(`SELECT count(*) AS n FROM subspaces WHERE run_id = ? AND state = 'leased'`).pluck();
+    this.setIncumbent();
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(HEALTH_SERVICE, 'SERVING');
     this.ticker = setInterval(() => this.tick(), Math.max(50, Math.min(1000, Math.floor(this.leaseMs / 4))));
@@ -227,6 +240,7 @@ export class CoordinatorServer {
       return cb(statusError(grpc.status.INVALID_ARGUMENT, `threads ${r.threads} is not in [1, 4096]`));
     if ((r.host ?? '').length > 255) return cb(statusError(grpc.status.INVALID_ARGUMENT, 'host name too long'));
     if (this.state === 'draining') return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is shutting down'));
+    if (!this.co) return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is opening its run')); // not expected (see start): retried
     const host = r.host || 'unknown';
     const prev = this.known.get(r.workerId);
     this.joinedAt.set(r.workerId, Date.now());
@@ -269,6 +283,7 @@ export class CoordinatorServer {
     const k = this.known.get(workerId);
     if (!k) return refuse(grpc.status.FAILED_PRECONDITION, `unknown worker '${workerId}': call Join first`);
     if (this.state === 'draining') return refuse(grpc.status.UNAVAILABLE, 'the coordinator is shutting down');
+    if (!this.co) return refuse(grpc.status.UNAVAILABLE, 'the coordinator is opening its run');
 
     const old = this.sessions.get(workerId);
     if (old) this.closeSession(old, 'replaced by a new stream', true);
@@ -344,6 +359,7 @@ export class CoordinatorServer {
       k.lastSeenMs = s.lastSeenMs;
     }
     if (this.sessions.get(s.workerId) === s) this.sessions.delete(s.workerId);
+    this.changed?.();
     if (this.state === 'done' || this.closedDb) return;
     try {
       if (abnormal && s.leases.size > 0) renewLeases(this.co.run, s.workerId, [...s.leases], 0, Date.now());
@@ -680,6 +696,7 @@ export class CoordinatorServer {
 
   private statusRpc(call: grpc.ServerUnaryCall<unknown, StatusReply>, cb: grpc.sendUnaryData<StatusReply>): void {
     if (!sameToken(metadataToken(call.metadata), this.opts.token)) return cb(statusError(grpc.status.UNAUTHENTICATED, 'bad or missing token'));
+    if (!this.co) return cb(statusError(grpc.status.UNAVAILABLE, 'the coordinator is opening its run'));
     try {
       cb(null, this.statusReply());
     } catch (e) {
@@ -719,6 +736,21 @@ export class CoordinatorServer {
 
   private closedDb = false;
 
+  /** Wakes nextChange: a stream closed (the end of the run waits for the last one, not a poll period). */
+  private changed: (() => void) | null = null;
+  private nextChange(maxMs: number): Promise<void> {
+    return new Promise((resolve) => {
+      const t = setTimeout(done, maxMs);
+      const self = this;
+      function done() {
+        clearTimeout(t);
+        if (self.changed === done) self.changed = null;
+        resolve();
+      }
+      this.changed = done;
+    });
+  }
+
   /**
    * Graceful shutdown: no more leases (workers are told to drain), wait for the in-flight results up to
    * the drain timeout (or, after the run is done, for the workers to leave up to the linger time), then
@@ -744,7 +776,7 @@ export class CoordinatorServer {
       // Also for workers that joined but have not opened their Work stream yet (a worker starts its
       // search threads between the two): they hear `done` on it instead of finding no coordinator.
       const opening = () => [...this.joinedAt].some(([id, t]) => !this.sessions.has(id) && Date.now() - t < 60_000);
-      while ((this.sessions.size > 0 || opening()) && Date.now() < until) await sleep(50);
+      while ((this.sessions.size > 0 || opening()) && Date.now() < until) await this.nextChange(50);
     }
     if (this.ticker) clearInterval(this.ticker);
     for (const s of [...this.sessions.values()]) {
@@ -781,13 +813,7 @@ export async function runCoordinator(
   onListening?: (port: number, server: CoordinatorServer) => void,
 ): Promise<{ outcome: Outcome; server: CoordinatorServer }> {
   const server = new CoordinatorServer(dbFile, spec, opts);
-  let port: number;
-  try {
-    port = await server.start();
-  } catch (e) {
-    server.co.close();
-    throw e;
-  }
+  const port = await server.start();
   onListening?.(port, server);
   let signalled = false;
   const onSignal = () => {

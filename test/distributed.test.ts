@@ -4,8 +4,9 @@
 // the same answer with exact coverage and an intact database.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
-import { answer, BIN, dbQuery, embedded, sleep, startCoordinator, startWorker, tmp, TOKEN, within, type Answer, type Proc } from './distributed-helpers.js';
+import { answer, BIN, dbQuery, embedded, sleep, spawnStrata, startCoordinator, startWorker, tmp, TOKEN, within, type Answer, type Proc } from './distributed-helpers.js';
 
 const dir = tmp();
 let ref: Answer;
@@ -92,6 +93,30 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     const dbst = spawnSync(process.execPath, [BIN, 'status', '--db', db, '--format', 'json'], { encoding: 'utf8' });
     expect(dbst.status, dbst.stderr).toBe(0);
     expect(JSON.parse(dbst.stdout).accounted).toBe('64800');
+  }, 300_000);
+
+  it('workers launched before their coordinator wait for it (their Join is not refused meanwhile) and give exactly the embedded answer', async () => {
+    const db = join(dir, 'early.db');
+    const port = await new Promise<number>((resolve, reject) => {
+      const srv = createServer();
+      srv.once('error', reject);
+      srv.listen(0, '127.0.0.1', () => {
+        const p = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(p));
+      });
+    });
+    // As a cluster launcher does, but with the workers well ahead: their Join waits for the port to be
+    // bound, then for the run to open (database, initial split and bounds), instead of failing fast.
+    const workers = [startWorker(`127.0.0.1:${port}`), startWorker(`127.0.0.1:${port}`)];
+    await sleep(1500);
+    const co = spawnStrata(['coordinator', '--space', 'quick', '--db', db, '--listen', `127.0.0.1:${port}`]);
+    const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
+    expect(codes, workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0]);
+    expect(await within(co.exited, 30_000, 'coordinator exit'), co.stderr()).toBe(0);
+    // Before, a Join sent before the port was bound failed at once (UNAVAILABLE) and was retried later.
+    for (const w of workers) expect(w.stderr()).not.toMatch(/join failed \(UNAVAILABLE/);
+    expectSameAnswer(answer(db));
+    expect(dbQuery<{ n: number }>(db, `SELECT count(DISTINCT committed_by) AS n FROM subspaces WHERE state = 'done' AND committed_by LIKE '%/%'`)[0]!.n).toBe(2);
   }, 300_000);
 
   it('a worker that stops heartbeating (SIGSTOP) loses its lease; its work is redone by another worker', async () => {

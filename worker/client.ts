@@ -6,8 +6,10 @@ import { hostname, availableParallelism } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
-import { MODEL_VERSION } from '../src/model/evaluate.js';
-import { specHash, type RunSpec } from '../src/search/context.js';
+// Light imports only (not the model): the process starts its search threads first, which load it.
+import { MODEL_VERSION } from '../src/model/types.js';
+import { specHash } from '../src/search/spec.js';
+import type { RunSpec } from '../src/search/context.js';
 import type { Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 import { closeSpawned, spawnThreads, startPool, type SearchPool, type Spawned } from './pool.js';
@@ -74,6 +76,11 @@ type Call = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const waitForReady = (md: grpc.Metadata) => {
+  md.setOptions({ waitForReady: true });
+  return md;
+};
+
 /** Runs a worker until the run is done (code 0), refused (2) or the coordinator is gone for good (1). */
 export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
   const log = o.log ?? (() => {});
@@ -97,22 +104,26 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
   // The search threads load their modules while the Join is in flight.
   let spawned: Spawned | null = o.makePool ? null : spawnThreads(threads);
   let results = 0;
-  // 100 ms first: a worker launched together with its coordinator (a cluster launcher) finds it
-  // listening within about a second; the delay doubles up to maxB, so a long outage costs little.
+  // After a failed Join or a lost stream: 100 ms first, doubling up to maxB, so a long outage costs little.
   const minB = o.minBackoffMs ?? 100;
   const maxB = o.maxBackoffMs ?? 10_000;
   let backoff = minB;
   let lastContact = Date.now();
+  const giveUpMs = o.giveUpMs ?? 600_000;
   try {
     for (;;) {
       // ---- Join
       let reply: JoinReply;
       try {
+        // waitForReady: a Join sent before the coordinator listens (launched together) waits while the
+        // channel reconnects (every 100 ms growing to 1 s, channelOptions) instead of failing at once,
+        // and goes out as soon as the port is bound.
+        const deadline = Date.now() + Math.max(1000, Math.min(10_000, lastContact + giveUpMs - Date.now()));
         reply = await new Promise<JoinReply>((resolve, reject) =>
           c.Join(
             { token: o.token, modelVersion: o.modelVersion ?? MODEL_VERSION, workerId, host: hostname(), threads },
-            tokenMetadata(o.token),
-            { deadline: Date.now() + 10_000 },
+            waitForReady(tokenMetadata(o.token)),
+            { deadline },
             (e, r) => (e ? reject(e) : resolve(r!)),
           ),
         );
@@ -120,8 +131,10 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
         const err = e as grpc.ServiceError;
         if (err.code === grpc.status.UNAUTHENTICATED || err.code === grpc.status.FAILED_PRECONDITION || err.code === grpc.status.INVALID_ARGUMENT)
           throw new Fatal(2, `join refused: ${grpc.status[err.code]}: ${err.details}`);
-        if (Date.now() - lastContact > (o.giveUpMs ?? 600_000)) throw new Fatal(1, `coordinator unreachable for ${((Date.now() - lastContact) / 1000).toFixed(0)} s: ${err.details ?? err.message}`);
-        log(`join failed (${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}); retrying in ${backoff} ms`);
+        // A waiting Join ends at its deadline (grpc's text then names no connection error).
+        const why = err.code === grpc.status.DEADLINE_EXCEEDED ? `no connection to ${o.coordinator} or no answer by the deadline` : `${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}`;
+        if (Date.now() - lastContact > giveUpMs) throw new Fatal(1, `coordinator unreachable for ${((Date.now() - lastContact) / 1000).toFixed(0)} s: ${why}`);
+        log(`join failed (${why}); retrying in ${backoff} ms`);
         await sleep(backoff * (0.75 + Math.random() * 0.5));
         backoff = Math.min(maxB, backoff * 2);
         continue;

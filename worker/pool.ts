@@ -3,7 +3,7 @@ import { Worker } from 'node:worker_threads';
 import type { RunSpec } from '../src/search/context.js';
 import type { Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
-import { handle, type FromThread } from './thread.js';
+import type { FromThread } from './thread.js';
 
 export interface SearchPool {
   readonly size: number;
@@ -46,6 +46,7 @@ export async function closeSpawned(s: Spawned | null): Promise<void> {
  *  earlier by spawnThreads(threads). */
 export async function startPool(spec: RunSpec, threads: number, spawned?: Spawned): Promise<SearchPool> {
   if (threads <= 0) {
+    const { handle } = await import('./thread.js'); // in this thread (loaded here only: a pool's threads load it)
     handle({ type: 'init', spec }, () => {});
     return {
       size: 1,

@@ -1,12 +1,12 @@
-// `strata coordinator`, `strata worker`, and `strata status --coordinator`: the distributed search
-// (DESIGN 4). Thin: parse flags, call coordinator/server.ts or worker/client.ts, print.
+// `strata coordinator`, `strata worker` (registered from worker.ts) and `strata status --coordinator`:
+// the distributed search (DESIGN 4). Thin: parse flags, call coordinator/server.ts or worker/client.ts, print.
 import type { Command } from 'commander';
-import { availableParallelism } from 'node:os';
 import { ConfigError } from '../model/errors.js';
 import { fmtBig } from '../space/index.js';
 import { formatRows, type Format } from '../store/index.js';
 import { runSpecFromFlags, runSpecOptions, type SearchFlags } from './search.js';
-import { nonNegInt, posInt } from './options.js';
+import { posInt } from './options.js';
+import { exitSoon, hostPort, registerWorker, stamp, token } from './worker.js';
 
 interface CoordinatorFlags extends SearchFlags {
   listen: string;
@@ -22,50 +22,6 @@ interface CoordinatorFlags extends SearchFlags {
   keepaliveMs?: string;
   quiet?: boolean;
 }
-
-interface WorkerFlags {
-  coordinator: string;
-  tokenFile?: string;
-  threads?: string;
-  prefetch?: string;
-  tlsCa?: string;
-  tlsCert?: string;
-  tlsKey?: string;
-  tlsServerName?: string;
-  maxBackoffMs?: string;
-  giveUpS?: string;
-  keepaliveMs?: string;
-  quiet?: boolean;
-}
-
-function hostPort(flag: string, v: string): string {
-  const m = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9_.-]+):([0-9]{1,5})$/.exec(v);
-  if (!m || Number(m[2]) > 65535) throw new ConfigError(flag, v, 'host:port (e.g. 0.0.0.0:7400, [::]:7400, node1:7400)');
-  return v;
-}
-
-async function token(tokenFile: string | undefined): Promise<string> {
-  const { readToken } = await import('../../coordinator/protocol.js');
-  let t: string;
-  try {
-    t = readToken(tokenFile);
-  } catch (e) {
-    throw new ConfigError('--token-file', tokenFile, `a readable file holding the shared token (${(e as Error).message})`);
-  }
-  if (!t) throw new ConfigError(tokenFile ? '--token-file' : 'STRATA_TOKEN', tokenFile ?? '', 'a non-empty shared token (--token-file F or the STRATA_TOKEN environment variable)');
-  return t;
-}
-
-/**
- * The work is over and the database closed: a connection to a peer that does not answer (a stopped
- * worker) must not keep the process alive. Exits once the event loop had a moment to flush.
- */
-function exitSoon(): void {
-  const code = typeof process.exitCode === 'number' ? process.exitCode : 0;
-  setTimeout(() => process.exit(code), 200);
-}
-
-const stamp = () => new Date().toISOString().slice(11, 23);
 
 export function registerDistributed(program: Command, onResult: (text: string) => void): void {
   const coordinatorCmd = program
@@ -127,46 +83,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
       exitSoon();
     });
 
-  program
-    .command('worker')
-    .description('join a coordinator and search the subspaces it leases (exits 0 when the run is done)')
-    .requiredOption('--coordinator <host:port>', 'address of the coordinator')
-    .option('--token-file <file>', 'file holding the shared token (default: the STRATA_TOKEN environment variable)')
-    .option('--threads <n>', 'search threads (default: the cores)')
-    .option('--prefetch <n>', 'leases held beyond the threads (a lease waits at the worker while the coordinator answers the previous commit)', '3')
-    .option('--tls-ca <pem>', 'CA of the coordinator certificate (enables TLS)')
-    .option('--tls-cert <pem>', 'worker certificate (mutual TLS)')
-    .option('--tls-key <pem>', 'worker private key (mutual TLS)')
-    .option('--tls-server-name <name>', 'name in the coordinator certificate, if not the host of --coordinator')
-    .option('--max-backoff-ms <ms>', 'largest reconnect delay', '10000')
-    .option('--give-up-s <s>', 'exit 1 after this long without reaching the coordinator', '600')
-    .option('--keepalive-ms <ms>', 'HTTP/2 keepalive ping period', '20000')
-    .option('--quiet', 'no log lines on stderr')
-    .action(async (f: WorkerFlags) => {
-      const addr = hostPort('--coordinator', f.coordinator);
-      const tok = await token(f.tokenFile);
-      const threads = f.threads ? posInt('--threads', f.threads, 4096) : availableParallelism();
-      const { runWorker } = await import('../../worker/client.js');
-      const keep = posInt('--keepalive-ms', f.keepaliveMs ?? '20000', 3_600_000);
-      const log = f.quiet ? undefined : (s: string) => process.stderr.write(`${stamp()} worker: ${s}\n`);
-      const r = await runWorker({
-        coordinator: addr,
-        token: tok,
-        threads,
-        prefetch: nonNegInt('--prefetch', f.prefetch ?? '3', 1024),
-        ...(f.tlsCa ? { tlsCa: f.tlsCa } : {}),
-        ...(f.tlsCert ? { tlsCert: f.tlsCert } : {}),
-        ...(f.tlsKey ? { tlsKey: f.tlsKey } : {}),
-        ...(f.tlsServerName ? { tlsServerName: f.tlsServerName } : {}),
-        maxBackoffMs: posInt('--max-backoff-ms', f.maxBackoffMs ?? '10000', 3_600_000),
-        giveUpMs: posInt('--give-up-s', f.giveUpS ?? '600', 86_400 * 30) * 1000,
-        keepalive: { timeMs: keep, timeoutMs: Math.max(1000, Math.min(20_000, keep)) },
-        ...(log ? { log } : {}),
-      });
-      process.stderr.write(`strata worker: ${r.reason} (${r.results} subspace results sent)\n`);
-      process.exitCode = r.code;
-      exitSoon();
-    });
+  registerWorker(program); // src/cli/worker.ts
 
   // `strata status --coordinator host:port`: the live view of a running coordinator. The --db form
   // is registered by src/cli/search.ts; its command gains --coordinator here.

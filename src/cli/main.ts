@@ -1,14 +1,11 @@
 // strata command line: parse, call, print. Exit 0 ok, 2 usage/config error, 1 runtime failure.
 import { Command, CommanderError } from 'commander';
 import { ConfigError } from '../model/errors.js';
-import { MODEL_VERSION } from '../model/evaluate.js';
-import { renderEval, runEval, writeEvalPlot, type EvalOptions } from './eval.js';
-import { runValidate, type ValidateOptions } from './validate.js';
-import { registerSearch } from './search.js';
+import { MODEL_VERSION } from '../model/types.js';
+import type { EvalOptions } from './eval.js';
+import type { ValidateOptions } from './validate.js';
 import { mappingOptions, precisionOptions } from './options.js';
-import { registerDistributed } from './distributed.js';
-import { registerServe } from './serve.js';
-import { registerReport } from './report.js';
+import { registerWorker } from './worker.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command();
@@ -18,7 +15,38 @@ export async function main(argv: string[]): Promise<number> {
     .version(`0.1.0 (${MODEL_VERSION})`)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  // A worker process loads only its command (not the model: its search threads load that); the other
+  // commands' modules load here.
+  if (argv[0] === 'worker') registerWorker(program);
+  else await registerAll(program);
 
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    // A command may have set a non-zero exit code (an interrupted search exits 1).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
+      return 2;
+    }
+    if (e instanceof ConfigError) {
+      process.stderr.write(`strata: ${e.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`strata: ${(e as Error).stack ?? String(e)}\n`);
+    return 1;
+  }
+}
+
+async function registerAll(program: Command): Promise<void> {
+  const [{ renderEval, runEval, writeEvalPlot }, { runValidate }, { registerSearch }, { registerDistributed }, { registerServe }, { registerReport }] = await Promise.all([
+    import('./eval.js'),
+    import('./validate.js'),
+    import('./search.js'),
+    import('./distributed.js'),
+    import('./serve.js'),
+    import('./report.js'),
+  ]);
   const evalCmd = program
     .command('eval')
     .description('evaluate one design point: step times, breakdown per operator, memory, power, temperatures')
@@ -50,21 +78,4 @@ export async function main(argv: string[]): Promise<number> {
   registerSearch(program, (text) => process.stdout.write(text + '\n'));
   registerDistributed(program, (text) => process.stdout.write(text + '\n')); // coordinator, worker, status --coordinator (src/cli/distributed.ts)
   registerReport(program, (text) => process.stdout.write(text + '\n'));
-
-  try {
-    await program.parseAsync(argv, { from: 'user' });
-    // A command may have set a non-zero exit code (an interrupted search exits 1).
-    return typeof process.exitCode === 'number' ? process.exitCode : 0;
-  } catch (e) {
-    if (e instanceof CommanderError) {
-      if (e.code === 'commander.helpDisplayed' || e.code === 'commander.version' || e.code === 'commander.help') return 0;
-      return 2;
-    }
-    if (e instanceof ConfigError) {
-      process.stderr.write(`strata: ${e.message}\n`);
-      return 2;
-    }
-    process.stderr.write(`strata: ${(e as Error).stack ?? String(e)}\n`);
-    return 1;
-  }
 }

@@ -19,8 +19,8 @@ import { ConfigError } from './errors.js';
 import { RecentCache } from './recent.js';
 import { primeShape } from './shape.js';
 
-/** Bump when any formula or constant changes: workers must match the coordinator's version. */
-export const MODEL_VERSION = 'strata-model-1';
+import { MODEL_VERSION } from './types.js';
+export { MODEL_VERSION };
 
 export interface EvalInput {
   system: SystemSpec;

@@ -1,6 +1,5 @@
 // The run context of a search: the compiled space, its base system, the model and the objectives,
 // built from plain JSON so that the coordinator and every worker derive the same one. Pure.
-import { createHash } from 'node:crypto';
 import { ConfigError, parseWith } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/evaluate.js';
 import { parseHfConfig } from '../model/workload/index.js';
@@ -35,20 +34,7 @@ export function makeRunSpec(space: unknown, system: Record<string, unknown>, sys
   };
 }
 
-/** Canonical JSON (sorted keys) so equal specs hash equally. */
-export function canonicalJson(v: unknown): string {
-  if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
-  if (v !== null && typeof v === 'object')
-    return `{${Object.keys(v as object)
-      .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
-      .join(',')}}`;
-  return JSON.stringify(v);
-}
-
-export function specHash(spec: RunSpec): string {
-  return createHash('sha256').update(canonicalJson(spec)).digest('hex');
-}
+export { canonicalJson, specHash } from './spec.js';
 
 const UNUSED_TARGETS = ['chunkTokens', 'prefillDecodeRatio'];
 
