@@ -62,12 +62,33 @@ function paramsOf(values: Record<string, Value>): Record<string, string | number
 /** The non-hardware inputs of a point, with the mapping as evaluate() reads it. */
 type PointInputs = ReturnType<typeof applyPoint> & { evalMapping: Mapping };
 
+/** A cache key of the value indices of some dims: a mixed-radix number when every combination fits in
+ *  a double's integers (no string to build and hash per point), else a string. */
+function keyer(space: Space, dims: readonly number[]): (idx: ArrayLike<number>) => number | string {
+  let span = 1;
+  for (const i of dims) span *= space.dims[i]!.values.length;
+  if (span <= Number.MAX_SAFE_INTEGER)
+    return (idx) => {
+      let k = 0;
+      for (const i of dims) k = k * space.dims[i]!.values.length + idx[i]!;
+      return k;
+    };
+  return (idx) => {
+    let k = '';
+    for (const i of dims) k += idx[i] + ',';
+    return k;
+  };
+}
+
 /** Hardware of a point: the base system with its hardware dims and network targets, parsed once per key. */
 export class SystemCache {
-  private cache = new Map<string, SystemSpec | ConfigError>();
+  private cache = new Map<number | string, SystemSpec | ConfigError>();
   private hwDims: number[];
-  private targetCache = new Map<string, PointInputs>();
-  private restCache = new Map<string, ReturnType<typeof applyPoint>>();
+  private hwKey: (idx: ArrayLike<number>) => number | string;
+  private targetCache = new Map<number | string, PointInputs>();
+  private restCache = new Map<number | string, ReturnType<typeof applyPoint>>();
+  private targetKey: (idx: ArrayLike<number>) => number | string;
+  private restKey: (idx: ArrayLike<number>) => number | string;
   private targetIdx: number[];
   private mappingName: string | undefined;
   /** Dims that set a point's network: the device count, network targets, paths into the network. */
@@ -85,6 +106,9 @@ export class SystemCache {
     this.netDims = ctx.space.dims
       .filter((d) => d.target === 'devices' || d.target?.startsWith('network.') || d.pathStrings.some((p) => p.startsWith('network')))
       .map((d) => d.index);
+    this.hwKey = keyer(ctx.space, this.hwDims);
+    this.targetKey = keyer(ctx.space, this.targetIdx);
+    this.restKey = keyer(ctx.space, this.targetIdx.filter((i) => i !== ctx.space.mappingDim));
   }
 
   /** The network every point of `s` has, when `s` fixes every dim that sets it (its first point's,
@@ -111,12 +135,10 @@ export class SystemCache {
    *  the targets other than the mapping are applied once per combination, the mapping is added. */
   targets(idx: ArrayLike<number>, values: Record<string, Value>): PointInputs {
     const md = this.ctx.space.mappingDim;
-    let key = '';
-    for (const i of this.targetIdx) key += idx[i] + ',';
+    const key = this.targetKey(idx);
     let t = this.targetCache.get(key);
     if (!t) {
-      let rkey = '';
-      for (const i of this.targetIdx) if (i !== md) rkey += idx[i] + ',';
+      const rkey = this.restKey(idx);
       let rest = this.restCache.get(rkey);
       if (!rest) {
         const tv: Record<string, Value> = {};
@@ -137,8 +159,7 @@ export class SystemCache {
   }
 
   get(idx: ArrayLike<number>, values: Record<string, Value>): SystemSpec | ConfigError {
-    let key = '';
-    for (const i of this.hwDims) key += idx[i] + ',';
+    const key = this.hwKey(idx);
     let s = this.cache.get(key);
     if (s === undefined) {
       s = this.build(values);
