@@ -94,15 +94,18 @@ export class SystemCache {
   /** Dims that set a point's network: the device count, network targets, paths into the network. */
   private netDims: number[];
   private netCache = new Map<string, readonly NetworkLevel[] | null>();
-  /** Names of the dims that are not hardware paths (targets: batch, precision, mapping, ...). */
+  /** Names of the dims that are neither hardware paths nor the system's size and network (targets:
+   *  batch, precision, mapping, ...): what targets() applies, so that its cache is shared by every
+   *  system a search visits. */
   readonly targetDims: string[];
   constructor(private ctx: RunContext) {
-    this.targetDims = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.name);
-    this.targetIdx = ctx.space.dims.filter((d) => d.paths.length === 0).map((d) => d.index);
-    this.mappingName = ctx.space.mappingDim >= 0 ? ctx.space.dims[ctx.space.mappingDim]!.name : undefined;
     this.hwDims = ctx.space.dims
       .map((d, i) => (d.paths.length > 0 || (d.target !== undefined && (d.target.startsWith('network.') || d.target === 'devices')) ? i : -1))
       .filter((i) => i >= 0);
+    const targets = ctx.space.dims.filter((d) => !this.hwDims.includes(d.index));
+    this.targetDims = targets.map((d) => d.name);
+    this.targetIdx = targets.map((d) => d.index);
+    this.mappingName = ctx.space.mappingDim >= 0 ? ctx.space.dims[ctx.space.mappingDim]!.name : undefined;
     this.netDims = ctx.space.dims
       .filter((d) => d.target === 'devices' || d.target?.startsWith('network.') || d.pathStrings.some((p) => p.startsWith('network')))
       .map((d) => d.index);
@@ -131,7 +134,7 @@ export class SystemCache {
   }
 
 
-  /** The non-hardware inputs of a point (batch, lengths, precision, mapping), memoised by their values:
+  /** The non-system inputs of a point (batch, lengths, precision, mapping), memoised by their values:
    *  the targets other than the mapping are applied once per combination, the mapping is added. */
   targets(idx: ArrayLike<number>, values: Record<string, Value>): PointInputs {
     const md = this.ctx.space.mappingDim;
