@@ -59,7 +59,7 @@ function paramsOf(values: Record<string, Value>): Record<string, string | number
   return out;
 }
 
-/** The non-hardware inputs of a point, with the mapping as evaluate() reads it. */
+/** The non-system inputs of a point (SystemCache.targets), with the mapping as evaluate() reads it. */
 type PointInputs = ReturnType<typeof applyPoint> & { evalMapping: Mapping };
 
 /** A cache key of the value indices of some dims: a mixed-radix number when every combination fits in
