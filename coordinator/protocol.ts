@@ -6,10 +6,18 @@ import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import type { Entry, Incumbents } from '../src/search/archive.js';
+import type { RunSpec } from '../src/search/context.js';
+import { canonicalJson, sha256 } from '../src/store/bigint.js';
 import type { Design, SubspaceResult } from '../src/search/engine.js';
 import { wireJson } from '../worker/json.js';
 
 /** Default receive limit of both sides (bytes). A bigger message is refused with RESOURCE_EXHAUSTED. */
+
+/** The run spec's identity on the wire: sha256 of its canonical JSON (the store's: sorted keys). A
+ *  worker checks it without loading the model. */
+export function specHash(spec: RunSpec): string {
+  return sha256(canonicalJson(spec));
+}
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Results in one ResultBatch (more: RESOURCE_EXHAUSTED). */
 export const MAX_RESULTS_PER_BATCH = 256;

@@ -6,9 +6,9 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
-import { canonicalJson, specHash, type RunSpec } from '../src/search/context.js';
+import type { RunSpec } from '../src/search/context.js';
 import { subspaceById } from '../src/space/index.js';
-import { BatchNotApplied, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
+import { BatchNotApplied, canonicalJson, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
   channelOptions,
@@ -21,6 +21,7 @@ import {
   resultFromWire,
   serverCredentials,
   pointsToWire,
+  specHash,
   WireError,
   type CoordinatorMessage,
   type JoinReply,

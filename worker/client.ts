@@ -8,7 +8,6 @@ import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
 // Light imports only (not the model): the process starts its search threads first, which load it.
 import { MODEL_VERSION } from '../src/model/types.js';
-import { specHash } from '../src/search/spec.js';
 import type { RunSpec } from '../src/search/context.js';
 import type { Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
@@ -21,6 +20,7 @@ import {
   loadProtocol,
   resultToWire,
   snapshotFromWire,
+  specHash,
   tokenMetadata,
   type CoordinatorMessage,
   type JoinReply,

@@ -34,8 +34,6 @@ export function makeRunSpec(space: unknown, system: Record<string, unknown>, sys
   };
 }
 
-export { canonicalJson, specHash } from './spec.js';
-
 const UNUSED_TARGETS = ['chunkTokens', 'prefillDecodeRatio'];
 
 export function makeRunContext(spec: RunSpec): RunContext {
