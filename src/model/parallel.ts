@@ -38,7 +38,8 @@ export function moeTpOf(m: Mapping): number {
   return (m.tp * m.dp * m.sp) / m.ep;
 }
 
-const DEGREES = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
+/** The parallel degrees of a mapping, in the canonical order (the space's factorisations use it). */
+export const DEGREES = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
 
 /** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
 export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {

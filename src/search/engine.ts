@@ -93,7 +93,8 @@ export class SystemCache {
   private mappingName: string | undefined;
   /** Dims that set a point's network: the device count, network targets, paths into the network. */
   private netDims: number[];
-  private netCache = new Map<string, readonly NetworkLevel[] | null>();
+  private netKey: (idx: ArrayLike<number>) => number | string;
+  private netCache = new Map<number | string, readonly NetworkLevel[] | null>();
   /** Names of the dims that are neither hardware paths nor the system's size and network (targets:
    *  batch, precision, mapping, ...): what targets() applies, so that its cache is shared by every
    *  system a search visits. */
@@ -110,6 +111,7 @@ export class SystemCache {
       .filter((d) => d.target === 'devices' || d.target?.startsWith('network.') || d.pathStrings.some((p) => p.startsWith('network')))
       .map((d) => d.index);
     this.hwKey = keyer(ctx.space, this.hwDims);
+    this.netKey = keyer(ctx.space, this.netDims);
     this.targetKey = keyer(ctx.space, this.targetIdx);
     this.restKey = keyer(ctx.space, this.targetIdx.filter((i) => i !== ctx.space.mappingDim));
   }
@@ -117,11 +119,8 @@ export class SystemCache {
   /** The network every point of `s` has, when `s` fixes every dim that sets it (its first point's,
    *  from a valid system); else undefined. */
   networkOf(s: Subspace): readonly NetworkLevel[] | undefined {
-    let key = '';
-    for (const i of this.netDims) {
-      if (i >= s.idx.length) return undefined;
-      key += s.idx[i] + ',';
-    }
+    if (this.netDims.some((i) => i >= s.idx.length)) return undefined;
+    const key = this.netKey(s.idx);
     let n = this.netCache.get(key);
     if (n === undefined) {
       const p = unrank(this.ctx.space, s.first);

@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { parseWith } from '../model/errors.js';
 import { TOPOLOGIES } from '../model/network.js';
+import { DEGREES } from '../model/parallel.js';
 import { PRECISIONS } from '../model/types.js';
 
 // ----------------------------------------------------------------------------------------------
@@ -41,7 +42,7 @@ export function valueKey(v: unknown): string {
 // Targets (non-hardware dims)
 
 /** Parallel factors of a mapping, in the canonical (lexicographic) order of factorisations. */
-export const FACTORS = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
+export const FACTORS = DEGREES;
 export type Factor = (typeof FACTORS)[number];
 
 const posIntCheck = (v: unknown) => typeof v === 'number' && Number.isInteger(v) && v >= 1;
