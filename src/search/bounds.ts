@@ -187,6 +187,9 @@ export interface BoundContext {
   prefillFlopsPerPrompt: number;
   /** The package has separate prefill and decode chiplets (each holds the weights). */
   split: boolean;
+  /** An objective reads energy (the clock intervals of clockIntervals, each by voltage floor). */
+  energyObjective: boolean;
+  clocks: Map<number, [number, number][]>;
 }
 
 function flopsOf(model: ModelArch, phase: 'prefill' | 'decode', newTokens: number, contextBefore: number): number {
@@ -245,6 +248,8 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     decodeFlopsPerToken: flopsOf(model, 'decode', 1, Number(defaults.inputTokens ?? 1024)),
     prefillFlopsPerPrompt: flopsOf(model, 'prefill', Number(defaults.inputTokens ?? 1024), 0),
     split: ((baseSystemJson.package as { chiplets: unknown[] }).chiplets ?? []).length > 1,
+    energyObjective: spec.objectives.some((o) => o === 'throughput-per-watt' || o === 'energy-per-token'),
+    clocks: new Map(),
   };
 }
 
@@ -633,11 +638,15 @@ function stageTime(p: StageParts, sHi: number, over: number): number {
  * interval covers [MIN_THROTTLE, vLo]; above, `steps` equal ones. Objectives without energy are best
  * at the full clock: one interval.
  */
-function clockIntervals(vLo: number, energy: boolean, steps = 8): [number, number][] {
-  if (!energy) return [[MIN_THROTTLE, 1]];
+const FULL_CLOCK: [number, number][] = [[MIN_THROTTLE, 1]];
+function clockIntervals(ctx: BoundContext, vLo: number, steps = 8): [number, number][] {
+  if (!ctx.energyObjective) return FULL_CLOCK;
+  let out = ctx.clocks.get(vLo);
+  if (out) return out;
   const lo = Math.min(1, Math.max(MIN_THROTTLE, vLo));
-  const out: [number, number][] = lo > MIN_THROTTLE ? [[MIN_THROTTLE, lo]] : [];
+  out = lo > MIN_THROTTLE ? [[MIN_THROTTLE, lo]] : [];
   for (let k = 0; k < steps && lo < 1; k++) out.push([lo + ((1 - lo) * k) / steps, lo + ((1 - lo) * (k + 1)) / steps]);
+  ctx.clocks.set(vLo, out); // one per voltage floor of the space's dies: a handful
   return out;
 }
 
@@ -678,7 +687,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const vLo = hw('vMinLo');
   const vHi = hw('vMinHi');
   const leakW = hw('leakFloor');
-  const clocks = clockIntervals(vLo, ctx.spec.objectives.some((o) => o === 'throughput-per-watt' || o === 'energy-per-token'));
+  const clocks = clockIntervals(ctx, vLo);
   const over = hw('stepOverhead');
   const area = hw('area');
   const split = ctx.split;
@@ -719,6 +728,13 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
         const w = mappingWork(ctx, pin.precision, B, pin.mapping);
         works = [w && entryOf(w, pin.network)];
       } else works = plans ? mappingEntries(ctx, fixed, precs, D, B, network) : null;
+      const tokens = B * O;
+      // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
+      // duty weights of evaluate() never shrink them), and the devices together run at least the
+      // model's FLOPs for the batch (mappings only add: pipeline bubbles, MoE imbalance): at nominal
+      // voltage, scaled by V^2 below.
+      const flopJ1 = B * (Fpre * flopPJP + O * F * flopPJD) * 1e-12;
+      const readJ = O * bytes * rdPJ * 1e-12;
       for (const entry of works ?? [null]) {
         let pd: StageParts | null = null;
         let pp: StageParts | null = null;
@@ -733,12 +749,6 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
           pp = stageParts(hw, mw.prefill, 'prefill', entry.comm?.prefill);
         }
         anyFits = true;
-        const tokens = B * O;
-        // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
-        // duty weights of evaluate() never shrink them), and the devices together run at least the
-        // model's FLOPs for the batch (mappings only add: pipeline bubbles, MoE imbalance).
-        const flopJ1 = B * (Fpre * flopPJP + O * F * flopPJD) * 1e-12;
-        const readJ = O * bytes * rdPJ * 1e-12;
         for (const [sLo, sHi] of clocks) {
           let tD = Math.max(dD0, cD0 / sHi) + over;
           let tP = cP0 / sHi + over;
