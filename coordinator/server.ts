@@ -741,13 +741,12 @@ export class CoordinatorServer {
   private changed: (() => void) | null = null;
   private nextChange(maxMs: number): Promise<void> {
     return new Promise((resolve) => {
-      const t = setTimeout(done, maxMs);
-      const self = this;
-      function done() {
+      const done = () => {
         clearTimeout(t);
-        if (self.changed === done) self.changed = null;
+        if (this.changed === done) this.changed = null;
         resolve();
-      }
+      };
+      const t = setTimeout(done, maxMs);
       this.changed = done;
     });
   }
