@@ -66,6 +66,8 @@ export function run(
     inputTokens: o.inputTokens ?? 512,
     outputTokens: o.outputTokens ?? 128,
     ...(o.decodeSamples !== undefined ? { decodeSamples: o.decodeSamples } : {}),
+    ...(o.mapping !== undefined ? { mapping: o.mapping } : {}),
+    ...(o.detail !== undefined ? { detail: o.detail } : {}),
   });
 }
 

@@ -792,3 +792,71 @@ describe('static power floor', () => {
     }
   });
 });
+
+// ------------------------------------------------------------------------------------------------
+// The leakage-temperature fixed point, and evaluate without its breakdowns (the search's inner loop).
+describe('operating point', () => {
+  const single = ['a100-sxm-80gb', 'h100-sxm', 'b200-sxm', 'mi325x', 'hb3d-16l'];
+  it('property: on one chiplet, the logic die leaks what its reported temperature and clock say', () => {
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...single),
+        fc.constantFrom(1, 16, 128),
+        fc.constantFrom(128, 2048),
+        fc.double({ min: 0.2, max: 1.5, noNaN: true }),
+        (name, batch, input, sinkScale) => {
+          // A worse or better heat sink moves the die over the whole leakage range (and throttles it).
+          const base = loadSystem(name);
+          const th = base.package.thermal;
+          const sys = reparse({ ...base, package: { ...base.package, thermal: { ...th, sinkResistanceKPerW: th.sinkResistanceKPerW * sinkScale } } });
+          const r = run(sys, 'llama-3-8b', { batch, inputTokens: input, outputTokens: 64 });
+          fc.pre(!r.thermal.runaway && sys.package.chiplets.length === 1);
+          const die = sys.package.chiplets[0]!.compute;
+          const logic = r.thermal.layers.find((l) => l.layer === 'logic')!;
+          // The logic die dissipates its dynamic power (power.computeW on a shared chiplet) and its leakage.
+          const leakW = logic.powerW - r.power.computeW;
+          const v = Math.max(die.minVoltageRatio, r.thermal.throttleFactor);
+          const expected = die.staticPowerW * v * 2 ** ((logic.tempC - die.referenceTempC) / die.leakageDoublingC);
+          expect(relErr(leakW, expected)).toBeLessThan(1e-6);
+        },
+      ),
+      { numRuns: fcRuns(40) },
+    );
+  });
+
+  it('property: detail false gives every figure of detail true, without breakdowns and layers', () => {
+    const systems = ['a100-sxm-80gb', 'h100-sxm', 'hb3d-16l', 'lamosys-pd', 'mi325x'];
+    fc.assert(
+      fc.property(
+        fc.constantFrom(...systems),
+        fc.constantFrom('llama-3-8b', 'mixtral-8x7b', 'qwen3-30b-a3b'),
+        fc.constantFrom(1, 8, 64, 512),
+        fc.constantFrom(128, 1000, 4096),
+        fc.constantFrom('fp8', 'bf16') as fc.Arbitrary<Precision>,
+        fc.double({ min: 0.3, max: 1, noNaN: true }),
+        fc.boolean(),
+        (name, model, batch, input, prec, tdpScale, tp2) => {
+          const base = loadSystem(name);
+          const sys = reparse({ ...base, package: { ...base.package, power: { ...base.package.power, tdpW: base.package.power.tdpW * tdpScale } } });
+          const mapping = tp2 && (sys.network ?? []).length > 0 ? { tp: 2, pp: 1, dp: 1, sp: 1, ep: 1 } : undefined;
+          const o = { batch, inputTokens: input, outputTokens: 200, precision: allPrec(prec), ...(mapping ? { mapping } : {}) };
+          const full = run(sys, model, o);
+          const lean = run(sys, model, { ...o, detail: false });
+          expect(full.prefill.breakdown.length).toBeGreaterThan(0);
+          expect(full.thermal.layers.length).toBeGreaterThan(0);
+          expect(lean.prefill.breakdown).toEqual([]);
+          expect(lean.decode.breakdown).toEqual([]);
+          expect(lean.thermal.layers).toEqual([]);
+          const strip = (r: typeof full) => ({
+            ...r,
+            prefill: { ...r.prefill, breakdown: [] },
+            decode: { ...r.decode, breakdown: [] },
+            thermal: { ...r.thermal, layers: [] },
+          });
+          expect(strip(lean)).toEqual(strip(full));
+        },
+      ),
+      { numRuns: fcRuns(60) },
+    );
+  });
+});

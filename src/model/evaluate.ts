@@ -33,6 +33,10 @@ export interface EvalInput {
   decodeSamples?: number;
   /** Parallel mapping over the system's devices (default: one device). */
   mapping?: Mapping;
+  /** false: leave out the per-operator breakdowns (prefill/decode `breakdown`) and the per-layer
+   *  thermal rows (`thermal.layers`); every other figure is the same. The search's inner loop scores
+   *  points on the aggregates and asks for the detail only for the designs it keeps. Default true. */
+  detail?: boolean;
 }
 
 export interface OpResult {
@@ -969,7 +973,33 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     logicT[i] = baseLogic[i]!;
   }
   let runaway = true;
-  for (let it = 0; it < 200; it++) {
+  if (nC === 1) {
+    // One chiplet (the common case): t = base + rise x leakage(t) by Newton's method. f(t) = t - base -
+    // rise x leakage(t) is concave (leakage grows exponentially with t) and negative at t = base, so
+    // the iterates rise monotonically to its lowest root, the temperature the fixed-point iteration
+    // below converges to, in 3-4 steps where that takes 6-10. No root (f' <= 0 before one is
+    // reached) or a root above 400 C: the iteration below decides and reports it as before.
+    const die = chiplets[0]!.compute;
+    const rise = resp[0]!.logicRise[0]!;
+    const perC = Math.LN2 / die.leakageDoublingC; // d leakage / dT = leakage x ln 2 / doubling
+    const base = baseLogic[0]!;
+    let t = base;
+    for (let it = 0; it < 50; it++) {
+      const l = leakageW(die, 1, t, s);
+      const fp = 1 - rise * l * perC;
+      if (!(fp > 0)) break;
+      const step = (base + rise * l - t) / fp;
+      t += step;
+      if (!(t < 400)) break;
+      if (Math.abs(step) < 1e-6) {
+        leak[0] = l;
+        logicT[0] = t;
+        runaway = false;
+        break;
+      }
+    }
+  }
+  for (let it = 0; runaway && it < 200; it++) {
     let delta = 0;
     for (let i = 0; i < nC; i++) leak[i] = leakageW(chiplets[i]!.compute, 1, logicT[i]!, s);
     let hot = false;
@@ -1037,9 +1067,9 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   };
 }
 
-/** Every layer's temperature and power at an operating point, and the lid: the superposition of
+/** Every layer's temperature and power at an operating point (when `withLayers`), and the lid: the superposition of
  *  the unit responses, straight into the reported rows. */
-function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResult['thermal']['layers']; lidC: number } {
+function thermalOf(o: Operating, pkg: SystemSpec['package'], withLayers: boolean): { layers: EvalResult['thermal']['layers']; lidC: number } {
   const pr = unitResponses(pkg);
   const resp = pr.units;
   const n = resp.length;
@@ -1049,7 +1079,7 @@ function thermalOf(o: Operating, pkg: SystemSpec['package']): { layers: EvalResu
     lid += o.logicSrcW[d]! * resp[d]!.logicLidC;
     lid += o.dramSrcW[d]! * resp[d]!.dramLidC;
   }
-  const count = pr.kinds.length;
+  const count = withLayers ? pr.kinds.length : 0;
   const layers: EvalResult['thermal']['layers'] = new Array(count);
   for (let li = 0; li < count; li++) {
     let tempC = ambientC;
@@ -1280,9 +1310,12 @@ function settle(input: EvalInput, s: number, detail = false): Operating {
   return o;
 }
 
-/** Bytes in GiB with one decimal, as the infeasibility reasons print them. */
+/** Bytes (>= 0) in GiB with one decimal, as the infeasibility reasons print them. Not toFixed: the
+ *  search meets over-capacity points by the million, and toFixed was 3% of an evaluation. */
 function gib(b: number): string {
-  return (b / 2 ** 30).toFixed(1);
+  const tenths = Math.round((b / 2 ** 30) * 10);
+  if (!(tenths < 2 ** 53)) return (b / 2 ** 30).toFixed(1);
+  return `${Math.floor(tenths / 10)}.${tenths % 10}`;
 }
 
 function need(v: number, name: string): void {
@@ -1321,8 +1354,9 @@ export function evaluate(input: EvalInput): EvalResult {
         : `<= the ${maxDevices} devices the network of ${sys.name} connects (${levels.map((l) => `${l.name} ${l.size}`).join(' x ')})`,
     );
 
-  // The nominal point carries its per-operator breakdown: most designs end there.
-  let o = settle(input, 1, true);
+  const detail = input.detail ?? true;
+  // The nominal point carries its per-operator breakdown (if asked for): most designs end there.
+  let o = settle(input, 1, detail);
   let limitedBy = limitsViolated(o, sys);
   let s = 1;
   const reasons: string[] = [];
@@ -1369,8 +1403,8 @@ export function evaluate(input: EvalInput): EvalResult {
     }
   }
   // The throttling search times operators without their breakdown; redo the chosen point with it.
-  if (!o.detailed) o = operate(input, o.s, o.refreshDoubled, true);
-  const thermal = thermalOf(o, pkg);
+  if (detail && !o.detailed) o = operate(input, o.s, o.refreshDoubled, true);
+  const thermal = thermalOf(o, pkg, detail);
 
   // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
   // Per device: the mapping's share of weights, KV and activations.

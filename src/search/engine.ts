@@ -233,8 +233,10 @@ export function pinOf(systems: SystemCache, idx: ArrayLike<number>, values: Reco
   return pin;
 }
 
-/** Evaluates one point of the space (given its dim values and value indices). */
-export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>): PointOutcome {
+/** Evaluates one point of the space (given its dim values and value indices). `detail`: whether the
+ *  result carries its per-operator breakdowns and per-layer temperatures (evaluate's `detail`); the
+ *  scores never read them, so the search asks for them only for the designs it keeps. */
+export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>, detail = true): PointOutcome {
   const sys = systems.get(idx, values);
   if (sys instanceof ConfigError) return { scored: null, reason: 'config', result: null };
   const applied = systems.targets(idx, values);
@@ -248,6 +250,7 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
       inputTokens: applied.inputTokens ?? 1024,
       outputTokens: applied.outputTokens ?? 256,
       mapping: applied.evalMapping,
+      detail,
       ...(applied.decodeSamples !== undefined ? { decodeSamples: applied.decodeSamples } : {}),
     });
   } catch (e) {
@@ -313,7 +316,7 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
           continue;
         }
       }
-      const o = evaluatePoint(ctx, systems, cur.idx, cur.values);
+      const o = evaluatePoint(ctx, systems, cur.idx, cur.values, false);
       if (!o.scored || !o.scored.feasible) {
         const why = o.reason ?? 'unknown';
         counts.infeasible += 1n;
@@ -326,7 +329,10 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
       const d = (): Design => {
         let x = local.get(id);
         if (!x) {
-          x = { id, subspaceId: sub.id, values: o.scored!.values, figures: o.scored!.figures, params: paramsOf(cur.values), metrics: o.result!, keptAs: [] };
+          // A kept design's metrics carry the whole result: evaluate it again with its breakdowns
+          // (deterministic: the same figures as the evaluation scored above).
+          const metrics = evaluatePoint(ctx, systems, cur.idx, cur.values, true).result!;
+          x = { id, subspaceId: sub.id, values: o.scored!.values, figures: o.scored!.figures, params: paramsOf(cur.values), metrics, keptAs: [] };
           local.set(id, x);
         }
         return x;

@@ -31,7 +31,7 @@ export function warmStartHints(ctx: RunContext, opts: WarmStartOptions = {}): bi
   };
   const value = (id: bigint): number => {
     const p = unrank(ctx.space, id);
-    const o = evaluatePoint(ctx, systems, unrankIndices(ctx.space, id), p.values);
+    const o = evaluatePoint(ctx, systems, unrankIndices(ctx.space, id), p.values, false);
     return o.scored?.feasible ? o.scored.values[0]! : -Infinity;
   };
   const found: { id: bigint; v: number }[] = [];
