@@ -651,6 +651,10 @@ describe('memory footprint', () => {
     expect(r.memory.weightsBytes).toBe(llamaFigures(modelJson('llama-3.1-405b')).totalParams * 2);
     expect(r.feasible).toBe(false);
     expect(r.infeasibleReasons.some((x) => /memory/.test(x))).toBe(true);
+    // The reason, not a number: no throughput, energy per token or tokens/s/W for an infeasible design.
+    expect(r.throughputTokensPerS).toBeNull();
+    expect(r.tokensPerSPerW).toBeNull();
+    expect(r.energyPerTokenJ).toBeNull();
   });
 
   it('footprint grows with batch and context, exactly by the KV (+ activations) added', () => {
@@ -722,9 +726,16 @@ describe('decode over the generation', () => {
         const pos = [
           r.prefill.stepTimeS, r.prefill.systemTokensPerS, r.prefill.userTokensPerS, r.prefill.flops, r.prefill.dramBytes, r.prefill.powerW,
           r.decode.stepTimeS, r.decode.systemTokensPerS, r.decode.userTokensPerS, r.decode.flops, r.decode.dramBytes, r.decode.powerW,
-          r.memory.footprintBytes, r.memory.capacityBytes, r.power.averageW, r.energyPerTokenJ, r.tokensPerSPerW,
+          r.memory.footprintBytes, r.memory.capacityBytes, r.power.averageW,
           r.memory.bandwidth.decode.effectiveGBps, r.thermal.throttleFactor,
         ];
+        // The figures of merit: numbers exactly when the design is feasible, else null (the reason instead).
+        const merit = [r.energyPerTokenJ, r.tokensPerSPerW, r.throughputTokensPerS];
+        if (r.feasible) pos.push(...(merit as number[]));
+        else {
+          expect(merit).toEqual([null, null, null]);
+          expect(r.infeasibleReasons.length).toBeGreaterThan(0);
+        }
         for (const v of pos) {
           expect(Number.isFinite(v)).toBe(true);
           expect(v).toBeGreaterThan(0);

@@ -109,7 +109,9 @@ export function renderEval(r: EvalResult): string {
       ['column', 'layer', 'temp C', 'power W'],
     ),
     '',
-    `system: ${r.devices} device(s), ${si(r.throughputTokensPerS, 'tok/s')} output over a request cycle, ${r.systemPowerW.toFixed(0)} W, ${si(r.energyPerTokenJ, 'J')} per output token, ${r.tokensPerSPerW.toFixed(3)} tok/s/W`,
+    r.throughputTokensPerS === null || r.energyPerTokenJ === null || r.tokensPerSPerW === null
+      ? `system: ${r.devices} device(s), INFEASIBLE (${r.infeasibleReasons.join('; ')}): no throughput or energy per token (the phase figures above are what the design would do)`
+      : `system: ${r.devices} device(s), ${si(r.throughputTokensPerS, 'tok/s')} output over a request cycle, ${r.systemPowerW.toFixed(0)} W, ${si(r.energyPerTokenJ, 'J')} per output token, ${r.tokensPerSPerW.toFixed(3)} tok/s/W`,
   ];
   return lines.join('\n');
 }

@@ -127,11 +127,13 @@ export interface EvalResult {
     limitedBy: 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature';
   };
   area: { chiplet: string; report: AreaReport }[];
-  energyPerTokenJ: number;
-  tokensPerSPerW: number;
+  /** The design's figures of merit: null when it is infeasible (infeasibleReasons says why). The
+   *  phase figures above stay, as a diagnosis of what the design would do were it feasible. */
+  energyPerTokenJ: number | null;
+  tokensPerSPerW: number | null;
   devices: number;
   systemPowerW: number;
-  throughputTokensPerS: number;
+  throughputTokensPerS: number | null;
 }
 
 interface Role {
@@ -1483,7 +1485,7 @@ export function evaluate(input: EvalInput): EvalResult {
   const outTokens = input.batch * input.outputTokens;
   // System figures: every device of the mapping draws the package's power.
   const systemPowerW = devices * o.averagePowerW;
-  const energyPerTokenJ = (systemPowerW * cycleS) / outTokens;
+  const feasible = reasons.length === 0;
   const layers = thermal.layers;
   return {
     modelVersion: MODEL_VERSION,
@@ -1493,7 +1495,7 @@ export function evaluate(input: EvalInput): EvalResult {
     batch: input.batch,
     inputTokens: input.inputTokens,
     outputTokens: input.outputTokens,
-    feasible: reasons.length === 0,
+    feasible,
     infeasibleReasons: reasons,
     prefill,
     decode,
@@ -1532,12 +1534,12 @@ export function evaluate(input: EvalInput): EvalResult {
       limitedBy,
     },
     area: areas,
-    energyPerTokenJ,
-    tokensPerSPerW: outTokens / cycleS / systemPowerW,
+    energyPerTokenJ: feasible ? (systemPowerW * cycleS) / outTokens : null,
+    tokensPerSPerW: feasible ? outTokens / cycleS / systemPowerW : null,
     devices,
     systemPowerW,
     /** Output tokens per second of a request cycle: the batch's prefill, then its decode steps. */
-    throughputTokensPerS: outTokens / cycleS,
+    throughputTokensPerS: feasible ? outTokens / cycleS : null,
   };
 }
 

@@ -62,13 +62,15 @@ export interface Scored {
 /** Scores one evaluation against the spec: feasibility, constraints, objective values. */
 export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scored {
   const area = packageAreaMm2(system) * r.devices;
+  // An infeasible design has no figures of merit (null); its scores are NaN and never compared.
+  const tokensPerS = r.throughputTokensPerS ?? NaN;
   const figures: Record<string, number> = {
-    tokens_per_s: r.throughputTokensPerS,
-    tokens_per_s_per_w: r.tokensPerSPerW,
-    tokens_per_s_per_mm2: r.throughputTokensPerS / area,
+    tokens_per_s: tokensPerS,
+    tokens_per_s_per_w: r.tokensPerSPerW ?? NaN,
+    tokens_per_s_per_mm2: tokensPerS / area,
     tpot_s: r.decode.stepTimeS,
     ttft_s: r.prefill.stepTimeS,
-    energy_per_token_j: r.energyPerTokenJ,
+    energy_per_token_j: r.energyPerTokenJ ?? NaN,
     system_power_w: r.systemPowerW,
     area_mm2: area,
     max_dram_c: r.thermal.maxDramC,
@@ -77,7 +79,7 @@ export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scor
   };
   const c = spec.constraints;
   const sloOk = (c.tpotMaxS === undefined || r.decode.stepTimeS <= c.tpotMaxS) && (c.ttftMaxS === undefined || r.prefill.stepTimeS <= c.ttftMaxS);
-  figures.goodput = sloOk ? r.throughputTokensPerS : 0;
+  figures.goodput = sloOk ? tokensPerS : 0;
   let reason: string | null = null;
   if (!r.feasible) reason = r.infeasibleReasons[0]!.split(':')[0]!.trim();
   else if (c.tpotMaxS !== undefined && r.decode.stepTimeS > c.tpotMaxS) reason = 'slo-tpot';
