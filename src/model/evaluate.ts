@@ -500,7 +500,16 @@ function allStatics(run: PlanRun, plan: DevicePlan, prec: PrecisionSpec): OpStat
 
 function commCosts(run: PlanRun, comms: readonly CommSpec[], levels: readonly NetworkLevel[]): CollectiveCost[] {
   if (run.costs === null || run.levels !== levels) {
-    run.costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanCached(c.groupSize, c.stride, levels), levels));
+    const costs: CollectiveCost[] = new Array(comms.length);
+    for (let i = 0; i < comms.length; i++) {
+      const c = comms[i]!;
+      // A plan repeats a collective (TP's all-reduce after attention and after the FFN: same kind,
+      // bytes and group): costed once.
+      let j = 0;
+      while (j < i && !(comms[j]!.kind === c.kind && comms[j]!.bytes === c.bytes && comms[j]!.groupSize === c.groupSize && comms[j]!.stride === c.stride)) j++;
+      costs[i] = j < i ? costs[j]! : collectiveCost(c.kind, c.bytes, spanCached(c.groupSize, c.stride, levels), levels);
+    }
+    run.costs = costs;
     run.levels = levels;
   }
   return run.costs;
