@@ -1,5 +1,11 @@
 // The search: exact equivalence with brute force, coverage that adds up, order independence.
 import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { ROOT } from './helpers.js';
 import { bruteForce, ctxFor, searchAll, spaceJson } from './search-helpers.js';
 import { makeRunContext } from '../src/search/context.js';
 import { runSpecFor } from './search-helpers.js';
@@ -32,6 +38,27 @@ function mediumSpace(): Record<string, unknown> {
   return s;
 }
 
+/** A third space (15,360 points): a dense model (llama-3-8b) on hb3d-16l, other memory, SRAM, device
+ *  and batch values than the medium one. */
+function denseSpace(): Record<string, unknown> {
+  const s = structuredClone(spaceJson('tiny')) as { name: string; base: { model: string }; levels: { name: string; dims: { name: string; values?: unknown[] }[] }[] };
+  s.name = 'dense-tpot-test';
+  s.base.model = 'llama-3-8b';
+  const dim = (level: string, name: string) => s.levels.find((l) => l.name === level)!.dims.find((d) => d.name === name)!;
+  dim('memory', 'layers').values = [4, 8, 12, 16];
+  dim('memory', 'connectedLayers').values = [2, 4, 8, 16];
+  dim('compute', 'globalSramMB').values = [16, 32, 64, 128];
+  dim('system', 'devices').values = [1, 2, 4, 8];
+  dim('serving', 'batch').values = [1, 2, 4, 8, 16, 32, 64, 128];
+  return s;
+}
+const TPOT_SEARCH = { objectives: ['tpot'], constraints: { ttftMaxS: 2 } };
+let denseBf: ReturnType<typeof bruteForce> | null = null;
+/** Brute force of the dense space under TPOT_SEARCH (worked out once for the two tests that use it). */
+function denseBruteForce(): ReturnType<typeof bruteForce> {
+  return (denseBf ??= bruteForce(makeRunContext(runSpecFor(denseSpace(), TPOT_SEARCH))));
+}
+
 describe('branch-and-bound equals brute force', () => {
   it('single objective, maximise throughput/W, on the quick space (64,800 points)', () => {
     const ctx = ctxFor('quick', { objectives: ['throughput-per-watt'] });
@@ -44,10 +71,12 @@ describe('branch-and-bound equals brute force', () => {
     expect(c.prunedBound).toBeGreaterThan(ctx.space.size / 2n); // the bounds really prune
   }, 300_000);
 
-  it('single objective, minimise TPOT under a TTFT constraint, on a ~10^4-point space', () => {
-    const ctx = makeRunContext(runSpecFor(mediumSpace(), { objectives: ['tpot'], constraints: { ttftMaxS: 2 } }));
-    expect(ctx.space.size >= 10_000n, `size ${ctx.space.size}`).toBe(true);
-    const bf = bruteForce(ctx);
+  it('single objective, minimise TPOT under a TTFT constraint, on a dense-model space (15,360 points)', () => {
+    const ctx = makeRunContext(runSpecFor(denseSpace(), TPOT_SEARCH));
+    expect(ctx.space.size).toBe(15360n);
+    const bf = denseBruteForce();
+    expect(bf.feasible).toBeGreaterThan(0);
+    expect(bf.infeasible).toBeGreaterThan(0); // the TTFT constraint and the memory bite
     for (const order of [(x: never[]) => x, (x: never[]) => [...x].reverse()]) {
       const s = searchAll(ctx, 2, order as never);
       expect(s.front).toEqual(bf.front);
@@ -69,6 +98,28 @@ describe('branch-and-bound equals brute force', () => {
       expect(c.prunedDominance).toBeGreaterThan(0n);
     }
   }, 300_000);
+
+  it('strata search itself (embedded coordinator: pre-dispatch pruning, splitting, 2 threads, SQLite) stores the brute-force answer', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-bf-'));
+    const spaceFile = join(dir, 'dense.json');
+    writeFileSync(spaceFile, JSON.stringify(denseSpace()));
+    const db = join(dir, 'r.db');
+    const args = [join(ROOT, 'bin', 'strata.js'), 'search', '--space', spaceFile, '--objective', 'tpot', '--ttft-max-ms', '2000', '--db', db, '--workers', '2'];
+    const r = spawnSync(process.execPath, args, { encoding: 'utf8', timeout: 600_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const bf = denseBruteForce();
+    const d = new Database(db, { readonly: true });
+    try {
+      const stored = d.prepare('SELECT a.point_id AS id, g.tpot_s AS tpot FROM archive a JOIN designs g USING (run_id, point_id)').all() as { id: string; tpot: number }[];
+      expect(stored.map((x) => BigInt(x.id)).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0))).toEqual(bf.front.map((e) => e.id));
+      // TPOT is minimised: the scores are its negation.
+      expect(stored.map((x) => x.tpot)).toEqual(bf.front.map((e) => -e.values[0]!));
+      const total = d.prepare("SELECT sum(evaluated + pruned_bound + pruned_dominance + infeasible) FROM subspaces WHERE state = 'done'").pluck().get();
+      expect(BigInt(total as number)).toBe(15360n);
+    } finally {
+      d.close();
+    }
+  }, 600_000);
 
   it('subspaces seeded with the global top-K lists send fewer designs and leave the final lists unchanged', () => {
     const ctx = makeRunContext(runSpecFor(mediumSpace(), { objectives: ['throughput', 'energy-per-token'], topK: 7 }));
