@@ -243,6 +243,152 @@ describe('latency-bound small messages', () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Hand-checked cases for every collective and topology. The expected values are written out from
+// the algorithms documented at the top of src/model/network.ts (per-neighbour bandwidth w = links x
+// link bandwidth / neighbours; a switch hop pair costs 2 x hop latency; a wrapped ring moves data in
+// both directions), never by calling into the model; the algorithm the model picks is asserted too.
+
+describe('hand-checked: reduce-scatter and all-gather on a ring and on a switch', () => {
+  it('ring of 8 (and a ring of 6), 2 links per device: the bidirectional ring, (p-1)/p x X / (2 links x bw) + (p-1) hops + start-up', () => {
+    const X = 1e9, bw = 100e9, hop = 2e-6, start = 5e-6;
+    for (const p of [8, 6]) {
+      const levels = net(level({ topology: 'ring', size: p, linksPerDevice: 2, hopLatencyUs: 2, startupLatencyUs: 5 }));
+      for (const kind of ['reduce-scatter', 'all-gather'] as const) {
+        const c = collectiveCost(kind, X, [p], levels);
+        expect(c.algorithm, `${kind} p=${p}`).toBe('ring');
+        // Each neighbour gets one link (2 links / 2 neighbours); half the data goes each way round.
+        close(c.latencyS, (p - 1) * hop + start);
+        close(c.bandwidthS, ((p - 1) / p) * X / (2 * bw));
+        close(c.timeS, (p - 1) * hop + start + ((p - 1) / p) * X / (2 * bw));
+        close(c.perLevel[0]!.busiestLinkBytes, ((p - 1) / p) * X / 2);
+        // Every device sends (p-1)/p x X, one hop per step; 1 pJ/bit.
+        close(c.bytesOnWireTotal, (p - 1) * X);
+        close(c.energyJ, (p - 1) * X * 8 * 1e-12);
+      }
+    }
+  });
+
+  it('8-GPU switch: direct, every device sends X/p to each peer through its own links (2 hops)', () => {
+    const X = 1e8, bd = 18 * 25e9, hop = 0.5e-6, start = 3e-6;
+    const levels = net(NODE);
+    for (const kind of ['reduce-scatter', 'all-gather'] as const) {
+      const c = collectiveCost(kind, X, [8], levels);
+      expect(c.algorithm, kind).toBe('direct');
+      close(c.timeS, 2 * hop + start + (7 / 8) * X / bd);
+      close(c.bytesOnWireTotal, 8 * 2 * (7 / 8) * X); // device -> switch -> device
+      close(c.energyJ, 8 * 2 * (7 / 8) * X * 8 * 1.3e-12);
+      // A group of 6 of the 8 GPUs: same pattern, 5 peers.
+      const six = collectiveCost(kind, X, [6], levels);
+      expect(six.algorithm).toBe('direct');
+      close(six.timeS, 2 * hop + start + (5 / 6) * X / bd);
+    }
+    // The other algorithms, forced: ring (p-1 steps of 2 hops) and recursive halving / doubling
+    // (log2 p steps of 2 hops), both sending (p-1)/p x X in total.
+    const ring = collectiveCost('reduce-scatter', X, [8], levels, { algorithms: ['ring'] });
+    close(ring.timeS, 7 * 2 * hop + start + (7 / 8) * X / bd);
+    const rh = collectiveCost('reduce-scatter', X, [8], levels, { algorithms: ['recursive-halving'] });
+    expect(rh.algorithm).toBe('recursive-halving');
+    close(rh.timeS, 3 * 2 * hop + start + (7 / 8) * X / bd);
+    const rd = collectiveCost('all-gather', X, [8], levels, { algorithms: ['recursive-doubling'] });
+    expect(rd.algorithm).toBe('recursive-doubling');
+    close(rd.timeS, 3 * 2 * hop + start + (7 / 8) * X / bd);
+    // Six ranks: halving over the 4 power-of-two ranks (X/2 + X/4 sent) after the 2 extra ranks
+    // hand over their whole buffer (one more 2-hop step of X).
+    const rh6 = collectiveCost('reduce-scatter', X, [6], levels, { algorithms: ['recursive-halving'] });
+    close(rh6.timeS, 3 * 2 * hop + start + (X / 2 + X / 4 + X) / bd);
+  });
+});
+
+describe('hand-checked: 2-D torus and mesh', () => {
+  // 4 links per device, one per neighbour: w = 100 GB/s per neighbour and direction.
+  const w = 100e9, hop = 1e-6, start = 2e-6, X = 1e9;
+  it('4 x 4 torus: dimension-wise rings, half the data x-then-y and half y-then-x', () => {
+    const levels = net(level({ topology: 'torus2d', size: 16, dims: [4, 4], linksPerDevice: 4, startupLatencyUs: 2 }));
+    // Reduce-scatter: each x ring (bidirectional, 2w) carries 3/4 of the x-first half, then 3/4 of
+    // the y-first half after its y phase has cut it to 1/4: (3/4)(X/2)(1 + 1/4) = 15X/32.
+    // Same on y. Steps: 3 along x + 3 along y, one hop each.
+    const rs = collectiveCost('reduce-scatter', X, [16], levels);
+    expect(rs.algorithm).toBe('2d-ring');
+    close(rs.latencyS, 6 * hop + start);
+    close(rs.bandwidthS, (15 / 32) * X / (2 * w));
+    const ag = collectiveCost('all-gather', X, [16], levels);
+    expect(ag.algorithm).toBe('2d-ring');
+    close(ag.timeS, rs.timeS);
+    // All-reduce = that reduce-scatter + the mirrored all-gather, one start-up.
+    const ar = collectiveCost('all-reduce', X, [16], levels);
+    expect(ar.algorithm).toBe('2d-ring');
+    close(ar.timeS, 12 * hop + start + 2 * (15 / 32) * X / (2 * w));
+    // Bytes on wire: 15X/32 per dimension per device, one hop, x2 for all-reduce, 16 devices.
+    close(ar.bytesOnWireTotal, 16 * 2 * 2 * (15 / 32) * X);
+  });
+
+  it('8 x 4 torus: the x-first share f balances the two dimensions, f = 17/42, each carries 31X/64', () => {
+    const levels = net(level({ topology: 'torus2d', size: 32, dims: [8, 4], linksPerDevice: 4, startupLatencyUs: 2 }));
+    // x load (7/8)X(f + (1-f)/4) = y load (3/4)X((1-f) + f/8)  =>  f = 17/42, both = 31X/64.
+    const f = 17 / 42;
+    close((7 / 8) * (f + (1 - f) / 4), 31 / 64);
+    close((3 / 4) * (1 - f + f / 8), 31 / 64);
+    const ar = collectiveCost('all-reduce', X, [32], levels);
+    expect(ar.algorithm).toBe('2d-ring');
+    close(ar.latencyS, 2 * (7 + 3) * hop + start);
+    close(ar.bandwidthS, 2 * (31 / 64) * X / (2 * w));
+  });
+
+  it('4 x 4 mesh: the same rings without wrap-around links, so one direction (w) and 2-hop steps', () => {
+    const levels = net(level({ topology: 'mesh2d', size: 16, dims: [4, 4], linksPerDevice: 4, startupLatencyUs: 2 }));
+    const ar = collectiveCost('all-reduce', X, [16], levels);
+    expect(ar.algorithm).toBe('2d-ring');
+    // A ring laid on a line of 4 comes back along the same links: rate w, 2 hops per step.
+    close(ar.latencyS, 2 * (3 * 2 + 3 * 2) * hop + start);
+    close(ar.bandwidthS, 2 * (15 / 32) * X / w);
+    const rs = collectiveCost('reduce-scatter', X, [16], levels);
+    expect(rs.algorithm).toBe('2d-ring');
+    close(rs.timeS, (3 * 2 + 3 * 2) * hop + start + (15 / 32) * X / w);
+  });
+});
+
+describe('hand-checked: Rabenseifner and the double binary tree', () => {
+  it('chain of 8 at 512 KiB: recursive halving/doubling (Rabenseifner all-reduce) over distances 1, 2, 4', () => {
+    // 2 links per device, 2 neighbours: w = 100 GB/s. Exchanges at distance d cross d links of the
+    // chain, and the d aligned senders share the same link: d hops, m x d / w.
+    const w = 100e9, hop = 1e-6, X = 512 * 1024;
+    const levels = net(level({ topology: 'chain', size: 8, linksPerDevice: 2 }));
+    const halving = (X / 2) * 1 + (X / 4) * 2 + (X / 8) * 4; // = 1.5 X
+    const rs = collectiveCost('reduce-scatter', X, [8], levels);
+    expect(rs.algorithm).toBe('recursive-halving');
+    close(rs.timeS, (1 + 2 + 4) * hop + halving / w);
+    const ag = collectiveCost('all-gather', X, [8], levels);
+    expect(ag.algorithm).toBe('recursive-doubling');
+    close(ag.timeS, rs.timeS);
+    const ar = collectiveCost('all-reduce', X, [8], levels);
+    expect(ar.algorithm).toBe('rabenseifner');
+    close(ar.latencyS, 2 * (1 + 2 + 4) * hop);
+    close(ar.bandwidthS, (2 * halving) / w);
+    // Why it wins here: the ring (2-hop steps on a chain) pays 28 us of latency + 1.75 X / w,
+    // plain recursive doubling 7 us + 7 X / w, two-shot 14 us + 4 X / w.
+    const alt = [28 * hop + (1.75 * X) / w, 7 * hop + (7 * X) / w, 14 * hop + (4 * X) / w];
+    for (const t of alt) expect(ar.timeS).toBeLessThan(t);
+  });
+
+  it('switch of 8, NCCL-like choice (ring or tree) at 100 kB: the tree, 2 x log2 p switch traversals, ~2X per device', () => {
+    const X = 1e5, bd = 18 * 25e9, hop = 0.5e-6, start = 3e-6;
+    const levels = net(NODE);
+    const t = collectiveCost('all-reduce', X, [8], levels, { algorithms: ['ring', 'double-binary-tree'] });
+    expect(t.algorithm).toBe('double-binary-tree');
+    // Reduce up and broadcast down 3 tree levels, each through the switch (2 hops); an inner node
+    // sends X/2 up and X down in each of the two trees: 2X over its links.
+    close(t.latencyS, 2 * 3 * 2 * hop + start);
+    close(t.bandwidthS, (2 * X) / bd);
+    close(t.bytesOnWireTotal, 8 * 2 * 2 * X);
+    // With every algorithm allowed the model takes two-shot (direct reduce-scatter + all-gather:
+    // 2 x 2 hops, 2 x 7/8 X), which is never slower than the tree on a switch.
+    const best = collectiveCost('all-reduce', X, [8], levels);
+    expect(best.algorithm).toBe('two-shot');
+    close(best.timeS, 2 * 2 * hop + start + (2 * (7 / 8) * X) / bd);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
 // Properties
 
 const topo = fc.constantFrom('switch', 'ring', 'mesh2d', 'torus2d', 'all-to-all', 'chain' as const);

@@ -1,10 +1,14 @@
 // "Every accepted parameter changes some output" (DESIGN 2, 7): walk every leaf of the `package`
-// object of three presets, perturb it to another value the schema accepts, evaluate a few scenarios
+// object and of every `network` level of three presets, perturb it to another value the schema
+// accepts, evaluate a few scenarios (multi-device mappings that use every level, for the network)
 // and require that the full evaluate() output differs from the baseline in at least one of them.
 // A parameter the schema accepts but the model ignores would pass every other test silently.
 import { describe, expect, it } from 'vitest';
 import { systemSchema, VERTICAL_ENERGY_PJ_PER_BIT, type SystemSpec } from '../src/model/hardware/schema.js';
 import { evaluate } from '../src/model/evaluate.js';
+import { ConfigError } from '../src/model/errors.js';
+import { spanOf, TOPOLOGIES } from '../src/model/network.js';
+import type { Mapping } from '../src/model/parallel.js';
 import { PRECISIONS, type Precision, type PrecisionSpec } from '../src/model/types.js';
 import { allPrec, FP8, getAt, loadModel, loadSystem, setAt, systemJson, throttlingSinkFactor } from './helpers.js';
 
@@ -238,3 +242,205 @@ describe('every accepted package parameter changes some output', () => {
     }
   });
 });
+
+// ---------------------------------------------------------------------------------------------
+// The network levels of the same presets. A network field matters only when a mapping puts a
+// collective on its level, so each preset is evaluated under mappings that use every level: TP
+// inside the inner level, TP across both levels (a hierarchical all-reduce), and PP (send-recv)
+// across the outer one. An output that changes in any of them counts.
+
+interface NetScenario {
+  name: string;
+  mapping: Mapping;
+  batch: number;
+  model?: string;
+}
+const map = (tp: number, pp = 1, dp = 1): Mapping => ({ tp, pp, dp, sp: 1, ep: 1 });
+const NET_SCENARIOS: Record<(typeof PRESETS)[number], NetScenario[]> = {
+  // 8-GPU NVLink nodes joined by InfiniBand: TP in a node with PP and DP across nodes, TP over 2
+  // nodes and over 4 (an all-reduce of more than 2 nodes on the outer switch, where in-switch
+  // reduction can win: with 2 it costs what recursive doubling does).
+  'h100-sxm': [
+    { name: 'TP8xPP2xDP2', mapping: map(8, 2, 2), batch: 16 },
+    { name: 'TP16', mapping: map(16), batch: 8 },
+    { name: 'TP32', mapping: map(32), batch: 8 },
+  ],
+  // 16-package torus / mesh, then a scale-out switch: TP on the torus, PP across it and out, TP over
+  // 2 and 4 torus groups (llama-3-70b's 64 heads allow TP64).
+  'hb3d-16l': [
+    { name: 'TP16', mapping: map(16), batch: 8 },
+    { name: 'TP8xPP4', mapping: map(8, 4), batch: 8 },
+    { name: 'TP32', mapping: map(32), batch: 8 },
+    { name: 'TP64 llama-3-70b', mapping: map(64), batch: 8, model: 'llama-3-70b' },
+  ],
+  'lamosys-pd': [
+    { name: 'TP16', mapping: map(16), batch: 8 },
+    { name: 'TP8xPP4', mapping: map(8, 4), batch: 8 },
+    { name: 'TP32', mapping: map(32), batch: 8 },
+    { name: 'TP64 llama-3-70b', mapping: map(64), batch: 8, model: 'llama-3-70b' },
+  ],
+};
+
+/** Full output of a multi-device scenario; a mapping the perturbed network cannot place is 'refused'. */
+function netOutputOf(sys: SystemSpec, sc: NetScenario): string {
+  try {
+    const r = evaluate({ system: structuredClone(sys), model: loadModel(sc.model ?? MODEL), precision: FP8, batch: sc.batch, inputTokens: 512, outputTokens: 64, mapping: sc.mapping });
+    return JSON.stringify(r);
+  } catch (e) {
+    return `${e instanceof ConfigError ? 'refused' : 'error'}: ${(e as Error).message}`;
+  }
+}
+
+/**
+ * The fields a perturbation of a network leaf drags along (applied to the perturbed design only,
+ * reported as co-adjusted): dims must multiply to size, dims exist only on mesh/torus, and in-switch
+ * reduction only on a switch.
+ */
+function netCoAdjust(json: unknown, path: Path, value: unknown): boolean {
+  const key = path[path.length - 1];
+  const isDim = path[path.length - 2] === 'dims';
+  const lvPath = isDim ? path.slice(0, -2) : path.slice(0, -1);
+  const lv = getAt(json, lvPath) as Record<string, unknown>;
+  if (isDim) {
+    const size = lv.size as number;
+    const other = size / (value as number);
+    if (!Number.isInteger(other)) return false;
+    (lv.dims as number[])[key === 0 ? 1 : 0] = other;
+    return true;
+  }
+  if (key === 'size' && lv.dims !== undefined) {
+    delete lv.dims; // the default (most square) shape of the new size
+    return true;
+  }
+  if (key === 'topology') {
+    let adj = false;
+    if (value !== 'switch' && lv.inSwitchReduction !== undefined) {
+      delete lv.inSwitchReduction;
+      delete lv.inSwitchEfficiency;
+      adj = true;
+    }
+    if (value !== 'mesh2d' && value !== 'torus2d' && lv.dims !== undefined) {
+      delete lv.dims;
+      adj = true;
+    }
+    return adj;
+  }
+  return false;
+}
+
+interface NetLeaf extends Leaf {
+  /** The preset JSON the leaf is probed in (an optional field made explicit, or its context). */
+  raw: Record<string, unknown>;
+  context?: string;
+}
+
+/**
+ * Every field of every level: the leaves the preset writes, plus the optional fields it leaves out,
+ * made explicit at their default (efficiency 1, inSwitchReduction false on a switch) or, for
+ * inSwitchEfficiency (default: the level's efficiency), probed with in-switch reduction switched on.
+ */
+function netLeaves(preset: string): NetLeaf[] {
+  const raw = systemJson(preset);
+  const out: NetLeaf[] = leaves(raw.network, ['network'], []).map((l) => ({ ...l, raw }));
+  (raw.network as Record<string, unknown>[]).forEach((lv, i) => {
+    const explicit = (field: string, value: unknown, extra: Record<string, unknown> = {}, context?: string) => {
+      const j = structuredClone(raw);
+      const level = (j.network as Record<string, unknown>[])[i]!;
+      Object.assign(level, extra);
+      level[field] = value;
+      out.push({ path: ['network', i, field], value, raw: j, context });
+    };
+    if (lv.efficiency === undefined) explicit('efficiency', 1);
+    if (lv.topology === 'switch' && lv.inSwitchReduction === undefined) explicit('inSwitchReduction', false);
+    if (lv.topology === 'switch' && lv.inSwitchEfficiency === undefined)
+      explicit('inSwitchEfficiency', lv.efficiency ?? 1, { inSwitchReduction: true }, 'with inSwitchReduction: true');
+  });
+  return out;
+}
+
+function probeNet(preset: (typeof PRESETS)[number], leaf: NetLeaf): Outcome {
+  const key = String(leaf.path[leaf.path.length - 1]);
+  const param = leaf.path.join('.') + (getAt(systemJson(preset), leaf.path) === undefined ? ` (absent, default ${JSON.stringify(leaf.value)}${leaf.context ? `, ${leaf.context}` : ''})` : '');
+  const scenarios = NET_SCENARIOS[preset];
+  const base = systemSchema.parse(leaf.raw);
+  const baseline = scenarios.map((sc) => netOutputOf(base, sc));
+  for (const [i, b] of baseline.entries()) if (!b.startsWith('{')) throw new Error(`${preset} ${scenarios[i]!.name}: ${b}`);
+  const tried: string[] = [];
+  let feasibility: string | undefined;
+  const cands = key === 'topology' ? TOPOLOGIES.filter((t) => t !== leaf.value) : candidates(leaf.value, key);
+  for (const cand of cands) {
+    const j = structuredClone(leaf.raw);
+    setAt(j, leaf.path, cand);
+    const adjusted = netCoAdjust(j, leaf.path, cand) ? ' (co-adjusted)' : '';
+    const parsed = systemSchema.safeParse(j);
+    if (!parsed.success) {
+      tried.push(`${JSON.stringify(cand)} refused`);
+      continue;
+    }
+    let placed = false;
+    for (const [i, sc] of scenarios.entries()) {
+      const out = netOutputOf(parsed.data, sc);
+      if (out.startsWith('error')) return { param, status: 'error', detail: `${JSON.stringify(cand)} (${sc.name}): ${out}` };
+      if (out.startsWith('refused')) {
+        // Only a level's size decides which mappings fit (the others never refuse a placement): a
+        // size that no longer holds a mapping changes the answer (feasibility). Kept as a fallback,
+        // so that a size counts through feasibility alone only when no candidate changes a cost.
+        if (key === 'size') feasibility ??= `${JSON.stringify(leaf.value)} -> ${JSON.stringify(cand)}${adjusted}: refuses ${sc.name} (${out})`;
+        continue;
+      }
+      placed = true;
+      if (out !== baseline[i]) return { param, status: 'changed', detail: `${JSON.stringify(leaf.value)} -> ${JSON.stringify(cand)}${adjusted} in ${sc.name}` };
+    }
+    tried.push(`${JSON.stringify(cand)} ${placed ? 'no change' : 'no mapping fits'}`);
+  }
+  if (feasibility) return { param, status: 'changed', detail: `${feasibility}; costs unchanged by ${tried.join(', ')}` };
+  const accepted = tried.some((t) => t.endsWith('no change'));
+  return { param, status: accepted ? 'unchanged' : 'refused', detail: `${JSON.stringify(leaf.value)}: ${tried.join(', ')}` };
+}
+
+describe('every accepted network parameter changes some output', () => {
+  for (const preset of PRESETS) {
+    it(`${preset}: every field of every network level, under mappings that use each level`, () => {
+      const all = netLeaves(preset);
+      const levels = (systemJson(preset).network as unknown[]).length;
+      expect(levels).toBeGreaterThanOrEqual(2);
+      // Every schema field of every level is probed (name, a label, aside; dims on mesh/torus only).
+      const fields = new Set(all.map((l) => `${l.path[1]}.${l.path[2]}`));
+      (systemJson(preset).network as { topology: string }[]).forEach((lv, i) => {
+        const want = ['topology', 'size', 'linkBandwidthGBps', 'linksPerDevice', 'hopLatencyUs', 'startupLatencyUs', 'energyPJPerBit', 'efficiency'];
+        if (lv.topology === 'switch') want.push('inSwitchReduction', 'inSwitchEfficiency');
+        if (lv.topology === 'mesh2d' || lv.topology === 'torus2d') want.push('dims');
+        for (const f of want) expect(fields, `${preset} level ${i}: ${f}`).toContain(`${i}.${f}`);
+      });
+      // The scenarios really use every level: a collective of each spans it.
+      for (let i = 0; i < levels; i++) {
+        const used = NET_SCENARIOS[preset].some((sc) => {
+          const out = netOutputOf(loadSystem(preset), sc);
+          return (JSON.parse(out) as { prefill: { breakdown: { kind: string }[] } }).prefill.breakdown.some((o) => o.kind === 'collective') && netUsesLevel(preset, sc, i);
+        });
+        expect(used, `${preset}: a scenario with a collective across level ${i}`).toBe(true);
+      }
+      const outcomes = all.map((l) => probeNet(preset, l));
+      const adjusted = outcomes.filter((o) => o.detail.includes('(co-adjusted)') || o.detail.includes('refuses'));
+      if (adjusted.length > 0) console.log(`${preset}: network parameters changed only with a co-adjusted field or through feasibility:\n${adjusted.map((o) => `  ${o.param}  [${o.detail}]`).join('\n')}`);
+      const bad = outcomes.filter((o) => o.status !== 'changed');
+      const report = bad.map((o) => `  ${o.status.padEnd(9)} ${o.param}  [${o.detail}]`).join('\n');
+      if (bad.length > 0) console.log(`${preset}: network parameters that changed no output:\n${report}`);
+      expect(bad, `${preset}: network parameters that changed no output (or could not be perturbed):\n${report}`).toEqual([]);
+    });
+  }
+});
+
+/** Whether a scenario puts a communicating group (TP all-reduce, SP all-gather, PP send-recv; DP
+ *  replicas do not talk in inference) of more than one device on level i (spanOf, innermost first). */
+function netUsesLevel(preset: string, sc: NetScenario, i: number): boolean {
+  const levels = loadSystem(preset).network!;
+  const m = sc.mapping;
+  // Placement order: TP innermost, then SP, DP, PP (the scenarios have no EP); strides multiply.
+  let stride = 1;
+  for (const [g, talks] of [[m.tp, true], [m.sp, true], [m.dp, false], [m.pp, true]] as const) {
+    if (talks && g > 1 && spanOf(g, stride, levels)[i]! > 1) return true;
+    stride *= g;
+  }
+  return false;
+}

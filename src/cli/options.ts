@@ -42,7 +42,7 @@ export function precisionOptions(cmd: Command): Command {
     .option('--kv-precision <p>', 'override the KV-cache precision');
 }
 
-/** Parallel-mapping flags shared by eval and serve (parsed by mappingFrom in eval.ts). */
+/** Parallel-mapping flags shared by eval and serve (parsed by mappingFrom in eval.ts; --expert-loads by withExpertLoads in routing.ts). */
 export function mappingOptions(cmd: Command): Command {
   return cmd
     .option('--tp <n>', 'tensor parallel degree', '1')
@@ -53,5 +53,6 @@ export function mappingOptions(cmd: Command): Command {
     .option('--microbatches <n>', 'pipeline microbatches (default: min(pp, batch/dp))')
     .option('--no-overlap', 'no tile-level overlap of TP collectives with their GEMMs')
     .option('--routing-skew <s>', 'MoE expert popularity ~ 1/rank^s (0 = uniform)')
+    .option('--expert-loads <file>', 'MoE routing trace: per-expert token counts or shares, a JSON array or a CSV (load, or expert,load, per row); replaces --routing-skew')
     .option('--expert-placement <p>', 'contiguous | round-robin | balanced');
 }

@@ -26,10 +26,11 @@ import {
 import { dataDir, loadModel, loadSystem, presetNames, readJson } from './load.js';
 import { mappingFrom, type EvalOptions } from './eval.js';
 import { posInt, precisionSpec } from './options.js';
+import { withExpertLoads, type ExpertLoadOptions } from './routing.js';
 import { si, table } from './format.js';
 import { checkOutPath, servePlotSvg, writeAtomically } from '../report/index.js';
 
-export interface ServeOptions extends EvalOptions {
+export interface ServeOptions extends EvalOptions, ExpertLoadOptions {
   workload: string;
   scheduler?: string;
   requests?: string;
@@ -99,7 +100,7 @@ export function setupServe(o: ServeOptions): { prepared: PreparedServing; worklo
       system,
       model,
       precision: precisionSpec(o),
-      mapping: mappingFrom(o),
+      mapping: withExpertLoads(mappingFrom(o), o, model),
       scheduler: {
         kind,
         maxBatch: posInt('--max-batch', o.maxBatch ?? '256', 1 << 20),

@@ -56,8 +56,18 @@ export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {
     throw new ConfigError('--ep', m.ep, `a divisor of tp*dp*sp (${m.tp * m.dp * m.sp}): MoE layers regroup a stage's devices as ep x moeTP`);
   if (arch.moe && arch.moe.numExperts % m.ep !== 0)
     throw new ConfigError('--ep', m.ep, `a divisor of the ${arch.moe.numExperts} experts`);
-  if (m.expertLoads && arch.moe && m.expertLoads.length !== arch.moe.numExperts)
-    throw new ConfigError('expertLoads', m.expertLoads.length, `one load per expert (${arch.moe.numExperts})`);
+  if (m.expertLoads) {
+    const loads = m.expertLoads;
+    if (!arch.moe) throw new ConfigError('expertLoads', loads.length, `no per-expert loads: ${arch.name} has no experts`);
+    if (loads.length !== arch.moe.numExperts) throw new ConfigError('expertLoads', loads.length, `one load per expert (${arch.moe.numExperts})`);
+    let any = false;
+    for (let i = 0; i < loads.length; i++) {
+      const x = loads[i]!;
+      if (!Number.isFinite(x) || x < 0) throw new ConfigError(`expertLoads[${i}]`, x, 'a finite load >= 0');
+      if (x > 0) any = true;
+    }
+    if (!any) throw new ConfigError('expertLoads', 0, 'at least one expert with a load > 0');
+  }
   if (m.microbatches !== undefined && (!Number.isInteger(m.microbatches) || m.microbatches < 1))
     throw new ConfigError('--microbatches', m.microbatches, 'a positive integer');
 }
