@@ -6,8 +6,9 @@ import { EXPERT_PLACEMENTS, type ExpertPlacement, type Mapping } from '../model/
 import { posInt, precisionSpec } from './options.js';
 import { ms, si, table } from './format.js';
 import { checkOutPath, evalPlotSvg, writeAtomically } from '../report/index.js';
+import { withExpertLoads, type ExpertLoadOptions } from './routing.js';
 
-export interface EvalOptions {
+export interface EvalOptions extends ExpertLoadOptions {
   system: string;
   model: string;
   batch?: string;
@@ -64,7 +65,7 @@ export function runEval(o: EvalOptions): EvalResult {
     batch: posInt('--batch', o.batch ?? '1', 1 << 24),
     inputTokens: posInt('--input', o.input ?? '1024', 1 << 24),
     outputTokens: posInt('--output', o.output ?? '256', 1 << 24),
-    mapping: mappingFrom(o),
+    mapping: withExpertLoads(mappingFrom(o), o, model),
   });
 }
 

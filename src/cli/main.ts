@@ -4,7 +4,6 @@ import { ConfigError } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/types.js';
 import type { EvalOptions } from './eval.js';
 import type { ValidateOptions } from './validate.js';
-import type { ExpertLoadOptions } from './routing.js';
 import { mappingOptions, precisionOptions } from './options.js';
 import { registerWorker } from './worker.js';
 
@@ -40,9 +39,8 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 async function registerAll(program: Command): Promise<void> {
-  const [{ renderEval, writeEvalPlot }, { runEvalWithLoads }, { runValidate }, { registerSearch }, { registerDistributed }, { registerServe }, { registerReport }] = await Promise.all([
+  const [{ renderEval, runEval, writeEvalPlot }, { runValidate }, { registerSearch }, { registerDistributed }, { registerServe }, { registerReport }] = await Promise.all([
     import('./eval.js'),
-    import('./routing.js'),
     import('./validate.js'),
     import('./search.js'),
     import('./distributed.js'),
@@ -60,8 +58,8 @@ async function registerAll(program: Command): Promise<void> {
   mappingOptions(precisionOptions(evalCmd))
     .option('--json', 'print one JSON object')
     .option('--plot <out.svg>', 'also write the breakdown (per-operator time by bound, prefill and decode) as an SVG file')
-    .action((o: EvalOptions & ExpertLoadOptions) => {
-      const r = runEvalWithLoads(o);
+    .action((o: EvalOptions) => {
+      const r = runEval(o);
       if (o.plot !== undefined) writeEvalPlot(o.plot, r);
       process.stdout.write(o.json ? JSON.stringify(r, null, 2) + '\n' : renderEval(r) + '\n');
     });

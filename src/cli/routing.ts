@@ -13,12 +13,8 @@
 import { readFileSync } from 'node:fs';
 import { extname } from 'node:path';
 import { ConfigError } from '../model/errors.js';
-import { evaluate, type EvalResult } from '../model/evaluate.js';
 import type { Mapping } from '../model/parallel.js';
 import type { ModelArch } from '../model/types.js';
-import { mappingFrom, type EvalOptions } from './eval.js';
-import { loadModel, loadSystem } from './load.js';
-import { posInt, precisionSpec } from './options.js';
 
 export const EXPERT_LOADS_FLAG = '--expert-loads';
 
@@ -107,22 +103,4 @@ export function withExpertLoads(m: Mapping, o: ExpertLoadOptions, arch: ModelArc
   const loads = readExpertLoads(o.expertLoads);
   checkExpertLoads(loads, arch, o.expertLoads);
   return { ...m, expertLoads: loads };
-}
-
-/**
- * `strata eval`: runEval of eval.ts plus --expert-loads (which needs the model to be checked). Kept
- * here, next to the trace reader, so that eval.ts's option parsing stays as it is.
- */
-export function runEvalWithLoads(o: EvalOptions & ExpertLoadOptions): EvalResult {
-  const system = loadSystem(o.system);
-  const model = loadModel(o.model);
-  return evaluate({
-    system,
-    model,
-    precision: precisionSpec(o),
-    batch: posInt('--batch', o.batch ?? '1', 1 << 24),
-    inputTokens: posInt('--input', o.input ?? '1024', 1 << 24),
-    outputTokens: posInt('--output', o.output ?? '256', 1 << 24),
-    mapping: withExpertLoads(mappingFrom(o), o, model),
-  });
 }

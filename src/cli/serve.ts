@@ -26,11 +26,11 @@ import {
 import { dataDir, loadModel, loadSystem, presetNames, readJson } from './load.js';
 import { mappingFrom, type EvalOptions } from './eval.js';
 import { posInt, precisionSpec } from './options.js';
-import { withExpertLoads, type ExpertLoadOptions } from './routing.js';
+import { withExpertLoads } from './routing.js';
 import { si, table } from './format.js';
 import { checkOutPath, servePlotSvg, writeAtomically } from '../report/index.js';
 
-export interface ServeOptions extends EvalOptions, ExpertLoadOptions {
+export interface ServeOptions extends EvalOptions {
   workload: string;
   scheduler?: string;
   requests?: string;
