@@ -687,7 +687,12 @@ describe('memory footprint', () => {
       const mem = sys.package.chiplets[0]!.memory;
       expect(m.capacityBytes).toBe(mem.stacks * mem.layers * mem.capacityPerLayerGiB * 2 ** 30);
       expect(relErr(m.reserveBytes, m.capacityBytes * sys.package.software.memoryReserveFraction)).toBeLessThan(1e-12);
-      expect(m.activationBytes).toBeGreaterThan(0);
+      // Activations: the prompt tokens (8 x 512) at the widest per-token tensor, the gated FFN's gate +
+      // up outputs (2 x intermediate = 28672 > QKV (32 + 2 x 8) x 128 = 6144 > 2 x hidden = 8192),
+      // fp8 (1 byte); plus fp32 logits of one token per sequence (vocab x 8 x 4).
+      expect(2 * f.I).toBeGreaterThan(Math.max(2 * f.h, (f.H + 2 * f.kvH) * f.hd));
+      expect(m.activationBytes).toBe(8 * 512 * 2 * f.I * 1 + f.V * 8 * 4);
+      expect(m.activationBytes).toBe(121_544_704);
       expect(m.fits).toBe(true);
       expect(r.feasible).toBe(true);
     });
