@@ -1,6 +1,9 @@
 #!/usr/bin/env python3
 """Writes data/systems/*.json. The presets are data; this script only keeps them consistent.
-Every assumed constant is explained in the preset's `notes` (JSON path -> reason)."""
+Every assumed constant is explained in the preset's `notes` (JSON path -> reason). A note key is a
+JSON path; `compute.X` / `memory.X` stand for that field of every chiplet, `thermal.X` for
+package.thermal.X; a key covers the fields below it; `a.b/c` means `a.b` and `a.c`. The 3D designs
+note every number, written from their own values (notes3d), and test/presets.test.ts checks it."""
 import json, copy, os
 
 def hbm(gen, stacks, layers, gib_per_layer, gbps, pcs_per_layer, pc_bits, access, bl):
@@ -169,7 +172,7 @@ mi325["notes"]["memory.dataRateGbpsPerPin"] = "6000 GB/s / 8 stacks / 1024 bits 
 presets["mi325x"] = mi325
 
 # ---- 3D-stacked designs (DeepStack / LaMoSys3.5D style) ----
-def dram3d(layers, connected, gib, ch, bits, gbps, pitch, varea, vrate, kind, vpj):
+def dram3d(layers, connected, gib, ch, bits, gbps, pitch, varea, vrate, kind):
     burst = 64 / (bits * gbps / 8)
     return {
         "placement": "on-logic", "stacks": 1, "layers": layers, "connectedLayers": connected,
@@ -196,40 +199,138 @@ def die3d(name, cores, ghz, bf16, smem, l2, area, static_w, inflight):
         "referenceTempC": 25, "minVoltageRatio": 0.7, "tjMaxC": 105,
     }
 
-def thermal3d(bond_k, bond_um):
+def thermal3d(bond_k, bond_um, sink_k_per_w=0.06, board_k_per_w=2.0):
     t = thermal_gpu()
     t["stackOrder"] = "logic-bottom"
     t["logicDie"] = {"thicknessUm": 100, "conductivityWPerMK": 120}
     t["dramDie"] = {"thicknessUm": 40, "conductivityWPerMK": 120}
     t["bondLayer"] = {"thicknessUm": bond_um, "conductivityWPerMK": bond_k}
-    t["sinkResistanceKPerW"] = 0.06
+    t["sinkResistanceKPerW"] = sink_k_per_w
+    t["boardResistanceKPerW"] = board_k_per_w
     return t
 
-NOTES3D = {
-    "memory.vertical.pitchUm": "hybrid Cu-Cu bonding at 9 um pitch (TSMC SoIC / Intel Foveros Direct class)",
-    "memory.vertical.linkRateGbps": "short vertical links run at 4 Gb/s each (assumed; no SerDes)",
-    
-    "memory.readEnergyPJPerBit": "no off-package PHY: array + short wire ~0.6 pJ/bit (assumed)",
-    "memory.channelsPerLayer": "wide-IO style: many narrow channels per die, one per vertical bundle",
-    "memory.capacityPerLayerGiB": "a ~400 mm2 DRAM die of 1b-class density holds ~48-64 Gb (assumed)",
-    "memory.stackActivationsPerFAW": "assumed power-delivery cap of 256 activations per tFAW across the stack",
-    "thermal.bondLayer": "hybrid bond: Cu/SiO2 interface a few um thick, effective k ~20 W/mK (assumed; oxide 1.4, Cu 400)",
-    "compute.tjMaxC": "logic Tj max 105 C (typical of 5 nm parts)",
-    "package.software": "a TensorRT-LLM-class runtime (the NVIDIA presets' fitted block) with a 1 us launch gap: a dedicated accelerator's command processor launches faster than a GPU driver (assumed)",
-    "compute.matrixEfficiency": "assumed 0.85: no measurement of this hypothetical die",
-    "compute.energyPJPerMac": "5 nm-class systolic array with short operand paths: 0.8 pJ per BF16 MAC (assumed, below the GPUs' whole-chip 0.9-1.4)",
-}
+def g(x):
+    """A number as the notes print it (no trailing .0)."""
+    return f"{x:g}"
+
+def per_chiplet(p, get, unit=""):
+    """'v' if every chiplet has the same value, else 'name v, name v' (the notes of split designs)."""
+    cs = p["package"]["chiplets"]
+    vals = [get(c) for c in cs]
+    if all(v == vals[0] for v in vals):
+        return f"{g(vals[0])}{unit}"
+    return ", ".join(f"{c['name']} {g(v)}{unit}" for c, v in zip(cs, vals))
+
+def notes3d(p, power_note, extra=None):
+    """Notes of a 3D-stacked preset, written from its own values: one for every numeric field (the
+    test in test/presets.test.ts checks the coverage). A key is a JSON path; `compute.` and `memory.`
+    stand for every chiplet's, `thermal.` for package.thermal; a key covers the fields below it;
+    `a.b/c` is `a.b` and `a.c`."""
+    pk = p["package"]
+    th = pk["thermal"]
+    c0 = pk["chiplets"][0]
+    m0, d0 = c0["memory"], c0["compute"]
+    pc = lambda get, unit="": per_chiplet(p, get, unit)
+    def vertical_tbps(c):
+        v = c["memory"]["vertical"]
+        links = v["areaMm2"] * 1e6 / v["pitchUm"] ** 2 * v["dataFraction"]
+        return links * v["linkRateGbps"] / 8 / 1e3
+    def peak_tf(c):
+        d = c["compute"]
+        return 2 * d["macsPerCyclePerCore"]["bf16"] * d["cores"] * d["frequencyGHz"] / 1e3
+    burst = m0["accessBytes"] / (m0["busWidthBitsPerChannel"] * m0["dataRateGbpsPerPin"] / 8)
+    n = {
+        # compute die
+        "compute.cores/frequencyGHz": f"assumed design point: {pc(lambda c: c['compute']['cores'])} cores at {pc(lambda c: c['compute']['frequencyGHz'], ' GHz')}, i.e. {pc(lambda c: round(peak_tf(c)), ' TFLOPS')} dense BF16 (2 x MACs/cycle x cores x clock)",
+        "compute.macsPerCyclePerCore": f"a 32x32 systolic array per core: {g(d0['macsPerCyclePerCore']['bf16'])} BF16/FP16 MACs per cycle; FP8 and INT8 twice, FP4 four times (operand width halves, as in GPU tensor cores; assumed)",
+        "compute.tileM/tileN/tileK": f"{d0['tileM']}x{d0['tileN']}x{d0['tileK']} GEMM tiles per core (assumed: 2x2 blocks of the 32x32 array; A, B and C tiles double-buffered take 3 x 2 x 64 x 64 x 2 B = 48 KB of the scratchpad)",
+        "compute.vectorFlopsPerCyclePerCore": f"{d0['vectorFlopsPerCyclePerCore']} vector FLOPs per cycle per core for softmax and norms (assumed, a 64-lane FMA unit)",
+        "compute.sramPerCoreKB": f"{pc(lambda c: c['compute']['sramPerCoreKB'], ' KB')} scratchpad per core (assumed)",
+        "compute.globalSramMB": f"shared on-die SRAM {pc(lambda c: c['compute']['globalSramMB'], ' MB')} (assumed, about 0.25-0.3 MB per core)",
+        "compute.memoryInflightKB": f"outstanding DRAM reads the die's DMA engines track: {pc(lambda c: c['compute']['memoryInflightKB'], ' KB')} (assumed)",
+        "compute.fabricLatencyNs": f"{g(d0['fabricLatencyNs'])} ns from a core to the stacked DRAM right above it: on-die network and controller, no PHY or SerDes (assumed)",
+        "compute.sramBandwidthBytesPerCyclePerCore": f"{g(d0['sramBandwidthBytesPerCyclePerCore'])} B per cycle per core between scratchpad and array (assumed)",
+        "compute.areaMm2": f"compute die area {pc(lambda c: c['compute']['areaMm2'], ' mm2')} (assumed, well under the ~800 mm2 reticle limit)",
+        "compute.coreAreaMm2/sramAreaMm2PerMB/phyKeepOutAreaMm2": f"5 nm-class areas (assumed): {g(d0['coreAreaMm2'])} mm2 per core (array, vector unit, scratchpad control), {g(d0['sramAreaMm2PerMB'])} mm2 per MB of SRAM with its periphery, {g(d0['phyKeepOutAreaMm2'])} mm2 kept out for I/O and the power grid",
+        "compute.vectorEnergyPJPerFlop/sramEnergyPJPerByte": f"5 nm-class: {g(d0['vectorEnergyPJPerFlop'])} pJ per vector FLOP and {g(d0['sramEnergyPJPerByte'])} pJ per SRAM byte (assumed)",
+        "compute.staticPowerW": f"leakage at the reference temperature {pc(lambda c: c['compute']['staticPowerW'], ' W')} (assumed, a few % of the power budget when cool; it doubles every leakageDoublingC)",
+        "compute.leakageDoublingC/referenceTempC": f"leakage doubles every {g(d0['leakageDoublingC'])} C above {g(d0['referenceTempC'])} C (typical of FinFET nodes, as the GPU presets; assumed)",
+        "compute.minVoltageRatio": f"lowest DVFS voltage {g(d0['minVoltageRatio'])} of nominal (assumed, as the GPU presets)",
+        "compute.matrixEfficiency": f"assumed {g(d0['matrixEfficiency'])}: no measurement of this hypothetical die",
+        "compute.energyPJPerMac": f"5 nm-class systolic array with short operand paths: {g(d0['energyPJPerMac']['bf16'])} pJ per BF16 MAC, FP8/INT8 {g(d0['energyPJPerMac']['fp8'])}, FP4 {g(d0['energyPJPerMac']['fp4'])} (assumed, below the GPUs' whole-chip 0.9-1.4 BF16)",
+        "compute.tjMaxC": f"logic Tj max {g(d0['tjMaxC'])} C (assumed, typical of 5 nm parts)",
+        # stacked DRAM
+        "memory.stacks": "one DRAM stack bonded face-to-back on the compute die (DRAM on logic; the design point, assumed)",
+        "memory.layers/connectedLayers": f"layers {pc(lambda c: c['memory']['layers'])}, connected at once {pc(lambda c: c['memory']['connectedLayers'])}: DeepStack's m-layer stack of which n share the vertical links (assumed design points)",
+        "memory.capacityPerLayerGiB": f"{pc(lambda c: c['memory']['capacityPerLayerGiB'], ' GiB')} per DRAM die, {pc(lambda c: round(8 * c['memory']['capacityPerLayerGiB'] / c['memory']['dieAreaMm2'], 2), ' Gb/mm2')}: conservative next to 1b-class DDR5 dies (~0.3-0.4 Gb/mm2) for the vertical-link and bank overheads of a die made for stacking (assumed)",
+        "memory.dieAreaMm2": f"DRAM die area {pc(lambda c: c['memory']['dieAreaMm2'], ' mm2')}, at most the compute die's (assumed)",
+        "memory.channelsPerLayer": f"wide-IO style: many narrow channels per die, one per vertical bundle ({pc(lambda c: c['memory']['channelsPerLayer'])} per die; assumed)",
+        "memory.banksPerChannel/bankGroups": f"{m0['banksPerChannel']} banks in {m0['bankGroups']} bank groups per channel (HBM3/DDR5-like; assumed)",
+        "memory.busWidthBitsPerChannel/dataRateGbpsPerPin": f"{m0['busWidthBitsPerChannel']}-bit channels at {g(m0['dataRateGbpsPerPin'])} Gb/s per pin (LPDDR5-class rate over short vertical wires; assumed)",
+        "memory.rowSizeBytes/accessBytes/burstLength": f"{m0['rowSizeBytes']} B rows (assumed, as HBM); {m0['accessBytes']} B accesses (a cache line) are bursts of {m0['burstLength']} on a {m0['busWidthBitsPerChannel']}-bit channel (derived)",
+        "memory.tCLns/tRCDns/tRPns/tRASns": f"DRAM core timings {g(m0['tCLns'])}/{g(m0['tRCDns'])}/{g(m0['tRPns'])}/{g(m0['tRASns'])} ns: a little faster than the HBM presets' (shorter word and bit lines in a die made for stacking; assumed)",
+        "memory.tCCD_Sns": f"one burst time, {m0['accessBytes']} B / ({m0['busWidthBitsPerChannel']} bits x {g(m0['dataRateGbpsPerPin'])} Gb/s / 8) = {g(round(burst, 4))} ns (derived)",
+        "memory.tCCD_Lns": f"two burst times within a bank group, {g(round(2 * burst, 4))} ns (JEDEC tCCDL = 2x tCCDS; derived)",
+        "memory.tRRD_Sns/tRRD_Lns/tFAWns": f"activate spacing {g(m0['tRRD_Sns'])}/{g(m0['tRRD_Lns'])} ns and four-activate window {g(m0['tFAWns'])} ns, as HBM3 (assumed)",
+        "memory.tREFIns/tRFCns": f"refresh every {g(m0['tREFIns'])} ns with {g(m0['tRFCns'])} ns of effective blocking (per-bank refresh), as the HBM presets (assumed)",
+        "memory.stackActivationsPerFAW": f"assumed power-delivery cap of {m0['stackActivationsPerFAW']} activations per tFAW across the stack",
+        "memory.vertical.pitchUm": f"hybrid Cu-Cu bonding at {g(m0['vertical']['pitchUm'])} um pitch (TSMC SoIC / Intel Foveros Direct class; assumed)",
+        "memory.vertical.areaMm2": f"die area given to the vertical links {pc(lambda c: c['memory']['vertical']['areaMm2'], ' mm2')}: at the pitch above, with the data fraction and link rate, {pc(lambda c: round(vertical_tbps(c), 1), ' TB/s')} of vertical bandwidth (assumed)",
+        "memory.vertical.dataFraction": f"{g(m0['vertical']['dataFraction'])} of the bonds carry data; the rest are power, ground, clock and command (assumed)",
+        "memory.vertical.linkRateGbps": f"short vertical links run at {g(m0['vertical']['linkRateGbps'])} Gb/s each (assumed; no SerDes)",
+        "memory.phyBandwidthGBps": f"no off-package PHY: the controller side of the die-to-stack interface is set at {g(m0['phyBandwidthGBps'])} GB/s (assumed; the vertical, bank and activation limits are modelled separately)",
+        "memory.rowHitRate": f"streamed weights and KV in {m0['accessBytes']} B accesses over {m0['rowSizeBytes']} B rows: 15 of 16 hit the open row, {g(m0['rowHitRate'])} (assumed)",
+        "memory.controllerEfficiency": f"{g(m0['controllerEfficiency'])}, the value fitted for the HBM controllers on hbm_stream.csv, carried over (assumed)",
+        "memory.activationEnergyPJ": f"{g(m0['activationEnergyPJ'])} pJ per row ACT+PRE: shorter lines than HBM's 900 pJ (assumed)",
+        "memory.readEnergyPJPerBit": f"no off-package PHY: array + short wire ~{g(m0['readEnergyPJPerBit'])} pJ/bit (assumed)",
+        "memory.writeEnergyPJPerBit": f"{g(m0['writeEnergyPJPerBit'])} pJ/bit, a little above a read (assumed)",
+        "memory.backgroundPowerWPerLayer": f"{g(m0['backgroundPowerWPerLayer'])} W standby per DRAM die (assumed)",
+        "memory.refreshEnergyNJPerLayer": f"{g(m0['refreshEnergyNJPerLayer'])} nJ per die per refresh command (assumed: the HBM presets' 100 nJ is for a 16-24 Gb die; this die holds {pc(lambda c: 8 * c['memory']['capacityPerLayerGiB'], ' Gb')})",
+        # heat
+        "thermal.ambientC": f"{g(th['ambientC'])} C inlet air / coolant, a common data-centre design point (assumed)",
+        "thermal.logicDie": f"silicon k ~{g(th['logicDie']['conductivityWPerMK'])} W/mK at operating temperature; compute die thinned to {g(th['logicDie']['thicknessUm'])} um for bonding the stack on it (assumed)",
+        "thermal.dramDie": f"DRAM dies thinned to {g(th['dramDie']['thicknessUm'])} um for stacking, silicon k {g(th['dramDie']['conductivityWPerMK'])} W/mK (assumed)",
+        "thermal.bondLayer": f"hybrid bond: Cu/SiO2 interface {g(th['bondLayer']['thicknessUm'])} um thick, effective k ~{g(th['bondLayer']['conductivityWPerMK'])} W/mK (assumed; oxide 1.4, Cu 400)",
+        "thermal.tim": f"indium/graphite-class TIM1, {g(th['tim']['thicknessUm'])} um at ~{g(th['tim']['conductivityWPerMK'])} W/mK (assumed)",
+        "thermal.lid": f"{g(th['lid']['thicknessUm'] / 1000)} mm copper lid (assumed, as the GPU presets), k {g(th['lid']['conductivityWPerMK'])} W/mK",
+        "thermal.sinkResistanceKPerW": f"{g(th['sinkResistanceKPerW'])} K/W: a liquid cold plate for a package of {g(pk['power']['tdpW'])} W (assumed)",
+        "thermal.boardResistanceKPerW": f"{g(th['boardResistanceKPerW'])} K/W through substrate and board (secondary path, assumed)",
+        "thermal.dramLimitC/dramExtendedLimitC": f"JEDEC DRAM limits: normal refresh up to {g(th['dramLimitC'])} C, doubled refresh up to {g(th['dramExtendedLimitC'])} C (JEDEC)",
+        "package.power": power_note,
+        "package.software": f"a TensorRT-LLM-class runtime (the NVIDIA presets' fitted block: {g(pk['software']['stepOverheadUs'])} us per step, attention bandwidth efficiency {g(pk['software']['attentionBandwidthEfficiency'])}, compute/memory overlap {g(pk['software']['computeMemoryOverlap'])}) with a {g(pk['software']['kernelLaunchUs'])} us launch gap, since a dedicated accelerator's command processor launches faster than a GPU driver, and {g(100 * pk['software']['memoryReserveFraction'])}% of memory reserved (the GPUs' 8% holds CUDA graphs and allocator pools; assumed)",
+    }
+    n.update(extra or {})
+    return n
+
+def torus_notes(i, lv, what):
+    dims = "x".join(str(d) for d in lv["dims"])
+    return {
+        f"network[{i}]": f"{what}: a {dims} 2D {'torus' if lv['topology'] == 'torus2d' else 'mesh'} ({lv['size']} per group), DeepStack style (assumed)",
+        f"network[{i}].linkBandwidthGBps/linksPerDevice": f"{lv['linksPerDevice']} links of {g(lv['linkBandwidthGBps'])} GB/s per direction per device (assumed)",
+        f"network[{i}].hopLatencyUs/startupLatencyUs": f"{g(lv['hopLatencyUs'])} us per hop (router and wire) and {g(lv['startupLatencyUs'])} us of software start-up per collective stage (assumed)",
+        f"network[{i}].energyPJPerBit": f"{g(lv['energyPJPerBit'])} pJ/bit per hop: short-reach electrical SerDes (assumed)",
+        f"network[{i}].efficiency": f"{g(lv['efficiency'])} of the link rate achievable by collectives (assumed, as the GPU fabrics' ~0.8-0.9)",
+    }
+
+def scaleout_notes(i, lv):
+    return {
+        f"network[{i}]": f"scale-out: one switch tier joining {lv['size']} groups, one port per device (assumed)",
+        f"network[{i}].linkBandwidthGBps/linksPerDevice": f"{lv['linksPerDevice']} port of {g(lv['linkBandwidthGBps'])} GB/s per direction per device: 800 Gb/s Ethernet/InfiniBand class (assumed)",
+        f"network[{i}].hopLatencyUs/startupLatencyUs": f"{g(lv['hopLatencyUs'])} us per hop through the switch and {g(lv['startupLatencyUs'])} us start-up per collective stage (RDMA; assumed)",
+        f"network[{i}].energyPJPerBit": f"{g(lv['energyPJPerBit'])} pJ/bit per hop including optics (assumed)",
+        f"network[{i}].efficiency": f"{g(lv['efficiency'])} of the port rate achievable (assumed)",
+    }
 
 presets["hb3d-16l"] = {
     "name": "hb3d-16l",
     "description": "DeepStack-style accelerator: one compute die with a 16-layer hybrid-bonded DRAM stack on top (8 layers connected at once)",
     "sources": ["DeepStack (hierarchical DSE of 3D-DRAM-stacked accelerators): m-layer stacks with n connected layers"],
-    "notes": {**THERMAL_NOTES, **NOTES3D},
+    "notes": {},  # written below, from the values (notes3d)
     "package": {
         "name": "hb3d-16l",
         "chiplets": [{"name": "hb3d", "role": "any",
                       "compute": die3d("hb3d-compute", 256, 1.5, 1024, 256, 64, 480, 25, 16384),
-                      "memory": dram3d(16, 8, 8, 32, 128, 3.2, 9, 12, 4, "hybrid-bond", 0.05)}],
+                      "memory": dram3d(16, 8, 8, 32, 128, 3.2, 9, 12, 4, "hybrid-bond")}],
                 "thermal": thermal3d(20, 3),
         "power": {"tdpW": 600, "otherPowerW": 30},
         "software": {**SW_TRTLLM, "kernelLaunchUs": 1.0, "memoryReserveFraction": 0.05},
@@ -238,18 +339,17 @@ presets["hb3d-16l"] = {
 
 lamo_pre = {"name": "prefill", "role": "prefill",
             "compute": die3d("prefill-compute", 320, 1.8, 1024, 256, 96, 520, 30, 8192),
-            "memory": dram3d(4, 4, 8, 16, 128, 3.2, 9, 6, 4, "hybrid-bond", 0.05)}
+            "memory": dram3d(4, 4, 8, 16, 128, 3.2, 9, 6, 4, "hybrid-bond")}
 lamo_dec = {"name": "decode", "role": "decode",
             "compute": die3d("decode-compute", 160, 1.4, 1024, 256, 48, 400, 15, 32768),
-            "memory": dram3d(12, 12, 8, 48, 128, 3.2, 9, 24, 4, "hybrid-bond", 0.05)}
+            "memory": dram3d(12, 12, 8, 48, 128, 3.2, 9, 24, 4, "hybrid-bond")}
 lamo_dec["memory"]["dieAreaMm2"] = 400
 lamo_pre["memory"]["dieAreaMm2"] = 520
 presets["lamosys-pd"] = {
     "name": "lamosys-pd",
     "description": "LaMoSys3.5D-style package: one compute-rich prefill chiplet (4 DRAM layers) and one bandwidth-rich decode chiplet (12 DRAM layers, all connected) on a 2.5D interposer",
     "sources": ["LaMoSys3.5D: heterogeneous 3D-DRAM chiplets on a 2.5D interposer, prefill on compute-rich, decode on bandwidth-rich chiplets"],
-    "notes": {**THERMAL_NOTES, **NOTES3D,
-              "package.interposerBandwidthGBps": "2.5D interposer die-to-die links, ~2 TB/s per direction (UCIe-advanced class, assumed)"},
+    "notes": {},
     "package": {
         "name": "lamosys-pd",
         "chiplets": [lamo_pre, lamo_dec],
@@ -259,6 +359,33 @@ presets["lamosys-pd"] = {
         "software": {**SW_TRTLLM, "kernelLaunchUs": 1.0, "memoryReserveFraction": 0.05},
     },
 }
+
+# A package of four identical compute chiplets, each with its own hybrid-bonded stack, on a 2x2
+# on-package mesh (the innermost network level): one device is one chiplet, and tensor parallelism
+# inside the package runs over the on-package links. The per-device package figures (power, sink,
+# board) are the package's share per chiplet: four identical, equally loaded chiplets under one lid
+# and sink are, by symmetry, four columns each with 4x the package's sink and board resistance.
+HB3D4C_CHIPLETS = 4
+HB3D4C_SINK_K_PER_W = 0.03   # the package's cold plate (all four chiplets)
+HB3D4C_BOARD_K_PER_W = 2.0
+HB3D4C_TDP_W = 1600
+HB3D4C_OTHER_W = 40
+presets["hb3d-4c"] = {
+    "name": "hb3d-4c",
+    "description": "DeepStack-style package of four compute chiplets, each with an 8-layer hybrid-bonded DRAM stack, on a 2x2 on-package mesh; packages on a 4x4 torus, then scale-out. One device is one chiplet",
+    "sources": ["DeepStack (hierarchical DSE of 3D-DRAM-stacked accelerators): multi-chiplet packages, dual-stage network"],
+    "notes": {},
+    "package": {
+        "name": "hb3d-4c-chiplet",
+        "chiplets": [{"name": "chiplet", "role": "any",
+                      "compute": die3d("hb3d-4c-compute", 128, 1.5, 1024, 256, 32, 240, 12, 8192),
+                      "memory": dram3d(8, 8, 4, 16, 128, 3.2, 9, 6, 4, "hybrid-bond")}],
+        "thermal": thermal3d(20, 3, HB3D4C_SINK_K_PER_W * HB3D4C_CHIPLETS, HB3D4C_BOARD_K_PER_W * HB3D4C_CHIPLETS),
+        "power": {"tdpW": HB3D4C_TDP_W / HB3D4C_CHIPLETS, "otherPowerW": HB3D4C_OTHER_W / HB3D4C_CHIPLETS},
+        "software": {**SW_TRTLLM, "kernelLaunchUs": 1.0, "memoryReserveFraction": 0.05},
+    },
+}
+presets["hb3d-4c"]["package"]["chiplets"][0]["memory"]["dieAreaMm2"] = 240
 
 # ---- networks: innermost level first ----
 def nvlink(links, gbps_link, nvls, eff, nvls_eff, startup=8):
@@ -293,16 +420,50 @@ for k in ("mi300x", "mi325x"):
     presets[k]["notes"]["network[0]"] = "AMD Infinity Fabric: 8 GPUs fully connected, 7 links of 64 GB/s per direction each (128 GB/s bidirectional)"
 for k in ("a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200-sxm"):
     presets[k]["notes"].update(NET_NOTES)
+    if "inSwitchEfficiency" not in presets[k]["network"][0]:
+        del presets[k]["notes"]["network[0].inSwitchEfficiency"]  # no NVLS on this fabric (A100)
 presets["hb3d-16l"]["network"] = [
     {"name": "torus", "topology": "torus2d", "size": 16, "dims": [4, 4], "linkBandwidthGBps": 200, "linksPerDevice": 4,
      "hopLatencyUs": 0.3, "startupLatencyUs": 5, "energyPJPerBit": 2.0, "efficiency": 0.9},
     scaleout("scale-out", 100, 64)]
-presets["hb3d-16l"]["notes"]["network[0]"] = "DeepStack-style 4x4 2D torus of packages, 4 links of 200 GB/s per direction (assumed)"
 presets["lamosys-pd"]["network"] = [
     {"name": "mesh", "topology": "mesh2d", "size": 16, "dims": [4, 4], "linkBandwidthGBps": 150, "linksPerDevice": 4,
      "hopLatencyUs": 0.3, "startupLatencyUs": 5, "energyPJPerBit": 2.0, "efficiency": 0.9},
     scaleout("scale-out", 100, 64)]
-presets["lamosys-pd"]["notes"]["network[0]"] = "4x4 2D mesh of packages, 4 links of 150 GB/s per direction (assumed)"
+# Innermost first: the on-package chiplet links, the package torus (scale-up), scale-out.
+presets["hb3d-4c"]["network"] = [
+    {"name": "on-package", "topology": "mesh2d", "size": HB3D4C_CHIPLETS, "dims": [2, 2], "linkBandwidthGBps": 500, "linksPerDevice": 2,
+     "hopLatencyUs": 0.05, "startupLatencyUs": 2, "energyPJPerBit": 0.3, "efficiency": 0.9},
+    {"name": "torus", "topology": "torus2d", "size": 16, "dims": [4, 4], "linkBandwidthGBps": 100, "linksPerDevice": 4,
+     "hopLatencyUs": 0.3, "startupLatencyUs": 5, "energyPJPerBit": 2.0, "efficiency": 0.9},
+    scaleout("scale-out", 100, 64)]
+
+presets["hb3d-16l"]["notes"] = {
+    **notes3d(presets["hb3d-16l"], "600 W package budget for a cold-plate-cooled single-die module, 30 W of it board-level (VRM losses, I/O, control; assumed)"),
+    **torus_notes(0, presets["hb3d-16l"]["network"][0], "packages on a scale-up torus"),
+    **scaleout_notes(1, presets["hb3d-16l"]["network"][1]),
+}
+presets["lamosys-pd"]["notes"] = {
+    **notes3d(presets["lamosys-pd"], "800 W package budget for the two chiplets (both run at once: prefill pipelined with decode), 40 W of it board-level (assumed)", {
+        "package.interposer": "the point-to-point 2.5D interposer link that carries the prefilled KV cache from the prefill to the decode chiplet: 2000 GB/s one way (UCIe-advanced class), 2 us of transfer start-up (DMA set-up), 0.25 pJ/bit (advanced-package die-to-die; all assumed). It is not a network level: the two chiplets run different phases rather than one parallel group, so no collective spans them (hb3d-4c has an on-package level joining peer chiplets)",
+    }),
+    **torus_notes(0, presets["lamosys-pd"]["network"][0], "packages on a scale-up mesh"),
+    **scaleout_notes(1, presets["lamosys-pd"]["network"][1]),
+}
+presets["hb3d-4c"]["notes"] = {
+    **notes3d(presets["hb3d-4c"], f"per device (one chiplet): a quarter of the {HB3D4C_TDP_W} W package budget and of its {HB3D4C_OTHER_W} W board-level power (assumed); the model's system power is devices x this", {
+        "thermal.sinkResistanceKPerW": f"per chiplet: 4 x the package's {g(HB3D4C_SINK_K_PER_W)} K/W cold plate (assumed) = {g(HB3D4C_SINK_K_PER_W * HB3D4C_CHIPLETS)} K/W. Four identical, equally loaded chiplets under one lid and sink are by symmetry four columns with 4x the shared resistance each",
+        "thermal.boardResistanceKPerW": f"per chiplet: 4 x the package's {g(HB3D4C_BOARD_K_PER_W)} K/W substrate and board path (assumed) = {g(HB3D4C_BOARD_K_PER_W * HB3D4C_CHIPLETS)} K/W (the same symmetry)",
+    }),
+    "network[0]": "on-package chiplet links (the innermost level): the 4 chiplets of a package on a 2x2 mesh of silicon-bridge/interposer links (assumed); TP inside a package runs here",
+    "network[0].linkBandwidthGBps/linksPerDevice": "2 die-to-die links per chiplet (one per neighbour) of 500 GB/s per direction: UCIe-advanced class at ~1 TB/s per mm of die edge over ~0.5 mm (assumed)",
+    "network[0].hopLatencyUs/startupLatencyUs": "0.05 us per die-to-die hop and 2 us of start-up per collective stage (on-package DMA, no NIC; assumed)",
+    "network[0].energyPJPerBit": "0.3 pJ/bit per hop: advanced-package die-to-die links (assumed)",
+    "network[0].efficiency": "0.9 of the link rate achievable by collectives (assumed)",
+    **{k.replace("network[0]", "network[1]"): v for k, v in torus_notes(0, presets["hb3d-4c"]["network"][1], "packages on a scale-up torus").items()},
+    "network[1].linkBandwidthGBps/linksPerDevice": "4 links of 100 GB/s per direction per chiplet: each chiplet drives its own ports of the package's torus links (rail style, as one NIC per GPU; assumed)",
+    **scaleout_notes(2, presets["hb3d-4c"]["network"][2]),
+}
 
 out = os.path.join(os.path.dirname(__file__), "..", "data", "systems")
 os.makedirs(out, exist_ok=True)

@@ -145,6 +145,102 @@ describe('strata eval refuses bad input with exit code 2 and a precise message',
   }
 });
 
+// `strata validate --data <csv>`: a bad dataset file is a config error too (exit 2, one line naming the
+// file, the row (its line in the file, comments and header counted) and column, the value found and
+// what was expected), never a stack trace, and never a NaN% error printed with exit code 0.
+function dataFile(name: string, lines: string[]): string {
+  const sub = mkdtempSync(join(dir, 'data-'));
+  const p = join(sub, name);
+  writeFileSync(p, lines.join('\n') + '\n');
+  return p;
+}
+
+const GEMM_HEADER = 'gpu,precision,m,n,k,measured_tflops';
+const GEMM_ROW = 'H100-SXM,fp8,1024,1024,1024,274.1';
+
+const badData: Bad[] = [
+  {
+    name: 'missing file with a supported dataset name',
+    args: () => ['validate', '--data', join(dir, 'no-such-dir', 'gemm_tflops.csv')],
+    expect: () => ['--data', 'no-such-dir/gemm_tflops.csv', /expected an existing CSV file/],
+  },
+  {
+    name: 'missing file with any other name',
+    args: () => ['validate', '--data', '/missing/file.csv'],
+    expect: () => ['--data', '"/missing/file.csv"', /expected an existing CSV file/],
+  },
+  {
+    name: 'non-numeric measured value',
+    args: () => ['validate', '--data', dataFile('gemm_tflops.csv', ['# a comment line', GEMM_HEADER, GEMM_ROW, 'H100-SXM,fp8,2048,2048,2048,abc'])],
+    expect: () => ['gemm_tflops.csv: row 4, column measured_tflops', 'got "abc"', /expected a number > 0/],
+  },
+  {
+    name: 'empty measured value',
+    args: () => ['validate', '--data', dataFile('hbm_stream.csv', ['gpu,peak_TBps,copy_TBps,triad_TBps,dot_TBps', 'H100-SXM,3.35,2.90,2.97,'])],
+    expect: () => ['hbm_stream.csv: row 2, column dot_TBps', 'got ""', /expected a number > 0/],
+  },
+  {
+    name: 'zero measured value (the relative error would be infinite)',
+    args: () => ['validate', '--data', dataFile('gemm_tflops.csv', [GEMM_HEADER, 'H100-SXM,fp8,1024,1024,1024,0'])],
+    expect: () => ['gemm_tflops.csv: row 2, column measured_tflops', 'got "0"', /expected a number > 0/],
+  },
+  {
+    name: 'non-integer GEMM dimension',
+    args: () => ['validate', '--data', dataFile('gemm_tflops.csv', [GEMM_HEADER, 'H100-SXM,fp8,1024,1.5e3,1024,274.1'])],
+    expect: () => ['gemm_tflops.csv: row 2, column n', 'got "1.5e3"', /expected an integer >= 1/],
+  },
+  {
+    name: 'unknown GPU names the file, row and column',
+    args: () => ['validate', '--data', dataFile('gemm_tflops.csv', [GEMM_HEADER, GEMM_ROW, 'X100-SXM,fp8,1024,1024,1024,274.1'])],
+    expect: () => ['gemm_tflops.csv: row 3, column gpu', 'got "X100-SXM"', /expected one of .*h100-sxm/],
+  },
+  {
+    name: 'unknown precision names the file, row and column',
+    args: () => ['validate', '--data', dataFile('gemm_tflops.csv', [GEMM_HEADER, 'H100-SXM,fp7,1024,1024,1024,274.1'])],
+    expect: () => ['gemm_tflops.csv: row 2, column precision', 'got "fp7"', /expected one of fp32, bf16/],
+  },
+  {
+    name: 'unknown model names the file, row and column',
+    args: () => ['validate', '--data', dataFile('decode_batch1.csv', ['gpu,model,precision,tp,batch,measured_tokens_per_s', 'H100-SXM,Llama-9-1T,bf16,1,1,100'])],
+    expect: () => ['decode_batch1.csv: row 2, column model', 'got "Llama-9-1T"', /expected a model preset/],
+  },
+  {
+    name: 'a missing column is named from the header',
+    args: () => ['validate', '--data', dataFile('gemm_tflops.csv', ['gpu,precision,m,n,k', 'H100-SXM,fp8,1024,1024,1024'])],
+    expect: () => ['gemm_tflops.csv: row 1 (header)', /missing: measured_tflops/],
+  },
+  {
+    name: 'an empty file',
+    args: () => ['validate', '--data', dataFile('hbm_stream.csv', ['# nothing but a comment'])],
+    expect: () => ['hbm_stream.csv: header', /expected a header line with the columns gpu, dot_TBps/],
+  },
+];
+
+describe('strata validate refuses bad data files with exit code 2 and the file, row and column', () => {
+  for (const c of badData) {
+    it(c.name, () => {
+      const r = strata(c.args());
+      expect(r.stdout, 'nothing on stdout').toBe('');
+      expect(r.code, r.stderr).toBe(2);
+      for (const want of c.expect()) {
+        if (typeof want === 'string') expect(r.stderr).toContain(want);
+        else expect(r.stderr).toMatch(want);
+      }
+      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expect(r.stderr).not.toMatch(/NaN/);
+    });
+  }
+
+  it('a good file of the same shape passes (the refusals above are the bad cells, not the format)', () => {
+    const r = strata(['validate', '--json', '--data', dataFile('gemm_tflops.csv', ['# a comment line', GEMM_HEADER, GEMM_ROW])]);
+    expect(r.code, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout) as { rows: { measured: number; errorPct: number }[] };
+    expect(out.rows).toHaveLength(1);
+    expect(out.rows[0]!.measured).toBe(274.1);
+    expect(Number.isFinite(out.rows[0]!.errorPct)).toBe(true);
+  });
+});
+
 describe('success contracts', () => {
   it('eval --json exits 0 and prints one JSON object with the documented keys', () => {
     const r = strata(['eval', '--system', 'hb3d-16l', '--model', 'llama-3-8b', '--batch', '8', '--input', '512', '--output', '128', '--precision', 'fp8', '--json']);

@@ -351,6 +351,81 @@ describe('thermal network (solveThermal)', () => {
 // 3D DRAM bandwidth
 // ------------------------------------------------------------------------------------------------
 
+describe('evaluate reports every layer: the TIM of each column, the lid and the heat-sink base', () => {
+  // With no board path all heat goes up. Above a column's top layer it crosses the TIM and the lid to
+  // the lid's centre; all columns' heat then crosses the lid's upper half and the sink. Half-layer
+  // resistances t / (2 k A) (t in m, A in m^2); the lid spans every column (count x area).
+  const halfR = (tUm: number, k: number, aMm2: number) => (tUm * 1e-6) / (2 * k * aMm2 * 1e-6);
+  for (const name of ['h100-sxm', 'hb3d-16l', 'lamosys-pd']) {
+    it(`${name}, board path removed: hand series resistances give the TIM, lid and sink-base rows`, () => {
+      const base = loadSystem(name);
+      const sys = reparse({ ...base, package: { ...base.package, thermal: { ...base.package.thermal, boardResistanceKPerW: null } } });
+      const th = sys.package.thermal;
+      const r = run(sys, 'llama-3-8b', { batch: 8, inputTokens: 512, outputTokens: 64 });
+      const rows = r.thermal.layers;
+      // The columns of the model (thermal.ts): a stack per chiplet with DRAM on logic, else the logic
+      // die and `stacks` HBM columns beside it.
+      const cols = sys.package.chiplets.flatMap((c) =>
+        c.memory.placement === 'on-logic'
+          ? [{ name: `${c.name}:stack`, count: 1, areaMm2: c.compute.areaMm2 }]
+          : [
+              { name: `${c.name}:logic`, count: 1, areaMm2: c.compute.areaMm2 },
+              { name: `${c.name}:hbm`, count: c.memory.stacks, areaMm2: c.memory.dieAreaMm2 },
+            ],
+      );
+      const lidArea = cols.reduce((a, c) => a + c.count * c.areaMm2, 0);
+      const lidHalf = halfR(th.lid.thicknessUm, th.lid.conductivityWPerMK, lidArea);
+      // Row order: each column's layers then its TIM, then the package's lid and sink base.
+      expect(rows.map((l) => `${l.column}/${l.layer}`).filter((k) => k.endsWith('/tim') || k.startsWith('package/'))).toEqual([
+        ...cols.map((c) => `${c.name}/tim`),
+        'package/lid',
+        'package/sink-base',
+      ]);
+      let total = 0;
+      const timOf = new Map<string, number>();
+      for (const c of cols) {
+        const own = rows.filter((l) => l.column === c.name);
+        expect(own.at(-1)!.layer).toBe('tim');
+        const layers = own.slice(0, -1);
+        const q = layers.reduce((a, l) => a + l.powerW, 0); // one instance of the column
+        total += c.count * q;
+        timOf.set(c.name, own.at(-1)!.tempC);
+        // TIM -> lid: the TIM's half and the lid's half.
+        const lid = rows.find((l) => l.layer === 'lid')!.tempC;
+        expect(relErr(own.at(-1)!.tempC - lid, q * (halfR(th.tim.thicknessUm, th.tim.conductivityWPerMK, c.areaMm2) + lidHalf))).toBeLessThan(1e-6);
+        // Top layer -> TIM: the top layer's half and the TIM's half.
+        const top = layers.at(-1)!;
+        const tk = top.layer === 'logic' ? th.logicDie : top.layer.startsWith('dram') ? th.dramDie : th.bondLayer;
+        const topArea = top.layer.startsWith('dram') && c.name.endsWith(':stack')
+          ? sys.package.chiplets.find((x) => `${x.name}:stack` === c.name)!.memory.dieAreaMm2
+          : c.areaMm2;
+        expect(relErr(top.tempC - own.at(-1)!.tempC, q * (halfR(tk.thicknessUm, tk.conductivityWPerMK, topArea) + halfR(th.tim.thicknessUm, th.tim.conductivityWPerMK, c.areaMm2)))).toBeLessThan(1e-6);
+      }
+      const sinkBase = rows.find((l) => l.layer === 'sink-base')!.tempC;
+      const lid = rows.find((l) => l.layer === 'lid')!.tempC;
+      expect(lid).toBe(r.thermal.lidC);
+      expect(relErr(sinkBase - th.ambientC, total * th.sinkResistanceKPerW)).toBeLessThan(1e-6);
+      expect(relErr(lid - sinkBase, total * lidHalf)).toBeLessThan(1e-6);
+      // Heat flows up: every TIM is between its column's top layer and the lid.
+      for (const t of timOf.values()) expect(t).toBeGreaterThan(lid);
+      expect(rows.filter((l) => ['tim', 'lid', 'sink-base'].includes(l.layer)).every((l) => l.powerW === 0)).toBe(true);
+    });
+  }
+
+  it('with the board path (presets as shipped) the sink base is below the lid and above ambient, and TIMs above the lid', () => {
+    const sys = loadSystem('lamosys-pd');
+    const r = run(sys, 'llama-3-8b', { batch: 8, inputTokens: 512, outputTokens: 64 });
+    const rows = r.thermal.layers;
+    const lid = rows.find((l) => l.layer === 'lid')!.tempC;
+    const sink = rows.find((l) => l.layer === 'sink-base')!.tempC;
+    expect(sink).toBeLessThan(lid);
+    expect(sink).toBeGreaterThan(sys.package.thermal.ambientC);
+    const tims = rows.filter((l) => l.layer === 'tim');
+    expect(tims.map((l) => l.column)).toEqual(['prefill:stack', 'decode:stack']);
+    for (const t of tims) expect(t.tempC).toBeGreaterThan(lid);
+  });
+});
+
 describe('3D-DRAM effective bandwidth (memory.ts)', () => {
   const hb3d = () => loadSystem('hb3d-16l');
   const memOf = (s: SystemSpec) => s.package.chiplets[0]!.memory;
@@ -612,7 +687,12 @@ describe('memory footprint', () => {
       const mem = sys.package.chiplets[0]!.memory;
       expect(m.capacityBytes).toBe(mem.stacks * mem.layers * mem.capacityPerLayerGiB * 2 ** 30);
       expect(relErr(m.reserveBytes, m.capacityBytes * sys.package.software.memoryReserveFraction)).toBeLessThan(1e-12);
-      expect(m.activationBytes).toBeGreaterThan(0);
+      // Activations: the prompt tokens (8 x 512) at the widest per-token tensor, the gated FFN's gate +
+      // up outputs (2 x intermediate = 28672 > QKV (32 + 2 x 8) x 128 = 6144 > 2 x hidden = 8192),
+      // fp8 (1 byte); plus fp32 logits of one token per sequence (vocab x 8 x 4).
+      expect(2 * f.I).toBeGreaterThan(Math.max(2 * f.h, (f.H + 2 * f.kvH) * f.hd));
+      expect(m.activationBytes).toBe(8 * 512 * 2 * f.I * 1 + f.V * 8 * 4);
+      expect(m.activationBytes).toBe(121_544_704);
       expect(m.fits).toBe(true);
       expect(r.feasible).toBe(true);
     });

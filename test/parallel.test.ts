@@ -19,6 +19,23 @@ describe('per-device footprint', () => {
     // KV per token = 2 (K,V) x 8 kv heads x 128 x 32 layers x 2 bytes = 131072 bytes. A replica holds
     // 8 sequences x 1024 tokens; PP splits layers by 2; TP splits the 8 KV heads by 2.
     expect(f.kvCacheBytes).toBe((131072 * 8 * 1024) / 2 / 2);
+    // Activations: the prefill working set of one replica's prompt tokens at the widest per-token
+    // tensor, plus fp32 logits of one token per sequence. A replica prefills 16 / 2 = 8 sequences x
+    // 1000 tokens = 8000 tokens. Per token (bf16, 2 bytes), the widest of: the residual stream and the
+    // norm output (2 x 4096 = 8192), the QKV output of one TP rank ((32 + 2 x 8) x 128 / 2 = 3072) and
+    // the gated FFN's gate + up outputs of one rank (2 x 14336 / 2 = 14336): 14336 elements. Logits:
+    // the vocabulary split over TP, 128256 / 2 = 64128 fp32 values per sequence, 8 sequences.
+    const act = 8000 * 14336 * 2 + 64128 * 8 * 4;
+    expect(act).toBe(231_428_096);
+    expect(f.activationBytes).toBe(act);
+    // SP splits the prompt tokens (not the logits); DP splits the sequences (both).
+    const sp = footprintPerDevice(m, bf16, { tp: 2, pp: 2, dp: 2, sp: 2, ep: 1 }, 16, 1000, 24);
+    expect(sp.activationBytes).toBe(4000 * 14336 * 2 + 64128 * 8 * 4);
+    const dp1 = footprintPerDevice(m, bf16, { tp: 2, pp: 2, dp: 1, sp: 1, ep: 1 }, 16, 1000, 24);
+    expect(dp1.activationBytes).toBe(16000 * 14336 * 2 + 64128 * 16 * 4);
+    // TP 1: the FFN's gate + up (2 x 14336 = 28672) is still the widest; fp8 activations, 1 byte.
+    const tp1 = footprintPerDevice(m, { weights: 'fp8', activations: 'fp8', kvCache: 'fp8' }, { tp: 1, pp: 1, dp: 1, sp: 1, ep: 1 }, 4, 512, 0);
+    expect(tp1.activationBytes).toBe(4 * 512 * 28672 * 1 + 128256 * 4 * 4);
   });
 
   it('replicates KV heads when TP exceeds them and keeps MLA latent cache whole', () => {
@@ -90,10 +107,37 @@ describe('collectives in the step', () => {
     }
   });
 
-  it('PP adds a pipeline bubble and a send/recv; SP adds a KV all-gather', () => {
+  it('PP: step = stage x (microbatches + pp - 1) + the step overhead, hand-checked with PP 2 and 4 microbatches', () => {
+    const base = { system: sys, model: m, precision: fp8, inputTokens: 2048, outputTokens: 16 };
+    // 8 sequences in 4 microbatches of 2 over 2 stages: 4 + 2 - 1 = 5 stage times. The same stage (a
+    // microbatch of 2 sequences, half the layers) alone through the 2 stages takes 1 + 2 - 1 = 2.
+    const four = evaluate({ ...base, batch: 8, mapping: { tp: 4, pp: 2, dp: 1, sp: 1, ep: 1, microbatches: 4 } });
+    const one = evaluate({ ...base, batch: 2, mapping: { tp: 4, pp: 2, dp: 1, sp: 1, ep: 1, microbatches: 1 } });
+    expect(four.thermal.throttleFactor).toBe(1);
+    expect(one.thermal.throttleFactor).toBe(1);
+    const overheadS = sys.package.software.stepOverheadUs * 1e-6;
+    for (const ph of ['prefill', 'decode'] as const) {
+      const stageS = (one[ph].stepTimeS - overheadS) / 2;
+      expect(stageS).toBeGreaterThan(0);
+      expect(four[ph].stepTimeS).toBeCloseTo(5 * stageS + overheadS, 12);
+      // The bubble: one stage time (pp - 1) on top of the 4 microbatches' work.
+      expect(four[ph].stepTimeS - overheadS - 4 * stageS).toBeCloseTo(stageS, 12);
+    }
+    // The activations cross between the stages once per microbatch: 2 sequences x 2048 tokens x 8192
+    // (hidden) x 1 byte (fp8) in prefill, 2 x 1 x 8192 in decode. Stride tp = 4 inside the 8-GPU NVLink
+    // switch: 2 hops x 0.5 us + 8 us start-up + bytes / (18 links x 50 GB/s x 0.8), and the step
+    // counts it once per stage slot (x 5).
+    const nv = sys.network![0]!;
+    expect([nv.linksPerDevice, nv.linkBandwidthGBps, nv.efficiency, nv.hopLatencyUs, nv.startupLatencyUs]).toEqual([18, 50, 0.8, 0.5, 8]);
+    const sendS = (bytes: number) => 2 * 0.5e-6 + 8e-6 + bytes / (18 * 50e9 * 0.8);
+    const pre = four.prefill.breakdown.find((o) => o.name === 'pp.send-recv')!;
+    const dec = four.decode.breakdown.find((o) => o.name === 'pp.send-recv')!;
+    expect(pre.networkS).toBeCloseTo(5 * sendS(2 * 2048 * 8192), 12);
+    expect(dec.networkS).toBeCloseTo(5 * sendS(2 * 1 * 8192), 12);
+  });
+
+  it('SP adds a KV all-gather', () => {
     const base = { system: sys, model: m, precision: fp8, batch: 8, inputTokens: 2048, outputTokens: 16 };
-    const pp = evaluate({ ...base, mapping: { tp: 4, pp: 2, dp: 1, sp: 1, ep: 1 } });
-    expect(pp.prefill.breakdown.some((o) => o.name === 'pp.send-recv')).toBe(true);
     const sp = evaluate({ ...base, mapping: { tp: 4, pp: 1, dp: 1, sp: 2, ep: 1 } });
     expect(sp.prefill.breakdown.some((o) => o.name === 'sp.kv.all-gather')).toBe(true);
   });

@@ -69,6 +69,15 @@ export function runEval(o: EvalOptions): EvalResult {
   });
 }
 
+/** The last cell of a breakdown row: a collective's algorithm and the time the overlap hid (only when
+ *  it is more than 1e-9 of its network time: the overlap's arithmetic leaves float noise of either
+ *  sign, e.g. 2.7e-16 ms, where nothing is hidden); another operator's utilisation. */
+export function opNote(op: PhaseResult['breakdown'][number]): string {
+  if (op.kind !== 'collective') return op.utilisation.toFixed(3);
+  const hidden = op.hiddenS ?? 0;
+  return hidden > 1e-9 * op.networkS ? `${op.algorithm}, ${ms(hidden)} hidden` : `${op.algorithm}`;
+}
+
 function phaseLines(name: string, p: PhaseResult): string {
   const rows = p.breakdown.map((op) => [
     op.name,
@@ -78,7 +87,7 @@ function phaseLines(name: string, p: PhaseResult): string {
     si(op.flops, 'FLOP'),
     si(op.dramBytes, 'B'),
     si(op.energyJ, 'J'),
-    op.kind === 'collective' ? `${op.algorithm}${op.hiddenS ? `, ${ms(op.hiddenS)} hidden` : ''}` : op.utilisation.toFixed(3),
+    opNote(op),
   ]);
   const share = (b: keyof PhaseResult['timeByBoundS']) => `${((100 * p.timeByBoundS[b]) / p.stepTimeS).toFixed(1)}%`;
   return [

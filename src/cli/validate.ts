@@ -1,6 +1,6 @@
 // `strata validate`: the model against measured data. Each dataset says which rows calibrated a
 // constant (so they are not a check) and which are held out.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { ConfigError } from '../model/errors.js';
 import { evaluate, evaluateGemm, memoryBandwidth } from '../model/evaluate.js';
@@ -30,18 +30,91 @@ export interface ValidationRow {
   use: 'calibration' | 'check' | 'info';
 }
 
-type Csv = { header: string[]; rows: Record<string, string>[] };
+/** One data row of a CSV file: its cells by column, and where it is (file and 1-based line). */
+export class CsvRow {
+  constructor(
+    readonly file: string,
+    readonly line: number,
+    private readonly cells: Record<string, string>,
+  ) {}
 
-export function readCsv(file: string): Csv {
-  const lines = readFileSync(file, 'utf8')
+  /** Where a cell is, as a ConfigError path: `row <line>, column <name>` (the file is the source). */
+  where(col: string): string {
+    return `row ${this.line}, column ${col}`;
+  }
+
+  fail(col: string, expected: string): never {
+    throw new ConfigError(this.where(col), this.cells[col], expected, this.file);
+  }
+
+  /** A cell that must be present and non-empty. */
+  str(col: string): string {
+    const v = this.cells[col];
+    if (v === undefined || v === '') this.fail(col, 'a value (the cell is empty)');
+    return v;
+  }
+
+  /** An optional cell ('' when empty). */
+  opt(col: string): string {
+    return this.cells[col] ?? '';
+  }
+
+  /** A finite number > 0 (measured figures and sizes: the error is relative to them). */
+  pos(col: string): number {
+    const v = this.cells[col];
+    const n = v === undefined || v.trim() === '' ? NaN : Number(v);
+    if (!(Number.isFinite(n) && n > 0)) this.fail(col, 'a number > 0');
+    return n;
+  }
+
+  /** An integer >= 1 (batch, tokens, parallel degrees, GEMM dimensions). */
+  int(col: string): number {
+    const v = this.cells[col];
+    if (v === undefined || !/^\d+$/.test(v) || Number(v) < 1) this.fail(col, 'an integer >= 1');
+    return Number(v);
+  }
+
+  /** A cell mapped through a parser that throws ConfigError (presets, precisions): the error names
+   *  this file, row and column instead of the parser's own field name. */
+  as<T>(col: string, parse: (v: string) => T): T {
+    const v = this.str(col);
+    try {
+      return parse(v);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(this.where(col), v, e.expected, this.file);
+      throw e;
+    }
+  }
+}
+
+type Csv = { file: string; header: string[]; rows: CsvRow[] };
+
+/** Reads a CSV file: a header line, then data rows (blank lines and lines starting with # are
+ *  skipped). A missing or unreadable file, an empty one, a missing column or a row with more cells
+ *  than the header is a ConfigError naming the file (and the row). */
+export function readCsv(file: string, required: readonly string[] = []): Csv {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new ConfigError('--data', file, `a readable CSV file (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})`);
+  }
+  const lines = text
     .split(/\r?\n/)
-    .filter((l) => l.trim() !== '' && !l.startsWith('#'));
-  const header = lines[0]!.split(',').map((s) => s.trim());
-  const rows = lines.slice(1).map((l) => {
+    .map((l, i) => ({ l, line: i + 1 }))
+    .filter(({ l }) => l.trim() !== '' && !l.startsWith('#'));
+  if (lines.length === 0) throw new ConfigError('header', '', `a header line with the columns ${required.join(', ')}`, file);
+  const header = lines[0]!.l.split(',').map((s) => s.trim());
+  const missing = required.filter((c) => !header.includes(c));
+  if (missing.length > 0)
+    throw new ConfigError(`row ${lines[0]!.line} (header)`, header.join(','), `the columns ${required.join(', ')} (missing: ${missing.join(', ')})`, file);
+  const rows = lines.slice(1).map(({ l, line }) => {
     const cells = l.split(',').map((s) => s.trim());
-    return Object.fromEntries(header.map((h, i) => [h, cells[i] ?? '']));
+    if (cells.length > header.length)
+      throw new ConfigError(`row ${line}`, l, `at most ${header.length} comma-separated cells (the header's ${header.join(',')})`, file);
+    return new CsvRow(file, line, Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ''])));
   });
-  return { header, rows };
+  return { file, header, rows };
 }
 
 /** Maps dataset names of GPUs and models to presets. */
@@ -107,118 +180,164 @@ const NCCL_STEP_US = 6;
 
 const MIB16 = 16 * 2 ** 20;
 
-const handlers: Record<string, (csv: Csv, file: string) => ValidationRow[]> = {
-  'allreduce_busbw.csv': (csv, file) =>
-    csv.rows.map((r) => {
-      const sys = withStartup(loadSystem(gpuPreset(r.system!)), NCCL_STARTUP_US, NCCL_STEP_US);
-      const levels = sys.network as NetworkLevel[];
-      const p = Number(r.system!.split('x')[0]);
-      const bytes = Number(r.message_bytes);
-      // NVLS = in-switch reduction; Ring = NCCL's ring only; default = NCCL 2.18's choice without
-      // NVLS: its ring or its double binary tree.
-      const algs: LevelAlgorithm[] | undefined =
-        r.algorithm === 'Ring' ? ['ring'] : r.algorithm === 'NVLS' ? undefined : ['ring', 'double-binary-tree'];
-      const lv = r.algorithm === 'NVLS' ? levels : levels.map((l) => ({ ...l, inSwitchReduction: false }));
-      const c = collectiveCost('all-reduce', bytes, [p], lv, algs ? { algorithms: algs } : undefined);
-      const model = busBandwidthGBps('all-reduce', bytes, p, c.timeS);
-      const measured = Number(r.busbw_GBps);
-      const label = `${r.system} ${r.algorithm} ${bytes >= 2 ** 30 ? `${bytes / 2 ** 30} GiB` : `${bytes / 2 ** 20} MiB`}`;
-      const cal = (r.system === '8xH100-SXM' && r.algorithm === 'NVLS' && (bytes === 8589934592 || bytes === MIB16)) || (r.system === '8xA100-SXM-80GB' && (bytes === 8589934592 || bytes === MIB16)) || (r.system === '8xB200-SXM' && r.algorithm === 'Ring');
-      return { file, label, metric: 'busbw GB/s', measured, model, errorPct: pct(model, measured), use: bytes < MIB16 ? 'info' : cal ? 'calibration' : 'check' };
-    }),
-  'ag_gemm_h100.csv': (csv, file) =>
-    csv.rows.map((r) => {
-      // TP8 all-gather of the A operand (bf16) fused with the GEMM: the GEMM's waves overlap the
-      // gather's chunks. ag_bytes is each GPU's shard, so the gathered output is 8x that.
-      const sys = loadSystem('h100-sxm');
-      const levels = sys.network as NetworkLevel[];
-      const [M, N, K] = [Number(r.M), Number(r.N), Number(r.K)];
-      const g = evaluateGemm(sys, M, N, K, 'bf16', 2);
-      const ag = collectiveCost('all-gather', 8 * Number(r.ag_bytes), [8], levels);
-      const t = overlapTile(g.timeS, ag.timeS, g.waves, true).totalS;
-      const measured = Number(r.measured_ms);
-      return { file, label: `${M}x${N}x${K}`, metric: 'ms', measured, model: t * 1e3, errorPct: pct(t * 1e3, measured), use: 'check' as const };
-    }),
-  'mi325x_vllm_decode.csv': (csv, file) =>
-    csv.rows.map((r) => {
-      const sys = loadSystem('mi325x');
-      const p = precision('precision', r.precision);
-      const batch = Number(r.batch);
-      const res = evaluate({
-        system: sys,
-        model: loadModel(modelPreset(r.model!.replace('Llama-3.3-70B', 'llama-3.3-70b'))),
-        precision: { weights: p, activations: p, kvCache: p },
-        batch,
-        inputTokens: Number(r.input_tokens),
-        outputTokens: Number(r.output_tokens),
-        mapping: { tp: Number(r.tp), pp: 1, dp: 1, sp: 1, ep: 1 },
-      });
-      const measured = Number(r.system_decode_tps);
-      const model = res.decode.systemTokensPerS;
-      const cal = r.model === 'Llama-3.3-70B-Instruct';
-      return { file, label: `${r.model} tp${r.tp} b${batch}`, metric: 'decode tok/s', measured, model, errorPct: pct(model, measured), use: cal ? 'calibration' : 'check' };
-    }),
-  'trtllm_v09.csv': (csv, file) =>
-    csv.rows.map((r) => {
-      const sys = loadSystem(gpuPreset(r.gpu!));
-      const p = precision('precision', r.precision);
-      const [tp, batch, inT, outT] = [Number(r.tp), Number(r.batch), Number(r.input_tokens), Number(r.output_tokens)];
-      const res = evaluate({
-        system: sys,
-        model: loadModel(modelPreset(r.model!)),
-        precision: { weights: p, activations: p, kvCache: p },
-        batch,
-        inputTokens: inT,
-        outputTokens: outT,
-        mapping: { tp, pp: 1, dp: 1, sp: 1, ep: 1 },
-      });
-      // Static batch: the whole batch is prefilled, then decoded; output tokens/s per GPU.
-      const totalS = res.prefill.stepTimeS + res.decode.stepTimeS * outT;
-      const model = (batch * outT) / totalS / tp;
-      const measured = Number(r.tokens_per_s_per_gpu);
-      const cal = r.model === 'Llama-2-7B';
-      const label = `${r.gpu} ${r.model} ${r.precision} tp${tp} b${batch} ${inT}/${outT}${res.feasible ? '' : ' (model: infeasible)'}`;
-      return { file, label, metric: 'tok/s/GPU', measured, model, errorPct: pct(model, measured), use: cal ? 'calibration' : 'check' };
-    }),
-  'gemm_tflops.csv': (csv, file) =>
-    csv.rows.map((r) => {
-      const sys = loadSystem(gpuPreset(r.gpu!));
-      const [m, n, k] = [Number(r.m), Number(r.n), Number(r.k)];
-      const p = precision('precision', r.precision) as Precision;
-      const res = evaluateGemm(sys, m, n, k, p, 2);
-      const label = `${r.gpu} ${r.precision} ${m}x${n}x${k}`;
-      const measured = Number(r.measured_tflops);
-      const cal = m === n && n === k && GEMM_CALIBRATION.has(`${r.gpu} ${r.precision} ${m}`);
-      return { file, label, metric: 'TFLOPS', measured, model: res.tflops, errorPct: pct(res.tflops, measured), use: cal ? 'calibration' : 'check' };
-    }),
-  'hbm_stream.csv': (csv, file) =>
-    csv.rows.map((r) => {
-      // Inference traffic is read-dominated: compare with the STREAM dot (read-only) kernel.
-      const bw = memoryBandwidth(loadSystem(gpuPreset(r.gpu!)));
-      const measured = Number(r.dot_TBps);
-      const model = bw.effectiveGBps / 1000;
-      return { file, label: `${r.gpu} dot`, metric: 'TB/s', measured, model, errorPct: pct(model, measured), use: HBM_CALIBRATION.has(r.gpu!) ? 'calibration' : 'check' };
-    }),
-  'decode_batch1.csv': (csv, file) =>
-    csv.rows
-      .filter((r) => Number(r.tp) === 1)
-      .map((r) => {
-        // gpt-fast: torch.compile with CUDA graphs, the whole step is one graph (launch gaps ~1 us),
-        // sampling on the GPU (no per-step host work to speak of). The GPUs were capped at 330 W.
-        const sys = withSoftware(loadSystem(gpuPreset(r.gpu!)), { kernelLaunchUs: 1.0, stepOverheadUs: 50 }, 330);
-        const p = precision('precision', r.precision);
+/** A "<count>x<gpu>" system name of a dataset (e.g. 8xH100-SXM): the device count. */
+function deviceCount(r: CsvRow, col: string): number {
+  const m = /^(\d+)x/.exec(r.str(col));
+  if (!m || Number(m[1]) < 1) r.fail(col, 'a system name "<count>x<gpu>", e.g. 8xH100-SXM');
+  return Number(m[1]);
+}
+
+interface Handler {
+  /** The columns the rows must have (checked against the header before any row runs). */
+  columns: readonly string[];
+  run: (csv: Csv, file: string) => ValidationRow[];
+}
+
+const handlers: Record<string, Handler> = {
+  'allreduce_busbw.csv': {
+    columns: ['system', 'algorithm', 'message_bytes', 'busbw_GBps'],
+    run: (csv, file) =>
+      csv.rows.map((r) => {
+        const system = r.str('system');
+        const p = deviceCount(r, 'system');
+        const sys = withStartup(loadSystem(r.as('system', gpuPreset)), NCCL_STARTUP_US, NCCL_STEP_US);
+        const levels = sys.network as NetworkLevel[];
+        const bytes = r.int('message_bytes');
+        const algorithm = r.opt('algorithm');
+        // NVLS = in-switch reduction; Ring = NCCL's ring only; default = NCCL 2.18's choice without
+        // NVLS: its ring or its double binary tree.
+        const algs: LevelAlgorithm[] | undefined =
+          algorithm === 'Ring' ? ['ring'] : algorithm === 'NVLS' ? undefined : ['ring', 'double-binary-tree'];
+        const lv = algorithm === 'NVLS' ? levels : levels.map((l) => ({ ...l, inSwitchReduction: false }));
+        const c = collectiveCost('all-reduce', bytes, [p], lv, algs ? { algorithms: algs } : undefined);
+        const model = busBandwidthGBps('all-reduce', bytes, p, c.timeS);
+        const measured = r.pos('busbw_GBps');
+        const label = `${system} ${algorithm} ${bytes >= 2 ** 30 ? `${bytes / 2 ** 30} GiB` : `${bytes / 2 ** 20} MiB`}`;
+        const cal = (system === '8xH100-SXM' && algorithm === 'NVLS' && (bytes === 8589934592 || bytes === MIB16)) || (system === '8xA100-SXM-80GB' && (bytes === 8589934592 || bytes === MIB16)) || (system === '8xB200-SXM' && algorithm === 'Ring');
+        return { file, label, metric: 'busbw GB/s', measured, model, errorPct: pct(model, measured), use: bytes < MIB16 ? 'info' : cal ? 'calibration' : 'check' };
+      }),
+  },
+  'ag_gemm_h100.csv': {
+    columns: ['M', 'N', 'K', 'ag_bytes', 'measured_ms'],
+    run: (csv, file) =>
+      csv.rows.map((r) => {
+        // TP8 all-gather of the A operand (bf16) fused with the GEMM: the GEMM's waves overlap the
+        // gather's chunks. ag_bytes is each GPU's shard, so the gathered output is 8x that.
+        const sys = loadSystem('h100-sxm');
+        const levels = sys.network as NetworkLevel[];
+        const [M, N, K] = [r.int('M'), r.int('N'), r.int('K')];
+        const agBytes = r.int('ag_bytes');
+        const measured = r.pos('measured_ms');
+        const g = evaluateGemm(sys, M, N, K, 'bf16', 2);
+        const ag = collectiveCost('all-gather', 8 * agBytes, [8], levels);
+        const t = overlapTile(g.timeS, ag.timeS, g.waves, true).totalS;
+        return { file, label: `${M}x${N}x${K}`, metric: 'ms', measured, model: t * 1e3, errorPct: pct(t * 1e3, measured), use: 'check' as const };
+      }),
+  },
+  'mi325x_vllm_decode.csv': {
+    columns: ['model', 'tp', 'precision', 'input_tokens', 'output_tokens', 'batch', 'system_decode_tps'],
+    run: (csv, file) =>
+      csv.rows.map((r) => {
+        const sys = loadSystem('mi325x');
+        const p = r.as('precision', (v) => precision('precision', v));
+        const batch = r.int('batch');
+        const tp = r.int('tp');
+        const modelName = r.str('model');
+        const model = loadModel(r.as('model', (v) => modelPreset(v.replace('Llama-3.3-70B', 'llama-3.3-70b'))));
+        const inputTokens = r.int('input_tokens');
+        const outputTokens = r.int('output_tokens');
+        const measured = r.pos('system_decode_tps');
         const res = evaluate({
           system: sys,
-          model: loadModel(modelPreset(r.model!)),
+          model,
           precision: { weights: p, activations: p, kvCache: p },
-          batch: Number(r.batch),
-          inputTokens: 5,
-          outputTokens: 200,
+          batch,
+          inputTokens,
+          outputTokens,
+          mapping: { tp, pp: 1, dp: 1, sp: 1, ep: 1 },
         });
-        const measured = Number(r.measured_tokens_per_s);
-        const model = res.decode.systemTokensPerS;
-        return { file, label: `${r.gpu} ${r.model} tp${r.tp} b${r.batch}`, metric: 'tok/s', measured, model, errorPct: pct(model, measured), use: 'check' as const };
+        const modelTps = res.decode.systemTokensPerS;
+        const cal = modelName === 'Llama-3.3-70B-Instruct';
+        return { file, label: `${modelName} tp${tp} b${batch}`, metric: 'decode tok/s', measured, model: modelTps, errorPct: pct(modelTps, measured), use: cal ? 'calibration' : 'check' };
       }),
+  },
+  'trtllm_v09.csv': {
+    columns: ['gpu', 'model', 'precision', 'tp', 'batch', 'input_tokens', 'output_tokens', 'tokens_per_s_per_gpu'],
+    run: (csv, file) =>
+      csv.rows.map((r) => {
+        const sys = loadSystem(r.as('gpu', gpuPreset));
+        const p = r.as('precision', (v) => precision('precision', v));
+        const [tp, batch, inT, outT] = [r.int('tp'), r.int('batch'), r.int('input_tokens'), r.int('output_tokens')];
+        const modelName = r.str('model');
+        const measured = r.pos('tokens_per_s_per_gpu');
+        const res = evaluate({
+          system: sys,
+          model: loadModel(r.as('model', modelPreset)),
+          precision: { weights: p, activations: p, kvCache: p },
+          batch,
+          inputTokens: inT,
+          outputTokens: outT,
+          mapping: { tp, pp: 1, dp: 1, sp: 1, ep: 1 },
+        });
+        // Static batch: the whole batch is prefilled, then decoded; output tokens/s per GPU.
+        const totalS = res.prefill.stepTimeS + res.decode.stepTimeS * outT;
+        const model = (batch * outT) / totalS / tp;
+        const cal = modelName === 'Llama-2-7B';
+        const label = `${r.str('gpu')} ${modelName} ${p} tp${tp} b${batch} ${inT}/${outT}${res.feasible ? '' : ' (model: infeasible)'}`;
+        return { file, label, metric: 'tok/s/GPU', measured, model, errorPct: pct(model, measured), use: cal ? 'calibration' : 'check' };
+      }),
+  },
+  'gemm_tflops.csv': {
+    columns: ['gpu', 'precision', 'm', 'n', 'k', 'measured_tflops'],
+    run: (csv, file) =>
+      csv.rows.map((r) => {
+        const gpu = r.str('gpu');
+        const sys = loadSystem(r.as('gpu', gpuPreset));
+        const [m, n, k] = [r.int('m'), r.int('n'), r.int('k')];
+        const p = r.as('precision', (v) => precision('precision', v)) as Precision;
+        const measured = r.pos('measured_tflops');
+        const res = evaluateGemm(sys, m, n, k, p, 2);
+        const label = `${gpu} ${p} ${m}x${n}x${k}`;
+        const cal = m === n && n === k && GEMM_CALIBRATION.has(`${gpu} ${p} ${m}`);
+        return { file, label, metric: 'TFLOPS', measured, model: res.tflops, errorPct: pct(res.tflops, measured), use: cal ? 'calibration' : 'check' };
+      }),
+  },
+  'hbm_stream.csv': {
+    columns: ['gpu', 'dot_TBps'],
+    run: (csv, file) =>
+      csv.rows.map((r) => {
+        // Inference traffic is read-dominated: compare with the STREAM dot (read-only) kernel.
+        const gpu = r.str('gpu');
+        const bw = memoryBandwidth(loadSystem(r.as('gpu', gpuPreset)));
+        const measured = r.pos('dot_TBps');
+        const model = bw.effectiveGBps / 1000;
+        return { file, label: `${gpu} dot`, metric: 'TB/s', measured, model, errorPct: pct(model, measured), use: HBM_CALIBRATION.has(gpu) ? 'calibration' : 'check' };
+      }),
+  },
+  'decode_batch1.csv': {
+    columns: ['gpu', 'model', 'precision', 'tp', 'batch', 'measured_tokens_per_s'],
+    run: (csv, file) =>
+      csv.rows
+        .filter((r) => r.int('tp') === 1)
+        .map((r) => {
+          // gpt-fast: torch.compile with CUDA graphs, the whole step is one graph (launch gaps ~1 us),
+          // sampling on the GPU (no per-step host work to speak of). The GPUs were capped at 330 W.
+          const sys = withSoftware(loadSystem(r.as('gpu', gpuPreset)), { kernelLaunchUs: 1.0, stepOverheadUs: 50 }, 330);
+          const p = r.as('precision', (v) => precision('precision', v));
+          const batch = r.int('batch');
+          const measured = r.pos('measured_tokens_per_s');
+          const res = evaluate({
+            system: sys,
+            model: loadModel(r.as('model', modelPreset)),
+            precision: { weights: p, activations: p, kvCache: p },
+            batch,
+            inputTokens: 5,
+            outputTokens: 200,
+          });
+          const model = res.decode.systemTokensPerS;
+          return { file, label: `${r.str('gpu')} ${r.str('model')} tp1 b${batch}`, metric: 'tok/s', measured, model, errorPct: pct(model, measured), use: 'check' as const };
+        }),
+  },
 };
 
 // ---- MLPerf v4.1 Llama-2-70B Server (issue 4, serving) ------------------------------------------
@@ -229,23 +348,23 @@ const handlers: Record<string, (csv: Csv, file: string) => ValidationRow[]> = {
 const MLPERF_REQUESTS = 20000;
 function mlperfServer(csv: Csv, file: string): ValidationRow[] {
   const out: ValidationRow[] = [];
-  for (const r of csv.rows.filter((x) => x.scenario === 'Server')) {
-    const sysName = r.system!;
-    const count = Number(sysName.split('x')[0]);
+  for (const r of csv.rows.filter((x) => x.opt('scenario') === 'Server')) {
+    const sysName = r.str('system');
+    const count = deviceCount(r, 'system');
     const gpu = sysName.replace(/^\d+x/, '');
     const isGh200 = /gh200/i.test(gpu);
-    const preset = isGh200 ? 'h200-sxm' : gpuPreset(gpu);
-    const par = r.parallelism ?? '';
+    const preset = isGh200 ? 'h200-sxm' : r.as('system', () => gpuPreset(gpu));
+    const par = r.opt('parallelism');
     const tp = Number(/TP(\d+)/i.exec(par)?.[1] ?? '1');
     const dp = Math.max(1, Math.round(count / tp));
     const perEngineBatch = Number(/batch (\d+)/i.exec(par)?.[1] ?? '256');
-    const vllm = /vllm/i.test(r.software ?? '');
+    const vllm = /vllm/i.test(r.opt('software'));
     // The preset's software block (TensorRT-LLM-class on NVIDIA, vLLM-on-ROCm on AMD) is used as is.
     const sys = loadSystem(preset);
-    const p = precision('precision', (r.precision ?? 'fp8').split(' ')[0]);
+    const p = r.opt('precision') === '' ? 'fp8' : r.as('precision', (v) => precision('precision', v.split(' ')[0]));
     const model = loadModel('llama-2-70b');
     const base = loadServingWorkload('mlperf-llama2-70b');
-    const rate = Number(r.samples_per_s);
+    const rate = r.pos('samples_per_s');
     const w = withArrival(base, { ratePerS: rate });
     const lm = lengthsOf(w, model.maxPositionEmbeddings);
     const prepared = prepareServing(
@@ -262,33 +381,38 @@ function mlperfServer(csv: Csv, file: string): ValidationRow[] {
     );
     const sim = simulate(prepared, w, { requests: MLPERF_REQUESTS, seed: 1 });
     const note = isGh200 ? ' (GH200 as h200-sxm)' : '';
-    const label = `${sysName} ${r.software} tp${tp} dp${dp} @${rate} req/s${note}`;
-    const row = (metric: string, measured: string | undefined, model: number) => {
-      const m = Number(measured);
-      if (!measured || !Number.isFinite(m)) return;
+    const label = `${sysName} ${r.opt('software')} tp${tp} dp${dp} @${rate} req/s${note}`;
+    // An empty cell is a figure the submission did not report (skipped); anything else must be a number.
+    const row = (metric: string, col: string, model: number) => {
+      if (r.opt(col) === '') return;
+      const m = r.pos(col);
       out.push({ file, label, metric, measured: m, model, errorPct: pct(model, m), use: 'check' });
     };
-    row('tok/s', r.tokens_per_s, sim.throughput.outputTokensPerS);
-    row('TTFT mean ms', r.ttft_mean_ms, sim.ttftS.mean * 1e3);
-    row('TTFT p99 ms', r.ttft_p99_ms, sim.ttftS.p99 * 1e3);
-    row('TPOT mean ms', r.tpot_mean_ms, sim.tpotS.mean * 1e3);
-    row('TPOT p99 ms', r.tpot_p99_ms, sim.tpotS.p99 * 1e3);
+    row('tok/s', 'tokens_per_s', sim.throughput.outputTokensPerS);
+    row('TTFT mean ms', 'ttft_mean_ms', sim.ttftS.mean * 1e3);
+    row('TTFT p99 ms', 'ttft_p99_ms', sim.ttftS.p99 * 1e3);
+    row('TPOT mean ms', 'tpot_mean_ms', sim.tpotS.mean * 1e3);
+    row('TPOT p99 ms', 'tpot_p99_ms', sim.tpotS.p99 * 1e3);
   }
   return out;
 }
-handlers['mlperf_v41_llama2_70b.csv'] = mlperfServer;
+handlers['mlperf_v41_llama2_70b.csv'] = { columns: ['system', 'scenario', 'samples_per_s'], run: mlperfServer };
 
 export function supportedDatasets(): string[] {
   return Object.keys(handlers);
 }
 
 export function validateFiles(files: string[]): ValidationRow[] {
-  const out: ValidationRow[] = [];
-  for (const f of files) {
+  // Every file is read and its header checked before any row is evaluated: a bad last file fails
+  // at once, not after the others have run.
+  const jobs = files.map((f) => {
+    if (!existsSync(f)) throw new ConfigError('--data', f, 'an existing CSV file (no such file)');
     const h = handlers[basename(f)];
-    if (!h) throw new ConfigError('--data', f, `one of the supported datasets: ${supportedDatasets().join(', ')}`);
-    out.push(...h(readCsv(f), basename(f)));
-  }
+    if (!h) throw new ConfigError('--data', f, `a file named as one of the supported datasets: ${supportedDatasets().join(', ')}`);
+    return { h, csv: readCsv(f, h.columns), name: basename(f) };
+  });
+  const out: ValidationRow[] = [];
+  for (const j of jobs) out.push(...j.h.run(j.csv, j.name));
   return out;
 }
 

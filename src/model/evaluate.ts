@@ -112,6 +112,8 @@ export interface EvalResult {
     otherW: number;
   };
   thermal: {
+    /** Every layer, column by column bottom to top, each column ending with its TIM ('tim'); then
+     *  column 'package': the lid ('lid') and the heat-sink base ('sink-base'). Empty when detail is false. */
     layers: { column: string; layer: string; tempC: number; powerW: number }[];
     lidC: number;
     maxLogicC: number;
@@ -1078,8 +1080,10 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   };
 }
 
-/** Every layer's temperature and power at an operating point (when `withLayers`), and the lid: the superposition of
- *  the unit responses, straight into the reported rows. */
+/** Every layer's temperature and power at an operating point (when `withLayers`), and the lid: the
+ *  superposition of the unit responses, straight into the reported rows. The rows run column by
+ *  column, bottom to top, each column ending with its TIM; then the package's lid and the heat-sink
+ *  base (the lid-sink interface). TIM, lid and sink dissipate nothing (powerW 0). */
 function thermalOf(o: Operating, pkg: SystemSpec['package'], withLayers: boolean): { layers: EvalResult['thermal']['layers']; lidC: number } {
   const pr = unitResponses(pkg);
   const resp = pr.units;
@@ -1090,22 +1094,32 @@ function thermalOf(o: Operating, pkg: SystemSpec['package'], withLayers: boolean
     lid += o.logicSrcW[d]! * resp[d]!.logicLidC;
     lid += o.dramSrcW[d]! * resp[d]!.dramLidC;
   }
-  const count = withLayers ? pr.kinds.length : 0;
-  const layers: EvalResult['thermal']['layers'] = new Array(count);
-  for (let li = 0; li < count; li++) {
-    let tempC = ambientC;
-    let powerW = 0;
-    for (let d = 0; d < n; d++) {
-      const r = resp[d]!;
-      const wl = o.logicSrcW[d]!;
-      tempC += wl * r.logicFlat[li]!;
-      powerW += wl * r.logicPowerW[li]!;
-      const wd = o.dramSrcW[d]!;
-      tempC += wd * r.dramFlat[li]!;
-      powerW += wd * r.dramPowerW[li]!;
+  if (!withLayers) return { layers: [], lidC: ambientC + lid };
+  const layers: EvalResult['thermal']['layers'] = new Array(pr.kinds.length + pr.columns.length + 2);
+  let row = 0;
+  let li = 0;
+  for (let ci = 0; ci < pr.columns.length; ci++) {
+    const col = pr.columns[ci]!;
+    for (; li < col.end; li++) {
+      let tempC = ambientC;
+      let powerW = 0;
+      for (let d = 0; d < n; d++) {
+        const r = resp[d]!;
+        const wl = o.logicSrcW[d]!;
+        tempC += wl * r.logicFlat[li]!;
+        powerW += wl * r.logicPowerW[li]!;
+        const wd = o.dramSrcW[d]!;
+        tempC += wd * r.dramFlat[li]!;
+        powerW += wd * r.dramPowerW[li]!;
+      }
+      layers[row++] = { column: pr.columnNames[li]!, layer: pr.layerNames[li]!, tempC, powerW };
     }
-    layers[li] = { column: pr.columnNames[li]!, layer: pr.layerNames[li]!, tempC, powerW };
+    let timC = ambientC;
+    for (let d = 0; d < n; d++) timC += o.logicSrcW[d]! * resp[d]!.logicTim[ci]! + o.dramSrcW[d]! * resp[d]!.dramTim[ci]!;
+    layers[row++] = { column: col.name, layer: 'tim', tempC: timC, powerW: 0 };
   }
+  layers[row++] = { column: 'package', layer: 'lid', tempC: ambientC + lid, powerW: 0 };
+  layers[row++] = { column: 'package', layer: 'sink-base', tempC: ambientC + lid * pr.sinkBasePerLid, powerW: 0 };
   return { layers, lidC: ambientC + lid };
 }
 
@@ -1132,6 +1146,9 @@ interface UnitResponse {
   dramFlat: number[];
   logicPowerW: number[];
   dramPowerW: number[];
+  /** Rise of each column's TIM per watt of this source (columns in order). */
+  logicTim: number[];
+  dramTim: number[];
   /** Lid rise per watt of this source. */
   logicLidC: number;
   dramLidC: number;
@@ -1142,6 +1159,11 @@ interface PackageResponse {
   kinds: number[];
   columnNames: string[];
   layerNames: string[];
+  /** Per column: its name and the index one past its last layer in the flat arrays. */
+  columns: { name: string; end: number }[];
+  /** Rise of the heat-sink base (the lid-sink interface) per kelvin of lid rise: all heat into the
+   *  sink crosses the lid's upper half and then the sink, so it is R_sink / (R_lid/2 + R_sink). */
+  sinkBasePerLid: number;
 }
 const responseCache = new RecentCache<SystemSpec['package'], PackageResponse>(4);
 function unitResponses(pkg: SystemSpec['package']): PackageResponse {
@@ -1178,8 +1200,9 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
     const powerW = new Array<number>(kinds.length).fill(0);
     for (let l = 0; l < kinds.length; l++) if (owner[l] === src && (kinds[l] === 1) === logic) powerW[l] = unitPowerW[l]!;
     const rise = new Array<number>(kinds.length).fill(0);
-    const lidC = solveFlat(f, powerW, rise).lidC;
-    return { powerW, rise, lidC };
+    const tim = new Array<number>(cols.length).fill(0);
+    const lidC = solveFlat(f, powerW, rise, tim).lidC;
+    return { powerW, rise, tim, lidC };
   };
   const units = chiplets.map((_, k): UnitResponse => {
     const lg = caseOf(k, true);
@@ -1191,11 +1214,14 @@ function unitResponses(pkg: SystemSpec['package']): PackageResponse {
       dramFlat: dr.rise,
       logicPowerW: lg.powerW,
       dramPowerW: dr.powerW,
+      logicTim: lg.tim,
+      dramTim: dr.tim,
       logicLidC: lg.lidC,
       dramLidC: dr.lidC,
     };
   });
-  r = { units, kinds, columnNames, layerNames };
+  const columns = cols.map((c, ci) => ({ name: c.name, end: f.offsets[ci]! + c.layers.length }));
+  r = { units, kinds, columnNames, layerNames, columns, sinkBasePerLid: pkg.thermal.sinkResistanceKPerW / f.rLidToAmb };
   responseCache.set(pkg, r);
   return r;
 }
