@@ -118,7 +118,18 @@ export class Coordinator {
     // (deterministic, so a resumed run splits in the same order).
     this.hints = (opts.warmStart ?? this.ctx.space.size >= WARM_START_MIN_POINTS) ? warmStartHints(this.ctx) : [];
     this.db = openWriteDb(dbFile);
-    this.run = openRun(
+    try {
+      this.run = this.openStored(spec, opts);
+    } catch (e) {
+      this.db.close(); // releases the writer lock: the process may open the database again
+      throw e;
+    }
+    this.progress = this.readProgress();
+  }
+
+  /** Opens or resumes the run in the database (the constructor's writes). */
+  private openStored(spec: RunSpec, opts: CoordinatorOptions): Run {
+    const run = openRun(
       this.db,
       {
         spec,
@@ -128,6 +139,7 @@ export class Coordinator {
       },
       { newRun: opts.newRun ?? false },
     );
+    (this as { run: Run }).run = run; // the rest (rebuildFromStore) reads this.run
     // A run killed after its row was written but before its subspaces were (the initial split and
     // its bounds take a while) has nothing stored to resume: it starts afresh.
     const stored = this.run.resumed ? summary(this.db, this.run.id).progress : null;
@@ -149,7 +161,7 @@ export class Coordinator {
       );
       logEvent(this.run, 'start', { subspaces: subs.length, depth, hints: this.hints.map(String) });
     }
-    this.progress = this.readProgress();
+    return run;
   }
 
   private readProgress(): Progress {
