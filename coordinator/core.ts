@@ -5,7 +5,8 @@ import { ParetoArchive, TopK, type Entry, type Incumbents } from '../src/search/
 import { subspaceBound } from '../src/search/bounds.js';
 import { warmStartHints } from '../src/search/warmstart.js';
 import { makeRunContext, type RunSpec } from '../src/search/context.js';
-import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js';
+import { SystemCache, type Design, type RunContext, type SubspaceResult } from '../src/search/engine.js';
+import { PointKeys, type KeyValues } from '../src/search/keys.js';
 import { objectiveValues, OBJECTIVES } from '../src/search/objective.js';
 import { children, rootSubspace, subspaceById, type Subspace } from '../src/space/index.js';
 import {
@@ -312,6 +313,7 @@ export class Coordinator {
       ],
       objectives: d.figures,
       params: d.params,
+      columns: this.columnsOf(d.id),
       // A design received over the wire carries its metrics as JSON: stored as is (no re-serialising).
       metrics: d.metrics,
     }))
@@ -336,6 +338,12 @@ export class Coordinator {
     this.topk.forEach((t, i) => (t.items = topk[i]!.items));
     this.count(r);
     return true;
+  }
+
+  private keys: PointKeys | null = null;
+  /** The key columns of a kept design, from its applied system, precision and mapping (search/keys.ts). */
+  private columnsOf(id: bigint): KeyValues {
+    return (this.keys ??= new PointKeys(this.ctx, new SystemCache(this.ctx))).of(id);
   }
 
   private snap(): Snap {
@@ -370,7 +378,7 @@ export class Coordinator {
       ];
       if (keptAs.length === 0) continue;
       const mj = metricsText(d);
-      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, ...(mj !== undefined ? { metricsJson: mj } : { metrics: d.metrics }) });
+      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, columns: this.columnsOf(d.id), ...(mj !== undefined ? { metricsJson: mj } : { metrics: d.metrics }) });
     }
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
     return validateCommit(
