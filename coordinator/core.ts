@@ -5,7 +5,8 @@ import { ParetoArchive, TopK, type Entry, type Incumbents } from '../src/search/
 import { subspaceBound } from '../src/search/bounds.js';
 import { warmStartHints } from '../src/search/warmstart.js';
 import { makeRunContext, type RunSpec } from '../src/search/context.js';
-import type { Design, RunContext, SubspaceResult } from '../src/search/engine.js';
+import { SystemCache, type Design, type RunContext, type SubspaceResult } from '../src/search/engine.js';
+import { PointKeys, type KeyValues } from '../src/search/keys.js';
 import { objectiveValues, OBJECTIVES } from '../src/search/objective.js';
 import { children, rootSubspace, subspaceById, type Subspace } from '../src/space/index.js';
 import {
@@ -118,7 +119,18 @@ export class Coordinator {
     // (deterministic, so a resumed run splits in the same order).
     this.hints = (opts.warmStart ?? this.ctx.space.size >= WARM_START_MIN_POINTS) ? warmStartHints(this.ctx) : [];
     this.db = openWriteDb(dbFile);
-    this.run = openRun(
+    try {
+      this.run = this.openStored(spec, opts);
+    } catch (e) {
+      this.db.close(); // releases the writer lock: the process may open the database again
+      throw e;
+    }
+    this.progress = this.readProgress();
+  }
+
+  /** Opens or resumes the run in the database (the constructor's writes). */
+  private openStored(spec: RunSpec, opts: CoordinatorOptions): Run {
+    const run = openRun(
       this.db,
       {
         spec,
@@ -128,6 +140,7 @@ export class Coordinator {
       },
       { newRun: opts.newRun ?? false },
     );
+    (this as { run: Run }).run = run; // the rest (rebuildFromStore) reads this.run
     // A run killed after its row was written but before its subspaces were (the initial split and
     // its bounds take a while) has nothing stored to resume: it starts afresh.
     const stored = this.run.resumed ? summary(this.db, this.run.id).progress : null;
@@ -149,7 +162,7 @@ export class Coordinator {
       );
       logEvent(this.run, 'start', { subspaces: subs.length, depth, hints: this.hints.map(String) });
     }
-    this.progress = this.readProgress();
+    return run;
   }
 
   private readProgress(): Progress {
@@ -300,6 +313,7 @@ export class Coordinator {
       ],
       objectives: d.figures,
       params: d.params,
+      columns: this.columnsOf(d.id),
       // A design received over the wire carries its metrics as JSON: stored as is (no re-serialising).
       metrics: d.metrics,
     }))
@@ -324,6 +338,12 @@ export class Coordinator {
     this.topk.forEach((t, i) => (t.items = topk[i]!.items));
     this.count(r);
     return true;
+  }
+
+  private keys: PointKeys | null = null;
+  /** The key columns of a kept design, from its applied system, precision and mapping (search/keys.ts). */
+  private columnsOf(id: bigint): KeyValues {
+    return (this.keys ??= new PointKeys(this.ctx, new SystemCache(this.ctx))).of(id);
   }
 
   private snap(): Snap {
@@ -358,7 +378,7 @@ export class Coordinator {
       ];
       if (keptAs.length === 0) continue;
       const mj = metricsText(d);
-      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, ...(mj !== undefined ? { metricsJson: mj } : { metrics: d.metrics }) });
+      rows.push({ pointId: d.id, keptAs, objectives: d.figures, params: d.params, columns: this.columnsOf(d.id), ...(mj !== undefined ? { metricsJson: mj } : { metrics: d.metrics }) });
     }
     const best = r.designs.find((d) => d.keptAs.includes('subspace-best'));
     return validateCommit(

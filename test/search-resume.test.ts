@@ -3,7 +3,7 @@
 // workers; a different spec on the same database is refused unless --new-run.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -50,6 +50,9 @@ describe('embedded search on a database', () => {
     for (const delayMs of [900, 1700]) {
       const child = spawn(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2'], { stdio: 'ignore' });
       const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, sig) => r([code, sig])));
+      // Counted from when the writer holds the database (its lock file exists): start-up takes from
+      // under a second to several on a loaded machine.
+      for (const t0 = Date.now(); !existsSync(`${db}.lock`) && Date.now() - t0 < 60_000; ) await new Promise((r) => setTimeout(r, 20));
       await new Promise((r) => setTimeout(r, delayMs));
       child.kill('SIGKILL');
       // Killed by the signal: it must not have stopped by itself before (a resumed run that finds

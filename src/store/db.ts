@@ -1,8 +1,10 @@
-// Opening a strata database (DESIGN 4.3): the writer connection (WAL, one writer: the coordinator)
-// and read-only connections for queries (`strata query`, `strata status`, `strata report`).
+// Opening a strata database (DESIGN 4.3): the writer connection (WAL, one writer: the coordinator,
+// enforced by the lock file `<db>.lock`, lock.ts) and read-only connections for queries
+// (`strata query`, `strata status`, `strata report`), which take no lock.
 import { existsSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../model/errors.js';
+import { acquireWriteLock } from './lock.js';
 import { APPLICATION_ID, DDL, OBJECTIVES, objectiveIndexDdl, SCHEMA_VERSION, TABLES, type ObjectiveColumn } from './schema.js';
 
 export type Db = Database.Database;
@@ -24,14 +26,29 @@ export interface OpenOptions {
 
 /**
  * Opens (creating if needed) the database file for writing. Only the coordinator calls this.
+ * One writer per file: takes the lock `<db>.lock` first (lock.ts) and throws WriterLockedError (a
+ * ConfigError on `--db`) while another live writer holds it, before anything is opened or written.
+ * The lock is released by the connection's close() (or when the process exits).
  * Throws ConfigError (path `--db`) on a file that is not a strata database or has a newer schema.
  */
 export function openWriteDb(file: string, opts: OpenOptions = {}): Db {
+  const lock = acquireWriteLock(file);
   let db: Db;
   try {
     db = new Database(file);
   } catch (e) {
+    lock?.release();
     throw new ConfigError('--db', file, `a writable SQLite database file (${(e as Error).message})`);
+  }
+  if (lock) {
+    const close = db.close.bind(db);
+    db.close = () => {
+      try {
+        return close();
+      } finally {
+        lock.release();
+      }
+    };
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);

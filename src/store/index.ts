@@ -4,3 +4,4 @@ export * from './db.js';
 export * from './writer.js';
 export * from './query.js';
 export { canonicalJson, toBig, sumDec } from './bigint.js';
+export * from './lock.js';

@@ -37,7 +37,12 @@ export const OBJECTIVE_CAMEL: Readonly<Record<ObjectiveColumn, string>> = {
   energy_per_token_j: 'energyPerTokenJ',
 };
 
-/** Key design columns of `designs` usable in `best --where` (real columns, filled from the point). */
+/**
+ * Key design columns of `designs` usable in `best --where` (real columns). The coordinator fills them
+ * from what each kept design is, not from dim names (src/search/keys.ts): layers, connected_layers and
+ * bonding describe the decode chiplet's DRAM stack (the only chiplet's in a one-chiplet package),
+ * precision is the weights' precision, devices = tp*pp*dp*sp, system the base system's name.
+ */
 export const KEY_COLUMNS = {
   layers: 'number',
   connected_layers: 'number',

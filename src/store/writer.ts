@@ -102,7 +102,9 @@ export interface DesignRow {
   /** The point's dim values (JSON). */
   params: Record<string, unknown>;
   /**
-   * Key columns for `best --where`. Missing ones are taken from `params` by column name, its camelCase,
+   * Key columns for `best --where`. The coordinator passes all of them, derived from the design's
+   * applied system, precision and mapping (src/search/keys.ts, which defines what each one means).
+   * Missing ones (direct callers of the store) are taken from `params` by column name, its camelCase,
    * and for tp/pp/dp/sp/ep from the first object-valued param that has a numeric `tp` (the mapping).
    */
   columns?: Partial<Record<KeyColumn, number | string | null>>;
