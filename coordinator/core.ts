@@ -14,6 +14,7 @@ import {
   commitValidated,
   CommitError,
   ensureSubspaces,
+  expireLeases,
   getArchive,
   leaseNextMany,
   logEvent,
@@ -249,6 +250,14 @@ export class Coordinator {
     if (this.bounds.size >= 500_000) this.bounds.clear(); // a long run splits millions: keep memory bounded
     this.bounds.set(sub.id, c);
     return c;
+  }
+
+  /**
+   * Expired leases back to the queue (an attempt counted; failed at the retry limit). Leasing does it
+   * too; the gRPC coordinator also calls it on its tick, so leases expire when no worker asks for more.
+   */
+  expire(nowMs = Date.now()): { requeued: string[]; failed: string[] } {
+    return expireLeases(this.run, nowMs, this.maxAttempts);
   }
 
   renew(owner: string, ids: string[], nowMs = Date.now()) {

@@ -606,6 +606,9 @@ export class CoordinatorServer {
       demand += s.credits + s.threads;
       if (s.credits > 0 && !s.out.blocked) asking.push(s);
     }
+    // Leasing expires the overdue leases first; with no worker asking, they expire here all the same
+    // (a worker that stopped heartbeating must lose its leases even when the others are busy).
+    if (asking.length === 0) this.co.expire();
     const got = asking.length > 0 ? this.co.leaseMany(asking.map((s) => ({ owner: s.workerId, n: Math.min(s.credits, 64) }))) : [];
     if (this.co.finished()) {
       this.broadcastIncumbent();
