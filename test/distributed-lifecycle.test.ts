@@ -71,4 +71,45 @@ describe('leases and workers on a live coordinator', () => {
     }
   });
 
+  it('SIGTERM on a worker: it finishes its running search, gives its other leases back, leaves cleanly and exits 0; no attempt counted; the run then completes with the same answer', async () => {
+    const db = join(dir, 'signal.db');
+    const co = await startCoordinator(db, ['--lease-ms', '2000', '--max-attempts', '1000', '--quiet']);
+    procs.push(co);
+    const addr = `127.0.0.1:${co.port}`;
+    const w1 = startWorker(addr, ['--prefetch', '3']);
+    procs.push(w1);
+    // Working: it has committed and holds leases again.
+    await until('the first worker commits and holds leases', () => {
+      const done = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM subspaces WHERE state = 'done' AND committed_by IS NOT NULL AND committed_by <> ''`)[0]!.n;
+      const held = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM subspaces WHERE state = 'leased'`)[0]!.n;
+      return done >= 3 && held >= 2;
+    });
+    const workerId = dbQuery<{ id: string }>(db, `SELECT id FROM workers`)[0]!.id;
+    w1.child.kill('SIGTERM');
+    const code = await within(w1.exited, 30_000, 'worker exit after SIGTERM');
+    expect(code, w1.stderr()).toBe(0);
+    expect(w1.stderr()).toMatch(/SIGTERM: finishing the running searches/);
+    expect(w1.stderr()).toMatch(/stopping: no more leases; finishing [01] running search\(es\), giving back \d+ lease\(s\)/);
+    expect(w1.stderr()).toMatch(/stopped by a signal/);
+    // It left cleanly: gone (not lost), nothing leased to it, and (a lease time later) nothing expired.
+    await sleep(3000);
+    expect(dbQuery(db, `SELECT state FROM workers WHERE id = ?`, workerId)).toEqual([{ state: 'gone' }]);
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM subspaces WHERE state = 'leased'`)[0]!.n).toBe(0);
+    expect(dbQuery<{ n: number }>(db, `SELECT coalesce(sum(attempts), 0) AS n FROM subspaces`)[0]!.n).toBe(0);
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind IN ('lease-expired', 'subspace-failed', 'refused')`)[0]!.n).toBe(0);
+
+    // A second worker finishes the run: the answer of the embedded search, every point once.
+    const w2 = startWorker(addr);
+    procs.push(w2);
+    expect(await within(w2.exited, 240_000, 'second worker'), w2.stderr()).toBe(0);
+    expect(await within(co.exited, 60_000, 'coordinator exit'), co.stderr()).toBe(0);
+    const a = answer(db);
+    expect(a.integrity).toBe('ok');
+    expect(a.state).toBe('done');
+    expect(a.front).toEqual(ref.front);
+    expect(a.total).toBe(64800n);
+    expect(a.tiled).toBe(true);
+    expect(dbQuery<{ n: number }>(db, `SELECT coalesce(sum(attempts), 0) AS n FROM subspaces`)[0]!.n).toBe(0);
+
+  });
 });
