@@ -201,12 +201,14 @@ export class Coordinator {
           if (sub.size > this.maxLeasePoints && sub.depth < this.ctx.space.levels.length - 1) {
             releaseLeases(this.run, owner, [l.id]);
             const kids = children(this.ctx.space, sub);
-            splitSubspace(
+            const split = splitSubspace(
               this.run,
               sub.id,
               kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: this.priority(k) })),
               nowMs,
             );
+            // One live subspace replaced by its children (as splitQueued counts it).
+            if (split) this.progress.total += kids.length - 1;
             continue;
           }
           const b = this.bound(sub);

@@ -6,6 +6,7 @@ import type { RunSpec } from '../src/search/context.js';
 import { closeSpawned, spawnThreads, startPool } from '../worker/pool.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import { fmtBig } from '../src/space/index.js';
+import { noteWorkers } from '../src/store/index.js';
 import { OBJECTIVES } from '../src/search/objective.js';
 
 export interface EmbeddedOptions extends CoordinatorOptions {
@@ -34,6 +35,8 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
   }
   const pool = await startPool(spec, opts.threads, spawned);
   const owner = `embedded@${hostname()}:${process.pid}`;
+  // Its search threads are the run's workers.
+  noteWorkers(co.run, opts.threads);
   const bar =
     opts.progress && process.stderr.isTTY
       ? new cliProgress.SingleBar(

@@ -361,7 +361,16 @@ export class CoordinatorServer {
     }
     if (this.sessions.get(s.workerId) === s) this.sessions.delete(s.workerId);
     this.changed?.();
-    if (this.state === 'done' || this.closedDb) return;
+    if (this.closedDb) return;
+    if (this.state === 'done') {
+      // The run is complete: nothing is lost whichever way the stream ended; the worker is gone.
+      try {
+        setWorkerState(this.co.run, s.workerId, 'gone');
+      } catch (e) {
+        this.log(`closing worker ${s.workerId}: ${(e as Error).message}`);
+      }
+      return;
+    }
     try {
       if (abnormal && s.leases.size > 0) renewLeases(this.co.run, s.workerId, [...s.leases], 0, Date.now());
       else if (s.leases.size > 0) this.co.release(s.workerId);
@@ -798,7 +807,10 @@ export class CoordinatorServer {
       while ((this.sessions.size > 0 || opening()) && Date.now() < until) await this.nextChange(50);
     }
     if (this.ticker) clearInterval(this.ticker);
-    for (const s of [...this.sessions.values()]) {
+    const open = [...this.sessions.values()];
+    // Streams still open: their workers are marked gone (and any leases released) while the database is open.
+    for (const s of open) this.closeSession(s, 'the coordinator stopped', false);
+    for (const s of open) {
       try {
         s.call.end();
       } catch {

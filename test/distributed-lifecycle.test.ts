@@ -111,5 +111,16 @@ describe('leases and workers on a live coordinator', () => {
     expect(a.tiled).toBe(true);
     expect(dbQuery<{ n: number }>(db, `SELECT coalesce(sum(attempts), 0) AS n FROM subspaces`)[0]!.n).toBe(0);
 
+    // Status after the run: both workers gone (none left 'active'), the run counts them, and the
+    // --db table lists them.
+    const workers = dbQuery<{ id: string; state: string }>(db, `SELECT id, state FROM workers ORDER BY joined_ms`);
+    expect(workers.length).toBe(2);
+    expect(workers.map((w) => w.state)).toEqual(['gone', 'gone']);
+    expect(dbQuery(db, `SELECT workers FROM runs`)).toEqual([{ workers: 2 }]);
+    const st = spawnSync(process.execPath, [BIN, 'status', '--db', db], { encoding: 'utf8' });
+    expect(st.status, st.stderr).toBe(0);
+    const row = st.stdout.split('\n').find((l) => /^workers\b/.test(l));
+    expect(row, st.stdout).toBeDefined();
+    for (const w of workers) expect(row).toContain(`${w.id} (gone,`);
   });
 });

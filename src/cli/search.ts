@@ -177,6 +177,7 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
             { item: 'rate (points/s)', value: st.rate === null ? '-' : st.rate.toExponential(3) },
             { item: 'ETA (s)', value: st.etaS === null ? '-' : st.etaS.toFixed(0) },
             { item: 'leases', value: st.leases.map((l) => `${l.owner}: ${l.count}`).join('; ') || '-' },
+            { item: 'workers', value: st.workers.map((w) => `${w.id} (${w.state}, ${w.host}, ${w.threads} threads)`).join('; ') || '-' },
             { item: 'best so far', value: st.best ? JSON.stringify(st.best) : '-' },
           ];
           onResult(formatRows(rows, fmt));

