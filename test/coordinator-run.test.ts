@@ -60,5 +60,18 @@ describe('coordinator bookkeeping', () => {
     }
   });
 
+  it('embedded mode renews the leases of its running searches: with a 5 ms lease none expires, no attempt is counted, same answer', async () => {
+    const db = join(dir, 'short-lease.db');
+    const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2, leaseMs: 5 });
+    const done = co.finished();
+    co.close();
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind IN ('lease-expired', 'subspace-failed')`)[0]!.n).toBe(0);
+    expect(dbQuery<{ n: number }>(db, `SELECT coalesce(sum(attempts), 0) AS n FROM subspaces`)[0]!.n).toBe(0);
+    expect(done).toBe(true);
+    expectReference(db);
+    // The embedded run records its search threads as its workers.
+    expect(dbQuery<{ workers: number }>(db, `SELECT workers FROM runs`)).toEqual([{ workers: 2 }]);
+  });
+
 });
 
