@@ -23,6 +23,7 @@ import {
   renewLeases,
   releaseLeases,
   requeueLeased,
+  retryFailed,
   splitSubspace,
   storedDesigns,
   subspaceIds,
@@ -56,6 +57,8 @@ export interface CoordinatorOptions {
   maxLeasePoints?: bigint;
   /** Order the search by a warm start (default: spaces of WARM_START_MIN_POINTS or more). */
   warmStart?: boolean;
+  /** On resume, failed subspaces (retry limit reached) go back to the queue with their attempts reset. */
+  retryFailed?: boolean;
 }
 
 /**
@@ -136,8 +139,13 @@ export class Coordinator {
       // Leased-but-unfinished work goes back to the queue; the archive and top-K are rebuilt from
       // the stored designs.
       requeueLeased(this.run);
+      const retried = opts.retryFailed ? retryFailed(this.run) : 0;
+      if (retried > 0) {
+        logEvent(this.run, 'retry-failed', { subspaces: retried });
+        if (this.run.state === 'failed') updateRun(this.run, { state: 'running' });
+      }
       this.rebuildFromStore();
-      logEvent(this.run, 'resume', { front: this.archive.entries.length });
+      logEvent(this.run, 'resume', { front: this.archive.entries.length, ...(retried > 0 ? { retried } : {}) });
     } else {
       const depth = spec.splitDepth;
       let subs: Subspace[] = [rootSubspace(this.ctx.space)];

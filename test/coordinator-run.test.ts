@@ -73,5 +73,34 @@ describe('coordinator bookkeeping', () => {
     expect(dbQuery<{ workers: number }>(db, `SELECT workers FROM runs`)).toEqual([{ workers: 2 }]);
   });
 
+  it('--retry-failed: a run with a failed subspace stays incomplete without it, and completes with the clean answer with it', () => {
+    const db = join(dir, 'failed.db');
+    // A subspace whose lease expires at the retry limit (1 here) is failed.
+    const co = new Coordinator(db, quick(), { maxAttempts: 1, leaseMs: 1000 });
+    const t0 = Date.now();
+    const [l] = co.lease('ghost', 1, t0);
+    expect(l).toBeDefined();
+    expect(co.expire(t0 + 2000).failed).toEqual([l!.id]);
+    co.close();
+    expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'failed' }]);
+
+    const search = (extra: string[]) => spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2', ...extra], { encoding: 'utf8', timeout: 300_000 });
+    const stuck = search([]);
+    expect(stuck.status, stuck.stderr).toBe(1);
+    expect(stuck.stdout).toMatch(/1 subspace\(s\) failed.*--retry-failed/);
+    expect(answer(db).state).not.toBe('done');
+    expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'failed' }]);
+
+    const retried = search(['--retry-failed']);
+    expect(retried.status, retried.stderr).toBe(0);
+    expect(retried.stdout).toMatch(/^done: 64800 of 64800/);
+    expectReference(db);
+    expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'done' }]);
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'retry-failed'`)[0]!.n).toBe(1);
+    // The coordinator has the flag too.
+    const help = spawnSync(process.execPath, [BIN, 'coordinator', '--help'], { encoding: 'utf8' });
+    expect(help.stdout).toMatch(/--retry-failed/);
+  });
+
 });
 

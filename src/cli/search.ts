@@ -7,7 +7,7 @@ import { compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } fro
 import { parseWorkload, lengthsOf } from '../model/serving/workload.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../search/context.js';
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../search/objective.js';
-import { best, formatRows, openReadDb, pareto, sql, status, summary, summaryRows, type Format } from '../store/index.js';
+import { best, formatRows, openReadDb, pareto, sql, status, subspaceIds, summary, summaryRows, type Format } from '../store/index.js';
 import { readJson, resolveRef } from './load.js';
 import { posInt } from './options.js';
 
@@ -43,6 +43,7 @@ export interface SearchFlags {
   db: string;
   workers?: string;
   newRun?: boolean;
+  retryFailed?: boolean;
   topK?: string;
   tpotMaxMs?: string;
   ttftMaxMs?: string;
@@ -119,18 +120,21 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
   const searchCmd = program
     .command('search')
     .description('search a design space on this machine (embedded coordinator + local threads), results in SQLite')
-    .option('--workers <n>', 'search threads (default: the cores)');
+    .option('--workers <n>', 'search threads (default: the cores)')
+    .option('--retry-failed', 'on resume, put the failed subspaces (retry limit reached) back in the queue');
   runSpecOptions(searchCmd).action(async (f: SearchFlags) => {
       const spec = runSpecFromFlags(f);
       const threads = f.workers !== undefined ? (f.workers === '0' ? 0 : posInt('--workers', f.workers, 1024)) : availableParallelism();
       const { runEmbedded } = await import('../../coordinator/embedded.js');
-      const { coordinator: co, wallS } = await runEmbedded(f.db, spec, { threads, progress: true, newRun: f.newRun ?? false });
+      const { coordinator: co, wallS } = await runEmbedded(f.db, spec, { threads, progress: true, newRun: f.newRun ?? false, retryFailed: f.retryFailed ?? false });
       const p = co.progress;
       const front = co.archive.sorted();
       const done = co.finished();
+      const failed = done ? 0 : subspaceIds(co.run, 'failed').length;
       co.close();
+      const why = failed > 0 ? `${failed} subspace(s) failed (retry limit reached; see strata status): run again with --retry-failed` : 'interrupted (run the same command again to resume)';
       const lines = [
-        `${done ? 'done' : 'interrupted (run the same command again to resume)'}: ${p.accounted} of ${p.size} points accounted in ${wallS.toFixed(1)} s`,
+        `${done ? 'done' : why}: ${p.accounted} of ${p.size} points accounted in ${wallS.toFixed(1)} s`,
         `  evaluated ${p.evaluated}, pruned by bound ${p.prunedBound}, pruned by dominance ${p.prunedDominance}, infeasible ${p.infeasible}`,
         `  front: ${front.length} design(s); see: strata query --db ${f.db} pareto`,
       ];
