@@ -15,6 +15,7 @@ import {
   commitValidated,
   CommitError,
   ensureSubspaces,
+  expireLeases,
   getArchive,
   leaseNextMany,
   logEvent,
@@ -23,6 +24,7 @@ import {
   renewLeases,
   releaseLeases,
   requeueLeased,
+  retryFailed,
   splitSubspace,
   storedDesigns,
   subspaceIds,
@@ -56,6 +58,8 @@ export interface CoordinatorOptions {
   maxLeasePoints?: bigint;
   /** Order the search by a warm start (default: spaces of WARM_START_MIN_POINTS or more). */
   warmStart?: boolean;
+  /** On resume, failed subspaces (retry limit reached) go back to the queue with their attempts reset. */
+  retryFailed?: boolean;
 }
 
 /**
@@ -148,8 +152,13 @@ export class Coordinator {
       // Leased-but-unfinished work goes back to the queue; the archive and top-K are rebuilt from
       // the stored designs.
       requeueLeased(this.run);
+      const retried = opts.retryFailed ? retryFailed(this.run) : 0;
+      if (retried > 0) {
+        logEvent(this.run, 'retry-failed', { subspaces: retried });
+        if (this.run.state === 'failed') updateRun(this.run, { state: 'running' });
+      }
       this.rebuildFromStore();
-      logEvent(this.run, 'resume', { front: this.archive.entries.length });
+      logEvent(this.run, 'resume', { front: this.archive.entries.length, ...(retried > 0 ? { retried } : {}) });
     } else {
       const depth = spec.splitDepth;
       let subs: Subspace[] = [rootSubspace(this.ctx.space)];
@@ -213,12 +222,14 @@ export class Coordinator {
           if (sub.size > this.maxLeasePoints && sub.depth < this.ctx.space.levels.length - 1) {
             releaseLeases(this.run, owner, [l.id]);
             const kids = children(this.ctx.space, sub);
-            splitSubspace(
+            const split = splitSubspace(
               this.run,
               sub.id,
               kids.map((k) => ({ id: k.id, first: k.first, size: k.size, depth: k.depth, priority: this.priority(k) })),
               nowMs,
             );
+            // One live subspace replaced by its children (as splitQueued counts it).
+            if (split) this.progress.total += kids.length - 1;
             continue;
           }
           const b = this.bound(sub);
@@ -262,6 +273,14 @@ export class Coordinator {
     if (this.bounds.size >= 500_000) this.bounds.clear(); // a long run splits millions: keep memory bounded
     this.bounds.set(sub.id, c);
     return c;
+  }
+
+  /**
+   * Expired leases back to the queue (an attempt counted; failed at the retry limit). Leasing does it
+   * too; the gRPC coordinator also calls it on its tick, so leases expire when no worker asks for more.
+   */
+  expire(nowMs = Date.now()): { requeued: string[]; failed: string[] } {
+    return expireLeases(this.run, nowMs, this.maxAttempts);
   }
 
   renew(owner: string, ids: string[], nowMs = Date.now()) {

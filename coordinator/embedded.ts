@@ -6,6 +6,7 @@ import type { RunSpec } from '../src/search/context.js';
 import { closeSpawned, spawnThreads, startPool } from '../worker/pool.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import { fmtBig } from '../src/space/index.js';
+import { noteWorkers } from '../src/store/index.js';
 import { OBJECTIVES } from '../src/search/objective.js';
 
 export interface EmbeddedOptions extends CoordinatorOptions {
@@ -34,6 +35,8 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
   }
   const pool = await startPool(spec, opts.threads, spawned);
   const owner = `embedded@${hostname()}:${process.pid}`;
+  // Its search threads are the run's workers.
+  noteWorkers(co.run, opts.threads);
   const bar =
     opts.progress && process.stderr.isTTY
       ? new cliProgress.SingleBar(
@@ -61,24 +64,41 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
   };
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  // The leases of the subspaces being searched are renewed while this process lives, as a worker's
+  // heartbeats renew them: leasing expires overdue leases, and a subspace that takes longer than the
+  // lease time must not be leased again to another local thread. Only a crash lets them lapse; a
+  // resume then puts them back in the queue (the embedded run is the database's only writer).
+  const held = new Set<string>();
+  const renew = () => {
+    if (held.size > 0) co.renew(owner, [...held]);
+  };
+  const renewer = setInterval(renew, Math.max(10, Math.floor((opts.leaseMs ?? 60_000) / 4)));
   try {
     const inflight = new Set<Promise<void>>();
     for (;;) {
       if (opts.timeLimitS !== undefined && (Date.now() - t0) / 1000 > opts.timeLimitS) stop = true;
       while (!stop && inflight.size < pool.size) {
+        // Renewed just before leasing: the lease round's expiry pass never sees our own leases overdue,
+        // whatever the timer managed while the event loop was busy.
+        renew();
         const [l] = co.lease(owner, 1);
         if (!l) break;
+        held.add(l.id);
         const p: Promise<void> = pool.run(l.id, co.snapshot()).then((r) => {
           co.commit(owner, r);
           update();
         });
-        const tracked = p.finally(() => inflight.delete(tracked));
+        const tracked = p.finally(() => {
+          held.delete(l.id);
+          inflight.delete(tracked);
+        });
         inflight.add(tracked);
       }
       if (inflight.size === 0) break;
       await Promise.race(inflight);
     }
   } finally {
+    clearInterval(renewer);
     bar?.stop();
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);

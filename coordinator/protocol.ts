@@ -10,6 +10,7 @@ import type { RunSpec } from '../src/search/context.js';
 import { canonicalJson, sha256 } from '../src/store/bigint.js';
 import type { Design, SubspaceResult } from '../src/search/engine.js';
 import { wireJson } from '../worker/json.js';
+import { MAX_DESIGNS_PER_RESULT } from '../src/search/limits.js';
 
 /** Default receive limit of both sides (bytes). A bigger message is refused with RESOURCE_EXHAUSTED. */
 
@@ -21,8 +22,8 @@ export function specHash(spec: RunSpec): string {
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Results in one ResultBatch (more: RESOURCE_EXHAUSTED). */
 export const MAX_RESULTS_PER_BATCH = 256;
-/** Designs in one SubspaceResult (more: RESOURCE_EXHAUSTED). */
-export const MAX_DESIGNS_PER_RESULT = 4096;
+/** Designs in one SubspaceResult (more: RESOURCE_EXHAUSTED); --top-k is capped so that its lists fit (maxTopK). */
+export { MAX_DESIGNS_PER_RESULT };
 /** Credits a worker may hold at once (more: RESOURCE_EXHAUSTED). */
 export const MAX_CREDITS = 4096;
 

@@ -361,7 +361,16 @@ export class CoordinatorServer {
     }
     if (this.sessions.get(s.workerId) === s) this.sessions.delete(s.workerId);
     this.changed?.();
-    if (this.state === 'done' || this.closedDb) return;
+    if (this.closedDb) return;
+    if (this.state === 'done') {
+      // The run is complete: nothing is lost whichever way the stream ended; the worker is gone.
+      try {
+        setWorkerState(this.co.run, s.workerId, 'gone');
+      } catch (e) {
+        this.log(`closing worker ${s.workerId}: ${(e as Error).message}`);
+      }
+      return;
+    }
     try {
       if (abnormal && s.leases.size > 0) renewLeases(this.co.run, s.workerId, [...s.leases], 0, Date.now());
       else if (s.leases.size > 0) this.co.release(s.workerId);
@@ -428,14 +437,24 @@ export class CoordinatorServer {
     }
     if (this.state === 'done') return;
     // Each must be leased to this worker now, and not be in a result already received (and not yet
-    // written): a lost one is refused.
-    const ids = results.map((r) => r.subspaceId);
-    const lost = [...ids.filter((id) => this.stagedIds.has(id)), ...notLeasedTo(this.co.run, s.workerId, ids)];
-    if (lost.length > 0)
-      throw new WireError(grpc.status.FAILED_PRECONDITION, `subspace '${lost[0]}' is not leased to worker '${s.workerId}' (expired, reassigned or unknown)`);
+    // written). A late or duplicate one (done already, expired, reassigned) is no error: commits are
+    // idempotent, so it changes nothing and is acknowledged as not applied; the stream and the
+    // worker's other leases carry on.
+    const late = new Set([...results.map((r) => r.subspaceId).filter((id) => this.stagedIds.has(id)), ...notLeasedTo(this.co.run, s.workerId, results.map((r) => r.subspaceId))]);
+    if (late.size > 0) {
+      for (const id of late) {
+        s.leases.delete(id);
+        this.ackLater(s, id, false);
+      }
+      this.log(`worker ${s.workerId}: ${late.size} late or duplicate result(s) not applied (first '${[...late][0]}')`);
+      this.scheduleTurn();
+    }
+    const fresh = late.size > 0 ? results.filter((r) => !late.has(r.subspaceId)) : results;
+    if (fresh.length === 0) return;
+    const ids = fresh.map((r) => r.subspaceId);
     // Fully validated and merged now (a bad message throws here: refused, nothing of it kept); written
     // with the other results of this event-loop turn in one transaction by flush(), then acknowledged.
-    this.co.stageGroup(s.workerId, results);
+    this.co.stageGroup(s.workerId, fresh);
     for (const id of ids) {
       s.leases.delete(id);
       this.stagedIds.add(id);
@@ -478,9 +497,7 @@ export class CoordinatorServer {
       this.commits += g.ids.length;
       const k = this.known.get(g.s.workerId);
       if (k && g.s.closed) k.commits = g.s.commits;
-      const a = this.acks.get(g.s);
-      if (a) a.push(...g.ids);
-      else this.acks.set(g.s, [...g.ids]);
+      for (const id of g.ids) this.ackLater(g.s, id, true);
     });
     this.broadcastIncumbent();
   }
@@ -489,10 +506,18 @@ export class CoordinatorServer {
    * Acks of written results not sent yet, per stream: in a turn, the lease round that follows the
    * flush sends them with the stream's new leases (one message); sendAcks sends the others.
    */
-  private readonly acks = new Map<Session, string[]>();
+  private readonly acks = new Map<Session, { ids: string[]; applied: boolean[] }>();
+
+  /** Queues the ack of one result: applied (written now), or not (a late or duplicate commit). */
+  private ackLater(s: Session, id: string, applied: boolean): void {
+    let a = this.acks.get(s);
+    if (!a) this.acks.set(s, (a = { ids: [], applied: [] }));
+    a.ids.push(id);
+    a.applied.push(applied);
+  }
 
   private sendAcks(): void {
-    for (const [s, ids] of this.acks) s.out.send({ ack: { subspaceIds: ids, applied: ids.map(() => true) } });
+    for (const [s, a] of this.acks) s.out.send({ ack: { subspaceIds: a.ids, applied: a.applied } });
     this.acks.clear();
   }
 
@@ -590,6 +615,9 @@ export class CoordinatorServer {
       demand += s.credits + s.threads;
       if (s.credits > 0 && !s.out.blocked) asking.push(s);
     }
+    // Leasing expires the overdue leases first; with no worker asking, they expire here all the same
+    // (a worker that stopped heartbeating must lose its leases even when the others are busy).
+    if (asking.length === 0) this.co.expire();
     const got = asking.length > 0 ? this.co.leaseMany(asking.map((s) => ({ owner: s.workerId, n: Math.min(s.credits, 64) }))) : [];
     if (this.co.finished()) {
       this.broadcastIncumbent();
@@ -611,7 +639,7 @@ export class CoordinatorServer {
       if (acked) {
         // With the ack of this turn's commits: one message.
         this.acks.delete(s);
-        s.out.send({ ack: { subspaceIds: acked, applied: acked.map(() => true), leases } });
+        s.out.send({ ack: { subspaceIds: acked.ids, applied: acked.applied, leases } });
       } else s.out.send({ leases: { leases } });
       if (s.credits > 0) hungry++;
     });
@@ -779,7 +807,10 @@ export class CoordinatorServer {
       while ((this.sessions.size > 0 || opening()) && Date.now() < until) await this.nextChange(50);
     }
     if (this.ticker) clearInterval(this.ticker);
-    for (const s of [...this.sessions.values()]) {
+    const open = [...this.sessions.values()];
+    // Streams still open: their workers are marked gone (and any leases released) while the database is open.
+    for (const s of open) this.closeSession(s, 'the coordinator stopped', false);
+    for (const s of open) {
       try {
         s.call.end();
       } catch {

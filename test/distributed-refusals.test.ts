@@ -163,10 +163,25 @@ describe('refusals of a live coordinator (raw gRPC client)', () => {
     await refusedResult((l) => result(l, { subspaceId: 'memory=99999' }), grpc.status.INVALID_ARGUMENT, /unknown subspace/);
   });
 
-  it('a subspace not leased to this worker: FAILED_PRECONDITION', async () => {
+  it('a subspace not leased to this worker: acknowledged as not applied, nothing stored, the stream goes on', async () => {
     const other = dbQuery<{ id: string; first_point: string; size: string }>(db, `SELECT id, first_point, size FROM subspaces WHERE state = 'queued' ORDER BY rowid DESC LIMIT 1`)[0]!;
-    await refusedResult(() => result({ subspaceId: other.id, first: other.first_point, size: other.size }), grpc.status.FAILED_PRECONDITION, /not leased to worker/);
+    const w = await leased();
+    w.call.write({ results: { results: [result({ subspaceId: other.id, first: other.first_point, size: other.size })] } });
+    const ack = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(ack.ack.subspaceIds).toEqual([other.id]);
+    expect(ack.ack.applied).toEqual([false]);
     expect(storedFor(other.id)).toEqual({ designs: 0, state: 'queued' });
+    // The stream's own lease is untouched, and its result still commits on the same stream.
+    expect(dbQuery<{ state: string; lease_owner: string; attempts: number }>(db, `SELECT state, lease_owner, attempts FROM subspaces WHERE id = ?`, w.lease.subspaceId)).toEqual([
+      { state: 'leased', lease_owner: 'raw-1', attempts: w.lease.attempts },
+    ]);
+    w.call.write({ results: { results: [result(w.lease)] } });
+    const ack2 = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(ack2.ack.subspaceIds).toEqual([w.lease.subspaceId]);
+    expect(ack2.ack.applied).toEqual([true]);
+    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    w.call.end();
+    expect((await within(w.status, 20_000, 'clean end')).code).toBe(grpc.status.OK);
   });
 
   it('counts that do not add up to the subspace size: INVALID_ARGUMENT', async () => {
@@ -197,17 +212,46 @@ describe('refusals of a live coordinator (raw gRPC client)', () => {
     expect((await within(w.status, 20_000, 'refusal')).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
   });
 
-  it('a valid result on the same coordinator is committed and acknowledged', async () => {
-    const w = await leased();
-    w.call.write({ results: { results: [result(w.lease)] } });
+  it('a valid result is committed and acknowledged; a duplicate is acknowledged as not applied, changes nothing, and keeps the stream and its other leases', async () => {
+    const w = work();
+    w.call.write({ credit: { n: 2 } });
+    const got: { subspaceId: string; first: string; size: string; attempts: number }[] = [];
+    while (got.length < 2) got.push(...(await w.next('leases') as Extract<CoordinatorMessage, { msg?: 'leases' }>).leases.leases);
+    const [l, keep] = got as [(typeof got)[0], (typeof got)[0]];
+    w.call.write({ results: { results: [result(l)] } });
     const ack = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
-    expect(ack.ack.subspaceIds).toEqual([w.lease.subspaceId]);
+    expect(ack.ack.subspaceIds).toEqual([l.subspaceId]);
     expect(ack.ack.applied).toEqual([true]);
-    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 1, state: 'done' });
-    // A duplicate of the same commit is refused (no longer leased) and changes nothing.
-    w.call.write({ results: { results: [result(w.lease, {}, { id: String(BigInt(w.lease.first) + 0n), values: [9] })] } });
-    expect((await within(w.status, 20_000, 'refusal')).code).toBe(grpc.status.FAILED_PRECONDITION);
-    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    expect(storedFor(l.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    const row = () => dbQuery(db, `SELECT state, lease_owner, attempts, evaluated, pruned_bound, best_point_id FROM subspaces WHERE id = ?`, l.subspaceId);
+    const doneRow = row();
+    const runRow = () => dbQuery(db, `SELECT evaluated, pruned_bound, pruned_dominance, infeasible FROM runs`);
+    const totals = runRow();
+    const refusedBefore = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'refused'`)[0]!.n;
+    // A duplicate (here with another design and counts) of the same commit: done already.
+    const dup = result(l, { counts: { evaluated: '1', prunedBound: '0', prunedDominance: '0', infeasible: String(BigInt(l.size) - 1n) }, infeasibleByReason: { x: String(BigInt(l.size) - 1n) } }, { values: [9] });
+    w.call.write({ results: { results: [dup] } });
+    const ack2 = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(ack2.ack.subspaceIds).toEqual([l.subspaceId]);
+    expect(ack2.ack.applied).toEqual([false]);
+    // Nothing changed in the database: the subspace, its designs, the run totals; no refusal logged.
+    expect(storedFor(l.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    expect(row()).toEqual(doneRow);
+    expect(runRow()).toEqual(totals);
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'refused'`)[0]!.n).toBe(refusedBefore);
+    // The stream lives on and the worker's other lease is unaffected: still its own, no attempt counted
+    // (an abnormal end of the stream would have expired it, counting one).
+    await sleep(300);
+    expect(dbQuery(db, `SELECT state, lease_owner, attempts FROM subspaces WHERE id = ?`, keep.subspaceId)).toEqual([{ state: 'leased', lease_owner: 'raw-1', attempts: keep.attempts }]);
+    w.call.write({ heartbeat: { leaseIds: [keep.subspaceId] } });
+    const hb = (await w.next('renewed')) as Extract<CoordinatorMessage, { msg?: 'renewed' }>;
+    expect(hb.renewed.lost).toEqual([]);
+    w.call.write({ results: { results: [result(keep)] } });
+    const ack3 = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(ack3.ack.applied).toEqual([true]);
+    expect(storedFor(keep.subspaceId)).toEqual({ designs: 1, state: 'done' });
+    w.call.end();
+    expect((await within(w.status, 20_000, 'clean end')).code).toBe(grpc.status.OK);
     const events = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'refused'`)[0]!.n;
     expect(events).toBeGreaterThanOrEqual(10);
   });

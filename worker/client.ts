@@ -59,6 +59,15 @@ export interface WorkerOptions {
   log?: (line: string) => void;
   /** A shared channel (benchmarks with many workers in one process); default: one per worker. */
   client?: grpc.Client;
+  /**
+   * Graceful stop (`strata worker` aborts it on SIGINT/SIGTERM): take no more leases, finish the
+   * searches running, send their results and wait for the acks, then end the stream cleanly (the
+   * coordinator puts the leases not started back in the queue without counting an attempt) and
+   * return code 0.
+   */
+  stop?: AbortSignal;
+  /** Stop at once (a second signal): end the stream cleanly now; every lease still held goes back to the queue, no attempt counted. */
+  stopNow?: AbortSignal;
 }
 
 export type WorkerExit = { code: 0 | 1 | 2; reason: string; results: number };
@@ -74,7 +83,17 @@ class Fatal extends Error {
 
 type Call = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((r) => {
+    if (signal?.aborted) return r();
+    const t = setTimeout(done, ms);
+    function done() {
+      clearTimeout(t);
+      signal?.removeEventListener('abort', done);
+      r();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 
 const waitForReady = (md: grpc.Metadata) => {
   md.setOptions({ waitForReady: true });
@@ -110,8 +129,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
   let backoff = minB;
   let lastContact = Date.now();
   const giveUpMs = o.giveUpMs ?? 600_000;
+  const stopped = (): WorkerExit | null => (o.stop?.aborted || o.stopNow?.aborted ? { code: 0, reason: 'stopped by a signal', results } : null);
   try {
     for (;;) {
+      const st = stopped();
+      if (st) return st;
       // ---- Join
       let reply: JoinReply;
       try {
@@ -135,7 +157,7 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
         const why = err.code === grpc.status.DEADLINE_EXCEEDED ? `no connection to ${o.coordinator} or no answer by the deadline` : `${grpc.status[err.code] ?? err.code}: ${err.details ?? err.message}`;
         if (Date.now() - lastContact > giveUpMs) throw new Fatal(1, `coordinator unreachable for ${((Date.now() - lastContact) / 1000).toFixed(0)} s: ${why}`);
         log(`join failed (${why}); retrying in ${backoff} ms`);
-        await sleep(backoff * (0.75 + Math.random() * 0.5));
+        await sleep(backoff * (0.75 + Math.random() * 0.5), o.stop);
         backoff = Math.min(maxB, backoff * 2);
         continue;
       }
@@ -156,6 +178,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
         poolHash = reply.specHash;
       }
       log(`joined run ${reply.specHash.slice(0, 12)} with ${threads} search thread${threads === 1 ? '' : 's'}`);
+      const st2 = stopped();
+      if (st2) return st2; // joined, no stream and no lease yet: nothing to give back
       // ---- Work stream
       const end = await session(c, pool, reply, { ...o, workerId, threads, prefetch, log }, () => {
         backoff = minB;
@@ -165,8 +189,11 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
       lastContact = Date.now();
       if (end.kind === 'done') return { code: end.state === 'done' ? 0 : 1, reason: end.reason, results };
       if (end.kind === 'fatal') throw new Fatal(2, end.reason);
+      if (end.kind === 'stopped') return { code: 0, reason: end.reason, results };
+      const st3 = stopped();
+      if (st3) return st3;
       log(`stream ended (${end.reason}); reconnecting in ${backoff} ms`);
-      await sleep(backoff * (0.75 + Math.random() * 0.5));
+      await sleep(backoff * (0.75 + Math.random() * 0.5), o.stop);
       backoff = Math.min(maxB, backoff * 2);
     }
   } catch (e) {
@@ -182,7 +209,8 @@ export async function runWorker(o: WorkerOptions): Promise<WorkerExit> {
 type SessionEnd =
   | { kind: 'done'; state: string; reason: string; results: number }
   | { kind: 'lost'; reason: string; results: number }
-  | { kind: 'fatal'; reason: string; results: number };
+  | { kind: 'fatal'; reason: string; results: number }
+  | { kind: 'stopped'; reason: string; results: number };
 
 /** One Work stream: from open to done, drain, refusal or loss of the connection. */
 function session(
@@ -198,8 +226,15 @@ function session(
     let results = 0;
     let snapshot: Incumbents = { front: [], top: [] };
     let draining = false;
+    /** Stopping (a signal): no more leases, no new search; leaving once the running ones are answered. */
+    let stopping = false;
+    let leaving = false;
     /** Leases held (queued or running) -> still valid. */
     const held = new Set<string>();
+    /** Leases whose search runs now. */
+    const running = new Set<string>();
+    /** Leases kept (heartbeated) but not to be searched: stopping. The clean end gives them back. */
+    const parked = new Set<string>();
     const unacked = new Set<string>();
     const queue = new PQueue({ concurrency: o.threads });
     // ---- writes with backpressure
@@ -247,6 +282,8 @@ function session(
       if (over) return;
       over = true;
       clearInterval(hb);
+      o.stop?.removeEventListener('abort', onStop);
+      o.stopNow?.removeEventListener('abort', leave);
       queue.clear();
       held.clear();
       try {
@@ -262,22 +299,67 @@ function session(
       if (draining && held.size === 0 && unacked.size === 0 && queue.size === 0 && queue.pending === 0) finish({ kind: 'lost', reason: 'coordinator drained', results });
     };
     const credit = (n: number) => {
-      if (!draining && n > 0) write({ credit: { n } });
+      if (!draining && !stopping && n > 0) write({ credit: { n } });
     };
-    const hb = setInterval(() => write({ heartbeat: { leaseIds: [...held] } }), Math.max(50, reply.heartbeatMs));
+    const hb = setInterval(() => write({ heartbeat: { leaseIds: [...held, ...parked] } }), Math.max(50, reply.heartbeatMs));
+
+    /**
+     * The clean leave of a stop: the results written so far go first, then our side of the stream ends.
+     * The coordinator takes that as a leave (not a loss): the leases still held go back to the queue
+     * without an attempt counted. It answers by ending its side; we wait a moment for that.
+     */
+    function leave(): void {
+      if (over || leaving) return;
+      leaving = true;
+      stopping = true;
+      sendResults();
+      const end = () => {
+        if (over) return;
+        if (blocked || outq.length > 0) return void call.once('drain', () => setImmediate(end));
+        try {
+          call.end();
+        } catch {
+          /* gone */
+        }
+        setTimeout(() => finish({ kind: 'stopped', reason: 'stopped by a signal', results }), 5000).unref();
+      };
+      end();
+    }
+    const maybeStop = () => {
+      if (stopping && !leaving && running.size === 0 && unacked.size === 0 && pending.length === 0) leave();
+    };
+    function onStop(): void {
+      if (over || stopping) return;
+      stopping = true;
+      // The leases not started are kept (heartbeated) until the clean leave gives them back.
+      for (const id of held) if (!running.has(id)) parked.add(id);
+      for (const id of parked) held.delete(id);
+      queue.clear();
+      o.log(`stopping: no more leases; finishing ${running.size} running search(es), giving back ${parked.size} lease(s)`);
+      maybeStop();
+    }
+    o.stop?.addEventListener('abort', onStop, { once: true });
+    o.stopNow?.addEventListener('abort', leave, { once: true });
 
     /** Leases granted (in a LeaseGrant, or with an ack): each is searched when a slot is free. */
     const take = (leases: readonly { subspaceId: string }[]) => {
       for (const l of leases) {
         const id = l.subspaceId;
+        if (stopping) {
+          parked.add(id); // granted before the stop: given back by the clean leave
+          continue;
+        }
         held.add(id);
         void queue.add(async () => {
           let r: SubspaceResult | null = null;
-          if (!over && held.has(id)) {
+          if (!over && held.has(id) && !stopping) {
+            running.add(id);
             try {
               r = await pool.run(id, snapshot);
             } catch (e) {
               o.log(`search of '${id}' failed: ${(e as Error).message}`);
+            } finally {
+              running.delete(id);
             }
           }
           if (over) return;
@@ -289,6 +371,7 @@ function session(
           } else held.delete(id);
           credit(1);
           maybeLeave();
+          maybeStop();
         });
       }
     };
@@ -303,12 +386,16 @@ function session(
           take(m.leases.leases);
           return;
         case 'renewed':
-          for (const id of m.renewed.lost) held.delete(id);
+          for (const id of m.renewed.lost) {
+            held.delete(id);
+            parked.delete(id);
+          }
           return;
         case 'ack':
           for (const id of m.ack.subspaceIds) unacked.delete(id);
           if (m.ack.leases && m.ack.leases.length > 0) take(m.ack.leases);
           maybeLeave();
+          maybeStop();
           return;
         case 'done':
           sendResults();
@@ -323,9 +410,12 @@ function session(
     });
     call.on('error', (e: grpc.ServiceError) => {
       const refused = e.code === grpc.status.UNAUTHENTICATED || (e.code === grpc.status.FAILED_PRECONDITION && /model version/.test(e.details));
+      if (leaving) return finish({ kind: 'stopped', reason: 'stopped by a signal', results });
       finish(refused ? { kind: 'fatal', reason: `${grpc.status[e.code]}: ${e.details}`, results } : { kind: 'lost', reason: `${grpc.status[e.code] ?? e.code}: ${e.details ?? e.message}`, results });
     });
-    call.on('end', () => finish({ kind: 'lost', reason: 'the coordinator closed the stream', results }));
+    call.on('end', () => finish(leaving ? { kind: 'stopped', reason: 'stopped by a signal', results } : { kind: 'lost', reason: 'the coordinator closed the stream', results }));
     credit(o.threads + o.prefetch);
+    if (o.stopNow?.aborted) leave();
+    else if (o.stop?.aborted) onStop();
   });
 }

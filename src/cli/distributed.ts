@@ -36,6 +36,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
     .option('--lease-ms <ms>', 'a lease expires this long after its last heartbeat', '60000')
     .option('--heartbeat-ms <ms>', 'worker heartbeat period (default: lease / 4)')
     .option('--max-attempts <n>', 'expired leases before a subspace is failed', '3')
+    .option('--retry-failed', 'on resume, put the failed subspaces (retry limit reached) back in the queue')
     .option('--max-message-bytes <n>', 'largest message accepted', String(16 * 1024 * 1024))
     .option('--drain-timeout-s <s>', 'on SIGINT/SIGTERM, wait this long for in-flight results', '30')
     .option('--keepalive-ms <ms>', 'HTTP/2 keepalive ping period', '20000')
@@ -58,6 +59,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
           ...(f.tlsKey ? { tlsKey: f.tlsKey } : {}),
           ...(f.tlsCa ? { tlsCa: f.tlsCa } : {}),
           newRun: f.newRun ?? false,
+          retryFailed: f.retryFailed ?? false,
           leaseMs,
           ...(f.heartbeatMs ? { heartbeatMs: posInt('--heartbeat-ms', f.heartbeatMs, 3_600_000) } : {}),
           maxAttempts: posInt('--max-attempts', f.maxAttempts ?? '3', 1000),
@@ -72,7 +74,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
       const p = server.co.progress;
       const front = server.co.archive.sorted();
       const lines = [
-        `${outcome === 'done' ? 'done' : outcome === 'failed' ? 'failed (subspaces failed; see strata status)' : 'interrupted (run the same command again to resume)'}: ${p.accounted} of ${p.size} points accounted`,
+        `${outcome === 'done' ? 'done' : outcome === 'failed' ? 'failed (subspaces failed; see strata status; run again with --retry-failed to retry them)' : 'interrupted (run the same command again to resume)'}: ${p.accounted} of ${p.size} points accounted`,
         `  evaluated ${p.evaluated}, pruned by bound ${p.prunedBound}, pruned by dominance ${p.prunedDominance}, infeasible ${p.infeasible}`,
         `  commits ${server.commits}, adaptive splits ${server.splits}; front: ${front.length} design(s)`,
       ];

@@ -7,7 +7,8 @@ import { compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } fro
 import { parseWorkload, lengthsOf } from '../model/serving/workload.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../search/context.js';
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../search/objective.js';
-import { best, formatRows, openReadDb, pareto, sql, status, summary, summaryRows, type Format } from '../store/index.js';
+import { MAX_DESIGNS_PER_RESULT, maxTopK } from '../search/limits.js';
+import { best, formatRows, openReadDb, pareto, sql, status, subspaceIds, summary, summaryRows, type Format } from '../store/index.js';
 import { readJson, resolveRef } from './load.js';
 import { posInt } from './options.js';
 
@@ -43,6 +44,7 @@ export interface SearchFlags {
   db: string;
   workers?: string;
   newRun?: boolean;
+  retryFailed?: boolean;
   topK?: string;
   tpotMaxMs?: string;
   ttftMaxMs?: string;
@@ -78,12 +80,26 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
   set('tempMaxC', positive('--temp-max-c', f.tempMaxC));
   const system = readJson(resolveRef(base.system, 'systems', '$.base.system'), '$.base.system') as Record<string, unknown>;
   const model = readJson(resolveRef(base.model, 'models', '$.base.model'), '$.base.model');
-  const search = { objectives: objectivesOf(f.objective), constraints, topK: f.topK ? posInt('--top-k', f.topK, 10_000) : 20 };
+  const objectives = objectivesOf(f.objective);
+  const search = { objectives, constraints, topK: f.topK ? topKOf(f.topK, objectives.length) : 20 };
   // The split depth is a property of the space (not of the worker count), so a resume with another
   // --workers keeps the same subspaces.
   const probe = makeRunSpec(space, system, base.system, model, base.model, search, 0);
   const ctx = makeRunContext(probe);
   return { ...probe, splitDepth: splitDepthOf(ctx) };
+}
+
+/** --top-k: at most maxTopK(objectives), so that a subspace result (never split) always fits. */
+function topKOf(raw: string, objectives: number): number {
+  const max = maxTopK(objectives);
+  const k = posInt('--top-k', raw);
+  if (k > max)
+    throw new ConfigError(
+      '--top-k',
+      raw,
+      `at most ${max} with ${objectives} objective${objectives === 1 ? '' : 's'} (a subspace result carries at most ${MAX_DESIGNS_PER_RESULT} designs: up to K per objective and the subspace's best)`,
+    );
+  return k;
 }
 
 /** Depth whose subspaces number at least 256 (capped at 100,000): the coordinator's first split. */
@@ -119,18 +135,21 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
   const searchCmd = program
     .command('search')
     .description('search a design space on this machine (embedded coordinator + local threads), results in SQLite')
-    .option('--workers <n>', 'search threads (default: the cores)');
+    .option('--workers <n>', 'search threads (default: the cores)')
+    .option('--retry-failed', 'on resume, put the failed subspaces (retry limit reached) back in the queue');
   runSpecOptions(searchCmd).action(async (f: SearchFlags) => {
       const spec = runSpecFromFlags(f);
       const threads = f.workers !== undefined ? (f.workers === '0' ? 0 : posInt('--workers', f.workers, 1024)) : availableParallelism();
       const { runEmbedded } = await import('../../coordinator/embedded.js');
-      const { coordinator: co, wallS } = await runEmbedded(f.db, spec, { threads, progress: true, newRun: f.newRun ?? false });
+      const { coordinator: co, wallS } = await runEmbedded(f.db, spec, { threads, progress: true, newRun: f.newRun ?? false, retryFailed: f.retryFailed ?? false });
       const p = co.progress;
       const front = co.archive.sorted();
       const done = co.finished();
+      const failed = done ? 0 : subspaceIds(co.run, 'failed').length;
       co.close();
+      const why = failed > 0 ? `${failed} subspace(s) failed (retry limit reached; see strata status): run again with --retry-failed` : 'interrupted (run the same command again to resume)';
       const lines = [
-        `${done ? 'done' : 'interrupted (run the same command again to resume)'}: ${p.accounted} of ${p.size} points accounted in ${wallS.toFixed(1)} s`,
+        `${done ? 'done' : why}: ${p.accounted} of ${p.size} points accounted in ${wallS.toFixed(1)} s`,
         `  evaluated ${p.evaluated}, pruned by bound ${p.prunedBound}, pruned by dominance ${p.prunedDominance}, infeasible ${p.infeasible}`,
         `  front: ${front.length} design(s); see: strata query --db ${f.db} pareto`,
       ];
@@ -177,6 +196,7 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
             { item: 'rate (points/s)', value: st.rate === null ? '-' : st.rate.toExponential(3) },
             { item: 'ETA (s)', value: st.etaS === null ? '-' : st.etaS.toFixed(0) },
             { item: 'leases', value: st.leases.map((l) => `${l.owner}: ${l.count}`).join('; ') || '-' },
+            { item: 'workers', value: st.workers.map((w) => `${w.id} (${w.state}, ${w.host}, ${w.threads} threads)`).join('; ') || '-' },
             { item: 'best so far', value: st.best ? JSON.stringify(st.best) : '-' },
           ];
           onResult(formatRows(rows, fmt));

@@ -74,7 +74,25 @@ export function registerWorker(program: Command): void {
       const { runWorker } = await import('../../worker/client.js');
       const keep = posInt('--keepalive-ms', f.keepaliveMs ?? '20000', 3_600_000);
       const log = f.quiet ? undefined : (s: string) => process.stderr.write(`${stamp()} worker: ${s}\n`);
+      // SIGINT/SIGTERM: stop taking leases, finish (and commit) the running searches, give the others
+      // back and leave cleanly, exit 0; the coordinator counts no failed attempt. A second signal
+      // leaves at once (the running searches are given back too).
+      const stop = new AbortController();
+      const stopNow = new AbortController();
+      const onSignal = (sig: NodeJS.Signals) => {
+        if (!stop.signal.aborted) {
+          log?.(`${sig}: finishing the running searches, then leaving (send it again to leave now)`);
+          stop.abort();
+        } else if (!stopNow.signal.aborted) {
+          log?.(`${sig} again: leaving now`);
+          stopNow.abort();
+        }
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
       const r = await runWorker({
+        stop: stop.signal,
+        stopNow: stopNow.signal,
         coordinator: addr,
         token: tok,
         threads,

@@ -251,6 +251,8 @@ function prepare(db: Db) {
          joined_ms = excluded.joined_ms, last_seen_ms = excluded.last_seen_ms, state = 'active'`,
     ),
     touchWorker: db.prepare(`UPDATE workers SET last_seen_ms = ? WHERE id = ?`),
+    countWorkers: db.prepare(`UPDATE runs SET workers = (SELECT count(*) FROM workers WHERE run_id = ?) WHERE id = ?`),
+    atLeastWorkers: db.prepare(`UPDATE runs SET workers = max(workers, ?) WHERE id = ?`),
     workerState: db.prepare(`UPDATE workers SET state = ?, last_seen_ms = ? WHERE id = ?`),
   };
 }
@@ -1074,8 +1076,18 @@ export function subspaceIds(run: Run, state: SubspaceState): string[] {
 // ----------------------------------------------------------------------------------------------
 // Workers
 
+/** A worker joins the run (row upserted, state active); runs.workers becomes the number of workers that joined it. */
 export function upsertWorker(run: Run, w: { id: string; host: string; threads: number }, nowMs = Date.now()): void {
-  st(run.db).upsertWorker.run(w.id, run.id, w.host, Math.max(0, Math.floor(w.threads)), nowMs, nowMs);
+  const s = st(run.db);
+  immediate(run.db, () => {
+    s.upsertWorker.run(w.id, run.id, w.host, Math.max(0, Math.floor(w.threads)), nowMs, nowMs);
+    s.countWorkers.run(run.id, run.id);
+  });
+}
+
+/** runs.workers is at least n (embedded mode: its search threads are its workers). */
+export function noteWorkers(run: Run, n: number): void {
+  st(run.db).atLeastWorkers.run(Math.max(0, Math.floor(n)), run.id);
 }
 
 export function touchWorker(run: Run, id: string, nowMs = Date.now()): void {

@@ -1,0 +1,123 @@
+// The coordinator's run bookkeeping, in process and through the CLI: a split at lease time counts in
+// progress.total; embedded leases are renewed while their search runs (no expiry, no second lease of
+// the same subspace, however short the lease); --retry-failed gives a run with a failed subspace its
+// complete answer; --top-k is capped so that a subspace result always fits in one message.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { Coordinator } from '../coordinator/core.js';
+import { MAX_DESIGNS_PER_RESULT } from '../coordinator/protocol.js';
+import { runSpecFromFlags } from '../src/cli/search.js';
+import { summary } from '../src/store/index.js';
+import { answer, BIN, dbQuery, tmp, TOKEN, type Answer } from './distributed-helpers.js';
+import { ROOT } from './helpers.js';
+
+// The compiled embedded mode (npm test builds dist/ first): its search threads load compiled modules.
+const runEmbedded = async (...a: Parameters<typeof import('../coordinator/embedded.js').runEmbedded>) =>
+  ((await import(join(ROOT, 'dist', 'coordinator', 'embedded.js'))) as typeof import('../coordinator/embedded.js')).runEmbedded(...a);
+
+const dir = tmp('strata-corun-');
+const quick = () => runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt', db: '' });
+let ref: Answer;
+
+beforeAll(async () => {
+  const db = join(dir, 'reference.db');
+  const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2 });
+  co.close();
+  ref = answer(db);
+  expect(ref.state).toBe('done');
+}, 300_000);
+
+function expectReference(db: string): void {
+  const a = answer(db);
+  expect(a.integrity).toBe('ok');
+  expect(a.state).toBe('done');
+  expect(a.front).toEqual(ref.front);
+  expect(a.total).toBe(64800n);
+  expect(a.runTotals).toBe(64800n);
+  expect(a.tiled).toBe(true);
+}
+
+describe('coordinator bookkeeping', () => {
+  it('a subspace split at lease time (too big for one lease) adds its children to progress.total', () => {
+    const db = join(dir, 'split.db');
+    // quick's first subspaces hold 18 to 540 points (1 to 30 mappings of 18 points each).
+    const co = new Coordinator(db, quick(), { maxLeasePoints: 20n });
+    try {
+      const before = co.progress.total;
+      expect(before).toBe(summary(co.db, co.run.id).progress.total);
+      const leases = co.lease('w', 150);
+      expect(leases.length).toBeGreaterThan(0);
+      const splits = dbQuery<{ detail_json: string }>(db, `SELECT detail_json FROM events WHERE kind = 'split'`).map((e) => JSON.parse(e.detail_json) as { children: number });
+      expect(splits.some((e) => e.children > 1)).toBe(true); // the lease path split something in several
+      const stored = summary(co.db, co.run.id).progress;
+      expect(co.progress.total).toBe(stored.total);
+      expect(co.progress.total).toBeGreaterThan(before);
+      expect(co.progress.done).toBeLessThanOrEqual(co.progress.total);
+    } finally {
+      co.close();
+    }
+  });
+
+  it('embedded mode renews the leases of its running searches: with a 5 ms lease none expires, no attempt is counted, same answer', async () => {
+    const db = join(dir, 'short-lease.db');
+    const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2, leaseMs: 5 });
+    const done = co.finished();
+    co.close();
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind IN ('lease-expired', 'subspace-failed')`)[0]!.n).toBe(0);
+    expect(dbQuery<{ n: number }>(db, `SELECT coalesce(sum(attempts), 0) AS n FROM subspaces`)[0]!.n).toBe(0);
+    expect(done).toBe(true);
+    expectReference(db);
+    // The embedded run records its search threads as its workers.
+    expect(dbQuery<{ workers: number }>(db, `SELECT workers FROM runs`)).toEqual([{ workers: 2 }]);
+  });
+
+  it('--retry-failed: a run with a failed subspace stays incomplete without it, and completes with the clean answer with it', () => {
+    const db = join(dir, 'failed.db');
+    // A subspace whose lease expires at the retry limit (1 here) is failed.
+    const co = new Coordinator(db, quick(), { maxAttempts: 1, leaseMs: 1000 });
+    const t0 = Date.now();
+    const [l] = co.lease('ghost', 1, t0);
+    expect(l).toBeDefined();
+    expect(co.expire(t0 + 2000).failed).toEqual([l!.id]);
+    co.close();
+    expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'failed' }]);
+
+    const search = (extra: string[]) => spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2', ...extra], { encoding: 'utf8', timeout: 300_000 });
+    const stuck = search([]);
+    expect(stuck.status, stuck.stderr).toBe(1);
+    expect(stuck.stdout).toMatch(/1 subspace\(s\) failed.*--retry-failed/);
+    expect(answer(db).state).not.toBe('done');
+    expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'failed' }]);
+
+    const retried = search(['--retry-failed']);
+    expect(retried.status, retried.stderr).toBe(0);
+    expect(retried.stdout).toMatch(/^done: 64800 of 64800/);
+    expectReference(db);
+    expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'done' }]);
+    expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind = 'retry-failed'`)[0]!.n).toBe(1);
+    // The coordinator has the flag too.
+    const help = spawnSync(process.execPath, [BIN, 'coordinator', '--help'], { encoding: 'utf8' });
+    expect(help.stdout).toMatch(/--retry-failed/);
+  });
+
+  it('--top-k is capped so that a subspace result always fits: exit 2 naming the flag, the value and the limit; nothing written', () => {
+    expect(MAX_DESIGNS_PER_RESULT).toBe(4096);
+    const db = join(dir, 'topk.db');
+    const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args, '--space', 'quick', '--db', db], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, STRATA_TOKEN: TOKEN } });
+    const one = run(['search', '--workers', '1', '--top-k', '5000']);
+    expect(one.status).toBe(2);
+    expect(one.stderr).toMatch(/--top-k: got "5000", expected at most 4095 with 1 objective .*4096 designs/);
+    const two = run(['search', '--workers', '1', '--top-k', '2048', '--objective', 'throughput-per-watt,throughput']);
+    expect(two.status).toBe(2);
+    expect(two.stderr).toMatch(/--top-k: got "2048", expected at most 2047 with 2 objectives/);
+    const coord = run(['coordinator', '--listen', '127.0.0.1:0', '--top-k', '4096']);
+    expect(coord.status).toBe(2);
+    expect(coord.stderr).toMatch(/--top-k: got "4096", expected at most 4095/);
+    expect(existsSync(db)).toBe(false);
+    // The limit itself is accepted (the spec is built; no search is run here).
+    expect(runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt', db: '', topK: '4095' }).search.topK).toBe(4095);
+  });
+});
+
