@@ -18,7 +18,7 @@
 import type { Chiplet, SystemSpec } from '../model/hardware/schema.js';
 import { devicesOf, type Mapping } from '../model/parallel.js';
 import type { PrecisionSpec } from '../model/types.js';
-import { unrankIndices, type Value } from '../space/index.js';
+import { unrankIndices, writeAt, type Value } from '../space/index.js';
 import type { KeyColumn } from '../store/schema.js';
 import type { RunContext, SystemCache } from './engine.js';
 
@@ -67,22 +67,13 @@ function keysOf(hw: StackKeys, p: { precision: PrecisionSpec; mapping: Mapping; 
   };
 }
 
-function isObj(v: unknown): v is Record<string, unknown> {
-  return v !== null && typeof v === 'object' && !Array.isArray(v);
-}
-function merge(into: Record<string, unknown>, from: Record<string, unknown>): void {
-  for (const [k, v] of Object.entries(from)) {
-    if (isObj(into[k]) && isObj(v)) merge(into[k] as Record<string, unknown>, v);
-    else into[k] = isObj(v) || Array.isArray(v) ? structuredClone(v) : v;
-  }
-}
-
 /**
  * The part of a system JSON the stack keys read (name; per chiplet: role, memory layers,
  * connectedLayers, vertical kind), as a fresh object: a few hundred bytes to copy, not the whole
  * system, for every new hardware combination.
  */
 function skeleton(sys: Record<string, unknown>): Record<string, unknown> {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
   const pkg = isObj(sys.package) ? sys.package : {};
   const cs = Array.isArray(pkg.chiplets) ? (pkg.chiplets as unknown[]) : [];
   return {
@@ -96,23 +87,6 @@ function skeleton(sys: Record<string, unknown>): Record<string, unknown> {
       }),
     },
   };
-}
-
-/**
- * Writes a hardware dim's value at its path as applyPoint does (an object is merged into an object),
- * on the skeleton: a path whose containers the skeleton lacks cannot change what the keys read, and is
- * skipped.
- */
-function writeTolerant(root: Record<string, unknown>, segs: readonly (string | number)[], value: Value): void {
-  let cur: unknown = root;
-  for (let s = 0; s < segs.length - 1; s++) {
-    cur = (cur as Record<string | number, unknown>)[segs[s]!];
-    if (cur === null || typeof cur !== 'object') return;
-  }
-  const obj = cur as Record<string | number, unknown>;
-  const leaf = segs[segs.length - 1]!;
-  if (isObj(value) && isObj(obj[leaf])) merge(obj[leaf] as Record<string, unknown>, value);
-  else obj[leaf] = isObj(value) || Array.isArray(value) ? structuredClone(value) : value;
 }
 
 /**
@@ -146,7 +120,7 @@ export class PointKeys {
       const sys = structuredClone(this.base);
       for (const i of this.hwDims) {
         const d = space.dims[i]!;
-        for (const segs of d.paths) writeTolerant(sys, segs, values[d.name]!);
+        for (const segs of d.paths) writeAt(sys, segs, values[d.name]!); // no `where`: paths the skeleton lacks are skipped
       }
       hw = stackKeys(sys as Parameters<typeof stackKeys>[0]);
       if (this.hw.size >= 10_000) this.hw.clear();

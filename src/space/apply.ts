@@ -39,14 +39,18 @@ function deepMerge(into: Record<string, unknown>, from: Record<string, JsonValue
   }
 }
 
-/** Writes `value` at `segs` of `root` (objects are merged into an existing object). */
-function writeAt(root: Record<string, unknown>, segs: readonly PathSeg[], value: Value, where: string): void {
+/** Writes `value` at `segs` of `root` (objects are merged into an existing object). A path whose
+ *  containers `root` lacks is an error at `where` (the dim's config path), or, without `where`, is
+ *  skipped (a partial copy of a system that holds only the fields a caller reads: src/search/keys.ts). */
+export function writeAt(root: Record<string, unknown>, segs: readonly PathSeg[], value: Value, where?: string): void {
   let cur: unknown = root;
   for (let s = 0; s < segs.length - 1; s++) {
     const seg = segs[s]!;
     const next = (cur as Record<PathSeg, unknown>)[seg];
-    if (next === null || typeof next !== 'object')
+    if (next === null || typeof next !== 'object') {
+      if (where === undefined) return;
       throw new ConfigError(where, segs.slice(0, s + 1).join('.'), 'a path whose containers exist in the base system');
+    }
     cur = next;
   }
   const leaf = segs[segs.length - 1]!;
