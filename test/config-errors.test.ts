@@ -2,33 +2,27 @@
 // with code 2, name the JSON path or flag, the bad value and what was expected on stderr, and print
 // nothing on stdout. Plus the success contracts of `eval --json` and `validate --json`.
 // Runs the compiled CLI: `npm test` builds dist/ first (pretest).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ROOT, modelJson, systemJson, setAt } from './helpers.js';
+import { cliTempDir, modelJson, systemJson, setAt, strataCli } from './helpers.js';
 
-const BIN = join(ROOT, 'bin', 'strata.js');
+const strata = (args: string[]) => strataCli(args, 60_000);
+const tmpDir = cliTempDir('strata-config-errors-');
 
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+/** A refusal: exit code 2, nothing on stdout, one message with every expected part and no stack trace. */
+function expectRefused(r: ReturnType<typeof strata>, wants: (string | RegExp)[]): void {
+  expect(r.stdout, 'nothing on stdout').toBe('');
+  expect(r.code, r.stderr).toBe(2);
+  for (const want of wants) {
+    if (typeof want === 'string') expect(r.stderr).toContain(want);
+    else expect(r.stderr).toMatch(want);
+  }
+  expect(r.stderr).not.toMatch(/\n\s+at /);
 }
 
-let dir = '';
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')))
-    throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
-  dir = mkdtempSync(join(tmpdir(), 'strata-config-errors-'));
-});
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
-
 function writeJson(name: string, v: unknown): string {
-  const p = join(dir, name);
+  const p = join(tmpDir(), name);
   writeFileSync(p, JSON.stringify(v, null, 2));
   return p;
 }
@@ -98,7 +92,7 @@ const cases: Bad[] = [
   {
     name: 'unreadable system file (a directory named like a JSON file)',
     args: () => {
-      const p = join(dir, 'unreadable.json');
+      const p = join(tmpDir(), 'unreadable.json');
       mkdirSync(p, { recursive: true });
       return [...EVAL, '--system', p, '--model', 'llama-3-8b'];
     },
@@ -106,13 +100,13 @@ const cases: Bad[] = [
   },
   {
     name: 'missing system file',
-    args: () => [...EVAL, '--system', join(dir, 'does-not-exist.json'), '--model', 'llama-3-8b'],
+    args: () => [...EVAL, '--system', join(tmpDir(), 'does-not-exist.json'), '--model', 'llama-3-8b'],
     expect: () => ['--system', 'does-not-exist.json', /an existing JSON file/],
   },
   {
     name: 'invalid JSON',
     args: () => {
-      const p = join(dir, 'broken.json');
+      const p = join(tmpDir(), 'broken.json');
       writeFileSync(p, '{"name": "x", "package": {');
       return [...EVAL, '--system', p, '--model', 'llama-3-8b'];
     },
@@ -121,7 +115,7 @@ const cases: Bad[] = [
   {
     name: 'invalid JSON in a model config',
     args: () => {
-      const p = join(dir, 'broken-model.json');
+      const p = join(tmpDir(), 'broken-model.json');
       writeFileSync(p, '{"hidden_size": 4096,,}');
       return [...EVAL, '--system', 'h100-sxm', '--model', p];
     },
@@ -132,15 +126,7 @@ const cases: Bad[] = [
 describe('strata eval refuses bad input with exit code 2 and a precise message', () => {
   for (const c of cases) {
     it(c.name, () => {
-      const r = strata(c.args());
-      expect(r.stdout, 'nothing on stdout').toBe('');
-      expect(r.code, r.stderr).toBe(2);
-      for (const want of c.expect()) {
-        if (typeof want === 'string') expect(r.stderr).toContain(want);
-        else expect(r.stderr).toMatch(want);
-      }
-      // One message, no stack trace.
-      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expectRefused(strata(c.args()), c.expect());
     });
   }
 });
@@ -149,7 +135,7 @@ describe('strata eval refuses bad input with exit code 2 and a precise message',
 // file, the row (its line in the file, comments and header counted) and column, the value found and
 // what was expected), never a stack trace, and never a NaN% error printed with exit code 0.
 function dataFile(name: string, lines: string[]): string {
-  const sub = mkdtempSync(join(dir, 'data-'));
+  const sub = mkdtempSync(join(tmpDir(), 'data-'));
   const p = join(sub, name);
   writeFileSync(p, lines.join('\n') + '\n');
   return p;
@@ -161,7 +147,7 @@ const GEMM_ROW = 'H100-SXM,fp8,1024,1024,1024,274.1';
 const badData: Bad[] = [
   {
     name: 'missing file with a supported dataset name',
-    args: () => ['validate', '--data', join(dir, 'no-such-dir', 'gemm_tflops.csv')],
+    args: () => ['validate', '--data', join(tmpDir(), 'no-such-dir', 'gemm_tflops.csv')],
     expect: () => ['--data', 'no-such-dir/gemm_tflops.csv', /expected an existing CSV file/],
   },
   {
@@ -220,13 +206,7 @@ describe('strata validate refuses bad data files with exit code 2 and the file, 
   for (const c of badData) {
     it(c.name, () => {
       const r = strata(c.args());
-      expect(r.stdout, 'nothing on stdout').toBe('');
-      expect(r.code, r.stderr).toBe(2);
-      for (const want of c.expect()) {
-        if (typeof want === 'string') expect(r.stderr).toContain(want);
-        else expect(r.stderr).toMatch(want);
-      }
-      expect(r.stderr).not.toMatch(/\n\s+at /);
+      expectRefused(r, c.expect());
       expect(r.stderr).not.toMatch(/NaN/);
     });
   }

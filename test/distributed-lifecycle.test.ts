@@ -9,17 +9,15 @@ import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { loadProtocol, tokenMetadata, type CoordinatorMessage, type JoinReply, type WorkerMessage } from '../coordinator/protocol.js';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
-import { answer, BIN, dbQuery, embedded, sleep, startCoordinator, startWorker, tmp, TOKEN, within, type Answer, type Proc } from './distributed-helpers.js';
+import { answer, BIN, dbQuery, embedded, expectReferenceAnswer, sleep, startCoordinator, startWorker, tmp, TOKEN, within, type Proc } from './distributed-helpers.js';
 
 const dir = tmp('strata-life-');
-let ref: Answer;
+const refDb = join(dir, 'embedded.db');
 const procs: Proc[] = [];
 
 beforeAll(() => {
-  const db = join(dir, 'embedded.db');
-  embedded(db);
-  ref = answer(db);
-  expect(ref.state).toBe('done');
+  embedded(refDb);
+  expect(answer(refDb).state).toBe('done');
 }, 300_000);
 
 afterAll(() => {
@@ -103,12 +101,7 @@ describe('leases and workers on a live coordinator', () => {
     procs.push(w2);
     expect(await within(w2.exited, 240_000, 'second worker'), w2.stderr()).toBe(0);
     expect(await within(co.exited, 60_000, 'coordinator exit'), co.stderr()).toBe(0);
-    const a = answer(db);
-    expect(a.integrity).toBe('ok');
-    expect(a.state).toBe('done');
-    expect(a.front).toEqual(ref.front);
-    expect(a.total).toBe(64800n);
-    expect(a.tiled).toBe(true);
+    expectReferenceAnswer(db, refDb);
     expect(dbQuery<{ n: number }>(db, `SELECT coalesce(sum(attempts), 0) AS n FROM subspaces`)[0]!.n).toBe(0);
 
     // Status after the run: both workers gone (none left 'active'), the run counts them, and the

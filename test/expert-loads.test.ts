@@ -3,14 +3,12 @@
 // rank above the mean and slows the MoE step; a uniform trace is the default; bad traces are refused
 // with exit code 2 naming the flag, the file and what was expected.
 // The CLI half runs the compiled CLI (`npm test` builds dist/ first).
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { describe, expect, it } from 'vitest';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { evaluate } from '../src/model/evaluate.js';
 import { busiestRankFactor, checkMapping, planDevice, type Mapping } from '../src/model/parallel.js';
-import { ROOT, FP8, dataPath, loadModel, loadSystem } from './helpers.js';
+import { FP8, cliTempDir, dataPath, loadModel, loadSystem, strataCli } from './helpers.js';
 
 const TRACE = dataPath('traces', 'qwen3-30b-a3b-synthetic.json');
 const trace = JSON.parse(readFileSync(TRACE, 'utf8')) as number[];
@@ -84,24 +82,10 @@ describe('per-expert loads in the model', () => {
 
 // ---- CLI -----------------------------------------------------------------------------------------
 
-const BIN = join(ROOT, 'bin', 'strata.js');
-function strata(args: string[]) {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 });
-  if (r.error) throw r.error;
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-let dir = '';
-beforeAll(() => {
-  if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js')))
-    throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
-  dir = mkdtempSync(join(tmpdir(), 'strata-expert-loads-'));
-});
-afterAll(() => {
-  if (dir) rmSync(dir, { recursive: true, force: true });
-});
+const strata = (args: string[]) => strataCli(args, 120_000);
+const tmpDir = cliTempDir('strata-expert-loads-');
 const file = (name: string, text: string) => {
-  const p = join(dir, name);
+  const p = join(tmpDir(), name);
   writeFileSync(p, text);
   return p;
 };
@@ -149,7 +133,7 @@ describe('strata eval --expert-loads', () => {
     { name: 'a JSON object, not an array', file: () => file('obj.json', '{"loads": [1, 2]}'), expect: ['a JSON array of per-expert loads (found object)'] },
     { name: 'a repeated expert id', file: () => file('dup.csv', ones(128).map((_, e) => `${e === 9 ? 8 : e},1`).join('\n')), expect: ['expert 8 repeats on line 10'] },
     { name: 'an unknown extension', file: () => file('trace.txt', '1\n2\n'), expect: ['a .json file', 'or a .csv file'] },
-    { name: 'a missing file', file: () => join(dir, 'none.json'), expect: ['a readable file'] },
+    { name: 'a missing file', file: () => join(tmpDir(), 'none.json'), expect: ['a readable file'] },
     { name: 'a dense model', file: () => TRACE, model: 'llama-3-8b', expect: ['llama-3-8b has no experts'] },
     { name: 'both --expert-loads and --routing-skew', file: () => TRACE, extra: ['--routing-skew', '1'], expect: ['either --expert-loads or --routing-skew, not both'] },
   ];

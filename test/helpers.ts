@@ -1,6 +1,9 @@
 // Shared helpers of the model test suites: presets read from data/ and parsed with the real schemas,
 // hand formulas for Llama-family configs (independent of src/model/workload), small numeric helpers.
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { afterAll, beforeAll } from 'vitest';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseWith } from '../src/model/errors.js';
@@ -11,6 +14,27 @@ import { BYTES_PER_ELEMENT, type ModelArch, type Precision, type PrecisionSpec }
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 export const dataPath = (...parts: string[]) => join(ROOT, 'data', ...parts);
+
+/** Runs the built CLI (bin/strata.js, from the repository root): exit code and output. */
+export function strataCli(args: string[], timeoutMs = 120_000): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, [join(ROOT, 'bin', 'strata.js'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: timeoutMs });
+  if (r.error) throw r.error;
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A temporary directory for a test file's CLI runs: made before its tests (which need dist/ built,
+ *  as npm test's pretest does), removed after them. Returns its path getter. */
+export function cliTempDir(prefix: string): () => string {
+  let dir = '';
+  beforeAll(() => {
+    if (!existsSync(join(ROOT, 'dist', 'src', 'cli', 'main.js'))) throw new Error('dist/ is missing: run `npm run build` (npm test does it in pretest)');
+    dir = mkdtempSync(join(tmpdir(), prefix));
+  });
+  afterAll(() => {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+  return () => dir;
+}
 
 /** Raw JSON of a system preset (to be edited and re-parsed). */
 export function systemJson(name: string): Record<string, unknown> {
