@@ -851,8 +851,9 @@ export interface PointPin {
  *  does not enter it. Memoised per point without a pin (a search bounds each pinned point once). */
 export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, pin?: PointPin): Bound | null {
   if (pin) return boundFromFixed(ctx, Array.from(idx as ArrayLike<number>), pin);
+  // Every dim: with the mapping fixed, the bound costs that mapping's plans.
   let key = '';
-  for (let i = 0; i < idx.length; i++) if (i !== ctx.space.mappingDim) key += idx[i] + ',';
+  for (let i = 0; i < idx.length; i++) key += idx[i] + ',';
   let b = ctx.pointCache.get(key);
   if (b === undefined) {
     b = boundFromFixed(ctx, Array.from(idx as ArrayLike<number>));
