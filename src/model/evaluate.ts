@@ -1241,8 +1241,9 @@ export function staticPowerFloorW(pkg: SystemSpec['package'], iterations = 8): n
 
 /** staticPowerFloorW's two parts: DRAM background and refresh, and the dies' leakage at their lowest
  *  voltage (leakage is linear in the voltage: at a voltage V it is at least leakW x V / minVoltageRatio
- *  for one die). */
-export function staticPowerFloorParts(pkg: SystemSpec['package'], iterations = 8): { dramW: number; leakW: number } {
+ *  for one die); `leakByChiplet` is the leakage part per chiplet (in the package's order, summing to
+ *  leakW), taken at the floor temperatures `tempC`. */
+export function staticPowerFloorParts(pkg: SystemSpec['package'], iterations = 8): { dramW: number; leakW: number; leakByChiplet: number[]; tempC: number[] } {
   const resp = unitResponses(pkg).units;
   const cs = pkg.chiplets;
   const n = cs.length;
@@ -1266,8 +1267,21 @@ export function staticPowerFloorParts(pkg: SystemSpec['package'], iterations = 8
     temp = next;
   }
   let leak = 0;
-  for (let d = 0; d < n; d++) leak += leakAt(d, temp[d]!);
-  return { dramW, leakW: leak };
+  const leakByChiplet = new Array<number>(n);
+  for (let d = 0; d < n; d++) leak += leakByChiplet[d] = leakAt(d, temp[d]!);
+  return { dramW, leakW: leak, leakByChiplet, tempC: temp };
+}
+
+/**
+ * Each chiplet's own thermal rises (K per W, ambient 0): of its logic die for 1 W dissipated in that
+ * logic die (`logic`), and for 1 W spread over its own DRAM dies (`dram`). The thermal network is linear
+ * with non-negative unit responses (unitResponses), so a chiplet's logic temperature is at least the
+ * floor temperature of staticPowerFloorParts plus logic[i] x its logic dynamic power plus dram[i] x its
+ * DRAM dynamic power (every other source only adds): the search's bounds lift the leakage floor by it.
+ */
+export function selfRisesKPerW(pkg: SystemSpec['package']): { logic: number[]; dram: number[] } {
+  const resp = unitResponses(pkg).units;
+  return { logic: resp.map((u, i) => u.logicRise[i]!), dram: resp.map((u, i) => u.dramLogicRise[i]!) };
 }
 
 /** Split chiplets: the prefilled KV of the batch crosses the interposer before decode starts. */

@@ -8,7 +8,11 @@
 //   system power >= D x (board power + DRAM standby and refresh + leakage at a floor of the temperature
 //                   and the voltage V = max(lowest DVFS voltage, sLo)) and energy >= DRAM read energy of
 //                   the bytes moved + the energy of the model's FLOPs (prefill and decode) at the
-//                   cheapest FLOP the dies offer, times V^2,
+//                   cheapest FLOP the dies offer (with a plan, its own FLOPs by precision), times V^2,
+//   and for energy objectives, per device, over every cycle length c at least the bound's:
+//                   energy >= c x (board + DRAM static + each die's leakage floor lifted by its own dynamic
+//                   heat: x 2^(self rise x dynamic power / doubling)) + dynamic energy x the split dies'
+//                   duty factor (leastCycleEnergy),
 // where D is the device count, the bandwidth is the effective one at normal refresh (refresh doubling
 // only lowers it), the peak is the fastest matrix precision at the nominal clock, the weights read are
 // at least the dense weights plus the experts that the step's tokens must touch, and KV is read at
@@ -24,7 +28,7 @@
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
-import { MIN_THROTTLE, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
+import { MIN_THROTTLE, selfRisesKPerW, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
 import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
@@ -37,6 +41,7 @@ import { packageAreaMm2, type SearchSpec } from './objective.js';
 // A dim that replaces a whole chiplet (or the chiplet list) or changes a role can change any quantity.
 const STRUCT = String.raw`chiplets(\[\d+\])?$|\.role$|^package$|\.(memory|compute|thermal|power|software|vertical)$`;
 const q = (fields: string) => new RegExp(`${fields}|${STRUCT}`);
+const POWER_FIELDS = String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`;
 const QUANTITIES = {
   peakPrefill: q(String.raw`compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)`),
   peakDecode: q(String.raw`compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)`),
@@ -53,10 +58,28 @@ const QUANTITIES = {
   area: q(String.raw`compute\.areaMm2|memory\.(dieAreaMm2|stacks|placement)`),
   flopPJPrefill: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|macsPerCyclePerCore)`),
   flopPJDecode: q(String.raw`compute\.(energyPJPerMac|vectorEnergyPJPerFlop|macsPerCyclePerCore)`),
+  // Energy (pJ, nominal voltage) of one matrix FLOP whose operands are at a given precision: half a
+  // MAC at the precision the die's matrix unit runs it at (opStatic), for a plan's FLOPs by precision.
+  macPJPrefill: q(String.raw`compute\.(energyPJPerMac|macsPerCyclePerCore)`),
+  macPJDecode: q(String.raw`compute\.(energyPJPerMac|macsPerCyclePerCore)`),
   // The dies' leakage part of powerFloor, and their lowest voltages (the least and the largest).
   leakFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`),
   vMinLo: q(String.raw`compute\.minVoltageRatio`),
   vMinHi: q(String.raw`compute\.minVoltageRatio`),
+  // A device's cycle energy with its dies' own dynamic heat and duty (leastCycleEnergy): board power
+  // plus DRAM standby and refresh; the leakage floor of the die that decodes and of a separate
+  // prefill die (0 when one die runs both); ln 2 x the die's self rise per watt (of its logic, of its
+  // DRAM) / its leakage doubling; whether one die runs both phases (1) or not (0), and whether
+  // separate dies do (1) or not (0). The first six read what powerFloor reads (the thermal network and
+  // the dies' leakage); all are taken at their least over the subspace.
+  restFloor: q(POWER_FIELDS),
+  leakDec: q(POWER_FIELDS),
+  leakPre: q(POWER_FIELDS),
+  kDec: q(POWER_FIELDS),
+  kDramDec: q(POWER_FIELDS),
+  kPre: q(POWER_FIELDS),
+  shared: q(String.raw`\.role$`),
+  split: q(String.raw`\.role$`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
 /** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
@@ -64,7 +87,9 @@ const WANT_MAX: Record<Quantity, boolean> = {
   peakPrefill: true, peakDecode: true, bwDecode: true, capDecode: true, capPrefill: true,
   powerFloor: false, readPJ: false, stepOverhead: false, area: false,
   bwPrefill: true, overlap: true, launch: false, flopPJPrefill: false, flopPJDecode: false,
+  macPJPrefill: false, macPJDecode: false,
   leakFloor: false, vMinLo: false, vMinHi: true,
+  restFloor: false, leakDec: false, leakPre: false, kDec: false, kDramDec: false, kPre: false, shared: false, split: false,
 };
 
 function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
@@ -137,13 +162,57 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       return flopEnergyOf(roleChiplet(sys, 'prefill'), prec);
     case 'flopPJDecode':
       return flopEnergyOf(roleChiplet(sys, 'decode'), prec);
+    case 'macPJPrefill':
+    case 'macPJDecode': {
+      const d = roleChiplet(sys, q === 'macPJPrefill' ? 'prefill' : 'decode').compute;
+      return d.energyPJPerMac[matrixPrecision(d, prec)]! / 2;
+    }
     case 'leakFloor':
       return staticPowerFloorParts(pkg).leakW;
     case 'vMinLo':
       return Math.min(...pkg.chiplets.map((c) => c.compute.minVoltageRatio));
     case 'vMinHi':
       return Math.max(...pkg.chiplets.map((c) => c.compute.minVoltageRatio));
+    case 'restFloor':
+      return pkg.power.otherPowerW + floorPartsOf(pkg).dramW;
+    case 'leakDec':
+      return floorPartsOf(pkg).leakByChiplet[roleIndex(sys, 'decode')]!;
+    case 'leakPre': {
+      const i = roleIndex(sys, 'prefill');
+      return i === roleIndex(sys, 'decode') ? 0 : floorPartsOf(pkg).leakByChiplet[i]!;
+    }
+    case 'kDec':
+    case 'kDramDec':
+    case 'kPre': {
+      const i = roleIndex(sys, q === 'kPre' ? 'prefill' : 'decode');
+      const r = risesOf(pkg);
+      return (Math.LN2 * (q === 'kDramDec' ? r.dram[i]! : r.logic[i]!)) / pkg.chiplets[i]!.compute.leakageDoublingC;
+    }
+    case 'shared':
+      return roleIndex(sys, 'prefill') === roleIndex(sys, 'decode') ? 1 : 0;
+    case 'split':
+      return roleIndex(sys, 'prefill') === roleIndex(sys, 'decode') ? 0 : 1;
   }
+}
+
+function roleIndex(sys: SystemSpec, phase: 'prefill' | 'decode'): number {
+  return sys.package.chiplets.indexOf(roleChiplet(sys, phase));
+}
+
+/** selfRisesKPerW per package (three quantities read it, each over all the subspace's systems). */
+const selfRises = new WeakMap<SystemSpec['package'], ReturnType<typeof selfRisesKPerW>>();
+function risesOf(pkg: SystemSpec['package']): ReturnType<typeof selfRisesKPerW> {
+  let r = selfRises.get(pkg);
+  if (!r) selfRises.set(pkg, (r = selfRisesKPerW(pkg)));
+  return r;
+}
+
+/** staticPowerFloorParts per package (the quantities of one system read it several times). */
+const floorParts = new WeakMap<SystemSpec['package'], ReturnType<typeof staticPowerFloorParts>>();
+function floorPartsOf(pkg: SystemSpec['package']): ReturnType<typeof staticPowerFloorParts> {
+  let f = floorParts.get(pkg);
+  if (!f) floorParts.set(pkg, (f = staticPowerFloorParts(pkg)));
+  return f;
 }
 
 export interface BoundContext {
@@ -618,6 +687,15 @@ function stageParts(hw: (q: Quantity, prec?: Precision) => number, w: StageWork,
   return { c, d, launch: w.kernels * hw('launch'), overlap: hw('overlap'), pf: w.pipelineFactor, exposed: comm?.exposed ?? 0, hidden: comm?.hidden ?? 0 };
 }
 
+/** Matrix FLOP energy (J, nominal voltage) of one step of a plan's stage on one device: its FLOPs by
+ *  precision x the pipeline factor (finishStep scales work by it) x half a MAC at that precision. The
+ *  decode stage is at the shortest context (the prompt): attention's FLOPs only grow with it. */
+function planFlopJ(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, q: 'macPJPrefill' | 'macPJDecode'): number {
+  let j = 0;
+  for (const [p, f] of w.flops) j += f * hw(q, p);
+  return w.pipelineFactor * j * 1e-12;
+}
+
 /** Lower bound of a phase's step at a clock scale of at most `sHi` (compute at most sHi x peak; DRAM,
  *  launches and the network do not scale with the clock): each operator takes at least
  *  max(c, d) + (1 - overlap) min(c, d) + a launch (runOps), summed over operators at least the same
@@ -648,6 +726,176 @@ function clockIntervals(ctx: BoundContext, vLo: number, steps = 8): [number, num
   for (let k = 0; k < steps && lo < 1; k++) out.push([lo + ((1 - lo) * k) / steps, lo + ((1 - lo) * (k + 1)) / steps]);
   ctx.clocks.set(vLo, out); // one per voltage floor of the space's dies: a handful
   return out;
+}
+
+/** The evaluated leakage may sit a little under the exact fixed point (evaluate() stops its
+ *  leakage-temperature iteration at a 1e-6 K Newton step or a 1e-4 K Jacobi change, from below, and
+ *  the floor's 8 iterations need not have gone as far): the heated leakage floor is taken 0.1% lower,
+ *  far more than those tolerances move leakage (2^(1e-4 K / doubling) - 1 < 1e-5 for a doubling of
+ *  at least 10 K), and far less than the lift it bounds. */
+const LEAK_SAFETY = 0.999;
+/** leastCycleEnergy stops once its lower bound is within this fraction of the least value it has
+ *  seen (the bound stays a proven lower bound; this only caps what it gives away), or after
+ *  CYCLE_STEPS cuts. */
+const CYCLE_TOLERANCE = 1e-6;
+const CYCLE_STEPS = 40;
+/** Doublings of the bracket's right end in search of a non-negative slope (past 2^60 x the least
+ *  cycle, the heat-blind bound is returned). */
+const CYCLE_DOUBLINGS = 60;
+
+/** One die's part of a device's cycle energy (leastCycleEnergy), per device: its leakage floor L (W,
+ *  lowest voltage, static-only temperature floor), the heat exponent x (s: its dynamic energy per
+ *  cycle x ln 2 x self rise / leakage doubling, so that over a busy time u its leakage is at least
+ *  L e^(x/u)), its dynamic energy K (J) and the offset o (s): the die's busy time is at most c - o. */
+interface DieTerm {
+  L: number;
+  x: number;
+  K: number;
+  o: number;
+}
+
+/**
+ * A device's energy over a request cycle (J), at least: the minimum over cycle lengths c >= cLo of
+ *   c x max(A, B + vf x sum_d L_d e^(x_d / (c - o_d)))  +  sum_d K_d x c / (c - o_d)
+ * for its decode die d = dec and a separate prefill die d = pre, where A is the heat-blind floor (W:
+ * board + DRAM static + leakage at the static-only temperature floor), B the board and DRAM static
+ * floor (W) and vf the voltage factor of leakage (>= 1). Why (evaluate.ts operate()):
+ *  - one die running both phases is busy the whole cycle: duty weights tPre / c and tDec / c, so its
+ *    dynamic energy per cycle is its phases' (K, o = 0) and its dynamic power that / c;
+ *  - split dies pipeline: the decode die's duty is 1, so it draws its decode energy / tDec over the
+ *    whole cycle (energy K c / tDec) and the prefill die's min(1, tPre / tDec) makes it draw
+ *    K c / max(tPre, tDec). With tPre >= a and tDec >= b (the bound's step times), tDec <= c - a
+ *    (o = a) and max(tPre, tDec) <= c - min(a, b) (o = min(a, b)) for any true pair summing to c.
+ *    The decode DRAM's read energy scales as the decode die's (duty 1): it is in the decode K;
+ *  - the die's logic is at least self rise x its dynamic power (K / (c - o), and its DRAM's read
+ *    power) above the static-only floor temperature (unit responses superpose with non-negative
+ *    rises; by induction over the floor's iterates each stays that much below the true fixed
+ *    point), and leakage is L x vf x 2^(rise / doubling): the exponent x / (c - o);
+ *  - the true cycle is at least cLo and otherwise unknown: hence the minimum over c.
+ * Every term is convex in c > o (c e^(x/(c-o)) = u e^(x/u) + o e^(x/u) with u = c - o: a perspective
+ * of an exponential plus a convex function; c / (c - o) = 1 + o / (c - o)), and so is the max, so
+ * the minimum is bracketed (a non-positive subgradient at the left end, a non-negative one at the
+ * right) and bounded below by the crossing of the two ends' tangents, which lie under the function.
+ * The result is never below the heat-blind bound A cLo + sum K (every term is at least that), which
+ * is returned if the arithmetic overflows.
+ */
+function leastCycleEnergy(cLo: number, A: number, B: number, vf: number, dec: DieTerm, pre: DieTerm): number {
+  const phi = (c: number) => {
+    const ud = c - dec.o;
+    const up = c - pre.o;
+    const leak = B + vf * (dec.L * Math.exp(dec.x / ud) + pre.L * Math.exp(pre.x / up));
+    return c * Math.max(A, leak) + (dec.K * c) / ud + (pre.K * c) / up;
+  };
+  const slope = (c: number) => {
+    const ud = c - dec.o;
+    const up = c - pre.o;
+    const ed = dec.L * Math.exp(dec.x / ud);
+    const ep = pre.L * Math.exp(pre.x / up);
+    const dyn = -(dec.K * dec.o) / (ud * ud) - (pre.K * pre.o) / (up * up);
+    if (B + vf * (ed + ep) < A) return A + dyn;
+    return B + vf * (ed * (1 - (c * dec.x) / (ud * ud)) + ep * (1 - (c * pre.x) / (up * up))) + dyn;
+  };
+  const base = A * cLo + dec.K + pre.K;
+  const s0 = slope(cLo);
+  if (!(s0 < 0)) {
+    const v = phi(cLo);
+    return Number.isFinite(v) ? Math.max(base, v) : base;
+  }
+  let l = cLo;
+  let fl = phi(l);
+  let sl = s0;
+  let r = 2 * cLo;
+  let sr = slope(r);
+  let k = 0;
+  for (; k < CYCLE_DOUBLINGS && sr < 0; k++) {
+    l = r;
+    sl = sr;
+    r *= 2;
+    sr = slope(r);
+  }
+  if (k === CYCLE_DOUBLINGS) return base;
+  if (k > 0) fl = phi(l);
+  let fr = phi(r);
+  // Cutting planes: the tangents at l (slope <= 0) and r (slope >= 0) lie under the convex function,
+  // so its minimum on [l, r] (where it lies) is at least their crossing's height; cut at the crossing
+  // (kept off the ends) until that lower bound is within the tolerance of the least value seen.
+  let lower = -Infinity;
+  for (let i = 0; i < CYCLE_STEPS; i++) {
+    const x = sr - sl > 0 ? (fr - fl + sl * l - sr * r) / (sl - sr) : l;
+    const xc = Math.min(Math.max(x, l), r);
+    lower = Math.max(lower, fl + sl * (xc - l), fr + sr * (xc - r));
+    const upper = Math.min(fl, fr);
+    if (!(upper - lower > CYCLE_TOLERANCE * upper)) break;
+    const m = Math.min(Math.max(x, l + 0.05 * (r - l)), r - 0.05 * (r - l));
+    const sm = slope(m);
+    const fm = phi(m);
+    if (sm <= 0) {
+      l = m;
+      sl = sm;
+      fl = fm;
+    } else {
+      r = m;
+      sr = sm;
+      fr = fm;
+    }
+  }
+  return Number.isFinite(lower) ? Math.max(base, lower) : base;
+}
+
+/** Energy-objective candidates of a bound (one per device count, batch, plan and clock interval
+ *  within the SLOs), CAND numbers each in a scratch array (the bound is not reentrant): a floor of the
+ *  energy per token (pushCandidate), the tokens of a cycle, the device count, and leastCycleEnergy's
+ *  inputs. */
+const CAND = 15;
+const C_FLOOR = 0, C_TOKENS = 1, C_D = 2, C_CYCLE = 3, C_A = 4, C_B = 5, C_VF = 6;
+const C_L1 = 7, C_X1 = 8, C_K1 = 9, C_O1 = 10, C_L2 = 11, C_X2 = 12, C_K2 = 13, C_O2 = 14;
+let candidates = new Float64Array(64 * CAND);
+const scratchDec: DieTerm = { L: 0, x: 0, K: 0, o: 0 };
+const scratchPre: DieTerm = { L: 0, x: 0, K: 0, o: 0 };
+
+/** min over c >= cLo of a c + sum_d K_d o_d / (c - o_d) (a > 0, o_d < cLo), at least: the sum over d
+ *  of min (a/2) c + K_d o_d / (c - o_d), each at c - o_d = sqrt(2 K_d o_d / a) or at cLo. */
+function dutyFloor(cLo: number, a: number, dec: DieTerm, pre: DieTerm): number {
+  const one = (k: number, o: number) => {
+    const h = a / 2;
+    const b = k * o;
+    const u = Math.sqrt(b / h);
+    return o + u > cLo ? h * o + 2 * Math.sqrt(h * b) : h * cLo + (o < cLo ? b / (cLo - o) : 0);
+  };
+  return one(dec.K, dec.o) + one(pre.K, pre.o);
+}
+
+/** The heated energy per token of candidate i (leastCycleEnergy). */
+function heatedPerToken(i: number): number {
+  const c = candidates;
+  const o = i * CAND;
+  const dec = scratchDec;
+  const pre = scratchPre;
+  dec.L = c[o + C_L1]!; dec.x = c[o + C_X1]!; dec.K = c[o + C_K1]!; dec.o = c[o + C_O1]!;
+  pre.L = c[o + C_L2]!; pre.x = c[o + C_X2]!; pre.K = c[o + C_K2]!; pre.o = c[o + C_O2]!;
+  return (c[o + C_D]! * leastCycleEnergy(c[o + C_CYCLE]!, c[o + C_A]!, c[o + C_B]!, c[o + C_VF]!, dec, pre)) / c[o + C_TOKENS]!;
+}
+
+/** Adds a candidate at index n; returns n + 1. Its floor: leastCycleEnergy's function is
+ *  c x max(A, B + vf sum L e^(x/(c-o))) + sum K + sum K o / (c - o), where with e^y >= 1 + y and
+ *  c / (c - o) >= 1 the max is at least both a c (a = max(A, B + vf sum L)) and
+ *  (B + vf sum L) c + vf sum L x: the floor adds sum K to the larger of dutyFloor with each. Cheap,
+ *  and closer than the heat-blind energy. */
+function pushCandidate(n: number, tokens: number, D: number, cycle: number, A: number, B: number, vf: number, dec: DieTerm, pre: DieTerm): number {
+  if ((n + 1) * CAND > candidates.length) {
+    const grown = new Float64Array(2 * candidates.length);
+    grown.set(candidates);
+    candidates = grown;
+  }
+  const c = candidates;
+  const o = n * CAND;
+  const hot = B + vf * (dec.L + pre.L);
+  const floorJ = Math.max(dutyFloor(cycle, Math.max(A, hot), dec, pre), dutyFloor(cycle, hot, dec, pre) + vf * (dec.L * dec.x + pre.L * pre.x)) + dec.K + pre.K;
+  c[o + C_FLOOR] = (D * floorJ) / tokens;
+  c[o + C_TOKENS] = tokens; c[o + C_D] = D; c[o + C_CYCLE] = cycle; c[o + C_A] = A; c[o + C_B] = B; c[o + C_VF] = vf;
+  c[o + C_L1] = dec.L; c[o + C_X1] = dec.x; c[o + C_K1] = dec.K; c[o + C_O1] = dec.o;
+  c[o + C_L2] = pre.L; c[o + C_X2] = pre.x; c[o + C_K2] = pre.K; c[o + C_O2] = pre.o;
+  return n + 1;
 }
 
 function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: PointPin, plans = true, network?: readonly NetworkLevel[]): Bound | null {
@@ -687,6 +935,10 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const vLo = hw('vMinLo');
   const vHi = hw('vMinHi');
   const leakW = hw('leakFloor');
+  // The dies' own heat and duty (leastCycleEnergy): read only for energy objectives.
+  const heat = ctx.energyObjective
+    ? { rest: hw('restFloor'), leakDec: hw('leakDec'), leakPre: hw('leakPre'), kDec: hw('kDec'), kDramDec: hw('kDramDec'), kPre: hw('kPre'), shared: hw('shared'), split: hw('split') }
+    : null;
   const clocks = clockIntervals(ctx, vLo);
   const over = hw('stepOverhead');
   const area = hw('area');
@@ -696,6 +948,9 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const batches = ctx.batchDim >= 0 ? (valuesOf(ctx, ctx.batchDim, fixed) as number[]) : [1];
   const objs = ctx.spec.objectives;
   const ideal = objs.map(() => -Infinity);
+  // Energy-objective candidates (pushCandidate), one per (D, B, plan, clock interval) within the SLOs:
+  // a cheap floor of their energy per token and leastCycleEnergy's inputs.
+  let nHeated = 0;
   let anyFits = false;
   let anySlo = false;
   // Whether some (D, B, mapping) was out of memory (else, with none fitting, the model refused every
@@ -732,8 +987,9 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
       // duty weights of evaluate() never shrink them), and the devices together run at least the
       // model's FLOPs for the batch (mappings only add: pipeline bubbles, MoE imbalance): at nominal
-      // voltage, scaled by V^2 below.
-      const flopJ1 = B * (Fpre * flopPJP + O * F * flopPJD) * 1e-12;
+      // voltage, scaled by V^2 below. Per phase, system-wide (J).
+      const modelPreJ = B * Fpre * flopPJP * 1e-12;
+      const modelDecJ = O * B * F * flopPJD * 1e-12;
       const readJ = O * bytes * rdPJ * 1e-12;
       for (const entry of works ?? [null]) {
         let pd: StageParts | null = null;
@@ -748,6 +1004,15 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
           pd = stageParts(hw, mw.decode, 'decode', entry.comm?.decode);
           pp = stageParts(hw, mw.prefill, 'prefill', entry.comm?.prefill);
         }
+        // With a plan, a device's matrix FLOPs are known by precision (its shard, MoE busiest rank,
+        // and the pipeline factor evaluate() scales a step's work by: finishStep), each at half a MAC
+        // of its precision (opStatic); all D devices count as this one. The larger bound per phase.
+        let preJ1 = modelPreJ;
+        let decJ1 = modelDecJ;
+        if (entry && ctx.energyObjective) {
+          preJ1 = Math.max(preJ1, D * planFlopJ(hw, entry.w.prefill, 'macPJPrefill'));
+          decJ1 = Math.max(decJ1, D * O * planFlopJ(hw, entry.w.decode, 'macPJDecode'));
+        }
         anyFits = true;
         for (const [sLo, sHi] of clocks) {
           let tD = Math.max(dD0, cD0 / sHi) + over;
@@ -761,9 +1026,37 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
           const cycle = tP + O * tD;
           const T = tokens / cycle;
           const v = Math.max(vLo, sLo);
-          const floorW = pFloor + leakW * (Math.max(1, sLo / vHi) - 1);
-          const energy = D * floorW * cycle + readJ + flopJ1 * v * v;
+          // Leakage is linear in the voltage max(minVoltageRatio, s) >= its floor's minVoltageRatio x
+          // max(1, sLo / vHi) (the floors are at each die's lowest voltage).
+          const vf = Math.max(1, sLo / vHi);
+          const floorW = pFloor + leakW * (vf - 1);
+          const dynJ = (preJ1 + decJ1) * v * v;
+          // The heat-blind energy; with `heat`, the energy objectives take the heated one after the
+          // loops (heated below).
+          const energy = D * floorW * cycle + readJ + dynJ;
+          if (heat) {
+            // Per device (evaluate() runs one device and counts it D times, so a device's share of a
+            // system-wide energy is at least that / D): the decode die takes decode's FLOP energy
+            // (and prefill's when one die runs both) and its DRAM's read energy heats it; a separate
+            // prefill die takes prefill's. Split dies (all the subspace's) have their duty offsets:
+            // the decode die is busy at most c - tP, the prefill die at most c - min(tP, O tD).
+            const ePre = preJ1 * v * v;
+            const eDec = decJ1 * v * v;
+            const sp = heat.split === 1;
+            const dec = scratchDec;
+            dec.L = heat.leakDec * LEAK_SAFETY;
+            dec.x = (heat.kDec * (eDec + heat.shared * ePre) + heat.kDramDec * readJ) / D;
+            dec.K = (eDec + readJ) / D;
+            dec.o = sp ? tP : 0;
+            const pre = scratchPre;
+            pre.L = heat.leakPre * LEAK_SAFETY;
+            pre.x = (heat.kPre * ePre) / D;
+            pre.K = ePre / D;
+            pre.o = sp ? Math.min(tP, O * tD) : 0;
+            nHeated = pushCandidate(nHeated, tokens, D, cycle, floorW, heat.rest, vf, dec, pre);
+          }
           objs.forEach((o, i) => {
+            if (heat && (o === 'throughput-per-watt' || o === 'energy-per-token')) return;
             let x: number;
             switch (o) {
               case 'throughput':
@@ -794,6 +1087,20 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   }
   if (!anyFits) return { infeasible: c.powerMaxW !== undefined || c.areaMaxMm2 !== undefined ? 'bound' : outOfMemory ? 'memory' : 'mapping' };
   if (!anySlo) return { infeasible: 'slo' };
+  if (heat) {
+    // Both energy objectives are best at the least energy per token. The heated energy is never below
+    // a candidate's cheap floor (pushCandidate), so a candidate whose floor is not below the least
+    // heated energy found cannot win: the one with the least floor first, then the others that can.
+    const cs = candidates;
+    let first = 0;
+    for (let i = 1; i < nHeated; i++) if (cs[i * CAND + C_FLOOR]! < cs[first * CAND + C_FLOOR]!) first = i;
+    let least = heatedPerToken(first);
+    for (let i = 0; i < nHeated; i++) if (i !== first && cs[i * CAND + C_FLOOR]! < least) least = Math.min(least, heatedPerToken(i));
+    objs.forEach((o, i) => {
+      if (o === 'throughput-per-watt') ideal[i] = 1 / least;
+      else if (o === 'energy-per-token') ideal[i] = -least;
+    });
+  }
   // goodput is 0 for a point that misses an SLO: never above the throughput bound.
   return { ideal };
 }
@@ -844,6 +1151,30 @@ export interface PointPin {
   precision: PrecisionSpec;
   /** The point's network levels (its system's `network`): collectives then enter the bound. */
   network?: readonly NetworkLevel[];
+}
+
+/** Dynamic powers of one device's dies (W): of the die that decodes (its logic: all of its dynamic
+ *  power, both phases' when one die runs both; its DRAM) and of a separate prefill die's logic. */
+export interface DiePowers {
+  decodeLogicW: number;
+  decodeDramW: number;
+  prefillLogicW: number;
+}
+
+/**
+ * The floor under a device's static and board power (W) that leastCycleEnergy builds on, at one
+ * point (all dims fixed) running at clock scale s with dies drawing at least `p`: board power + DRAM
+ * static + each die's leakage floor x vf x 2^(self rise x its dynamic power / doubling), i.e.
+ * B + vf (L_dec e^(x_dec / (c - o_dec)) + L_pre e^(x_pre / (c - o_pre))) with the powers
+ * x / (c - o) / k made explicit. For the property test: it is at most the static + board power
+ * evaluate() reports with the point's own dynamic powers.
+ */
+export function heatedStaticFloorW(ctx: BoundContext, idx: ArrayLike<number>, s: number, p: DiePowers): number {
+  const hw = hardwareOf(ctx, Array.from(idx));
+  const vf = Math.max(1, s / hw('vMinHi'));
+  const dec = hw('leakDec') * Math.exp(hw('kDec') * p.decodeLogicW + hw('kDramDec') * p.decodeDramW);
+  const pre = hw('leakPre') * Math.exp(hw('kPre') * p.prefillLogicW);
+  return hw('restFloor') + vf * LEAK_SAFETY * (dec + pre);
 }
 
 /** The bound of a single point (all dims fixed). With `pin` (the point's mapping and precision as
