@@ -145,6 +145,8 @@ interface Role {
   mem: MemorySpec;
   stacks: number;
   bw: BandwidthBreakdown;
+  /** The chiplet's memory figures at this refresh rate (DRAM energies per byte, static power). */
+  memory: ChipletMemory;
 }
 
 /** The chiplet that runs a phase: its own role if the package splits phases, else the 'any' one. */
@@ -153,16 +155,37 @@ function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
-/** Effective bandwidth of a chiplet's memory, normal and doubled refresh, cached per chiplet object
+/** A chiplet's memory figures (chipletMemory), normal and doubled refresh, cached per chiplet object
  *  (the last few: recent.ts).
  *  Shared: callers that hand it out copy it. */
-const bandwidthCache = new RecentCache<Chiplet, [BandwidthBreakdown | null, BandwidthBreakdown | null]>(8);
-function chipletBandwidth(c: Chiplet, refreshDoubled: boolean): BandwidthBreakdown {
+/** A chiplet's memory figures at one refresh rate: bandwidth, DRAM read and write energies (pJ per
+ *  byte) at its bytes per activation, and background and refresh power. */
+interface ChipletMemory {
+  bw: BandwidthBreakdown;
+  rdPJ: number;
+  wrPJ: number;
+  staticW: { backgroundW: number; refreshW: number };
+  /** The role last made of the chiplet at this refresh rate (makeRole: read only), at its clock scale. */
+  role: Role | null;
+}
+const bandwidthCache = new RecentCache<Chiplet, [ChipletMemory | null, ChipletMemory | null]>(8);
+function chipletMemory(c: Chiplet, refreshDoubled: boolean): ChipletMemory {
   let e = bandwidthCache.get(c);
   if (!e) bandwidthCache.set(c, (e = [null, null]));
   const i = refreshDoubled ? 1 : 0;
-  // Kept as copyBandwidth makes it (tagged fields): the copies in results share its boxed numbers.
-  return (e[i] ??= copyBandwidth(effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled)));
+  let m = e[i];
+  if (m === null) {
+    // Kept as copyBandwidth makes it (tagged fields): the copies in results share its boxed numbers.
+    const bw = copyBandwidth(effectiveBandwidth(c.memory, c.memory.stacks, c.compute.memoryInflightKB * 1024, c.compute.fabricLatencyNs, refreshDoubled));
+    m = e[i] = {
+      bw,
+      rdPJ: readEnergyPJPerByte(c.memory, bw.bytesPerActivation),
+      wrPJ: writeEnergyPJPerByte(c.memory, bw.bytesPerActivation),
+      staticW: staticMemoryPowerW(c.memory, c.memory.stacks, refreshDoubled),
+      role: null,
+    };
+  }
+  return m;
 }
 
 /** A bandwidth breakdown, built by one literal in its field order. */
@@ -219,10 +242,15 @@ function copyBandwidth(b: BandwidthBreakdown): BandwidthBreakdown {
   );
 }
 
+/** The role of a chiplet at a clock scale and refresh rate. Roles are read only: the last one made
+ *  per chiplet and refresh rate is kept and handed out again at the same clock scale (the prefill
+ *  and decode roles of a shared chiplet, and every evaluation at the nominal clock). */
 function makeRole(c: Chiplet, freqScale: number, refreshDoubled: boolean): Role {
+  const m = chipletMemory(c, refreshDoubled);
+  const last = m.role;
+  if (last !== null && last.unit.freqScale === freqScale) return last;
   const unit: ComputeUnit = { die: c.compute, dies: 1, freqScale };
-  const bw = chipletBandwidth(c, refreshDoubled);
-  return { chiplet: c, unit, mem: c.memory, stacks: c.memory.stacks, bw };
+  return (m.role = { chiplet: c, unit, mem: c.memory, stacks: c.memory.stacks, bw: m.bw, memory: m });
 }
 
 /** Voltage relative to nominal at clock scale s: V tracks f down to the floor (DVFS). */
@@ -372,8 +400,8 @@ function runOps(
   const attnBps = bwBps * sw.attentionBandwidthEfficiency;
   const v = voltageRatio(die, u.freqScale);
   const v2 = v * v;
-  const rdPJ = readEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
-  const wrPJ = writeEnergyPJPerByte(role.mem, role.bw.bytesPerActivation);
+  const rdPJ = role.memory.rdPJ;
+  const wrPJ = role.memory.wrPJ;
   const launchS = sw.kernelLaunchUs * 1e-6;
   const fillS = 2 * (role.bw.accessLatencyNs * 1e-9);
   const f = die.frequencyGHz * 1e9 * u.freqScale;
@@ -537,7 +565,7 @@ function fixedPart(
   // One slot per overlap setting: mappings that differ only in it share their plans.
   const slot = overlap ? 1 : 0;
   const f = run.fixedAt[slot]!;
-  // The bandwidth breakdown stands for the chiplet and refresh (cached per chiplet: chipletBandwidth).
+  // The bandwidth breakdown stands for the chiplet and refresh (cached per chiplet: chipletMemory).
   const s = role.unit.freqScale;
   if (f !== null && f.bw === role.bw && f.s === s && f.sw === sw && f.levels === levels && (f.detailed || !detail)) return f.raw;
   const fixedOps = run.fixedOps!;
@@ -585,8 +613,9 @@ function runDecode(input: EvalInput, role: Role, detail: boolean): PhaseRaw & { 
   for (let j = 0; j < samples; j++) {
     const ctx = input.inputTokens + Math.floor(((j + 0.5) * input.outputTokens) / samples);
     const ctxOps = planContextOps(input.model, prec, 'decode', input.batch, 1, ctx, m);
-    // The first sample becomes the accumulator; the others are added to it from a scratch.
-    const r = runOps(ctxOps, opStatics(ctxOps, die, prec, sampleStatics), role, sw, false, detail, undefined, att === null ? undefined : sampleRaw);
+    // The first sample becomes the accumulator (a scratch too: the merged result below copies its
+    // figures, and its per-operator results are its own); the others are added to it from a scratch.
+    const r = runOps(ctxOps, opStatics(ctxOps, die, prec, sampleStatics), role, sw, false, detail, undefined, att === null ? sampleAcc : sampleRaw);
     if (att === null) {
       att = r;
       scaleRaw(att, w);
@@ -833,8 +862,12 @@ function scratchTimes(n: number): Float64Array {
 /** Statics of the last prefill plan (lastPrefill) and of the decode context operators of a sample. */
 const prefillStatics = new Scratch(32 * STATIC_FIELDS);
 const sampleStatics = new Scratch(8 * STATIC_FIELDS);
-/** A decode sample's aggregates, added to the first sample's right after (runDecode). */
+/** A decode sample's aggregates, added to the first sample's (sampleAcc) right after (runDecode). */
 const sampleRaw: PhaseRaw = {
+  stepTimeS: 0.5, flops: 0.5, dramBytes: 0.5, timeByBoundS: { compute: 0.5, memory: 0.5, network: 0.5, overhead: 0.5 },
+  computeJ: 0.5, sramJ: 0.5, dramJ: 0.5, networkJ: 0.5, ops: [],
+};
+const sampleAcc: PhaseRaw = {
   stepTimeS: 0.5, flops: 0.5, dramBytes: 0.5, timeByBoundS: { compute: 0.5, memory: 0.5, network: 0.5, overhead: 0.5 },
   computeJ: 0.5, sramJ: 0.5, dramJ: 0.5, networkJ: 0.5, ops: [],
 };
@@ -970,7 +1003,7 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     const isDec = dec.chiplet === c;
     const logicDynW = (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0);
     const dramDynW = (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0);
-    const ms = staticMemoryPowerW(c.memory, c.memory.stacks, refreshDoubled);
+    const ms = chipletMemory(c, refreshDoubled).staticW;
     dramStaticW += ms.backgroundW + ms.refreshW;
     dynW[i] = logicDynW;
     dramSrcW[i] = dramDynW + ms.backgroundW + ms.refreshW;

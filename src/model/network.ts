@@ -285,20 +285,23 @@ function setupLevel(j: number, idx: number, lv: NetworkLevel, q: number): void {
 }
 
 // Scratch results of the pattern helpers (hops, bandwidth seconds, byte-hops per device).
-let T_h = 0, T_bw = 0, T_wire = 0;
+// Kept in a typed array, not in module variables: a module variable holding a fraction boxes every
+// value stored in it (one allocation per assignment), a typed array stores the double itself.
+const TS = new Float64Array(3);
+const T_H = 0, T_BW = 1, T_WIRE = 2;
 
 /** One pairwise-exchange step at rank distance d with message m (all devices at once). */
 function exchange(j: number, d: number, m: number): void {
   const k = LK[j]!;
-  if (k === T_SWITCH) { T_h = 2; T_bw = m / LBD[j]!; T_wire = 2 * m; return; }
-  if (k === T_FULL) { T_h = 1; T_bw = m / LW[j]!; T_wire = m; return; }
+  if (k === T_SWITCH) { TS[T_H] = 2; TS[T_BW] = m / LBD[j]!; TS[T_WIRE] = 2 * m; return; }
+  if (k === T_FULL) { TS[T_H] = 1; TS[T_BW] = m / LW[j]!; TS[T_WIRE] = m; return; }
   const a = LA[j]!;
   let n: number, dd: number, wrap: number;
   if (d < a) { n = a; dd = d; wrap = LWA[j]!; } else { n = LB[j]!; dd = Math.floor(d / a); wrap = LWB[j]!; }
   let hops = wrap ? Math.min(dd, n - dd) : dd;
   if (hops < 1) hops = 1;
   // Aligned blocks of `hops` senders all cross the same link in the same direction.
-  T_h = hops; T_bw = (m * hops) / LW[j]!; T_wire = m * hops;
+  TS[T_H] = hops; TS[T_BW] = (m * hops) / LW[j]!; TS[T_WIRE] = m * hops;
 }
 
 // Link load of all-pairs traffic in a 1D dimension of n devices (messages per link direction).
@@ -310,14 +313,14 @@ const diamDim = (n: number, wrap: number) => (n <= 1 ? 0 : wrap ? Math.floor(n /
 /** Direct pattern: every device sends m bytes to every other participant at once. */
 function directPattern(j: number, m: number): void {
   const k = LK[j]!, q = LQ[j]!;
-  if (k === T_SWITCH) { T_h = 2; T_bw = ((q - 1) * m) / LBD[j]!; T_wire = 2 * (q - 1) * m; return; }
-  if (k === T_FULL) { T_h = 1; T_bw = m / LW[j]!; T_wire = (q - 1) * m; return; }
+  if (k === T_SWITCH) { TS[T_H] = 2; TS[T_BW] = ((q - 1) * m) / LBD[j]!; TS[T_WIRE] = 2 * (q - 1) * m; return; }
+  if (k === T_FULL) { TS[T_H] = 1; TS[T_BW] = m / LW[j]!; TS[T_WIRE] = (q - 1) * m; return; }
   const a = LA[j]!, b = LB[j]!, wa = LWA[j]!, wb = LWB[j]!;
   // Dimension-order routing (x then y): an x link carries b x congDim(a) messages, a y link a x congDim(b).
   const lx = b * congDim(a, wa), ly = a * congDim(b, wb);
-  T_h = diamDim(a, wa) + diamDim(b, wb);
-  T_bw = (m * (lx > ly ? lx : ly)) / LW[j]!;
-  T_wire = m * (b * sumDistDim(a, wa) + a * sumDistDim(b, wb));
+  TS[T_H] = diamDim(a, wa) + diamDim(b, wb);
+  TS[T_BW] = (m * (lx > ly ? lx : ly)) / LW[j]!;
+  TS[T_WIRE] = m * (b * sumDistDim(a, wa) + a * sumDistDim(b, wb));
 }
 
 /** Dimension-wise ring reduce-scatter (or all-gather) of X bytes on a 2D participant grid. */
@@ -333,9 +336,9 @@ function twoDRing(j: number, X: number): void {
   if (f < 0) f = 0; else if (f > 1) f = 1;
   const sx = ((a - 1) / a) * X * (f + (1 - f) / b), sy = ((b - 1) / b) * X * (1 - f + f / a);
   const tx = sx / rA, ty = sy / rB;
-  T_h = (a - 1) * hA + (b - 1) * hB;
-  T_bw = tx > ty ? tx : ty;
-  T_wire = sx * hA + sy * hB;
+  TS[T_H] = (a - 1) * hA + (b - 1) * hB;
+  TS[T_BW] = tx > ty ? tx : ty;
+  TS[T_WIRE] = sx * hA + sy * hB;
 }
 
 /** Power-of-two part of recursive halving (full=false, message halves) or doubling (full=true). */
@@ -347,27 +350,29 @@ function rhdCore(j: number, X: number, full: boolean, pw: number): void {
     for (let d = 1; d < pw; d *= 2) steps++;
     const sent = full ? steps * X : X - X / pw;
     const hop = k === T_SWITCH ? 2 : 1;
-    T_h = steps * hop; T_bw = sent / (k === T_SWITCH ? LBD[j]! : LW[j]!); T_wire = sent * hop;
+    TS[T_H] = steps * hop; TS[T_BW] = sent / (k === T_SWITCH ? LBD[j]! : LW[j]!); TS[T_WIRE] = sent * hop;
     return;
   }
   let h = 0, bw = 0, wire = 0;
   let m = full ? X : X / 2;
   for (let d = 1; d < pw; d *= 2) {
     exchange(j, d, m);
-    h += T_h; bw += T_bw; wire += T_wire;
+    h += TS[T_H]; bw += TS[T_BW]; wire += TS[T_WIRE];
     if (!full) m /= 2;
   }
-  T_h = h; T_bw = bw; T_wire = wire;
+  TS[T_H] = h; TS[T_BW] = bw; TS[T_WIRE] = wire;
 }
 
 // Best candidate of a level (module scratch).
-let B_t = Infinity, B_lat = 0, B_bw = 0, B_wire = 0, B_alg = -1;
+const BS = new Float64Array([Infinity, 0, 0, 0]); // time, latency, bandwidth, wire (see TS)
+const B_T = 0, B_LAT = 1, B_BW = 2, B_WIRE = 3;
+let B_alg = -1;
 let MASK = ALL_ALGS;
 
 function consider(alg: number, lat: number, bw: number, wire: number): void {
   if ((MASK & ALG_BIT(alg)) === 0) return;
   const t = lat + bw;
-  if (t < B_t) { B_t = t; B_lat = lat; B_bw = bw; B_wire = wire; B_alg = alg; }
+  if (t < BS[B_T]) { BS[B_T] = t; BS[B_LAT] = lat; BS[B_BW] = bw; BS[B_WIRE] = wire; B_alg = alg; }
 }
 
 function pow2Floor(q: number): number {
@@ -378,48 +383,48 @@ function pow2Floor(q: number): number {
 
 /** Best single-level reduce-scatter (isAG=false) or all-gather of X bytes (input / output size). */
 function rsLevel(j: number, X: number, isAG: boolean): void {
-  B_t = Infinity; B_alg = -1;
+  BS[B_T] = Infinity; B_alg = -1;
   const q = LQ[j]!, alpha = LALPHA[j]!, sig = LSIG[j]!, k = LK[j]!;
   const s = ((q - 1) / q) * X;
   consider(A_RING, (q - 1) * LRH[j]! * alpha + sig, s / LRR[j]!, s * LRH[j]!);
   if (k === T_DIRECT && LB[j]! > 1) {
     twoDRing(j, X);
-    consider(A_2D, T_h * alpha + sig, T_bw, T_wire);
+    consider(A_2D, TS[T_H] * alpha + sig, TS[T_BW], TS[T_WIRE]);
   }
   const pw = pow2Floor(q);
   rhdCore(j, X, false, pw);
-  let h = T_h, bw = T_bw, wire = T_wire;
+  let h = TS[T_H], bw = TS[T_BW], wire = TS[T_WIRE];
   if (pw < q) {
     // Non-power-of-two: the extra ranks hand their whole buffer to a partner first.
     exchange(j, 1, X);
-    h += T_h; bw += T_bw; wire += (T_wire * (q - pw)) / q;
+    h += TS[T_H]; bw += TS[T_BW]; wire += (TS[T_WIRE] * (q - pw)) / q;
   }
   consider(isAG ? A_RD : A_RH, h * alpha + sig, bw, wire);
   directPattern(j, X / q);
-  consider(A_DIRECT, T_h * alpha + sig, T_bw, T_wire);
+  consider(A_DIRECT, TS[T_H] * alpha + sig, TS[T_BW], TS[T_WIRE]);
 }
 
 /** Best single-level all-reduce of X bytes. */
 function arLevel(j: number, X: number): void {
-  B_t = Infinity; B_alg = -1;
+  BS[B_T] = Infinity; B_alg = -1;
   const q = LQ[j]!, alpha = LALPHA[j]!, sig = LSIG[j]!, k = LK[j]!;
   const s = (2 * (q - 1) * X) / q;
   consider(A_RING, 2 * (q - 1) * LRH[j]! * alpha + sig, s / LRR[j]!, s * LRH[j]!);
   if (k === T_DIRECT && LB[j]! > 1) {
     twoDRing(j, X);
-    consider(A_2D, 2 * T_h * alpha + sig, 2 * T_bw, 2 * T_wire);
+    consider(A_2D, 2 * TS[T_H] * alpha + sig, 2 * TS[T_BW], 2 * TS[T_WIRE]);
   }
   const pw = pow2Floor(q);
   let eh = 0, ebw = 0, ewire = 0;
   if (pw < q) {
     // Extra ranks: fold in before (full buffer) and get the result after (full buffer).
     exchange(j, 1, X);
-    eh = 2 * T_h; ebw = 2 * T_bw; ewire = (2 * T_wire * (q - pw)) / q;
+    eh = 2 * TS[T_H]; ebw = 2 * TS[T_BW]; ewire = (2 * TS[T_WIRE] * (q - pw)) / q;
   }
   rhdCore(j, X, true, pw);
-  consider(A_RD, (T_h + eh) * alpha + sig, T_bw + ebw, T_wire + ewire);
+  consider(A_RD, (TS[T_H] + eh) * alpha + sig, TS[T_BW] + ebw, TS[T_WIRE] + ewire);
   rhdCore(j, X, false, pw);
-  consider(A_RAB, (2 * T_h + eh) * alpha + sig, 2 * T_bw + ebw, 2 * T_wire + ewire);
+  consider(A_RAB, (2 * TS[T_H] + eh) * alpha + sig, 2 * TS[T_BW] + ebw, 2 * TS[T_WIRE] + ewire);
   if (k === T_SWITCH) {
     // Double binary tree, pipelined: an inner node sends ~2X in total (X/2 up + X down per tree).
     let lg = 0;
@@ -429,21 +434,21 @@ function arLevel(j: number, X: number): void {
     if (LISR[j]) consider(A_INSWITCH, 2 * alpha + sig, X / (LBD[j]! * LISR[j]!), 2 * X);
   }
   directPattern(j, X);
-  consider(A_ONESHOT, T_h * alpha + sig, T_bw, T_wire);
+  consider(A_ONESHOT, TS[T_H] * alpha + sig, TS[T_BW], TS[T_WIRE]);
   directPattern(j, X / q);
-  consider(A_TWOSHOT, 2 * T_h * alpha + sig, 2 * T_bw, 2 * T_wire);
+  consider(A_TWOSHOT, 2 * TS[T_H] * alpha + sig, 2 * TS[T_BW], 2 * TS[T_WIRE]);
 }
 
 /** All-to-all at one level: each device sends m bytes to each peer group. */
 function a2aLevel(j: number, m: number): void {
-  B_t = Infinity; B_alg = -1;
+  BS[B_T] = Infinity; B_alg = -1;
   directPattern(j, m);
-  consider(A_DIRECT, T_h * LALPHA[j]! + LSIG[j]!, T_bw, T_wire);
+  consider(A_DIRECT, TS[T_H] * LALPHA[j]! + LSIG[j]!, TS[T_BW], TS[T_WIRE]);
 }
 
 /** Send-recv at one level: each device sends X bytes to its neighbour. */
 function srLevel(j: number, X: number): void {
-  B_t = Infinity; B_alg = -1;
+  BS[B_T] = Infinity; B_alg = -1;
   const k = LK[j]!;
   const h = k === T_SWITCH ? 2 : 1;
   const r = k === T_SWITCH ? LBD[j]! : LW[j]!;
@@ -511,16 +516,16 @@ export function collectiveCost(
       if (kc === K_A2A) {
         // Each peer group at this level receives bytes x inner/p from this device.
         a2aLevel(j, (bytes * inner) / p);
-        HW[j] = B_wire;
+        HW[j] = BS[B_WIRE];
       } else {
         srLevel(j, bytes);
         // Fraction of devices whose neighbour is across this level (ring order over the group).
         const edges = j === m - 1 ? pAbove : pAbove - pAbove / q;
-        HW[j] = (B_wire * edges) / p;
+        HW[j] = (BS[B_WIRE] * edges) / p;
       }
       if (B_alg < 0) noAlgorithm(kind, levels[LIDX[j]!]!);
-      HL[j] = B_lat; HB[j] = B_bw; HA[j] = B_alg;
-      if (B_t > bestT) { bestT = B_t; bestJ = j; }
+      HL[j] = BS[B_LAT]; HB[j] = BS[B_BW]; HA[j] = B_alg;
+      if (BS[B_T] > bestT) { bestT = BS[B_T]; bestJ = j; }
       wireTot += HW[j]! * p;
       energy += HW[j]! * p * 8 * LPJ[j]! * 1e-12;
       inner *= q; pAbove /= q;
@@ -540,10 +545,10 @@ export function collectiveCost(
   if (m === 1) {
     if (kc === K_AR) arLevel(0, bytes); else rsLevel(0, bytes, kc === K_AG);
     if (B_alg < 0) noAlgorithm(kind, levels[LIDX[0]!]!);
-    const wire = B_wire * p;
+    const wire = BS[B_WIRE] * p;
     return {
-      timeS: B_t, latencyS: B_lat, bandwidthS: B_bw, algorithm: ALGORITHMS[B_alg]!,
-      perLevel: [{ level: levels[LIDX[0]!]!.name, algorithm: ALGORITHMS[B_alg]!, timeS: B_t, latencyS: B_lat, bandwidthS: B_bw, busiestLinkBytes: B_bw * LBETA[0]! }],
+      timeS: BS[B_T], latencyS: BS[B_LAT], bandwidthS: BS[B_BW], algorithm: ALGORITHMS[B_alg]!,
+      perLevel: [{ level: levels[LIDX[0]!]!.name, algorithm: ALGORITHMS[B_alg]!, timeS: BS[B_T], latencyS: BS[B_LAT], bandwidthS: BS[B_BW], busiestLinkBytes: BS[B_BW] * LBETA[0]! }],
       energyJ: wire * 8 * LPJ[0]! * 1e-12, bytesOnWireTotal: wire,
     };
   }
@@ -556,7 +561,7 @@ export function collectiveCost(
     if (kc === K_AR && top) arLevel(j, X); else rsLevel(j, X, kc === K_AG);
     if (B_alg < 0) { hT = Infinity; break; }
     const mult = kc === K_AR && !top ? 2 : 1; // the all-gather mirrors the reduce-scatter
-    HL[j] = mult * B_lat; HB[j] = mult * B_bw; HW[j] = mult * B_wire; HA[j] = B_alg;
+    HL[j] = mult * BS[B_LAT]; HB[j] = mult * BS[B_BW]; HW[j] = mult * BS[B_WIRE]; HA[j] = B_alg;
     hLat += HL[j]!; hBw += HB[j]!; hWire += HW[j]! * p; hEnergy += HW[j]! * p * 8 * LPJ[j]! * 1e-12;
     X /= LQ[j]!;
   }

@@ -147,6 +147,22 @@ function nameFlags(name: string): number {
   return f;
 }
 
+/** nameFlags by position in the operator list: the lists of one model and phase repeat their names
+ *  in order, so a name compared by identity with the one last seen at its position skips the map.
+ *  (Names are literals: equal names are one string, and the check is one comparison.) */
+const flagNameAt: (string | null)[] = new Array<string | null>(64).fill(null);
+const flagsAt: number[] = new Array<number>(64).fill(0);
+function nameFlagsAt(i: number, name: string): number {
+  if (i < 64) {
+    if (flagNameAt[i] === name) return flagsAt[i]!;
+    const f = nameFlags(name);
+    flagNameAt[i] = name;
+    flagsAt[i] = f;
+    return f;
+  }
+  return nameFlags(name);
+}
+
 function actBytesOf(op: Operator): number {
   const elems = (op.m * op.k + op.m * op.n) * op.groups;
   return elems > 0 ? op.activationBytes / elems : 0;
@@ -251,7 +267,7 @@ function shardedOps(
       op = moeOps.find((x) => x.name === op.name)!;
     }
     if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
-    const flags = nameFlags(op.name);
+    const flags = nameFlagsAt(i, op.name);
     const stageCount = flags & LAYER_OP ? Math.ceil(op.count / m.pp) : op.count;
     const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
     ops[kept++] = shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor, flags);
