@@ -3,12 +3,26 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { heatedStaticFloorW, subspaceBound, pointBound } from '../src/search/bounds.js';
-import { evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
+import { evalInputOf, evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
 import { OBJECTIVE_NAMES } from '../src/search/objective.js';
 import { subspaceOf, unrank, indicesOf } from '../src/space/index.js';
 import { ctxFor } from './search-helpers.js';
-import { evaluate } from '../src/model/evaluate.js';
+import { evaluate, type EvalResult } from '../src/model/evaluate.js';
+import type { SystemSpec } from '../src/model/hardware/schema.js';
 import { score } from '../src/search/objective.js';
+
+/** A point's system throttled two ways, from its evaluation r0: a power wall at `frac` of its draw,
+ *  and a junction limit at `frac` of its temperature rise (both throttle, never refuse). */
+function throttledVariants(sys: SystemSpec, r0: EvalResult, frac: number): SystemSpec[] {
+  const tdp = structuredClone(sys);
+  tdp.package.power.tdpW = frac * Math.max(r0.power.prefillW, r0.power.decodeW);
+  tdp.package.thermal.onOverLimit = 'throttle';
+  const tj = structuredClone(sys);
+  const amb = sys.package.thermal.ambientC;
+  for (const ch of tj.package.chiplets) ch.compute.tjMaxC = amb + frac * (r0.thermal.maxLogicC - amb);
+  tj.package.thermal.onOverLimit = 'throttle';
+  return [tdp, tj];
+}
 
 const specs = [
   ...OBJECTIVE_NAMES.map((o) => ({ objectives: [o] })),
@@ -161,28 +175,7 @@ describe('heated static-power floor', () => {
           // The point as it is, and throttled: the same system with a power wall at 60% of its draw,
           // and with a junction limit at 60% of its rise (neither field enters the floor).
           const r0 = o.result;
-          const variants = [r0];
-          const tdp = structuredClone(sys);
-          tdp.package.power.tdpW = 0.6 * Math.max(r0.power.prefillW, r0.power.decodeW);
-          tdp.package.thermal.onOverLimit = 'throttle';
-          const tj = structuredClone(sys);
-          const amb = sys.package.thermal.ambientC;
-          for (const ch of tj.package.chiplets) ch.compute.tjMaxC = amb + 0.6 * (r0.thermal.maxLogicC - amb);
-          tj.package.thermal.onOverLimit = 'throttle';
-          const applied = systems.targets(idx, p.values);
-          for (const v of [tdp, tj])
-            variants.push(
-              evaluate({
-                system: v,
-                model: ctx.model,
-                precision: applied.precision,
-                batch: applied.batch ?? 1,
-                inputTokens: applied.inputTokens ?? 1024,
-                outputTokens: applied.outputTokens ?? 256,
-                mapping: applied.evalMapping,
-                detail: false,
-              }),
-            );
+          const variants = [r0, ...throttledVariants(sys, r0, 0.6).map((v) => evaluate(evalInputOf(ctx, systems, idx, p.values, v, false)))];
           const split = sys.package.chiplets.length > 1;
           for (const r of variants) {
             // Every operating point the model settled at (feasible or not), where the leakage fixed
@@ -239,26 +232,8 @@ describe('energy bounds at throttled points', () => {
           if (sys instanceof Error || !o.scored?.feasible || !o.result) return;
           const b = pointBound(ctx.bounds, idx, pinOf(systems, idx, p.values));
           expect(b?.ideal, `bound of feasible point ${id}`).toBeDefined();
-          const r0 = o.result;
-          const tdp = structuredClone(sys);
-          tdp.package.power.tdpW = 0.75 * Math.max(r0.power.prefillW, r0.power.decodeW);
-          tdp.package.thermal.onOverLimit = 'throttle';
-          const tj = structuredClone(sys);
-          const amb = sys.package.thermal.ambientC;
-          for (const ch of tj.package.chiplets) ch.compute.tjMaxC = amb + 0.75 * (r0.thermal.maxLogicC - amb);
-          tj.package.thermal.onOverLimit = 'throttle';
-          const applied = systems.targets(idx, p.values);
-          for (const v of [tdp, tj]) {
-            const r = evaluate({
-              system: v,
-              model: ctx.model,
-              precision: applied.precision,
-              batch: applied.batch ?? 1,
-              inputTokens: applied.inputTokens ?? 1024,
-              outputTokens: applied.outputTokens ?? 256,
-              mapping: applied.evalMapping,
-              detail: false,
-            });
+          for (const v of throttledVariants(sys, o.result, 0.75)) {
+            const r = evaluate(evalInputOf(ctx, systems, idx, p.values, v, false));
             const sc = score(r, v, ctx.spec);
             if (!sc.feasible) continue;
             if (r.thermal.throttleFactor < 1) throttled++;

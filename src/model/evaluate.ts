@@ -155,9 +155,6 @@ function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
 }
 
-/** A chiplet's memory figures (chipletMemory), normal and doubled refresh, cached per chiplet object
- *  (the last few: recent.ts).
- *  Shared: callers that hand it out copy it. */
 /** A chiplet's memory figures at one refresh rate: bandwidth, DRAM read and write energies (pJ per
  *  byte) at its bytes per activation, and background and refresh power. */
 interface ChipletMemory {
@@ -168,6 +165,8 @@ interface ChipletMemory {
   /** The role last made of the chiplet at this refresh rate (makeRole: read only), at its clock scale. */
   role: Role | null;
 }
+/** chipletMemory's figures, normal and doubled refresh, cached per chiplet object (the last few:
+ *  recent.ts). Shared: callers that hand the bandwidth out copy it. */
 const bandwidthCache = new RecentCache<Chiplet, [ChipletMemory | null, ChipletMemory | null]>(8);
 function chipletMemory(c: Chiplet, refreshDoubled: boolean): ChipletMemory {
   let e = bandwidthCache.get(c);

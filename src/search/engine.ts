@@ -1,6 +1,6 @@
 // Branch-and-bound over one subspace (DESIGN 3.3): the work a worker does for a lease. Pure given
 // its inputs (the run context and an archive snapshot), deterministic, no I/O.
-import { evaluate, type EvalResult } from '../model/evaluate.js';
+import { evaluate, type EvalInput, type EvalResult } from '../model/evaluate.js';
 import { ConfigError, parseWith } from '../model/errors.js';
 import { systemSchema, type SystemSpec } from '../model/hardware/schema.js';
 import type { ModelArch } from '../model/types.js';
@@ -233,26 +233,31 @@ export function pinOf(systems: SystemCache, idx: ArrayLike<number>, values: Reco
   return pin;
 }
 
+/** What evaluate() gets for a point of the space, on `system` (its own, or a variant of it). */
+export function evalInputOf(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>, system: SystemSpec, detail: boolean): EvalInput {
+  const applied = systems.targets(idx, values);
+  return {
+    system,
+    model: ctx.model,
+    precision: applied.precision,
+    batch: applied.batch ?? 1,
+    inputTokens: applied.inputTokens ?? 1024,
+    outputTokens: applied.outputTokens ?? 256,
+    mapping: applied.evalMapping,
+    detail,
+    ...(applied.decodeSamples !== undefined ? { decodeSamples: applied.decodeSamples } : {}),
+  };
+}
+
 /** Evaluates one point of the space (given its dim values and value indices). `detail`: whether the
  *  result carries its per-operator breakdowns and per-layer temperatures (evaluate's `detail`); the
  *  scores never read them, so the search asks for them only for the designs it keeps. */
 export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>, detail = true): PointOutcome {
   const sys = systems.get(idx, values);
   if (sys instanceof ConfigError) return { scored: null, reason: 'config', result: null };
-  const applied = systems.targets(idx, values);
   let r: EvalResult;
   try {
-    r = evaluate({
-      system: sys,
-      model: ctx.model,
-      precision: applied.precision,
-      batch: applied.batch ?? 1,
-      inputTokens: applied.inputTokens ?? 1024,
-      outputTokens: applied.outputTokens ?? 256,
-      mapping: applied.evalMapping,
-      detail,
-      ...(applied.decodeSamples !== undefined ? { decodeSamples: applied.decodeSamples } : {}),
-    });
+    r = evaluate(evalInputOf(ctx, systems, idx, values, sys, detail));
   } catch (e) {
     // The point cannot run at all: a mapping the model or batch does not take, or lengths the
     // model does not support.
