@@ -7,7 +7,8 @@ import * as grpc from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
 import type { RunSpec } from '../src/search/context.js';
-import { subspaceById } from '../src/space/index.js';
+import { fmtBig, subspaceById } from '../src/space/index.js';
+import { OBJECTIVES } from '../src/search/objective.js';
 import { BatchNotApplied, canonicalJson, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
@@ -53,6 +54,9 @@ export interface ServerOptions extends CoordinatorOptions {
   /** After the run is done: how long to wait for workers to hear it and leave (ms, default 5 s). */
   lingerMs?: number;
   log?: (line: string) => void;
+  /** Log a progress line (points accounted / total, rate, ETA, best, workers) at most this often (ms);
+   *  the CLI sets it when stderr is a terminal. Default: none. */
+  progressEveryMs?: number;
   /** Group commit: turns (flush + lease round) at most every this many ms under load (default 10; 0: every event-loop turn). */
   groupCommitMs?: number;
 }
@@ -659,11 +663,33 @@ export class CoordinatorServer {
     }
   }
 
+  private lastProgressMs = 0;
+
+  /** One progress line: points accounted of the space, rate over the last minute, ETA, best, workers. */
+  progressLine(): string {
+    const st = this.statusReply();
+    const size = BigInt(st.spaceSize);
+    const acc = BigInt(st.accounted);
+    const pct = size > 0n ? Number((acc * 1_000_000n) / size) / 10_000 : 100;
+    const best = this.co.archive.entries[0];
+    const o = this.spec.search.objectives[0]!;
+    return (
+      `progress: ${fmtBig(acc)} of ${fmtBig(size)} points (${pct.toFixed(4)}%), ${st.ratePointsPerS.toExponential(2)}/s, ` +
+      `ETA ${st.etaS < 0 ? '-' : `${st.etaS.toFixed(0)} s`}, best ${best ? `${Math.abs(best.values[0]!).toPrecision(4)} ${OBJECTIVES[o].unit}` : '-'}, ` +
+      `${this.sessions.size} worker(s) connected`
+    );
+  }
+
   private tick(): void {
     if (this.state !== 'running' || this.closedDb) return;
     const now = Date.now();
     this.samples.push({ t: now, accounted: this.co.progress.accounted });
     while (this.samples.length > 2 && now - this.samples[0]!.t > 60_000) this.samples.shift();
+    const every = this.opts.progressEveryMs;
+    if (every !== undefined && now - this.lastProgressMs >= every) {
+      this.lastProgressMs = now;
+      this.log(this.progressLine());
+    }
     try {
       this.dispatch();
     } finally {

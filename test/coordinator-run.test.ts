@@ -121,3 +121,35 @@ describe('coordinator bookkeeping', () => {
   });
 });
 
+
+describe('coordinator progress (DESIGN 6: points accounted / total, rate, ETA)', () => {
+  it('logs a progress line at the period it is given, and none without one', async () => {
+    const { CoordinatorServer } = await import('../coordinator/server.js');
+    const spec = runSpecFromFlags({ space: 'tiny', objective: 'throughput-per-watt', db: '' });
+    const lines = (progressEveryMs?: number) => {
+      const got: string[] = [];
+      const server = new CoordinatorServer(join(dir, `progress-${progressEveryMs ?? 'none'}.db`), spec, {
+        listen: '127.0.0.1:0',
+        token: TOKEN,
+        leaseMs: 400, // the coordinator ticks every lease / 4 = 100 ms
+        log: (l) => got.push(l),
+        ...(progressEveryMs !== undefined ? { progressEveryMs } : {}),
+      });
+      return { server, got };
+    };
+    for (const every of [150, undefined]) {
+      const { server, got } = lines(every);
+      await server.start();
+      await new Promise((r) => setTimeout(r, 700));
+      await server.shutdown();
+      const progress = got.filter((l) => l.startsWith('progress: '));
+      if (every === undefined) expect(progress).toEqual([]);
+      else {
+        // No worker joined: nothing accounted yet (the initial bounds prune nothing on tiny), no rate, no ETA.
+        expect(progress.length).toBeGreaterThanOrEqual(2);
+        expect(progress.length).toBeLessThanOrEqual(5);
+        expect(progress[0]).toMatch(/^progress: [\d,.e+]+ of 1,?440 points \(\d+\.\d{4}%\), [\d.e+-]+\/s, ETA (-|\d+ s), best (-|[\d.e+-]+ \S+), 0 worker\(s\) connected$/);
+      }
+    }
+  }, 60_000);
+});

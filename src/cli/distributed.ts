@@ -67,6 +67,8 @@ export function registerDistributed(program: Command, onResult: (text: string) =
           drainTimeoutMs: posInt('--drain-timeout-s', f.drainTimeoutS ?? '30', 86_400) * 1000,
           keepalive: { timeMs: keep, timeoutMs: Math.max(1000, Math.min(20_000, keep)) },
           ...(log ? { log } : {}),
+          // Progress (DESIGN 6): a line every 10 s on a terminal; logs piped to a file get none.
+          ...(log && process.stderr.isTTY ? { progressEveryMs: 10_000 } : {}),
         },
         // Always printed (tests and scripts read the port from it).
         (port) => process.stderr.write(`strata coordinator: listening on ${listen.replace(/:[0-9]+$/, '')}:${port}\n`),
