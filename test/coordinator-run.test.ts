@@ -17,6 +17,10 @@ import { ROOT } from './helpers.js';
 const runEmbedded = async (...a: Parameters<typeof import('../coordinator/embedded.js').runEmbedded>) =>
   ((await import(join(ROOT, 'dist', 'coordinator', 'embedded.js'))) as typeof import('../coordinator/embedded.js')).runEmbedded(...a);
 
+// The embedded lease-renewal test's lease: short enough that quick's longer subspace searches outlast it
+// (without renewal about 10 of them expire), long enough that a busy event loop (a commit, a GC pause
+// on a loaded machine) does not stall the renewal timer past it (at 5 ms, one CI run in four saw one).
+const LEASE_MS = 40;
 const dir = tmp('strata-corun-');
 const quick = () => runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt', db: '' });
 let ref: Answer;
@@ -60,9 +64,9 @@ describe('coordinator bookkeeping', () => {
     }
   });
 
-  it('embedded mode renews the leases of its running searches: with a 5 ms lease none expires, no attempt is counted, same answer', async () => {
+  it('embedded mode renews the leases of its running searches: with a 40 ms lease none expires, no attempt is counted, same answer', async () => {
     const db = join(dir, 'short-lease.db');
-    const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2, leaseMs: 5 });
+    const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2, leaseMs: LEASE_MS });
     const done = co.finished();
     co.close();
     expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind IN ('lease-expired', 'subspace-failed')`)[0]!.n).toBe(0);
