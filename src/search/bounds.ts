@@ -41,6 +41,7 @@ import { packageAreaMm2, type SearchSpec } from './objective.js';
 // A dim that replaces a whole chiplet (or the chiplet list) or changes a role can change any quantity.
 const STRUCT = String.raw`chiplets(\[\d+\])?$|\.role$|^package$|\.(memory|compute|thermal|power|software|vertical)$`;
 const q = (fields: string) => new RegExp(`${fields}|${STRUCT}`);
+// What the static power floor reads: the dies' leakage, DRAM standby and refresh, board power, the thermal network.
 const POWER_FIELDS = String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`;
 const QUANTITIES = {
   peakPrefill: q(String.raw`compute\.(cores|frequencyGHz|macsPerCyclePerCore|matrixEfficiency)`),
@@ -49,7 +50,7 @@ const QUANTITIES = {
   capDecode: q(String.raw`memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction`),
   capPrefill: q(String.raw`memory\.(layers|capacityPerLayerGiB|stacks)|software\.memoryReserveFraction`),
   // Static power and the thermal network that sets the temperature it is taken at.
-  powerFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`),
+  powerFloor: q(POWER_FIELDS),
   readPJ: q(String.raw`memory\.`),
   stepOverhead: q(String.raw`software\.stepOverheadUs`),
   bwPrefill: q(String.raw`memory\.|compute\.(memoryInflightKB|fabricLatencyNs)`),
@@ -63,7 +64,7 @@ const QUANTITIES = {
   macPJPrefill: q(String.raw`compute\.(energyPJPerMac|macsPerCyclePerCore)`),
   macPJDecode: q(String.raw`compute\.(energyPJPerMac|macsPerCyclePerCore)`),
   // The dies' leakage part of powerFloor, and their lowest voltages (the least and the largest).
-  leakFloor: q(String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`),
+  leakFloor: q(POWER_FIELDS),
   vMinLo: q(String.raw`compute\.minVoltageRatio`),
   vMinHi: q(String.raw`compute\.minVoltageRatio`),
   // A device's cycle energy with its dies' own dynamic heat and duty (leastCycleEnergy): board power
@@ -254,8 +255,6 @@ export interface BoundContext {
   enabled: boolean;
   decodeFlopsPerToken: number;
   prefillFlopsPerPrompt: number;
-  /** The package has separate prefill and decode chiplets (each holds the weights). */
-  split: boolean;
   /** An objective reads energy (the clock intervals of clockIntervals, each by voltage floor). */
   energyObjective: boolean;
   clocks: Map<number, [number, number][]>;
@@ -316,7 +315,6 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     enabled: !tokenDims,
     decodeFlopsPerToken: flopsOf(model, 'decode', 1, Number(defaults.inputTokens ?? 1024)),
     prefillFlopsPerPrompt: flopsOf(model, 'prefill', Number(defaults.inputTokens ?? 1024), 0),
-    split: ((baseSystemJson.package as { chiplets: unknown[] }).chiplets ?? []).length > 1,
     energyObjective: spec.objectives.some((o) => o === 'throughput-per-watt' || o === 'energy-per-token'),
     clocks: new Map(),
   };
@@ -942,7 +940,9 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const clocks = clockIntervals(ctx, vLo);
   const over = hw('stepOverhead');
   const area = hw('area');
-  const split = ctx.split;
+  // Separate prefill and decode chiplets (each holds the weights) in every system of the subspace: a
+  // dim that can make one die run both leaves the lighter one-die capacity check.
+  const split = hw('split') === 1;
   const c = ctx.spec.constraints;
   const devs = pin ? [devicesOf(pin.mapping)] : ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
   const batches = ctx.batchDim >= 0 ? (valuesOf(ctx, ctx.batchDim, fixed) as number[]) : [1];
@@ -1178,8 +1178,9 @@ export function heatedStaticFloorW(ctx: BoundContext, idx: ArrayLike<number>, s:
 }
 
 /** The bound of a single point (all dims fixed). With `pin` (the point's mapping and precision as
- *  evaluate() reads them) it also uses the roofline of the mapping's own plan; without, the mapping
- *  does not enter it. Memoised per point without a pin (a search bounds each pinned point once). */
+ *  evaluate() reads them) it also uses the roofline of the mapping's own plan and the point's precision
+ *  and network; without, the plans of the point's mapping dim value. Memoised per point without a pin
+ *  (a search bounds each pinned point once). */
 export function pointBound(ctx: BoundContext, idx: ArrayLike<number>, pin?: PointPin): Bound | null {
   if (pin) return boundFromFixed(ctx, Array.from(idx as ArrayLike<number>), pin);
   // Every dim: with the mapping fixed, the bound costs that mapping's plans.
