@@ -3,6 +3,7 @@
 // backpressure, heartbeats its leases, follows the incumbent broadcasts, reconnects with exponential
 // backoff when the coordinator goes away, and returns when the run is done.
 import { hostname, availableParallelism } from 'node:os';
+import { setTimeout as delay } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import PQueue from 'p-queue';
@@ -83,17 +84,8 @@ class Fatal extends Error {
 
 type Call = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
 
-const sleep = (ms: number, signal?: AbortSignal) =>
-  new Promise<void>((r) => {
-    if (signal?.aborted) return r();
-    const t = setTimeout(done, ms);
-    function done() {
-      clearTimeout(t);
-      signal?.removeEventListener('abort', done);
-      r();
-    }
-    signal?.addEventListener('abort', done, { once: true });
-  });
+/** Waits `ms`, or less if `signal` aborts (a stop during a backoff). */
+const sleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
 const waitForReady = (md: grpc.Metadata) => {
   md.setOptions({ waitForReady: true });
