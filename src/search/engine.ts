@@ -279,6 +279,8 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
   const multi = ctx.spec.objectives.length > 1;
   const archive = new ParetoArchive(snapshot.front);
   const local = new Map<bigint, Design>();
+  /** The indices and values of each candidate in `local`, to evaluate the kept ones with detail. */
+  const where = new Map<bigint, { idx: number[]; values: Record<string, Value> }>();
   const topk = ctx.spec.objectives.map((_, i) => new TopK(ctx.spec.topK, i));
   for (const t of topk) for (const e of snapshot.top) t.insert(e);
   const counts: Counts = { evaluated: 0n, prunedBound: 0n, prunedDominance: 0n, infeasible: 0n };
@@ -334,11 +336,11 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
       const d = (): Design => {
         let x = local.get(id);
         if (!x) {
-          // A kept design's metrics carry the whole result: evaluate it again with its breakdowns
-          // (deterministic: the same figures as the evaluation scored above).
-          const metrics = evaluatePoint(ctx, systems, cur.idx, cur.values, true).result!;
-          x = { id, subspaceId: sub.id, values: o.scored!.values, figures: o.scored!.figures, params: paramsOf(cur.values), metrics, keptAs: [] };
+          // Its metrics (the result scored, without breakdowns) are replaced by the detailed result
+          // at the end, if it is still kept.
+          x = { id, subspaceId: sub.id, values: o.scored!.values, figures: o.scored!.figures, params: paramsOf(cur.values), metrics: o.result!, keptAs: [] };
           local.set(id, x);
+          where.set(id, { idx: Array.from(cur.idx), values: { ...cur.values } });
         }
         return x;
       };
@@ -358,10 +360,16 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
   // Keep only candidates still in the local archive / top-K, and the best.
   const inFront = new Set(archive.entries.map((e) => e.id));
   const inTop = new Set(topk.flatMap((t) => t.items.map((e) => e.id)));
-  const designs = [...local.values()].filter((x) => inFront.has(x.id) || inTop.has(x.id) || x === best).map((x) => ({
-    ...x,
-    keptAs: x.keptAs.filter((k) => (k === 'pareto' ? inFront.has(x.id) : k === 'topk' ? inTop.has(x.id) : true)),
-  }));
+  const designs = [...local.values()].filter((x) => inFront.has(x.id) || inTop.has(x.id) || x === best).map((x) => {
+    // A kept design's metrics carry the whole result: evaluated again with its breakdowns
+    // (deterministic: the same figures as the evaluation scored).
+    const w = where.get(x.id)!;
+    return {
+      ...x,
+      metrics: evaluatePoint(ctx, systems, w.idx, w.values, true).result!,
+      keptAs: x.keptAs.filter((k) => (k === 'pareto' ? inFront.has(x.id) : k === 'topk' ? inTop.has(x.id) : true)),
+    };
+  });
   return { subspaceId: sub.id, first: sub.first, size: sub.size, counts, infeasibleByReason: byReason, designs };
 }
 
