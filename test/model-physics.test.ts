@@ -655,13 +655,13 @@ describe('limits: throttling, infeasibility, refresh doubling', () => {
   });
 
   it('in the band where doubled refresh cools the DRAM back under 85 C, the flag still says doubled', () => {
-    // lamosys-pd, llama-3-8b fp8, batch 45: contexts 432-433 run over 85 C at the normal refresh rate
-    // and under it at the doubled one (found by the decode-averaging property below).
+    // lamosys-pd, llama-3-8b fp8, batch 30, 64 output tokens: prompts of 432-448 tokens run over 85 C
+    // at the normal refresh rate and under it at the doubled one (found by a scan of batch and prompt).
     const s = loadSystem('lamosys-pd');
     const m = chipletFor(s, 'decode').memory;
     let band = 0;
-    for (let ctx = 428; ctx <= 440; ctx++) {
-      const r = run(s, 'llama-3-8b', { precision: FP8, batch: 45, inputTokens: ctx, outputTokens: 1, decodeSamples: 1 });
+    for (let ctx = 424; ctx <= 456; ctx += 2) {
+      const r = run(s, 'llama-3-8b', { precision: FP8, batch: 30, inputTokens: ctx, outputTokens: 64, decodeSamples: 1 });
       const doubled = relErr(r.memory.bandwidth.decode.refreshLossFraction, (2 * m.tRFCns) / m.tREFIns) < 1e-9;
       expect({ ctx, doubled }).toEqual({ ctx, doubled: r.thermal.refreshDoubled });
       if (doubled && r.thermal.maxDramC <= r.thermal.dramLimitC) band++;
@@ -697,6 +697,36 @@ describe('memory footprint', () => {
       expect(r.feasible).toBe(true);
     });
   }
+
+  it('the request cycle: prefill then decode on one chiplet; pipelined batches on split prefill/decode chiplets', () => {
+    // Throughput, energy per token and tokens/s/W all follow one cycle: tPre + O tDec on a chiplet
+    // that runs both phases, max(tPre, O tDec) on split chiplets (the prefill chiplet prefills the next
+    // batch while the decode chiplet decodes this one). Both sides of a split package are checked:
+    // decode-bound (long outputs) and prefill-bound (long prompts, one output token).
+    const cases = [
+      { sys: 'h100-sxm', split: false, batch: 16, inputTokens: 1024, outputTokens: 256 },
+      { sys: 'lamosys-pd', split: true, batch: 16, inputTokens: 512, outputTokens: 512 },
+      { sys: 'lamosys-pd', split: true, batch: 16, inputTokens: 4096, outputTokens: 2 },
+    ];
+    const sides = new Set<string>();
+    for (const c of cases) {
+      const r = run(loadSystem(c.sys), 'llama-3-8b', { batch: c.batch, inputTokens: c.inputTokens, outputTokens: c.outputTokens });
+      expect(r.feasible).toBe(true);
+      const tPre = r.prefill.stepTimeS;
+      const tDec = r.decode.stepTimeS * c.outputTokens;
+      const cycle = c.split ? Math.max(tPre, tDec) : tPre + tDec;
+      if (c.split) sides.add(tPre > tDec ? 'prefill-bound' : 'decode-bound');
+      const tokens = c.batch * c.outputTokens;
+      expect(relErr(r.throughputTokensPerS!, tokens / cycle)).toBeLessThan(1e-12);
+      expect(relErr(r.energyPerTokenJ!, (r.systemPowerW * cycle) / tokens)).toBeLessThan(1e-12);
+      // The average power weighs each phase's dynamic power by its busy share of that cycle: the
+      // dynamic energy of a cycle is the phases' own.
+      const dynJ = (p: typeof r.prefill) => p.energyJ.computeJ + p.energyJ.sramJ + p.energyJ.dramJ + p.energyJ.networkJ;
+      const cycleDynJ = dynJ(r.prefill) + dynJ(r.decode) * c.outputTokens;
+      expect(relErr((r.power.averageW - r.power.staticW - r.power.otherW) * cycle, cycleDynJ)).toBeLessThan(1e-9);
+    }
+    expect([...sides].sort()).toEqual(['decode-bound', 'prefill-bound']);
+  });
 
   it('lamosys-pd (split prefill/decode chiplets): each side holds a copy of the weights', () => {
     const r = run(loadSystem('lamosys-pd'), 'llama-3-8b');

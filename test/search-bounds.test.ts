@@ -153,9 +153,9 @@ describe('admissible bounds', () => {
 // The leakage lift of the energy bounds (leastCycleEnergy): at every sampled point, throttled ones
 // included, the static + board power floor it builds on, taken with the point's own dynamic powers as
 // the bound models them, is at most the static + board power evaluate() reports. The powers are
-// evaluate()'s (operate()): a die that runs both phases draws their dynamic energy over the cycle;
-// split dies pipeline, the decode die draws its energy over the decode time (duty 1) and the prefill
-// die its energy over max(prefill time, decode time).
+// evaluate()'s (operate()): each die draws its dynamic energy of a request cycle over the whole cycle,
+// which is prefill + decode on a die that runs both phases and the longer of the two on split dies
+// (pipelined batches).
 describe('heated static-power floor', () => {
   for (const space of ['tiny', 'quick', 'deepstack']) {
     it(`is at most the static power evaluate() reports (${space})`, () => {
@@ -187,9 +187,9 @@ describe('heated static-power floor', () => {
             const preJ = r.prefill.energyJ.computeJ + r.prefill.energyJ.sramJ;
             const decJ = (r.decode.energyJ.computeJ + r.decode.energyJ.sramJ) * O;
             const decDramJ = r.decode.energyJ.dramJ * O;
-            const cycle = tPre + tDec;
+            const cycle = split ? Math.max(tPre, tDec) : tPre + tDec;
             const powers = split
-              ? { decodeLogicW: decJ / tDec, decodeDramW: decDramJ / tDec, prefillLogicW: preJ / Math.max(tPre, tDec) }
+              ? { decodeLogicW: decJ / cycle, decodeDramW: decDramJ / cycle, prefillLogicW: preJ / cycle }
               : { decodeLogicW: (preJ + decJ) / cycle, decodeDramW: decDramJ / cycle, prefillLogicW: 0 };
             const s = r.thermal.throttleFactor;
             const floor = heatedStaticFloorW(ctx.bounds, idx, s, powers);

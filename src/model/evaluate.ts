@@ -100,7 +100,8 @@ export interface EvalResult {
   };
   /** Per device (package); systemPowerW multiplies by the devices of the mapping. */
   power: {
-    /** Time-weighted over one request cycle (prefill + all decode steps). */
+    /** Time-weighted over one request cycle (cycleOf: prefill + all decode steps, or on split chiplets
+     *  the longer of the two). */
     averageW: number;
     prefillW: number;
     decodeW: number;
@@ -955,6 +956,15 @@ interface Operating {
 
 const thermalScratch = [new Scratch(4), new Scratch(4), new Scratch(4), new Scratch(4)];
 
+/** Length of a request cycle (s) of a batch: its prefill (tPreS) and its decode steps (tDecS). One
+ *  chiplet running both phases runs them one after the other. Split prefill and decode chiplets
+ *  pipeline batches (LaMoSys3.5D): in the steady state the prefill chiplet prefills the next batch
+ *  (holding its prompt KV until the move over the interposer, which tPreS includes) while the decode
+ *  chiplet decodes this one, so a cycle lasts as long as the slower side. */
+export function cycleOf(shared: boolean, tPreS: number, tDecS: number): number {
+  return shared ? tPreS + tDecS : Math.max(tPreS, tDecS);
+}
+
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
 function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
@@ -973,12 +983,16 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   const dynDec = (decode.computeJ + decode.sramJ) / decode.stepTimeS;
   const dramPre = prefill.dramJ / tPre;
   const dramDec = decode.dramJ / decode.stepTimeS;
-  // Interposer PHY energy (split chiplets only) is dissipated in the prefill chiplet's logic die.
+  // Network energy (the phase's collectives; on split chiplets also the KV move over the interposer)
+  // is dissipated in the logic die of the chiplet that runs the phase (its link PHYs).
   const netPre = prefill.networkJ / tPre;
-  // Duty of each role. Shared chiplets alternate; split chiplets pipeline (prefill busy only as much
-  // as the decode pool can absorb).
-  const wPre = shared ? tPre / (tPre + tDec) : Math.min(1, tPre / Math.max(tDec, 1e-30));
-  const wDec = shared ? tDec / (tPre + tDec) : 1;
+  const netDec = decode.networkJ / decode.stepTimeS;
+  // Duty of each role over the request cycle (cycleOf): one chiplet running both phases alternates
+  // them; split chiplets pipeline, the prefill chiplet prefilling the next batch while the decode
+  // chiplet decodes this one, so each is busy its own phase's time of a cycle as long as the longer.
+  const cycle = cycleOf(shared, tPre, tDec);
+  const wPre = tPre / cycle;
+  const wDec = tDec / cycle;
 
   // The thermal network is linear: every temperature is ambient plus the sum of each source's power
   // times its unit response (solved once per package and cached). The sources are each chiplet's
@@ -1000,7 +1014,7 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
     const c = chiplets[i]!;
     const isPre = pre.chiplet === c;
     const isDec = dec.chiplet === c;
-    const logicDynW = (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * dynDec : 0);
+    const logicDynW = (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * (dynDec + netDec) : 0);
     const dramDynW = (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0);
     const ms = chipletMemory(c, refreshDoubled).staticW;
     dramStaticW += ms.backgroundW + ms.refreshW;
@@ -1083,13 +1097,13 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
 
   const otherW = pkg.power.otherPowerW;
   const staticW = leakW + dramStaticW;
-  const computeW = shared ? wPre * dynPre + wDec * dynDec : wPre * dynPre + dynDec;
-  const dramW = shared ? wPre * dramPre + wDec * dramDec : wPre * dramPre + dramDec;
+  const computeW = wPre * dynPre + wDec * dynDec;
+  const dramW = wPre * dramPre + wDec * dramDec;
   // Phase power: what the package draws while that phase runs (power wall is checked on these).
   const idleOther = shared ? 0 : 1;
-  const networkW = wPre * netPre;
-  const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec);
-  const decodePowerW = dynDec + dramDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
+  const networkW = wPre * netPre + wDec * netDec;
+  const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec + netDec);
+  const decodePowerW = dynDec + dramDec + netDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
   return {
     s,
     refreshDoubled,
@@ -1562,7 +1576,7 @@ export function evaluate(input: EvalInput): EvalResult {
     contextTo: input.inputTokens + input.outputTokens,
     samples: dr.samples,
   };
-  const cycleS = o.prefill.stepTimeS + o.decode.stepTimeS * input.outputTokens;
+  const cycleS = cycleOf(o.prefillRole.chiplet === o.decodeRole.chiplet, o.prefill.stepTimeS, o.decode.stepTimeS * input.outputTokens);
   const outTokens = input.batch * input.outputTokens;
   // System figures: every device of the mapping draws the package's power.
   const systemPowerW = devices * o.averagePowerW;
@@ -1619,7 +1633,8 @@ export function evaluate(input: EvalInput): EvalResult {
     tokensPerSPerW: feasible ? outTokens / cycleS / systemPowerW : null,
     devices,
     systemPowerW,
-    /** Output tokens per second of a request cycle: the batch's prefill, then its decode steps. */
+    /** Output tokens per second over a request cycle (cycleOf): the batch's prefill, then its decode
+     *  steps, or on split prefill/decode chiplets the longer of the two (pipelined batches). */
     throughputTokensPerS: feasible ? outTokens / cycleS : null,
   };
 }

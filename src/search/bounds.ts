@@ -11,8 +11,9 @@
 //                   cheapest FLOP the dies offer (with a plan, its own FLOPs by precision), times V^2,
 //   and for energy objectives, per device, over every cycle length c at least the bound's:
 //                   energy >= c x (board + DRAM static + each die's leakage floor lifted by its own dynamic
-//                   heat: x 2^(self rise x dynamic power / doubling)) + dynamic energy x the split dies'
-//                   duty factor (leastCycleEnergy),
+//                   heat: x 2^(self rise x dynamic power / doubling)) + dynamic energy (leastCycleEnergy),
+//   and a request cycle >= prefill + O decode steps on one die, >= the longer of the two on split
+//   prefill/decode dies (pipelined batches: evaluate.ts cycleOf),
 // where D is the device count, the bandwidth is the effective one at normal refresh (refresh doubling
 // only lowers it), the peak is the fastest matrix precision at the nominal clock, the weights read are
 // at least the dense weights plus the experts that the step's tokens must touch, and KV is read at
@@ -743,55 +744,45 @@ const CYCLE_DOUBLINGS = 60;
 
 /** One die's part of a device's cycle energy (leastCycleEnergy), per device: its leakage floor L (W,
  *  lowest voltage, static-only temperature floor), the heat exponent x (s: its dynamic energy per
- *  cycle x ln 2 x self rise / leakage doubling, so that over a busy time u its leakage is at least
- *  L e^(x/u)), its dynamic energy K (J) and the offset o (s): the die's busy time is at most c - o. */
+ *  cycle x ln 2 x self rise / leakage doubling, so that over a cycle c its leakage is at least
+ *  L e^(x/c)) and its dynamic energy per cycle K (J). */
 interface DieTerm {
   L: number;
   x: number;
   K: number;
-  o: number;
 }
 
 /**
  * A device's energy over a request cycle (J), at least: the minimum over cycle lengths c >= cLo of
- *   c x max(A, B + vf x sum_d L_d e^(x_d / (c - o_d)))  +  sum_d K_d x c / (c - o_d)
+ *   c x max(A, B + vf x sum_d L_d e^(x_d / c))  +  sum_d K_d
  * for its decode die d = dec and a separate prefill die d = pre, where A is the heat-blind floor (W:
  * board + DRAM static + leakage at the static-only temperature floor), B the board and DRAM static
  * floor (W) and vf the voltage factor of leakage (>= 1). Why (evaluate.ts operate()):
- *  - one die running both phases is busy the whole cycle: duty weights tPre / c and tDec / c, so its
- *    dynamic energy per cycle is its phases' (K, o = 0) and its dynamic power that / c;
- *  - split dies pipeline: the decode die's duty is 1, so it draws its decode energy / tDec over the
- *    whole cycle (energy K c / tDec) and the prefill die's min(1, tPre / tDec) makes it draw
- *    K c / max(tPre, tDec). With tPre >= a and tDec >= b (the bound's step times), tDec <= c - a
- *    (o = a) and max(tPre, tDec) <= c - min(a, b) (o = min(a, b)) for any true pair summing to c.
- *    The decode DRAM's read energy scales as the decode die's (duty 1): it is in the decode K;
- *  - the die's logic is at least self rise x its dynamic power (K / (c - o), and its DRAM's read
- *    power) above the static-only floor temperature (unit responses superpose with non-negative
- *    rises; by induction over the floor's iterates each stays that much below the true fixed
- *    point), and leakage is L x vf x 2^(rise / doubling): the exponent x / (c - o);
+ *  - each die's duty is its busy time / the cycle (one die alternating both phases, or split dies
+ *    pipelining batches: cycleOf), so it draws its dynamic energy of a cycle K spread over the whole
+ *    cycle: dynamic power K / c. The decode DRAM's read energy scales as the decode die's: it is in
+ *    the decode K;
+ *  - the die's logic is at least self rise x its dynamic power (K / c, and its DRAM's read power)
+ *    above the static-only floor temperature (unit responses superpose with non-negative rises; by
+ *    induction over the floor's iterates each stays that much below the true fixed point), and
+ *    leakage is L x vf x 2^(rise / doubling): the exponent x / c;
  *  - the true cycle is at least cLo and otherwise unknown: hence the minimum over c.
- * Every term is convex in c > o (c e^(x/(c-o)) = u e^(x/u) + o e^(x/u) with u = c - o: a perspective
- * of an exponential plus a convex function; c / (c - o) = 1 + o / (c - o)), and so is the max, so
- * the minimum is bracketed (a non-positive subgradient at the left end, a non-negative one at the
- * right) and bounded below by the crossing of the two ends' tangents, which lie under the function.
- * The result is never below the heat-blind bound A cLo + sum K (every term is at least that), which
- * is returned if the arithmetic overflows.
+ * Every term is convex in c > 0 (c e^(x/c) is the perspective of an exponential), and so is the
+ * max, so the minimum is bracketed (a non-positive subgradient at the left end, a non-negative one
+ * at the right) and bounded below by the crossing of the two ends' tangents, which lie under the
+ * function. The result is never below the heat-blind bound A cLo + sum K (every term is at least
+ * that), which is returned if the arithmetic overflows.
  */
 function leastCycleEnergy(cLo: number, A: number, B: number, vf: number, dec: DieTerm, pre: DieTerm): number {
   const phi = (c: number) => {
-    const ud = c - dec.o;
-    const up = c - pre.o;
-    const leak = B + vf * (dec.L * Math.exp(dec.x / ud) + pre.L * Math.exp(pre.x / up));
-    return c * Math.max(A, leak) + (dec.K * c) / ud + (pre.K * c) / up;
+    const leak = B + vf * (dec.L * Math.exp(dec.x / c) + pre.L * Math.exp(pre.x / c));
+    return c * Math.max(A, leak) + dec.K + pre.K;
   };
   const slope = (c: number) => {
-    const ud = c - dec.o;
-    const up = c - pre.o;
-    const ed = dec.L * Math.exp(dec.x / ud);
-    const ep = pre.L * Math.exp(pre.x / up);
-    const dyn = -(dec.K * dec.o) / (ud * ud) - (pre.K * pre.o) / (up * up);
-    if (B + vf * (ed + ep) < A) return A + dyn;
-    return B + vf * (ed * (1 - (c * dec.x) / (ud * ud)) + ep * (1 - (c * pre.x) / (up * up))) + dyn;
+    const ed = dec.L * Math.exp(dec.x / c);
+    const ep = pre.L * Math.exp(pre.x / c);
+    if (B + vf * (ed + ep) < A) return A;
+    return B + vf * (ed * (1 - dec.x / c) + ep * (1 - pre.x / c));
   };
   const base = A * cLo + dec.K + pre.K;
   const s0 = slope(cLo);
@@ -844,24 +835,12 @@ function leastCycleEnergy(cLo: number, A: number, B: number, vf: number, dec: Di
  *  within the SLOs), CAND numbers each in a scratch array (the bound is not reentrant): a floor of the
  *  energy per token (pushCandidate), the tokens of a cycle, the device count, and leastCycleEnergy's
  *  inputs. */
-const CAND = 15;
+const CAND = 13;
 const C_FLOOR = 0, C_TOKENS = 1, C_D = 2, C_CYCLE = 3, C_A = 4, C_B = 5, C_VF = 6;
-const C_L1 = 7, C_X1 = 8, C_K1 = 9, C_O1 = 10, C_L2 = 11, C_X2 = 12, C_K2 = 13, C_O2 = 14;
+const C_L1 = 7, C_X1 = 8, C_K1 = 9, C_L2 = 10, C_X2 = 11, C_K2 = 12;
 let candidates = new Float64Array(64 * CAND);
-const scratchDec: DieTerm = { L: 0, x: 0, K: 0, o: 0 };
-const scratchPre: DieTerm = { L: 0, x: 0, K: 0, o: 0 };
-
-/** min over c >= cLo of a c + sum_d K_d o_d / (c - o_d) (a > 0, o_d < cLo), at least: the sum over d
- *  of min (a/2) c + K_d o_d / (c - o_d), each at c - o_d = sqrt(2 K_d o_d / a) or at cLo. */
-function dutyFloor(cLo: number, a: number, dec: DieTerm, pre: DieTerm): number {
-  const one = (k: number, o: number) => {
-    const h = a / 2;
-    const b = k * o;
-    const u = Math.sqrt(b / h);
-    return o + u > cLo ? h * o + 2 * Math.sqrt(h * b) : h * cLo + (o < cLo ? b / (cLo - o) : 0);
-  };
-  return one(dec.K, dec.o) + one(pre.K, pre.o);
-}
+const scratchDec: DieTerm = { L: 0, x: 0, K: 0 };
+const scratchPre: DieTerm = { L: 0, x: 0, K: 0 };
 
 /** The heated energy per token of candidate i (leastCycleEnergy). */
 function heatedPerToken(i: number): number {
@@ -869,15 +848,14 @@ function heatedPerToken(i: number): number {
   const o = i * CAND;
   const dec = scratchDec;
   const pre = scratchPre;
-  dec.L = c[o + C_L1]!; dec.x = c[o + C_X1]!; dec.K = c[o + C_K1]!; dec.o = c[o + C_O1]!;
-  pre.L = c[o + C_L2]!; pre.x = c[o + C_X2]!; pre.K = c[o + C_K2]!; pre.o = c[o + C_O2]!;
+  dec.L = c[o + C_L1]!; dec.x = c[o + C_X1]!; dec.K = c[o + C_K1]!;
+  pre.L = c[o + C_L2]!; pre.x = c[o + C_X2]!; pre.K = c[o + C_K2]!;
   return (c[o + C_D]! * leastCycleEnergy(c[o + C_CYCLE]!, c[o + C_A]!, c[o + C_B]!, c[o + C_VF]!, dec, pre)) / c[o + C_TOKENS]!;
 }
 
 /** Adds a candidate at index n; returns n + 1. Its floor: leastCycleEnergy's function is
- *  c x max(A, B + vf sum L e^(x/(c-o))) + sum K + sum K o / (c - o), where with e^y >= 1 + y and
- *  c / (c - o) >= 1 the max is at least both a c (a = max(A, B + vf sum L)) and
- *  (B + vf sum L) c + vf sum L x: the floor adds sum K to the larger of dutyFloor with each. Cheap,
+ *  c x max(A, B + vf sum L e^(x/c)) + sum K, where with e^y >= 1 + y the first term is at least both
+ *  max(A, B + vf sum L) c and (B + vf sum L) c + vf sum L x, both increasing in c: at c = cLo. Cheap,
  *  and closer than the heat-blind energy. */
 function pushCandidate(n: number, tokens: number, D: number, cycle: number, A: number, B: number, vf: number, dec: DieTerm, pre: DieTerm): number {
   if ((n + 1) * CAND > candidates.length) {
@@ -888,11 +866,11 @@ function pushCandidate(n: number, tokens: number, D: number, cycle: number, A: n
   const c = candidates;
   const o = n * CAND;
   const hot = B + vf * (dec.L + pre.L);
-  const floorJ = Math.max(dutyFloor(cycle, Math.max(A, hot), dec, pre), dutyFloor(cycle, hot, dec, pre) + vf * (dec.L * dec.x + pre.L * pre.x)) + dec.K + pre.K;
+  const floorJ = Math.max(Math.max(A, hot) * cycle, hot * cycle + vf * (dec.L * dec.x + pre.L * pre.x)) + dec.K + pre.K;
   c[o + C_FLOOR] = (D * floorJ) / tokens;
   c[o + C_TOKENS] = tokens; c[o + C_D] = D; c[o + C_CYCLE] = cycle; c[o + C_A] = A; c[o + C_B] = B; c[o + C_VF] = vf;
-  c[o + C_L1] = dec.L; c[o + C_X1] = dec.x; c[o + C_K1] = dec.K; c[o + C_O1] = dec.o;
-  c[o + C_L2] = pre.L; c[o + C_X2] = pre.x; c[o + C_K2] = pre.K; c[o + C_O2] = pre.o;
+  c[o + C_L1] = dec.L; c[o + C_X1] = dec.x; c[o + C_K1] = dec.K;
+  c[o + C_L2] = pre.L; c[o + C_X2] = pre.x; c[o + C_K2] = pre.K;
   return n + 1;
 }
 
@@ -935,7 +913,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   const leakW = hw('leakFloor');
   // The dies' own heat and duty (leastCycleEnergy): read only for energy objectives.
   const heat = ctx.energyObjective
-    ? { rest: hw('restFloor'), leakDec: hw('leakDec'), leakPre: hw('leakPre'), kDec: hw('kDec'), kDramDec: hw('kDramDec'), kPre: hw('kPre'), shared: hw('shared'), split: hw('split') }
+    ? { rest: hw('restFloor'), leakDec: hw('leakDec'), leakPre: hw('leakPre'), kDec: hw('kDec'), kDramDec: hw('kDramDec'), kPre: hw('kPre'), shared: hw('shared') }
     : null;
   const clocks = clockIntervals(ctx, vLo);
   const over = hw('stepOverhead');
@@ -943,6 +921,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   // Separate prefill and decode chiplets (each holds the weights) in every system of the subspace: a
   // dim that can make one die run both leaves the lighter one-die capacity check.
   const split = hw('split') === 1;
+  const allShared = hw('shared') === 1;
   const c = ctx.spec.constraints;
   const devs = pin ? [devicesOf(pin.mapping)] : ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
   const batches = ctx.batchDim >= 0 ? (valuesOf(ctx, ctx.batchDim, fixed) as number[]) : [1];
@@ -1023,7 +1002,10 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
           }
           if ((c.tpotMaxS !== undefined && tD > c.tpotMaxS) || (c.ttftMaxS !== undefined && tP > c.ttftMaxS)) continue;
           anySlo = true;
-          const cycle = tP + O * tD;
+          // The request cycle (evaluate.ts cycleOf): prefill then decode on one die; pipelined on split
+          // dies, as long as the slower side. Unless every system of the subspace runs both phases on
+          // one die, the pipelined one, the shorter, bounds it.
+          const cycle = allShared ? tP + O * tD : Math.max(tP, O * tD);
           const T = tokens / cycle;
           const v = Math.max(vLo, sLo);
           // Leakage is linear in the voltage max(minVoltageRatio, s) >= its floor's minVoltageRatio x
@@ -1038,21 +1020,18 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
             // Per device (evaluate() runs one device and counts it D times, so a device's share of a
             // system-wide energy is at least that / D): the decode die takes decode's FLOP energy
             // (and prefill's when one die runs both) and its DRAM's read energy heats it; a separate
-            // prefill die takes prefill's. Split dies (all the subspace's) have their duty offsets:
-            // the decode die is busy at most c - tP, the prefill die at most c - min(tP, O tD).
+            // prefill die takes prefill's. Each die draws its energy of a cycle over the whole cycle
+            // (duty = its busy time / the cycle, shared or split): no duty offset.
             const ePre = preJ1 * v * v;
             const eDec = decJ1 * v * v;
-            const sp = heat.split === 1;
             const dec = scratchDec;
             dec.L = heat.leakDec * LEAK_SAFETY;
             dec.x = (heat.kDec * (eDec + heat.shared * ePre) + heat.kDramDec * readJ) / D;
             dec.K = (eDec + readJ) / D;
-            dec.o = sp ? tP : 0;
             const pre = scratchPre;
             pre.L = heat.leakPre * LEAK_SAFETY;
             pre.x = (heat.kPre * ePre) / D;
             pre.K = ePre / D;
-            pre.o = sp ? Math.min(tP, O * tD) : 0;
             nHeated = pushCandidate(nHeated, tokens, D, cycle, floorW, heat.rest, vf, dec, pre);
           }
           objs.forEach((o, i) => {
