@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { solveThermal, type ThermalColumn, type ThermalNetwork } from '../src/model/thermal.js';
 import { staticPowerFloorW } from '../src/model/evaluate.js';
-import { effectiveBandwidth, verticalLinks } from '../src/model/memory.js';
+import { capacityBytes, effectiveBandwidth, verticalLinks } from '../src/model/memory.js';
 import type { MemorySpec, SystemSpec } from '../src/model/hardware/schema.js';
 import type { Precision } from '../src/model/types.js';
 import {
@@ -23,6 +23,7 @@ import {
   relErr,
   reparse,
   run,
+  systemJson,
   throttlingSinkFactor,
   fcRuns,
 } from './helpers.js';
@@ -674,6 +675,12 @@ describe('limits: throttling, infeasibility, refresh doubling', () => {
 // Memory footprint
 // ------------------------------------------------------------------------------------------------
 
+/** Usable-or-not raw capacity of the chiplet that runs a phase (bytes). */
+function capacityOfRole(sys: SystemSpec, phase: 'prefill' | 'decode'): number {
+  const c = chipletFor(sys, phase);
+  return capacityBytes(c.memory, c.memory.stacks);
+}
+
 describe('memory footprint', () => {
   for (const sysName of ['h100-sxm', 'hb3d-16l']) {
     it(`${sysName}: weights + KV + activations + reserve == footprint, hand-checked parts`, () => {
@@ -726,6 +733,56 @@ describe('memory footprint', () => {
       expect(relErr((r.power.averageW - r.power.staticW - r.power.otherW) * cycle, cycleDynJ)).toBeLessThan(1e-9);
     }
     expect([...sides].sort()).toEqual(['decode-bound', 'prefill-bound']);
+  });
+
+  it('copies of a chiplet (count) share their role data-parallel: one copy of two at batch 16 is the single chiplet at batch 8', () => {
+    // lamosys-pd with two decode chiplets: each decodes 8 of the 16 sequences, holds the weights and its
+    // 8 sequences' KV; the package counts both copies' energy, area and capacity.
+    const json = systemJson('lamosys-pd') as { package: { chiplets: Record<string, unknown>[] } };
+    const one = reparse(json);
+    json.package.chiplets[1]!.count = 2;
+    const two = reparse(json);
+    expect(two.package.chiplets.map((c) => c.name)).toEqual(['prefill', 'decode', 'decode#2']);
+    // An expanded package parses again to itself.
+    expect(reparse(structuredClone(two)).package.chiplets.length).toBe(3);
+    const o = { batch: 16, inputTokens: 256, outputTokens: 64 };
+    const r2 = run(two, 'llama-3-8b', o);
+    const r1 = run(one, 'llama-3-8b', { ...o, batch: 8 });
+    const r1full = run(one, 'llama-3-8b', o);
+    for (const r of [r1, r2, r1full]) {
+      expect(r.feasible).toBe(true);
+      expect(r.thermal.throttleFactor).toBe(1);
+      expect(r.thermal.refreshDoubled).toBe(false);
+    }
+    // Decode: the busiest copy's step is the single chiplet's at half the batch; its dynamic energy
+    // twice that; the system still emits 16 tokens a step.
+    expect(relErr(r2.decode.stepTimeS, r1.decode.stepTimeS)).toBeLessThan(1e-12);
+    expect(relErr(r2.decode.energyJ.computeJ, 2 * r1.decode.energyJ.computeJ)).toBeLessThan(1e-12);
+    expect(relErr(r2.decode.energyJ.dramJ, 2 * r1.decode.energyJ.dramJ)).toBeLessThan(1e-12);
+    expect(relErr(r2.decode.systemTokensPerS, 16 / r2.decode.stepTimeS)).toBeLessThan(1e-12);
+    expect(r2.decode.stepTimeS).toBeLessThan(r1full.decode.stepTimeS);
+    // Prefill stays on the one prefill chiplet, for the whole batch.
+    expect(relErr(r2.prefill.stepTimeS, r1full.prefill.stepTimeS)).toBeLessThan(1e-12);
+    // Footprint: three chiplets hold the weights; KV is the two copies' (8 sequences each); capacity
+    // counts both decode stacks.
+    expect(relErr(r2.memory.kvCacheBytes, 2 * r1.memory.kvCacheBytes)).toBeLessThan(1e-12);
+    expect(relErr(r2.memory.capacityBytes - r1.memory.capacityBytes, r1.memory.capacityBytes - capacityOfRole(one, 'prefill'))).toBeLessThan(1e-12);
+    // The extra chiplet's leakage and DRAM standby are in the package's static power.
+    expect(r2.power.staticW).toBeGreaterThan(r1full.power.staticW);
+    // Each copy is a column of the thermal network.
+    expect(r2.thermal.layers.some((l) => l.column.startsWith('decode#2'))).toBe(true);
+  });
+
+  it('chiplet copies: a count out of range and a second, different chiplet for one role are refused', () => {
+    const json = systemJson('lamosys-pd') as { package: { chiplets: Record<string, unknown>[] } };
+    const bad = structuredClone(json);
+    bad.package.chiplets[1]!.count = 0;
+    expect(() => reparse(bad)).toThrow(/package\.chiplets\[1\]\.count.*at least 1 copy/s);
+    const two = structuredClone(json);
+    const other = structuredClone(json.package.chiplets[1]!) as { compute: { cores: number } };
+    other.compute.cores += 1;
+    two.package.chiplets.push(other);
+    expect(() => reparse(two)).toThrow(/package\.chiplets\[2\].*a copy of the first 'decode' chiplet/s);
   });
 
   it('lamosys-pd (split prefill/decode chiplets): each side holds a copy of the weights', () => {

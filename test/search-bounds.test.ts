@@ -7,7 +7,7 @@ import { evalInputOf, evaluatePoint, pinOf, SystemCache } from '../src/search/en
 import { OBJECTIVE_NAMES } from '../src/search/objective.js';
 import { subspaceOf, unrank, indicesOf } from '../src/space/index.js';
 import { ctxFor } from './search-helpers.js';
-import { evaluate, type EvalResult } from '../src/model/evaluate.js';
+import { copiesOf, evaluate, type EvalResult } from '../src/model/evaluate.js';
 import type { SystemSpec } from '../src/model/hardware/schema.js';
 import { score } from '../src/search/objective.js';
 
@@ -176,7 +176,7 @@ describe('heated static-power floor', () => {
           // and with a junction limit at 60% of its rise (neither field enters the floor).
           const r0 = o.result;
           const variants = [r0, ...throttledVariants(sys, r0, 0.6).map((v) => evaluate(evalInputOf(ctx, systems, idx, p.values, v, false)))];
-          const split = sys.package.chiplets.length > 1;
+          const split = sys.package.chiplets.some((c) => c.role === 'prefill');
           for (const r of variants) {
             // Every operating point the model settled at (feasible or not), where the leakage fixed
             // point converged.
@@ -188,9 +188,12 @@ describe('heated static-power floor', () => {
             const decJ = (r.decode.energyJ.computeJ + r.decode.energyJ.sramJ) * O;
             const decDramJ = r.decode.energyJ.dramJ * O;
             const cycle = split ? Math.max(tPre, tDec) : tPre + tDec;
+            // One die's share: the result counts every copy of a role's chiplet.
+            const nPre = copiesOf(sys, 'prefill');
+            const nDec = copiesOf(sys, 'decode');
             const powers = split
-              ? { decodeLogicW: decJ / cycle, decodeDramW: decDramJ / cycle, prefillLogicW: preJ / cycle }
-              : { decodeLogicW: (preJ + decJ) / cycle, decodeDramW: decDramJ / cycle, prefillLogicW: 0 };
+              ? { decodeLogicW: decJ / nDec / cycle, decodeDramW: decDramJ / nDec / cycle, prefillLogicW: preJ / nPre / cycle }
+              : { decodeLogicW: (preJ + decJ) / nDec / cycle, decodeDramW: decDramJ / nDec / cycle, prefillLogicW: 0 };
             const s = r.thermal.throttleFactor;
             const floor = heatedStaticFloorW(ctx.bounds, idx, s, powers);
             const reported = r.power.staticW + r.power.otherW;

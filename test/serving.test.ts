@@ -8,6 +8,7 @@ import { main } from '../src/cli/main.js';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { systemJson } from './helpers.js';
 
 const o = (x: Partial<ServeOptions>): ServeOptions => ({ system: 'h100-sxm', model: 'llama-3-8b', workload: 'chat', precision: 'fp8', ...x }) as ServeOptions;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -166,5 +167,24 @@ describe('determinism and inputs', () => {
     expect(j.simulation.completed).toBe(300);
     expect(j.simulation.ttftS.p99).toBeGreaterThan(0);
     expect(j.analytic.systemTokensPerS).toBeGreaterThan(0);
+  });
+});
+
+describe('chiplet copies', () => {
+  it('a package with copies of a chiplet (count > 1) is refused by the serving model, naming the field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'strata-serve-copies-'));
+    const file = join(dir, 'pd13.json');
+    const json = systemJson('lamosys-pd') as { package: { chiplets: Record<string, unknown>[] } };
+    json.package.chiplets[1]!.count = 3;
+    writeFileSync(file, JSON.stringify(json));
+    let err: unknown;
+    try {
+      setupServe(o({ system: file, rate: '1' }));
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as ConfigError).path).toMatch(/decode chiplet\)\.count/);
+    expect((err as ConfigError).message).toMatch(/does not model chiplet copies/);
   });
 });

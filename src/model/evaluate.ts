@@ -73,6 +73,8 @@ export interface PhaseResult {
   timeByBoundS: Record<Bound, number>;
   energyJ: { computeJ: number; sramJ: number; dramJ: number; networkJ: number; staticJ: number; otherJ: number; totalJ: number };
   powerW: number;
+  /** Per operator, on one chiplet of the phase's role: with copies of it (a chiplet's count), the
+   *  busiest copy's share (flops, dramBytes and energyJ above count every copy). */
   breakdown: OpResult[];
 }
 
@@ -965,16 +967,38 @@ export function cycleOf(shared: boolean, tPreS: number, tDecS: number): number {
   return shared ? tPreS + tDecS : Math.max(tPreS, tDecS);
 }
 
+/** Copies of a role's chiplet in the package (the schema expands a chiplet's count into entries). */
+export function copiesOf(system: SystemSpec, phase: Phase): number {
+  const role = roleFor(system, phase).role;
+  let n = 0;
+  for (const c of system.package.chiplets) if (c.role === role) n++;
+  return n;
+}
+
+/** The input one copy of a role runs: each of the mapping's dp replicas shares its batch / dp
+ *  sequences among the n copies, the busiest taking ceil(batch / (dp n)). */
+export function copyInput(input: EvalInput, n: number): EvalInput {
+  if (n === 1) return input;
+  const dp = input.mapping?.dp ?? 1;
+  return { ...input, batch: dp * Math.ceil(input.batch / (dp * n)) };
+}
+
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
 function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
   const pkg = sys.package;
   const pre = makeRole(roleFor(sys, 'prefill'), s, refreshDoubled);
   const dec = makeRole(roleFor(sys, 'decode'), s, refreshDoubled);
-  const prefill = runPrefill(input, pre, detail);
-  const decode = runDecode(input, dec, detail);
-  const shared = pre.chiplet === dec.chiplet;
-  if (!shared) addKvTransfer(prefill, input, pkg.interposer!, detail);
+  // A role with several copies runs data-parallel: every copy runs the busiest copy's share at once,
+  // so the phase's step is that copy's; the package's dynamic power counts every copy.
+  const nPre = copiesOf(sys, 'prefill');
+  const nDec = copiesOf(sys, 'decode');
+  const preInput = copyInput(input, nPre);
+  const prefill = runPrefill(preInput, pre, detail);
+  const decode = runDecode(copyInput(input, nDec), dec, detail);
+  const shared = pre.chiplet.role === dec.chiplet.role;
+  // Each prefill copy moves its sequences' KV over its own die-to-die link.
+  if (!shared) addKvTransfer(prefill, preInput, pkg.interposer!, detail);
 
   // Time shares of a request cycle: prefill of the batch, then outputTokens decode steps.
   const tPre = prefill.stepTimeS;
@@ -1012,8 +1036,8 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   let dramStaticW = 0;
   for (let i = 0; i < nC; i++) {
     const c = chiplets[i]!;
-    const isPre = pre.chiplet === c;
-    const isDec = dec.chiplet === c;
+    const isPre = pre.chiplet.role === c.role;
+    const isDec = dec.chiplet.role === c.role;
     const logicDynW = (isPre ? wPre * (dynPre + netPre) : 0) + (isDec ? wDec * (dynDec + netDec) : 0);
     const dramDynW = (isPre ? wPre * dramPre : 0) + (isDec ? wDec * dramDec : 0);
     const ms = chipletMemory(c, refreshDoubled).staticW;
@@ -1097,13 +1121,17 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
 
   const otherW = pkg.power.otherPowerW;
   const staticW = leakW + dramStaticW;
-  const computeW = wPre * dynPre + wDec * dynDec;
-  const dramW = wPre * dramPre + wDec * dramDec;
+  // Package figures: every copy of a role draws that role's power (one chiplet running both phases:
+  // nPre = nDec = its copies).
+  const computeW = nPre * wPre * dynPre + nDec * wDec * dynDec;
+  const dramW = nPre * wPre * dramPre + nDec * wDec * dramDec;
   // Phase power: what the package draws while that phase runs (power wall is checked on these).
   const idleOther = shared ? 0 : 1;
-  const networkW = wPre * netPre + wDec * netDec;
-  const prefillPowerW = dynPre + dramPre + netPre + staticW + otherW + idleOther * (dynDec + dramDec + netDec);
-  const decodePowerW = dynDec + dramDec + netDec + staticW + otherW + idleOther * wPre * (dynPre + dramPre + netPre);
+  const networkW = nPre * wPre * netPre + nDec * wDec * netDec;
+  const prePhaseW = nPre * (dynPre + dramPre + netPre);
+  const decPhaseW = nDec * (dynDec + dramDec + netDec);
+  const prefillPowerW = prePhaseW + staticW + otherW + idleOther * decPhaseW;
+  const decodePowerW = decPhaseW + staticW + otherW + idleOther * wPre * prePhaseW;
   return {
     s,
     refreshDoubled,
@@ -1505,27 +1533,32 @@ export function evaluate(input: EvalInput): EvalResult {
 
   // Memory footprint against capacity, per role (split chiplets hold weights on both sides).
   // Per device: the mapping's share of weights, KV and activations.
-  const fp = footprintPerDevice(input.model, input.precision, mapping, input.batch, input.inputTokens, input.outputTokens);
-  const weightsBytes = fp.weightsBytes;
-  const kvCacheBytes = fp.kvCacheBytes;
-  const activationBytes = fp.activationBytes;
+  // Copies of a role's chiplet each hold the weights and their own sequences (copyInput): the checks
+  // are per copy, the reported figures the package's (every copy).
+  const nPre = copiesOf(input.system, 'prefill');
+  const nDec = copiesOf(input.system, 'decode');
+  const fpDec = footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nDec).batch, input.inputTokens, input.outputTokens);
+  const fpPre = nPre === nDec ? fpDec : footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nPre).batch, input.inputTokens, input.outputTokens);
+  const weightsBytes = fpDec.weightsBytes;
   const decCap = capacityBytes(o.decodeRole.mem, o.decodeRole.stacks);
   const preCap = capacityBytes(o.prefillRole.mem, o.prefillRole.stacks);
   const shared = o.prefillRole.chiplet === o.decodeRole.chiplet;
-  const capacity = shared ? decCap : decCap + preCap;
+  const kvCacheBytes = nDec * fpDec.kvCacheBytes;
+  const activationBytes = nPre * fpPre.activationBytes;
+  const capacity = shared ? nDec * decCap : nPre * preCap + nDec * decCap;
   const reserveBytes = capacity * pkg.software.memoryReserveFraction;
-  const footprint = shared
-    ? weightsBytes + kvCacheBytes + activationBytes + reserveBytes
-    : 2 * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
+  const footprint = (shared ? nDec : nPre + nDec) * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
   let fits = footprint <= capacity;
   if (shared) {
-    if (!fits) reasons.push(`memory: footprint ${gib(footprint)} GiB exceeds capacity ${gib(capacity)} GiB`);
+    const need = weightsBytes + fpDec.kvCacheBytes + fpDec.activationBytes + decCap * pkg.software.memoryReserveFraction;
+    fits = need <= decCap;
+    if (!fits) reasons.push(`memory: footprint ${gib(need)} GiB exceeds capacity ${gib(decCap)} GiB${nDec > 1 ? ` per chiplet (${nDec} copies)` : ''}`);
   } else {
     // Each side must hold its own copy of the weights; report the side that overflows.
     const usable = 1 - pkg.software.memoryReserveFraction;
-    const kvPrefill = (kvCacheBytes * input.inputTokens) / (input.inputTokens + input.outputTokens);
-    const preNeed = weightsBytes + activationBytes + kvPrefill;
-    const decNeed = weightsBytes + kvCacheBytes;
+    const kvPrefill = (fpPre.kvCacheBytes * input.inputTokens) / (input.inputTokens + input.outputTokens);
+    const preNeed = weightsBytes + fpPre.activationBytes + kvPrefill;
+    const decNeed = weightsBytes + fpDec.kvCacheBytes;
     fits = preNeed <= preCap * usable && decNeed <= decCap * usable;
     if (preNeed > preCap * usable) reasons.push(`memory: prefill chiplet needs ${gib(preNeed)} GiB > ${gib(preCap * usable)} GiB usable`);
     if (decNeed > decCap * usable) reasons.push(`memory: decode chiplet needs ${gib(decNeed)} GiB > ${gib(decCap * usable)} GiB usable`);
@@ -1539,14 +1572,15 @@ export function evaluate(input: EvalInput): EvalResult {
       reasons.push(`area: ${a.chiplet} needs ${a.report.usedMm2.toFixed(0)} mm2 > die ${a.report.budgetMm2} mm2`);
 
   const otherPowerW = pkg.power.otherPowerW;
-  const energyOf = (raw: PhaseRaw, staticW: number): PhaseResult['energyJ'] => ({
-    computeJ: raw.computeJ,
-    sramJ: raw.sramJ,
-    dramJ: raw.dramJ,
+  // A phase's dynamic energy and work are every copy's of its role (n); static and board energy the package's.
+  const energyOf = (raw: PhaseRaw, staticW: number, n: number): PhaseResult['energyJ'] => ({
+    computeJ: n * raw.computeJ,
+    sramJ: n * raw.sramJ,
+    dramJ: n * raw.dramJ,
     staticJ: staticW * raw.stepTimeS,
     otherJ: otherPowerW * raw.stepTimeS,
-    networkJ: raw.networkJ,
-    totalJ: raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + (staticW + otherPowerW) * raw.stepTimeS,
+    networkJ: n * raw.networkJ,
+    totalJ: n * (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ) + (staticW + otherPowerW) * raw.stepTimeS,
   });
   const staticW = o.split.staticW;
   const pr = o.prefill;
@@ -1554,10 +1588,10 @@ export function evaluate(input: EvalInput): EvalResult {
     stepTimeS: pr.stepTimeS,
     systemTokensPerS: (input.batch * input.inputTokens) / pr.stepTimeS,
     userTokensPerS: input.inputTokens / pr.stepTimeS,
-    flops: pr.flops,
-    dramBytes: pr.dramBytes,
+    flops: nPre * pr.flops,
+    dramBytes: nPre * pr.dramBytes,
     timeByBoundS: pr.timeByBoundS,
-    energyJ: energyOf(pr, staticW),
+    energyJ: energyOf(pr, staticW, nPre),
     powerW: o.prefillPowerW,
     breakdown: pr.ops,
   };
@@ -1566,10 +1600,10 @@ export function evaluate(input: EvalInput): EvalResult {
     stepTimeS: dr.stepTimeS,
     systemTokensPerS: input.batch / dr.stepTimeS,
     userTokensPerS: 1 / dr.stepTimeS,
-    flops: dr.flops,
-    dramBytes: dr.dramBytes,
+    flops: nDec * dr.flops,
+    dramBytes: nDec * dr.dramBytes,
     timeByBoundS: dr.timeByBoundS,
-    energyJ: energyOf(dr, staticW),
+    energyJ: energyOf(dr, staticW, nDec),
     powerW: o.decodePowerW,
     breakdown: dr.ops,
     contextFrom: input.inputTokens,

@@ -29,7 +29,7 @@
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
-import { MIN_THROTTLE, selfRisesKPerW, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
+import { copiesOf, MIN_THROTTLE, selfRisesKPerW, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
 import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
@@ -82,6 +82,10 @@ const QUANTITIES = {
   kPre: q(POWER_FIELDS),
   shared: q(String.raw`\.role$`),
   split: q(String.raw`\.role$`),
+  // Copies of the prefill and of the decode chiplet in the package (a chiplet's count): the batch is
+  // shared among them, so their most over the subspace bounds each copy's share from below.
+  copiesPre: q(String.raw`\.(role|count)$`),
+  copiesDec: q(String.raw`\.(role|count)$`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
 /** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
@@ -92,6 +96,7 @@ const WANT_MAX: Record<Quantity, boolean> = {
   macPJPrefill: false, macPJDecode: false,
   leakFloor: false, vMinLo: false, vMinHi: true,
   restFloor: false, leakDec: false, leakPre: false, kDec: false, kDramDec: false, kPre: false, shared: false, split: false,
+  copiesPre: true, copiesDec: true,
 };
 
 function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
@@ -194,6 +199,10 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
       return roleIndex(sys, 'prefill') === roleIndex(sys, 'decode') ? 1 : 0;
     case 'split':
       return roleIndex(sys, 'prefill') === roleIndex(sys, 'decode') ? 0 : 1;
+    case 'copiesPre':
+      return copiesOf(sys, 'prefill');
+    case 'copiesDec':
+      return copiesOf(sys, 'decode');
   }
 }
 
@@ -466,6 +475,8 @@ interface MappingWork {
   decode: StageWork;
   weightsBytes: number;
   kvBytes: number;
+  /** KV of the prefill side's sequences when its batch differs from the decode side's (copies). */
+  kvPrefillBytes?: number;
 }
 
 function stageWork(ctx: BoundContext, prec: PrecisionSpec, phase: 'prefill' | 'decode', batch: number, m: Mapping): StageWork {
@@ -922,6 +933,13 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   // dim that can make one die run both leaves the lighter one-die capacity check.
   const split = hw('split') === 1;
   const allShared = hw('shared') === 1;
+  // Copies of a role's chiplet share the batch (evaluate.ts copyInput: each runs at least
+  // ceil(batch / copies) sequences, holds the weights and its sequences' KV). With copies possible in
+  // a subspace, its mapping frontier (timed at the whole batch) is left out: the mapping-free roofline
+  // bounds each copy; a point's own plans are timed at its copies' batches.
+  const nPre = hw('copiesPre');
+  const nDec = hw('copiesDec');
+  const copies = nPre > 1 || nDec > 1;
   const c = ctx.spec.constraints;
   const devs = pin ? [devicesOf(pin.mapping)] : ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
   const batches = ctx.batchDim >= 0 ? (valuesOf(ctx, ctx.batchDim, fixed) as number[]) : [1];
@@ -939,29 +957,40 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
     if (c.powerMaxW !== undefined && D * pFloor > c.powerMaxW) continue;
     if (c.areaMaxMm2 !== undefined && D * area > c.areaMaxMm2) continue;
     for (const B of batches) {
-      // Capacity: weights over D devices plus the batch's KV at full context must fit.
-      const kvFull = B * (I + O) * kvTok;
+      // The least share of the batch a decode (bD) or prefill (bP) copy runs.
+      const bD = Math.ceil(B / nDec);
+      const bP = Math.ceil(B / nPre);
+      // Capacity: weights over D devices plus a decode copy's KV at full context must fit.
+      const kvFull = bD * (I + O) * kvTok;
       const fits = split ? (W + kvFull) / D <= capD && W / D <= capP : (W + kvFull) / D <= capD;
       if (!fits) {
         outOfMemory = true;
         continue;
       }
       // Distinct experts the step's B tokens touch (uniform routing maximises them for a given T,
-      // and microbatches only touch more in total).
+      // and microbatches only touch more in total): over the batch (every copy's reads, for energy),
+      // and over a decode copy's share (its own step).
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
       const bytes = Wd + We * act + B * kvPrompt;
-      // The mapping-free roofline at the nominal clock: DRAM and compute parts.
-      const dD0 = bytes / (D * bw);
-      const cD0 = (B * F) / (D * peakD);
-      const cP0 = (B * Fpre) / (D * peakP);
+      const actD = !m.moe ? 0 : bD === B ? act : uniformExpertLoad(bD, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts;
+      // The mapping-free roofline at the nominal clock: DRAM and compute parts (of one copy).
+      const dD0 = (Wd + We * actD + bD * kvPrompt) / (D * bw);
+      const cD0 = (bD * F) / (D * peakD);
+      const cP0 = (bP * Fpre) / (D * peakP);
       // The mappings the subspace allows on D devices (the point's own, or the frontier of the free
       // mapping dim), each with its plan's roofline and per-device footprint as evaluate() computes
       // them; without plans, the mapping-free bound alone.
       let works: (WorkEntry | null)[] | null;
       if (pin) {
-        const w = mappingWork(ctx, pin.precision, B, pin.mapping);
+        // A point's copies are known: each side's plan at its busiest copy's batch (copyInput).
+        const dp = pin.mapping.dp;
+        const bd = nDec === 1 ? B : dp * Math.ceil(B / (dp * nDec));
+        const bp = nPre === 1 ? B : dp * Math.ceil(B / (dp * nPre));
+        const wd = mappingWork(ctx, pin.precision, bd, pin.mapping);
+        const wp = bp === bd ? wd : mappingWork(ctx, pin.precision, bp, pin.mapping);
+        const w = wd && wp && (wp === wd ? wd : { ...wd, prefill: wp.prefill, kvPrefillBytes: wp.kvBytes });
         works = [w && entryOf(w, pin.network)];
-      } else works = plans ? mappingEntries(ctx, fixed, precs, D, B, network) : null;
+      } else works = plans && !copies ? mappingEntries(ctx, fixed, precs, D, B, network) : null;
       const tokens = B * O;
       // Every device's compute energy over a cycle is at least its prefill's plus O decode steps' (the
       // duty weights of evaluate() never shrink them), and the devices together run at least the
@@ -975,7 +1004,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
         let pp: StageParts | null = null;
         if (entry) {
           const mw = entry.w;
-          const kvPre = (mw.kvBytes * I) / (I + O);
+          const kvPre = ((mw.kvPrefillBytes ?? mw.kvBytes) * I) / (I + O);
           if (split ? mw.weightsBytes + mw.kvBytes > capD || mw.weightsBytes + kvPre > capP : mw.weightsBytes + mw.kvBytes > capD) {
             outOfMemory = true;
             continue;
@@ -1026,11 +1055,12 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
             const eDec = decJ1 * v * v;
             const dec = scratchDec;
             dec.L = heat.leakDec * LEAK_SAFETY;
-            dec.x = (heat.kDec * (eDec + heat.shared * ePre) + heat.kDramDec * readJ) / D;
+            // A die heats with its own copy's share of its role's energy (at most 1 / copies of it).
+            dec.x = (heat.kDec * (eDec + heat.shared * ePre) + heat.kDramDec * readJ) / (D * nDec);
             dec.K = (eDec + readJ) / D;
             const pre = scratchPre;
             pre.L = heat.leakPre * LEAK_SAFETY;
-            pre.x = (heat.kPre * ePre) / D;
+            pre.x = (heat.kPre * ePre) / (D * nPre);
             pre.K = ePre / D;
             nHeated = pushCandidate(nHeated, tokens, D, cycle, floorW, heat.rest, vf, dec, pre);
           }

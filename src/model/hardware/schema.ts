@@ -208,6 +208,11 @@ export const chipletSchema = z
     name: z.string(),
     /** Which phase runs on this chiplet (LaMoSys3.5D split); 'any' runs both. */
     role: z.enum(['any', 'prefill', 'decode'], { error: "'any', 'prefill' or 'decode'" }).default('any'),
+    /** Identical copies of this chiplet in the package. The copies of a role run it data-parallel: the
+     *  batch's sequences are shared among them (the busiest holds ceil(batch / copies)), and each holds
+     *  the weights and its own sequences' KV. A package of one prefill and three decode chiplets is a
+     *  1:3 prefill:decode split. Parsing expands the copies (count 1 each). */
+    count: z.number().int({ error: 'a whole number of copies' }).min(1, { error: 'at least 1 copy' }).max(16, { error: 'at most 16 copies' }).default(1),
     compute: computeDieSchema,
     memory: memorySchema,
   })
@@ -233,15 +238,22 @@ export const packageSchema = z
   })
   .strict()
   .superRefine((p, ctx) => {
-    // One chiplet per role: several chiplets sharing a phase is tensor parallelism inside the
-    // package, which the network model's on-package level describes.
-    const roles = p.chiplets.map((c) => c.role).sort().join(',');
+    // One chiplet design per role, in copies (count) that run the role data-parallel. Chiplets sharing
+    // a phase as tensor parallelism inside the package are described by the network model's
+    // on-package level instead. Entries of one role must be copies (an expanded package parses again).
+    const roles = [...new Set(p.chiplets.map((c) => c.role))].sort().join(',');
     if (roles !== 'any' && roles !== 'decode,prefill')
       ctx.addIssue({
         code: 'custom',
         path: ['chiplets'],
-        message: "one chiplet with role 'any', or one 'prefill' and one 'decode' chiplet",
+        message: "one chiplet with role 'any', or one 'prefill' and one 'decode' chiplet (each with a count of copies)",
       });
+    const copyKey = (c: (typeof p.chiplets)[number]) => JSON.stringify({ ...c, name: '', count: 1 });
+    p.chiplets.forEach((c, i) => {
+      const f = p.chiplets.findIndex((d) => d.role === c.role);
+      if (f < i && copyKey(p.chiplets[f]!) !== copyKey(c))
+        ctx.addIssue({ code: 'custom', path: ['chiplets', i], message: `a copy of the first '${c.role}' chiplet: one design per role (set its count for more copies)` });
+    });
     const onLogic = p.chiplets.some((c) => c.memory.placement === 'on-logic');
     if (onLogic && !p.thermal.stackOrder)
       ctx.addIssue({ code: 'custom', path: ['thermal', 'stackOrder'], message: "'logic-bottom' or 'logic-top': a chiplet stacks DRAM on its logic die" });
@@ -249,7 +261,14 @@ export const packageSchema = z
       ctx.addIssue({ code: 'custom', path: ['thermal', 'stackOrder'], message: 'no stackOrder: no chiplet stacks DRAM on logic (memory placement is beside)' });
     if (roles === 'decode,prefill' && !p.interposer)
       ctx.addIssue({ code: 'custom', path: ['interposer'], message: 'an interposer link between the prefill and decode chiplets' });
-  });
+  })
+  // Copies become entries of their own (count 1; the second and later named '<name>#<k>'): each is a
+  // column of the thermal network, a die of the area and power sums, and the model divides a role's
+  // batch among its entries.
+  .transform((p) => ({
+    ...p,
+    chiplets: p.chiplets.flatMap((c) => Array.from({ length: c.count }, (_, k) => ({ ...c, name: k === 0 ? c.name : `${c.name}#${k + 1}`, count: 1 }))),
+  }));
 
 export const systemSchema = z
   .object({

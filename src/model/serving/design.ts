@@ -1,6 +1,6 @@
 // A serving design: system, model, precision, mapping and scheduler settings, prepared into the
 // pools of devices that run steps (one colocated pool, or a prefill pool and a decode pool).
-import { makeStepModel, type StepModel } from '../evaluate.js';
+import { copiesOf, makeStepModel, type StepModel } from '../evaluate.js';
 import { ConfigError } from '../errors.js';
 import type { SystemSpec } from '../hardware/schema.js';
 import { SINGLE, type Mapping } from '../parallel.js';
@@ -79,6 +79,12 @@ function checkScheduler(s: SchedulerSpec): void {
 export function prepareServing(design: ServingDesign, hint: { inputTokens: number; outputTokens: number }): PreparedServing {
   const s = design.scheduler;
   checkScheduler(s);
+  // The step tables time one chiplet of a role running the whole step: copies of a chiplet (its
+  // count), which share the batch, are not modelled here yet.
+  for (const phase of ['prefill', 'decode'] as const) {
+    const n = copiesOf(design.system, phase);
+    if (n > 1) throw new ConfigError(`package.chiplets (${phase} chiplet).count`, n, '1: strata serve does not model chiplet copies yet (strata eval and search do)');
+  }
   const m = design.mapping ?? SINGLE;
   const maxContext = design.model.maxPositionEmbeddings;
   const inT = Math.max(1, Math.min(maxContext - 2, Math.round(hint.inputTokens)));
