@@ -80,6 +80,20 @@ const cases: Bad[] = [
     expect: () => ['--batch', '"0"', 'positive integer'],
   },
   {
+    name: '--chunk 0',
+    args: () => [...EVAL, '--system', 'h100-sxm', '--model', 'llama-3-8b', '--chunk', '0'],
+    expect: () => ['--chunk', '"0"', 'positive integer'],
+  },
+  {
+    name: 'a chiplet count of 0 (package.chiplets[1].count)',
+    args: () => {
+      const j = systemJson('lamosys-pd') as { package: { chiplets: Record<string, unknown>[] } };
+      j.package.chiplets[1]!.count = 0;
+      return [...EVAL, '--system', writeJson('copies0.json', j), '--model', 'llama-3-8b'];
+    },
+    expect: () => ['package.chiplets[1].count', '0', 'at least 1 copy'],
+  },
+  {
     name: '--batch abc',
     args: () => ['eval', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--batch', 'abc'],
     expect: () => ['--batch', '"abc"', 'positive integer'],

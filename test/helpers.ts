@@ -92,6 +92,7 @@ export function run(
     ...(o.decodeSamples !== undefined ? { decodeSamples: o.decodeSamples } : {}),
     ...(o.mapping !== undefined ? { mapping: o.mapping } : {}),
     ...(o.detail !== undefined ? { detail: o.detail } : {}),
+    ...(o.chunkTokens !== undefined ? { chunkTokens: o.chunkTokens } : {}),
   });
 }
 

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { solveThermal, type ThermalColumn, type ThermalNetwork } from '../src/model/thermal.js';
-import { staticPowerFloorW } from '../src/model/evaluate.js';
+import { prefillSteps, staticPowerFloorW } from '../src/model/evaluate.js';
 import { capacityBytes, effectiveBandwidth, verticalLinks } from '../src/model/memory.js';
 import type { MemorySpec, SystemSpec } from '../src/model/hardware/schema.js';
 import type { Precision } from '../src/model/types.js';
@@ -771,6 +771,59 @@ describe('memory footprint', () => {
     expect(r2.power.staticW).toBeGreaterThan(r1full.power.staticW);
     // Each copy is a column of the thermal network.
     expect(r2.thermal.layers.some((l) => l.column.startsWith('decode#2'))).toBe(true);
+  });
+
+  it('prefill steps under a token budget (chunkTokens): whole prompts per step, or chunks of a prompt', () => {
+    expect(prefillSteps(10, 100, undefined)).toMatchObject({ steps: 1, seqs: 10, lastSeqs: 0, chunks: 1 });
+    expect(prefillSteps(10, 100, 1000)).toMatchObject({ steps: 1, seqs: 10, lastSeqs: 0, chunks: 1 });
+    expect(prefillSteps(10, 100, 350)).toMatchObject({ steps: 3, seqs: 3, lastSeqs: 1, chunks: 1 });
+    // 100-token prompts in 30-token chunks: three of 30 at contexts 0, 30 and 60 (mean 30) and a last
+    // one of 10 at context 90.
+    expect(prefillSteps(10, 100, 30)).toEqual({ steps: 10, seqs: 1, lastSeqs: 0, chunks: 4, chunkTokens: 30, meanContext: 30, lastTokens: 10 });
+  });
+
+  it('a prefill token budget: a budget over the batch changes nothing; smaller ones re-read the weights each step, hold one step of activations, and keep the FLOPs', () => {
+    const sys = loadSystem('h100-sxm');
+    const o = { batch: 8, inputTokens: 1024, outputTokens: 64 };
+    const whole = run(sys, 'llama-3-8b', o);
+    expect(run(sys, 'llama-3-8b', { ...o, chunkTokens: 8 * 1024 })).toEqual(whole);
+    const perPrompt = run(sys, 'llama-3-8b', { ...o, chunkTokens: 1024 });
+    const chunked = run(sys, 'llama-3-8b', { ...o, chunkTokens: 256 });
+    for (const r of [perPrompt, chunked]) {
+      expect(r.prefill.stepTimeS).toBeGreaterThan(whole.prefill.stepTimeS);
+      expect(r.prefill.dramBytes).toBeGreaterThan(whole.prefill.dramBytes);
+      // Decode's work is untouched (its static energy follows the package's temperature).
+      expect(r.decode.stepTimeS).toBe(whole.decode.stepTimeS);
+      expect(r.decode.flops).toBe(whole.decode.flops);
+      expect(r.decode.dramBytes).toBe(whole.decode.dramBytes);
+    }
+    // Whole prompts: the same operators over 8 steps of one prompt, so the same FLOPs; each step
+    // reads the 8 GB of fp8 weights at least once (the whole batch's tiling re-reads them too, fewer
+    // times than 8).
+    expect(relErr(perPrompt.prefill.flops, whole.prefill.flops)).toBeLessThan(1e-12);
+    expect(perPrompt.prefill.dramBytes).toBeGreaterThan(8 * perPrompt.memory.weightsBytes);
+    expect(whole.prefill.dramBytes).toBeLessThan(8 * whole.memory.weightsBytes);
+    // Chunks at their mean context: attention's FLOPs are linear in it, so the total matches the
+    // whole prompt's up to the rounding of the mean context (upwards).
+    expect(chunked.prefill.flops).toBeGreaterThanOrEqual(whole.prefill.flops * (1 - 1e-12));
+    expect(relErr(chunked.prefill.flops, whole.prefill.flops)).toBeLessThan(1e-3);
+    // Activations: one step's prompts, not the batch's (logits of one sequence per step).
+    expect(perPrompt.memory.activationBytes).toBeLessThan(whole.memory.activationBytes / 7);
+    expect(chunked.memory.activationBytes).toBeLessThan(perPrompt.memory.activationBytes / 3);
+  });
+
+  it('a prefill token budget makes a batch fit whose whole-batch prefill activations do not', () => {
+    // h100 (80 GB), llama-3-8b fp8, 448 prompts of 2048 tokens: weights 8 GB + KV 60.6 GB fit, plus the
+    // whole batch's prefill activations (26 GB) do not; in steps of 4 prompts (8192 tokens) they are
+    // 0.2 GB.
+    const sys = loadSystem('h100-sxm');
+    const o = { batch: 448, inputTokens: 2048, outputTokens: 16 };
+    const whole = run(sys, 'llama-3-8b', o);
+    expect(whole.feasible).toBe(false);
+    expect(whole.infeasibleReasons.join(';')).toMatch(/memory/);
+    const stepped = run(sys, 'llama-3-8b', { ...o, chunkTokens: 8192 });
+    expect(stepped.memory.fits).toBe(true);
+    expect(stepped.memory.activationBytes).toBeLessThan(0.3e9);
   });
 
   it('chiplet copies: a count out of range and a second, different chiplet for one role are refused', () => {

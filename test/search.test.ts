@@ -8,6 +8,8 @@ import Database from 'better-sqlite3';
 import { ROOT } from './helpers.js';
 import { bruteForce, ctxFor, searchAll, spaceJson } from './search-helpers.js';
 import { makeRunContext } from '../src/search/context.js';
+import { evaluatePoint, SystemCache } from '../src/search/engine.js';
+import { unrank, unrankIndices } from '../src/space/index.js';
 import { runSpecFor } from './search-helpers.js';
 
 /** Sum of the counts of all subspace results: must equal the space size. */
@@ -138,8 +140,32 @@ describe('branch-and-bound equals brute force', () => {
 describe('every target of a space reaches the model', () => {
   it('refuses serving-scheduler targets the search does not read, naming the dim', () => {
     const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
-    s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'chunk', values: [512, 1024], target: 'chunkTokens' });
-    expect(() => makeRunContext(runSpecFor(s, { objectives: ['throughput'] }))).toThrow(/levels\[\d+\]\.dims\[\d+\]\.target.*chunkTokens/);
+    s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'split', values: [0.25, 0.5], target: 'prefillDecodeRatio' });
+    expect(() => makeRunContext(runSpecFor(s, { objectives: ['throughput'] }))).toThrow(/levels\[\d+\]\.dims\[\d+\]\.target.*prefillDecodeRatio/);
+  });
+
+  it('a chunkTokens target reaches the model: the prefill runs in steps of that many tokens', () => {
+    const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
+    s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'chunk', values: [256, 1 << 20], target: 'chunkTokens' });
+    const ctx = makeRunContext(runSpecFor(s, { objectives: ['throughput'] }));
+    const systems = new SystemCache(ctx);
+    const chunkDim = ctx.space.dims.find((d) => d.name === 'chunk')!.index;
+    let compared = 0;
+    for (let id = 0n; id < ctx.space.size && compared < 5; id += 2n) {
+      const p = unrank(ctx.space, id);
+      const idx = unrankIndices(ctx.space, id);
+      if (idx[chunkDim] !== 0) continue;
+      const whole = { ...p.values, chunk: 1 << 20 };
+      const wholeIdx = Array.from(idx);
+      wholeIdx[chunkDim] = 1;
+      const a = evaluatePoint(ctx, systems, idx, p.values).result;
+      const b = evaluatePoint(ctx, systems, wholeIdx, whole).result;
+      if (!a || !b) continue;
+      expect(a.prefill.stepTimeS).toBeGreaterThan(b.prefill.stepTimeS);
+      expect(a.prefill.dramBytes).toBeGreaterThan(b.prefill.dramBytes);
+      compared++;
+    }
+    expect(compared).toBe(5);
   });
 
   it('a microbatches target changes the pipelined evaluation', async () => {

@@ -24,6 +24,7 @@ export interface EvalOptions extends ExpertLoadOptions {
   ep?: string;
   sp?: string;
   microbatches?: string;
+  chunk?: string;
   overlap?: boolean;
   routingSkew?: string;
   expertPlacement?: string;
@@ -66,6 +67,7 @@ export function runEval(o: EvalOptions): EvalResult {
     inputTokens: posInt('--input', o.input ?? '1024', 1 << 24),
     outputTokens: posInt('--output', o.output ?? '256', 1 << 24),
     mapping: withExpertLoads(mappingFrom(o), o, model),
+    ...(o.chunk !== undefined ? { chunkTokens: posInt('--chunk', o.chunk, 1 << 24) } : {}),
   });
 }
 

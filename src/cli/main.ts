@@ -54,7 +54,8 @@ async function registerAll(program: Command): Promise<void> {
     .requiredOption('--model <preset|config.json>', 'model preset name or Hugging Face config.json')
     .option('--batch <n>', 'sequences in the batch', '1')
     .option('--input <tokens>', 'prompt length', '1024')
-    .option('--output <tokens>', 'generated tokens (decode is averaged over them)', '256');
+    .option('--output <tokens>', 'generated tokens (decode is averaged over them)', '256')
+    .option('--chunk <tokens>', 'prefill token budget per step and DP replica (prompts in steps; over-budget prompts in chunks); default: the whole batch in one step');
   mappingOptions(precisionOptions(evalCmd))
     .option('--json', 'print one JSON object')
     .option('--plot <out.svg>', 'also write the breakdown (per-operator time by bound, prefill and decode) as an SVG file')

@@ -31,6 +31,12 @@ export interface EvalInput {
   outputTokens: number;
   /** Context samples used to average decode over the generation (>= 1). */
   decodeSamples?: number;
+  /** Prefill token budget of a step per DP replica (vLLM's max_num_batched_tokens): the batch's
+   *  prompts are prefilled in steps of at most this many tokens, whole prompts while one fits and
+   *  chunks of a prompt (reading the KV of its earlier chunks) when it does not. Each step reads the
+   *  weights again; a step's activations, not the whole batch's, take memory. Default: the whole
+   *  batch in one step. */
+  chunkTokens?: number;
   /** Parallel mapping over the system's devices (default: one device). */
   mapping?: Mapping;
   /** false: leave out the per-operator breakdowns (prefill/decode `breakdown`) and the per-layer
@@ -875,9 +881,9 @@ const sampleAcc: PhaseRaw = {
 };
 
 const lastPrefill: { plan: DevicePlan | null; run: PlanRun | null } = { plan: null, run: null };
-function runPrefill(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
+function runPrefill(input: EvalInput, role: Role, detail: boolean, newTokens = input.inputTokens, contextBefore = 0): PhaseRaw {
   const m = input.mapping ?? SINGLE;
-  const entry = planOf(input, 'prefill', input.inputTokens, 0);
+  const entry = planOf(input, 'prefill', newTokens, contextBefore);
   const plan = entry.plan;
   // A prefill plan rarely meets the same die again outside one evaluate() (its throttling steps), so
   // its statics are kept for the last plan only instead of in the plan cache (less for the GC to keep).
@@ -983,6 +989,63 @@ export function copyInput(input: EvalInput, n: number): EvalInput {
   return { ...input, batch: dp * Math.ceil(input.batch / (dp * n)) };
 }
 
+/** How a replica's prefill of `prompts` prompts of `tokens` tokens runs under a token budget per
+ *  step (EvalInput.chunkTokens): `steps` steps of `seqs` whole prompts and one of `lastSeqs`
+ *  (0: none), or, when a prompt is over budget, each prompt in `chunks` chunks: all but the last of
+ *  `chunkTokens` tokens, at their mean cached context `meanContext` (attention's work is linear in
+ *  it; rounded up), and a last one of `lastTokens` at context tokens - lastTokens. */
+export interface PrefillSteps {
+  steps: number;
+  seqs: number;
+  lastSeqs: number;
+  chunks: number;
+  chunkTokens: number;
+  meanContext: number;
+  lastTokens: number;
+}
+
+export function prefillSteps(prompts: number, tokens: number, budget: number | undefined): PrefillSteps {
+  const none = { chunks: 1, chunkTokens: tokens, meanContext: 0, lastTokens: tokens };
+  if (budget === undefined || budget >= prompts * tokens) return { steps: 1, seqs: prompts, lastSeqs: 0, ...none };
+  if (budget >= tokens) {
+    const seqs = Math.floor(budget / tokens);
+    const steps = Math.floor(prompts / seqs);
+    return { steps, seqs, lastSeqs: prompts - steps * seqs, ...none };
+  }
+  const chunks = Math.ceil(tokens / budget);
+  const lastTokens = tokens - (chunks - 1) * budget;
+  return { steps: prompts, seqs: 1, lastSeqs: 0, chunks, chunkTokens: budget, meanContext: Math.ceil(((chunks - 2) * budget) / 2), lastTokens };
+}
+
+/** The prefill of a role's batch in steps (prefillSteps): each kind of step's plan run, times its
+ *  count (an operator's utilisation in the breakdown: the mean over the steps). */
+function runPrefillSteps(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
+  const dp = input.mapping?.dp ?? 1;
+  const I = input.inputTokens;
+  const p = prefillSteps(input.batch / dp, I, input.chunkTokens);
+  if (p.steps === 1 && p.lastSeqs === 0 && p.chunks === 1) return runPrefill(input, role, detail);
+  const at = (seqs: number) => (seqs * dp === input.batch ? input : { ...input, batch: seqs * dp });
+  let raw: PhaseRaw;
+  let count: number;
+  if (p.chunks === 1) {
+    raw = runPrefill(at(p.seqs), role, detail);
+    scaleRaw(raw, p.steps);
+    count = p.steps;
+    if (p.lastSeqs > 0) {
+      addRaw(raw, runPrefill(at(p.lastSeqs), role, detail), 1);
+      count++;
+    }
+  } else {
+    const one = at(1);
+    raw = runPrefill(one, role, detail, p.chunkTokens, p.meanContext);
+    scaleRaw(raw, p.steps * (p.chunks - 1));
+    addRaw(raw, runPrefill(one, role, detail, p.lastTokens, I - p.lastTokens), p.steps);
+    count = p.steps * p.chunks;
+  }
+  for (const o of raw.ops) o.utilisation /= count;
+  return raw;
+}
+
 /** Performance + power + thermal at clock scale s, with refresh normal or doubled. */
 function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: boolean): Operating {
   const sys = input.system;
@@ -994,7 +1057,7 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   const nPre = copiesOf(sys, 'prefill');
   const nDec = copiesOf(sys, 'decode');
   const preInput = copyInput(input, nPre);
-  const prefill = runPrefill(preInput, pre, detail);
+  const prefill = runPrefillSteps(preInput, pre, detail);
   const decode = runDecode(copyInput(input, nDec), dec, detail);
   const shared = pre.chiplet.role === dec.chiplet.role;
   // Each prefill copy moves its sequences' KV over its own die-to-die link.
@@ -1451,6 +1514,7 @@ function checkInput(input: EvalInput): void {
   need(input.batch, 'batch');
   need(input.inputTokens, 'input');
   need(input.outputTokens, 'output');
+  if (input.chunkTokens !== undefined) need(input.chunkTokens, 'chunk');
   if (input.inputTokens + input.outputTokens > input.model.maxPositionEmbeddings)
     throw new ConfigError(
       'input+output',
@@ -1538,7 +1602,14 @@ export function evaluate(input: EvalInput): EvalResult {
   const nPre = copiesOf(input.system, 'prefill');
   const nDec = copiesOf(input.system, 'decode');
   const fpDec = footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nDec).batch, input.inputTokens, input.outputTokens);
-  const fpPre = nPre === nDec ? fpDec : footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nPre).batch, input.inputTokens, input.outputTokens);
+  let fpPre = nPre === nDec ? fpDec : footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nPre).batch, input.inputTokens, input.outputTokens);
+  if (input.chunkTokens !== undefined) {
+    // Prefill in steps under a token budget: the activations are the largest step's.
+    const batch = copyInput(input, nPre).batch;
+    const p = prefillSteps(batch / mapping.dp, input.inputTokens, input.chunkTokens);
+    const act = footprintPerDevice(input.model, input.precision, mapping, mapping.dp * p.seqs, p.chunkTokens, 0).activationBytes;
+    fpPre = { ...fpPre, activationBytes: act };
+  }
   const weightsBytes = fpDec.weightsBytes;
   const decCap = capacityBytes(o.decodeRole.mem, o.decodeRole.stacks);
   const preCap = capacityBytes(o.prefillRole.mem, o.prefillRole.stacks);
@@ -1550,7 +1621,7 @@ export function evaluate(input: EvalInput): EvalResult {
   const footprint = (shared ? nDec : nPre + nDec) * weightsBytes + kvCacheBytes + activationBytes + reserveBytes;
   let fits = footprint <= capacity;
   if (shared) {
-    const need = weightsBytes + fpDec.kvCacheBytes + fpDec.activationBytes + decCap * pkg.software.memoryReserveFraction;
+    const need = weightsBytes + fpDec.kvCacheBytes + fpPre.activationBytes + decCap * pkg.software.memoryReserveFraction;
     fits = need <= decCap;
     if (!fits) reasons.push(`memory: footprint ${gib(need)} GiB exceeds capacity ${gib(decCap)} GiB${nDec > 1 ? ` per chiplet (${nDec} copies)` : ''}`);
   } else {

@@ -39,8 +39,9 @@ import { applyPoint, type Space, type Subspace, type Value } from '../space/inde
 import { packageAreaMm2, type SearchSpec } from './objective.js';
 
 /** Hardware quantities the bound uses, and the system fields each one reads. */
-// A dim that replaces a whole chiplet (or the chiplet list) or changes a role can change any quantity.
-const STRUCT = String.raw`chiplets(\[\d+\])?$|\.role$|^package$|\.(memory|compute|thermal|power|software|vertical)$`;
+// A dim that replaces a whole chiplet (or the chiplet list), changes a role or a chiplet's copies
+// (count: the package's power, area and thermal network) can change any quantity.
+const STRUCT = String.raw`chiplets(\[\d+\])?$|\.(role|count)$|^package$|\.(memory|compute|thermal|power|software|vertical)$`;
 const q = (fields: string) => new RegExp(`${fields}|${STRUCT}`);
 // What the static power floor reads: the dies' leakage, DRAM standby and refresh, board power, the thermal network.
 const POWER_FIELDS = String.raw`compute\.(staticPowerW|minVoltageRatio|referenceTempC|leakageDoublingC|areaMm2)|memory\.(layers|stacks|backgroundPowerWPerLayer|refreshEnergyNJPerLayer|tREFIns|dieAreaMm2|placement)|power\.otherPowerW|thermal\.`;
@@ -84,8 +85,10 @@ const QUANTITIES = {
   split: q(String.raw`\.role$`),
   // Copies of the prefill and of the decode chiplet in the package (a chiplet's count): the batch is
   // shared among them, so their most over the subspace bounds each copy's share from below.
-  copiesPre: q(String.raw`\.(role|count)$`),
-  copiesDec: q(String.raw`\.(role|count)$`),
+  copiesPre: q(String.raw`\.count$`),
+  copiesDec: q(String.raw`\.count$`),
+  // ... and the least decode copies (each streams the weights: the read energy grows with them).
+  copiesDecMin: q(String.raw`\.count$`),
 } as const;
 type Quantity = keyof typeof QUANTITIES;
 /** Whether the extreme of a quantity that helps the objective is its max (true) or min (false). */
@@ -96,7 +99,7 @@ const WANT_MAX: Record<Quantity, boolean> = {
   macPJPrefill: false, macPJDecode: false,
   leakFloor: false, vMinLo: false, vMinHi: true,
   restFloor: false, leakDec: false, leakPre: false, kDec: false, kDramDec: false, kPre: false, shared: false, split: false,
-  copiesPre: true, copiesDec: true,
+  copiesPre: true, copiesDec: true, copiesDecMin: false,
 };
 
 function roleChiplet(sys: SystemSpec, phase: 'prefill' | 'decode'): Chiplet {
@@ -183,17 +186,28 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
     case 'restFloor':
       return pkg.power.otherPowerW + floorPartsOf(pkg).dramW;
     case 'leakDec':
-      return floorPartsOf(pkg).leakByChiplet[roleIndex(sys, 'decode')]!;
     case 'leakPre': {
-      const i = roleIndex(sys, 'prefill');
-      return i === roleIndex(sys, 'decode') ? 0 : floorPartsOf(pkg).leakByChiplet[i]!;
+      // Every copy of the role's chiplet (their floors add up).
+      const role = roleChiplet(sys, q === 'leakDec' ? 'decode' : 'prefill').role;
+      if (q === 'leakPre' && role === roleChiplet(sys, 'decode').role) return 0;
+      const leak = floorPartsOf(pkg).leakByChiplet;
+      let sum = 0;
+      pkg.chiplets.forEach((c, i) => {
+        if (c.role === role) sum += leak[i]!;
+      });
+      return sum;
     }
     case 'kDec':
     case 'kDramDec':
     case 'kPre': {
-      const i = roleIndex(sys, q === 'kPre' ? 'prefill' : 'decode');
+      // The least over the role's copies (each heats with its own share of the role's energy).
+      const role = roleChiplet(sys, q === 'kPre' ? 'prefill' : 'decode').role;
       const r = risesOf(pkg);
-      return (Math.LN2 * (q === 'kDramDec' ? r.dram[i]! : r.logic[i]!)) / pkg.chiplets[i]!.compute.leakageDoublingC;
+      let least = Infinity;
+      pkg.chiplets.forEach((c, i) => {
+        if (c.role === role) least = Math.min(least, (Math.LN2 * (q === 'kDramDec' ? r.dram[i]! : r.logic[i]!)) / c.compute.leakageDoublingC);
+      });
+      return least;
     }
     case 'shared':
       return roleIndex(sys, 'prefill') === roleIndex(sys, 'decode') ? 1 : 0;
@@ -202,6 +216,7 @@ function quantity(q: Quantity, sys: SystemSpec, prec: Precision): number {
     case 'copiesPre':
       return copiesOf(sys, 'prefill');
     case 'copiesDec':
+    case 'copiesDecMin':
       return copiesOf(sys, 'decode');
   }
 }
@@ -971,7 +986,9 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // and microbatches only touch more in total): over the batch (every copy's reads, for energy),
       // and over a decode copy's share (its own step).
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
-      const bytes = Wd + We * act + B * kvPrompt;
+      // Every decode copy streams the dense weights each step (its share of the experts: all copies
+      // together touch at least act, as uniformExpertLoad is concave in the tokens).
+      const bytes = hw('copiesDecMin') * Wd + We * act + B * kvPrompt;
       const actD = !m.moe ? 0 : bD === B ? act : uniformExpertLoad(bD, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts;
       // The mapping-free roofline at the nominal clock: DRAM and compute parts (of one copy).
       const dD0 = (Wd + We * actD + bD * kvPrompt) / (D * bw);

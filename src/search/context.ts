@@ -34,15 +34,16 @@ export function makeRunSpec(space: unknown, system: Record<string, unknown>, sys
   };
 }
 
-const UNUSED_TARGETS = ['chunkTokens', 'prefillDecodeRatio'];
+const UNUSED_TARGETS = ['prefillDecodeRatio'];
 
 export function makeRunContext(spec: RunSpec): RunContext {
   const space = compileSpace(spec.space, 'space');
   checkPaths(space, spec.system);
-  // Serving-scheduler targets do not enter evaluate(): a dim over them would only duplicate points.
+  // A serving-scheduler target evaluate() does not read: a dim over it would only duplicate points
+  // (a package's prefill:decode split is its chiplets' counts).
   for (const d of space.dims)
     if (d.target !== undefined && UNUSED_TARGETS.includes(d.target))
-      throw new ConfigError(`${d.configPath}.target`, d.target, `a target the search's objective reads (${UNUSED_TARGETS.join(' and ')} are scheduler choices that strata serve explores for a design; the search does not use them yet)`);
+      throw new ConfigError(`${d.configPath}.target`, d.target, `a target the search's objective reads (${UNUSED_TARGETS.join(' and ')}: a split of DP replicas that strata serve explores for a design; in a search, set the package's prefill and decode chiplet counts)`);
   const defaults = (space.config.base.defaults ?? {}) as Record<string, unknown>;
   for (const t of UNUSED_TARGETS)
     if (defaults[t] !== undefined)

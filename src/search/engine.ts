@@ -246,6 +246,7 @@ export function evalInputOf(ctx: RunContext, systems: SystemCache, idx: ArrayLik
     mapping: applied.evalMapping,
     detail,
     ...(applied.decodeSamples !== undefined ? { decodeSamples: applied.decodeSamples } : {}),
+    ...(applied.chunkTokens !== undefined ? { chunkTokens: applied.chunkTokens } : {}),
   };
 }
 
