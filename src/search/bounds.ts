@@ -5,6 +5,11 @@
 // interval [sLo, sHi] (clockIntervals):
 //   decode step  >= max( (weights read + KV read) / (D x bandwidth), FLOPs / (D x sHi x peak) ) + step overhead
 //   prefill step >= FLOPs of the batch's prompts / (D x sHi x peak) + step overhead
+//                   (a prefill in steps under a token budget, chunkTokens, only adds to it: the same
+//                   FLOPs, attention's at the chunks' mean context rounded up, the weights read
+//                   again each step, more launches, step overheads and collective start-ups (a
+//                   collective's cost is concave in its bytes), pipeline bubbles no smaller; so the
+//                   whole-batch prefill and its plan bound every budget)
 //   system power >= D x (board power + DRAM standby and refresh + leakage at a floor of the temperature
 //                   and the voltage V = max(lowest DVFS voltage, sLo)) and energy >= DRAM read energy of
 //                   the bytes moved + the energy of the model's FLOPs (prefill and decode) at the
