@@ -9,7 +9,7 @@ import { ROOT } from './helpers.js';
 import { bruteForce, ctxFor, searchAll, spaceJson } from './search-helpers.js';
 import { makeRunContext } from '../src/search/context.js';
 import { evaluatePoint, SystemCache } from '../src/search/engine.js';
-import { unrank, unrankIndices } from '../src/space/index.js';
+import { rankIndices, unrank, unrankIndices } from '../src/space/index.js';
 import { runSpecFor } from './search-helpers.js';
 
 /** Sum of the counts of all subspace results: must equal the space size. */
@@ -137,12 +137,58 @@ describe('branch-and-bound equals brute force', () => {
   }, 300_000);
 });
 
+/** A node of the space tree (src/space/tree.ts): the allowed value indices of the next dim. */
+interface TreeNode {
+  vals: Int32Array;
+  kids: TreeNode[];
+}
+
 describe('every target of a space reaches the model', () => {
   it('refuses serving-scheduler targets the search does not read, naming the dim', () => {
     const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
     s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'split', values: [0.25, 0.5], target: 'prefillDecodeRatio' });
     expect(() => makeRunContext(runSpecFor(s, { objectives: ['throughput'] }))).toThrow(/levels\[\d+\]\.dims\[\d+\]\.target.*prefillDecodeRatio/);
   });
+
+  it('every dim of deepstack matters: changing it alone changes what evaluate() reports, at some point', () => {
+    const ctx = ctxFor('deepstack', { objectives: ['throughput-per-watt'] });
+    const space = ctx.space;
+    const systems = new SystemCache(ctx);
+    const outcome = (idx: ArrayLike<number>): string => {
+      const p = unrank(space, rankIndices(space, idx));
+      const o = evaluatePoint(ctx, systems, idx, p.values, false);
+      return o.result ? JSON.stringify(o.result) : `refused: ${o.reason}`;
+    };
+    let seed = 7;
+    const rnd = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648;
+    const unmoved: string[] = [];
+    for (const d of space.dims) {
+      let moved = false;
+      for (let tries = 0; tries < 400 && !moved; tries++) {
+        const id = BigInt(Math.floor(rnd() * Number(space.size))) % space.size;
+        const idx = Array.from(unrankIndices(space, id));
+        const base = outcome(idx);
+        if (base.startsWith('refused')) continue;
+        // Another value of this dim; an inner dim its constraints tie to it (a device count's
+        // mappings and scale-up sizes) keeps its value where it still may, else takes an allowed one.
+        const alt = Array.from(idx);
+        alt[d.index] = Math.floor(rnd() * d.values.length);
+        if (alt[d.index] === idx[d.index]) continue;
+        let node = (space as unknown as { root: TreeNode }).root;
+        let ok = true;
+        for (let i = 0; i < alt.length && ok; i++) {
+          let k = node.vals.indexOf(alt[i]!);
+          if (k < 0 && i > d.index && node.vals.length > 0) alt[i] = node.vals[(k = Math.floor(rnd() * node.vals.length))]!;
+          if (k < 0) ok = false;
+          else node = node.kids[k]!;
+        }
+        if (!ok) continue;
+        moved = outcome(alt) !== base;
+      }
+      if (!moved) unmoved.push(d.name);
+    }
+    expect(unmoved).toEqual([]);
+  }, 300_000);
 
   it('a chunkTokens target reaches the model: the prefill runs in steps of that many tokens', () => {
     const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
