@@ -105,7 +105,7 @@ export interface WireLease {
 }
 export type WorkerMessage =
   | { msg?: 'credit'; credit: { n: number } }
-  | { msg?: 'results'; results: { results: WireResult[] } }
+  | { msg?: 'results'; results: { results: WireResult[]; credit?: number } }
   | { msg?: 'heartbeat'; heartbeat: { leaseIds: string[] } };
 export type CoordinatorMessage =
   | { msg?: 'leases'; leases: { leases: WireLease[] } }
@@ -394,6 +394,69 @@ function finiteJsonCheck(s: string, what: string): void {
   if (nonFinite) throw bad(`${what}: a number is not finite`);
 }
 
+/** The columns of one received result, shared by its designs (ColumnDesign). */
+interface Columns {
+  sid: string;
+  c: WireColumns;
+  m: number;
+  nObjectives: number;
+}
+
+/**
+ * A design received column-wise: its objective values at once (every one is merged into the archive
+ * and top-K), its figures and params built only when read, i.e. for the designs the coordinator
+ * keeps (most of a large result is not kept). Both were checked by resultFromWire (finite numbers;
+ * params an object without an overflowing number); params that are not valid JSON throw here, when
+ * the design is kept, before anything of its message is stored.
+ */
+class ColumnDesign implements Design {
+  readonly subspaceId: string;
+  readonly values: number[];
+  readonly metrics = undefined as unknown as Design['metrics'];
+  private f: Record<string, number> | null = null;
+  private p: Design['params'] | null = null;
+  constructor(
+    private readonly cols: Columns,
+    private readonly i: number,
+    readonly id: bigint,
+    readonly metricsJson: Uint8Array,
+    readonly keptAs: Design['keptAs'],
+  ) {
+    this.subspaceId = cols.sid;
+    const k = cols.nObjectives;
+    this.values = cols.c.values.slice(i * k, (i + 1) * k);
+  }
+  get figures(): Record<string, number> {
+    if (!this.f) {
+      const { c, m } = this.cols;
+      const f: Record<string, number> = {};
+      for (let j = 0; j < m; j++) f[c.figureNames[j]!] = c.figures[this.i * m + j]!;
+      this.f = f;
+    }
+    return this.f;
+  }
+  set figures(v: Record<string, number>) {
+    this.f = v;
+  }
+  get params(): Design['params'] {
+    if (!this.p) {
+      const s = this.cols.c.paramsJson[this.i]!;
+      let params: unknown;
+      try {
+        params = JSON.parse(s);
+      } catch {
+        throw bad(`subspace '${this.cols.sid}': point ${this.id} params_json is not JSON`);
+      }
+      if (params === null || typeof params !== 'object' || Array.isArray(params)) throw bad(`subspace '${this.cols.sid}': point ${this.id} params_json is not an object`);
+      this.p = params as Design['params'];
+    }
+    return this.p;
+  }
+  set params(v: Design['params']) {
+    this.p = v;
+  }
+}
+
 /**
  * Validates a result from the wire against the subspace it claims (first, size from the space) and
  * converts it for Coordinator.commit. Throws WireError (INVALID_ARGUMENT / RESOURCE_EXHAUSTED).
@@ -463,38 +526,35 @@ export function resultFromWire(w: WireResult, sub: { first: bigint; size: bigint
       if (names.has(f)) throw bad(`subspace '${sid}': figure ${f} named twice`);
       names.add(f);
     }
-    // The metrics of a message lie one after another in it: one scan of that span (as latin1) clears
-    // them all at once; only when it finds something is each design checked on its own (the bytes
-    // between two of them can only add a false alarm, never hide a match inside one).
+    for (let k = 0; k < c.values.length; k++) {
+      const v = c.values[k]!;
+      if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${c.ids[Math.floor(k / nObjectives)]} has a non-finite objective value ${v}`);
+    }
+    for (let k = 0; k < c.figures.length; k++) {
+      const v = c.figures[k]!;
+      if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${c.ids[Math.floor(k / m)]} figure ${c.figureNames[k % m]} = ${v} is not finite`);
+    }
+    // The metrics (and params) of a message lie one after another in it: one scan of that span (as
+    // latin1) clears them all at once; only when it finds something is each design checked on its own
+    // (the bytes between two of them can only add a false alarm, never hide a match inside one).
     const clear = !metricsSpanMayOverflow(c.metricsJson);
+    const paramsClear = !mayOverflow(c.paramsJson.join(''));
+    const cols: Columns = { sid, c, m, nObjectives };
     for (let i = 0; i < n; i++) {
       const id = pointId(c.ids[i]!);
-      const values = c.values.slice(i * nObjectives, (i + 1) * nObjectives);
-      for (const v of values) if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} has a non-finite objective value ${v}`);
-      const figures: Record<string, number> = {};
-      for (let j = 0; j < m; j++) {
-        const v = c.figures[i * m + j]!;
-        if (!Number.isFinite(v)) throw bad(`subspace '${sid}': point ${id} figure ${c.figureNames[j]} = ${v} is not finite`);
-        figures[c.figureNames[j]!] = v;
-      }
       const kept = c.keptAs[i]!;
       if (!Number.isInteger(kept) || kept < 0 || kept > 7) throw bad(`subspace '${sid}': point ${id} kept as ${kept} (bit flags 1 pareto, 2 topk, 4 subspace-best)`);
-      const params = paramsOf(id, c.paramsJson[i]!);
+      const pj = c.paramsJson[i]!;
+      // Parsed only for the designs the coordinator keeps (ColumnDesign.params); every one is an object
+      // without an overflowing number.
+      if (typeof pj !== 'string' || pj.charCodeAt(0) !== 123 /* { */) throw bad(`subspace '${sid}': point ${id} params_json is not an object`);
+      if (!paramsClear) finiteJsonCheck(pj, `subspace '${sid}' point ${id} params`);
       const mj = c.metricsJson[i];
       if (!(mj instanceof Uint8Array) || mj.length === 0) throw bad(`subspace '${sid}': point ${id} has no metrics`);
       if (mj[0] !== 123 /* { */) throw bad(`subspace '${sid}': point ${id} metrics_json is not a JSON object`);
       // Checked as bytes: the metrics of the designs the coordinator does not keep are never decoded.
       if (!clear && mayOverflowBytes(mj)) finiteJsonCheck(Buffer.from(mj.buffer, mj.byteOffset, mj.byteLength).toString('utf8'), `subspace '${sid}' point ${id} metrics`);
-      designs.push({
-        id,
-        subspaceId: sid,
-        values,
-        figures,
-        params,
-        metrics: undefined as unknown as Design['metrics'],
-        metricsJson: mj,
-        keptAs: KEPT_OF[kept] as Design['keptAs'],
-      });
+      designs.push(new ColumnDesign(cols, i, id, mj, KEPT_OF[kept] as Design['keptAs']));
     }
     return { subspaceId: sid, first, size, counts, infeasibleByReason: reasons, designs };
   }

@@ -57,20 +57,33 @@ export interface ServerOptions extends CoordinatorOptions {
   /** Log a progress line (points accounted / total, rate, ETA, best, workers) at most this often (ms);
    *  the CLI sets it when stderr is a terminal. Default: none. */
   progressEveryMs?: number;
-  /** Group commit: turns (flush + lease round) at most every this many ms under load (default 10; 0: every event-loop turn). */
+  /** Group commit: turns (flush + lease round, one transaction) at most every this many ms under load (default 20; 0: every event-loop turn). */
   groupCommitMs?: number;
 }
 
 type Duplex = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
+
+/** Messages held while a turn's transaction is open (see CoordinatorServer.inTransaction). */
+interface Hold {
+  q: [Outbox, CoordinatorMessage][] | null;
+}
 
 /** Messages to one worker, written with backpressure: when write() returns false, the rest waits for 'drain'. */
 class Outbox {
   private q: CoordinatorMessage[] = [];
   blocked = false;
   closed = false;
-  constructor(private call: Duplex) {}
+  constructor(
+    private call: Duplex,
+    private hold: Hold,
+  ) {}
   send(m: CoordinatorMessage): void {
     if (this.closed) return;
+    // Inside a turn's transaction: sent once it is committed (an ack never precedes its commit).
+    if (this.hold.q) {
+      this.hold.q.push([this, m]);
+      return;
+    }
     if (this.blocked) {
       // Only the latest incumbent matters: replace a queued one.
       if (m.msg === 'incumbent') {
@@ -110,13 +123,17 @@ class Session {
   closed = false;
   readonly out: Outbox;
   sentVersion = -1;
+  /** The front version (frontVersion) of the last incumbent sent, and when it went (performance.now()). */
+  sentFront = -1;
+  sentMs = 0;
   constructor(
     readonly workerId: string,
     readonly host: string,
     readonly threads: number,
     readonly call: Duplex,
+    hold: Hold,
   ) {
-    this.out = new Outbox(call);
+    this.out = new Outbox(call, hold);
   }
 }
 
@@ -138,7 +155,7 @@ const statusError = (code: grpc.status, details: string): grpc.ServiceError =>
 
 export type Outcome = 'done' | 'failed' | 'interrupted';
 
-/** Least interval between two broadcasts of an incumbent whose front did not change (ms). */
+/** Least interval between two incumbents to a stream when only the top-K lists changed (ms). */
 const TOP_BROADCAST_MS = 250;
 
 export class CoordinatorServer {
@@ -156,8 +173,12 @@ export class CoordinatorServer {
   private readonly heartbeatMs: number;
   private readonly maxMessageBytes: number;
   private incumbentVersion = 0;
+  /** incumbentVersion when the front last changed. */
+  private frontVersion = 0;
   private incumbent: { points: WirePoint[]; top: WirePoint[] } = { points: [], top: [] };
   private turnQueued = false;
+  /** Messages held while a turn's transaction is open. */
+  private readonly hold: Hold = { q: null };
   private lastTurnMs = 0;
   private readonly groupCommitMs: number;
   private lastSplitCheck = 0;
@@ -184,7 +205,7 @@ export class CoordinatorServer {
     this.leaseMs = opts.leaseMs ?? 60_000;
     this.heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(this.leaseMs / 4));
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
-    this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 10);
+    this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 20);
     this.log = opts.log ?? (() => {});
     this.hash = specHash(spec);
     this.specJson = canonicalJson(spec);
@@ -293,7 +314,7 @@ export class CoordinatorServer {
     const old = this.sessions.get(workerId);
     if (old) this.closeSession(old, 'replaced by a new stream', true);
     this.joinedAt.delete(workerId);
-    const s = new Session(workerId, k.host, k.threads, call);
+    const s = new Session(workerId, k.host, k.threads, call, this.hold);
     s.commits = k.commits;
     this.sessions.set(workerId, s);
     this.log(`worker ${workerId} connected (${k.threads} threads)`);
@@ -394,14 +415,11 @@ export class CoordinatorServer {
       s.lastTouchMs = s.lastSeenMs;
     }
     switch (m.msg) {
-      case 'credit': {
-        const n = m.credit.n;
-        if (!Number.isInteger(n) || n < 0) throw new WireError(grpc.status.INVALID_ARGUMENT, `credit ${n} is not a non-negative integer`);
-        if (s.credits + n > MAX_CREDITS) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `credits ${s.credits + n} exceed the limit ${MAX_CREDITS}`);
-        s.credits += n;
+      case 'credit':
+        this.checkCredit(s, m.credit.n);
+        s.credits += m.credit.n;
         this.scheduleDispatch();
         return;
-      }
       case 'heartbeat': {
         const ids = m.heartbeat.leaseIds;
         if (ids.length > MAX_CREDITS) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `heartbeat names ${ids.length} leases (max ${MAX_CREDITS})`);
@@ -411,12 +429,26 @@ export class CoordinatorServer {
         s.out.send({ renewed: { lost } });
         return;
       }
-      case 'results':
+      case 'results': {
+        // Credit granted with the results (the slots they freed): checked first, counted once the
+        // results are accepted (a refusal ends the stream anyway).
+        const n = m.results.credit ?? 0;
+        if (n !== 0) this.checkCredit(s, n);
         this.onResults(s, m.results.results);
+        if (n > 0 && !s.closed) {
+          s.credits += n;
+          this.scheduleDispatch();
+        }
         return;
+      }
       default:
         throw new WireError(grpc.status.INVALID_ARGUMENT, 'empty or unknown message');
     }
+  }
+
+  private checkCredit(s: Session, n: number): void {
+    if (!Number.isInteger(n) || n < 0) throw new WireError(grpc.status.INVALID_ARGUMENT, `credit ${n} is not a non-negative integer`);
+    if (s.credits + n > MAX_CREDITS) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `credits ${s.credits + n} exceed the limit ${MAX_CREDITS}`);
   }
 
   private onResults(s: Session, wire: WireResult[]): void {
@@ -536,22 +568,33 @@ export class CoordinatorServer {
   private setIncumbent(): void {
     this.incumbent = this.wireIncumbent();
     this.incumbentVersion++;
+    this.frontVersion = this.incumbentVersion;
   }
 
   private sendIncumbent(s: Session): void {
     if (s.sentVersion === this.incumbentVersion) return;
     s.sentVersion = this.incumbentVersion;
+    s.sentFront = this.frontVersion;
+    s.sentMs = performance.now();
     s.out.send({ incumbent: { version: this.incumbentVersion, ...this.incumbent } });
   }
 
-  /** When the incumbent last went out to every stream. */
-  private lastBroadcastMs = 0;
+  /**
+   * The incumbent to a stream that gets leases (or on the tick): at once when its front is not the
+   * latest (the front prunes), else when only the top-K lists changed, at most every TOP_BROADCAST_MS
+   * (a stale list only lets the worker send back a few designs more).
+   */
+  private sendIncumbentIfDue(s: Session, now = performance.now()): void {
+    if (s.sentVersion === this.incumbentVersion) return;
+    if (s.sentFront === this.frontVersion && now - s.sentMs < TOP_BROADCAST_MS) return;
+    this.sendIncumbent(s);
+  }
 
   /**
-   * Sends a changed incumbent to every stream. A change of the front (which prunes) goes out at once;
-   * a change of the top-K lists alone at most every TOP_BROADCAST_MS: with hundreds of streams and lists
-   * that can change at every commit, that was a message per stream per turn, and a stale list only
-   * lets workers send back a few designs more.
+   * After a flush: a change of the front (which prunes) goes out to every stream at once. A change of
+   * the top-K lists alone goes to each stream with its next leases (sendIncumbentIfDue) or on the
+   * tick: with hundreds of streams and lists that can change at every commit, a broadcast was a
+   * message per stream per change.
    */
   private broadcastIncumbent(): void {
     const prev = this.incumbent;
@@ -559,11 +602,10 @@ export class CoordinatorServer {
     const same = (a: WirePoint[], b: WirePoint[]) => a.length === b.length && a.every((p, i) => p.id === b[i]!.id);
     const frontSame = same(prev.points, next.points);
     if (frontSame && same(prev.top, next.top)) return;
-    const now = performance.now();
-    if (frontSame && now - this.lastBroadcastMs < TOP_BROADCAST_MS) return;
-    this.lastBroadcastMs = now;
     this.incumbent = next;
     this.incumbentVersion++;
+    if (frontSame) return;
+    this.frontVersion = this.incumbentVersion;
     for (const s of this.sessions.values()) this.sendIncumbent(s);
   }
 
@@ -598,17 +640,52 @@ export class CoordinatorServer {
     else setTimeout(run, wait);
   }
 
+  /**
+   * Runs fn in one IMMEDIATE transaction; the messages it sends go out once it is committed (none if
+   * it throws).
+   */
+  private inTransaction(fn: () => void): void {
+    if (this.hold.q) return fn(); // nested
+    const q: [Outbox, CoordinatorMessage][] = [];
+    this.hold.q = q;
+    try {
+      this.tx(fn);
+    } catch (e) {
+      q.length = 0;
+      throw e;
+    } finally {
+      this.hold.q = null;
+      for (const [o, m] of q) o.send(m);
+    }
+  }
+
+  private txWrapper: ((f: () => void) => void) & { immediate: (f: () => void) => void } | null = null;
+  private tx(fn: () => void): void {
+    (this.txWrapper ??= this.co.db.transaction((f: () => void) => f()) as never).immediate(fn);
+  }
+
   private dispatch(): void {
     if (this.state !== 'running' || this.closedDb) return;
-    // Results received before leasing: what is leased (and pruned at lease time) sees them durable.
-    this.flush();
-    if (this.co.finished()) {
-      this.sendAcks();
-      this.finish('done', 'the run is complete');
-      return;
-    }
-    // All the leases of one round in one transaction (each leaseNext is a savepoint in it).
-    this.co.db.transaction(() => this.leaseRound()).immediate();
+    // One transaction per turn: the results received (flush), then the leases of the round (each
+    // leaseNext is a savepoint in it). What is leased (and pruned at lease time) sees the results;
+    // their acks and the leases go out once it is committed.
+    let leaseError: unknown = null;
+    this.inTransaction(() => {
+      this.flush();
+      if (this.co.finished()) {
+        this.sendAcks();
+        this.finish('done', 'the run is complete');
+        return;
+      }
+      try {
+        this.leaseRound();
+      } catch (e) {
+        // Not expected. The commits of this turn stay (and their acks go out), as when the lease
+        // round had a transaction of its own; then the error goes on.
+        leaseError = e;
+      }
+    });
+    if (leaseError) throw leaseError;
   }
 
   private leaseRound(): void {
@@ -637,7 +714,7 @@ export class CoordinatorServer {
       }
       s.credits -= ls.length;
       for (const l of ls) s.leases.add(l.id);
-      this.sendIncumbent(s);
+      this.sendIncumbentIfDue(s);
       const leases = ls.map((l) => ({ subspaceId: l.id, first: l.first.toString(), size: l.size.toString(), expiresMs: l.expiresMs, attempts: l.attempts }));
       const acked = this.acks.get(s);
       if (acked) {
@@ -696,6 +773,9 @@ export class CoordinatorServer {
       this.sendAcks();
     }
     if (this.state !== 'running') return;
+    // Top-K changes to the streams that got no lease since (a long search): on the tick.
+    const t = performance.now();
+    for (const s of this.sessions.values()) this.sendIncumbentIfDue(s, t);
     // Stuck: nothing queued, nothing leased, not complete: failed subspaces (retry limit reached).
     const queued = this.countQueued.get(this.co.run.id) as number;
     const leased = this.countLeased.get(this.co.run.id) as number;

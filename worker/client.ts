@@ -251,14 +251,17 @@ function session(
     // ---- results: batched per tick, bounded by count and bytes
     let pending: WireResult[] = [];
     let pendingBytes = 0;
+    /** Credits to grant with the pending results (the slots they freed): one message, not two. */
+    let pendingCredit = 0;
     let flushQueued = false;
     const budget = Math.max(64 * 1024, Math.floor(reply.maxMessageBytes * 0.5));
     const sendResults = () => {
       flushQueued = false;
       if (pending.length === 0) return;
-      write({ results: { results: pending } });
+      write({ results: { results: pending, credit: pendingCredit } });
       pending = [];
       pendingBytes = 0;
+      pendingCredit = 0;
     };
     const addResult = (w: WireResult) => {
       const bytes = 200 + wireDesignBytes(w);
@@ -291,7 +294,10 @@ function session(
       if (draining && held.size === 0 && unacked.size === 0 && queue.size === 0 && queue.pending === 0) finish({ kind: 'lost', reason: 'coordinator drained', results });
     };
     const credit = (n: number) => {
-      if (!draining && !stopping && n > 0) write({ credit: { n } });
+      if (draining || stopping || n <= 0) return;
+      // With results about to go (sendResults is queued): in their message.
+      if (pending.length > 0 && flushQueued) pendingCredit += n;
+      else write({ credit: { n } });
     };
     const hb = setInterval(() => write({ heartbeat: { leaseIds: [...held, ...parked] } }), Math.max(50, reply.heartbeatMs));
 
