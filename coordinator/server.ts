@@ -177,6 +177,8 @@ export class CoordinatorServer {
   private frontVersion = 0;
   private incumbent: { points: WirePoint[]; top: WirePoint[] } = { points: [], top: [] };
   private turnQueued = false;
+  /** Result groups the last turn wrote. */
+  private lastTurnGroups = 0;
   /** Messages held while a turn's transaction is open. */
   private readonly hold: Hold = { q: null };
   private lastTurnMs = 0;
@@ -517,6 +519,7 @@ export class CoordinatorServer {
    * validation: e.g. a subspace split meanwhile) ends only its own stream; the others commit.
    */
   private flush(): void {
+    this.lastTurnGroups = this.unacked.length;
     if (this.unacked.length === 0 || this.closedDb) return;
     const groups = this.unacked;
     this.unacked = [];
@@ -635,7 +638,9 @@ export class CoordinatorServer {
         this.sendAcks();
       }
     };
-    const wait = this.lastTurnMs + this.groupCommitMs - performance.now();
+    // Light load (the last turn wrote few results): at once, so that acks, leases and a better front
+    // reach the workers without waiting; under load every groupCommitMs.
+    const wait = this.lastTurnGroups < 4 ? 0 : this.lastTurnMs + this.groupCommitMs - performance.now();
     if (wait <= 0) setImmediate(run);
     else setTimeout(run, wait);
   }

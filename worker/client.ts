@@ -84,6 +84,31 @@ class Fatal extends Error {
 
 type Call = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
 
+/**
+ * The front with these designs inserted, as the coordinator's ParetoArchive.insert does (maximised
+ * values; a tie goes to the smaller id). Written here so that the worker process does not load the
+ * search modules. Pruning against designs of our own results is safe: they are sent (and a lost
+ * result is redone, with the same designs), so the coordinator's front ends up at least as good.
+ */
+function mergeFront(front: { id: bigint; values: number[] }[], designs: readonly { id: bigint; values: number[] }[]): { id: bigint; values: number[] }[] {
+  const dominates = (a: number[], b: number[]) => {
+    let strict = false;
+    for (let i = 0; i < a.length; i++) {
+      if (a[i]! < b[i]!) return false;
+      if (a[i]! > b[i]!) strict = true;
+    }
+    return strict;
+  };
+  const equal = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
+  let out = front;
+  for (const d of designs) {
+    if (out.some((m) => dominates(m.values, d.values) || (equal(m.values, d.values) && m.id <= d.id))) continue;
+    out = out.filter((m) => !(dominates(d.values, m.values) || equal(d.values, m.values)));
+    out.push({ id: d.id, values: [...d.values] });
+  }
+  return out;
+}
+
 /** Waits `ms`, or less if `signal` aborts (a stop during a backoff). */
 const sleep = (ms: number, signal?: AbortSignal): Promise<void> => delay(ms, undefined, signal ? { signal } : {}).catch(() => undefined);
 
@@ -364,6 +389,8 @@ function session(
           if (r && held.has(id)) {
             held.delete(id);
             unacked.add(id);
+            // Our own designs prune our next searches at once, not after the coordinator's broadcast.
+            snapshot = { front: mergeFront(snapshot.front, r.designs), top: snapshot.top };
             addResult(resultToWire(r));
             results++;
           } else held.delete(id);
