@@ -50,6 +50,10 @@ interface Staged {
   items: ValidatedCommit[];
 }
 
+/** A staged group once written: committed (null), refused (the error; nothing of it written), or
+ *  committed except its late results (done or split before the write: not applied). */
+export type FlushOutcome = null | Error | { late: string[] };
+
 export interface CoordinatorOptions {
   newRun?: boolean;
   leaseMs?: number;
@@ -449,7 +453,7 @@ export class Coordinator {
    * state goes back to before the batch and each group is committed on its own (one transaction per
    * group, all or nothing), so one bad group never blocks the others.
    */
-  flushStaged(nowMs = Date.now()): (Error | null)[] {
+  flushStaged(nowMs = Date.now()): FlushOutcome[] {
     const groups = this.staged;
     const base = this.stagedBase;
     this.staged = [];
@@ -464,10 +468,29 @@ export class Coordinator {
     } catch (e) {
       if (!(e instanceof BatchNotApplied || e instanceof CommitError)) throw e;
       this.restore(base);
-      return groups.map((g) => this.commitGroup(g.owner, g.results, nowMs));
+      return groups.map((g) => this.commitGroupSkippingLate(g.owner, g.results, nowMs));
     }
     for (const r of groups.flatMap((g) => g.results)) this.count(r);
     return groups.map(() => null);
+  }
+
+  /**
+   * The fallback of flushStaged for one group: all or nothing, except that results whose subspace is
+   * done or split already (late: it passed the lease check when received, then another commit or a
+   * split came first) are left out, as a late commit at receipt would be, and the others commit.
+   */
+  private commitGroupSkippingLate(owner: string, results: SubspaceResult[], nowMs: number): FlushOutcome {
+    const err = this.commitGroup(owner, results, nowMs);
+    if (!(err instanceof BatchNotApplied)) return err;
+    const notApplied = err.results.filter((r) => !r.applied);
+    if (notApplied.some((r) => r.reason !== 'done' && r.reason !== 'split')) return err;
+    const late = new Set(notApplied.map((r) => r.subspaceId));
+    const rest = results.filter((r) => !late.has(r.subspaceId));
+    if (rest.length > 0) {
+      const e2 = this.commitGroup(owner, rest, nowMs);
+      if (e2) return e2;
+    }
+    return { late: [...late] };
   }
 
   /** One group in its own transaction, all or nothing (the fallback of flushStaged). */

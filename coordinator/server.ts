@@ -526,17 +526,25 @@ export class CoordinatorServer {
     const res = this.co.flushStaged();
     this.stagedIds.clear();
     groups.forEach((g, i) => {
-      const err = res[i];
-      if (err) {
+      const r = res[i] ?? null;
+      if (r instanceof Error) {
         // Its leases (still held unless done meanwhile) expire with the stream, like any refusal's.
         for (const id of g.ids) g.s.leases.add(id);
-        return this.refuseSession(g.s, err);
+        return this.refuseSession(g.s, r);
       }
-      g.s.commits += g.ids.length;
-      this.commits += g.ids.length;
+      // Late (done or split between the lease check and the write): not applied, as at receipt.
+      const late = r ? new Set(r.late) : null;
+      if (late) this.log(`worker ${g.s.workerId}: ${late.size} late result(s) not applied at the write (first '${r!.late[0]}')`);
+      let n = 0;
+      for (const id of g.ids) {
+        const applied = !late?.has(id);
+        if (applied) n++;
+        this.ackLater(g.s, id, applied);
+      }
+      g.s.commits += n;
+      this.commits += n;
       const k = this.known.get(g.s.workerId);
       if (k && g.s.closed) k.commits = g.s.commits;
-      for (const id of g.ids) this.ackLater(g.s, id, true);
     });
     this.broadcastIncumbent();
   }

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Coordinator } from '../coordinator/core.js';
 import { runSpecFromFlags } from '../src/cli/search.js';
 import type { SubspaceResult } from '../src/search/engine.js';
-import { BatchNotApplied, CommitError, commitSubspace, type Lease } from '../src/store/index.js';
+import { CommitError, commitSubspace, type Lease } from '../src/store/index.js';
 
 let co: Coordinator;
 
@@ -72,7 +72,7 @@ describe('group commit', () => {
     expect(co.archive.entries.map((e) => e.id)).toEqual([c!.first]);
   });
 
-  it('a batch that cannot apply as a whole: the other groups commit, that one is refused and stores nothing', () => {
+  it('a batch that cannot apply as a whole: the other groups commit; a group with a late result commits the rest, and the late one stores nothing', () => {
     const [a] = co.lease('w1', 1);
     const [b] = co.lease('w2', 1);
     const [c] = co.lease('w3', 1);
@@ -83,13 +83,27 @@ describe('group commit', () => {
     commitSubspace(co.run, b!.id, { counts: { evaluated: 0n, prunedBound: b!.size, prunedDominance: 0n, infeasible: 0n }, results: [] });
     const res = co.flushStaged();
     expect(res[0]).toBeNull();
-    expect(res[1]).toBeInstanceOf(BatchNotApplied);
+    // b was done before the write (late): not applied, nothing of it stored, no error for its group.
+    expect(res[1]).toEqual({ late: [b!.id] });
     expect(res[2]).toBeNull();
     expect([state(a!.id), state(b!.id), state(c!.id)]).toEqual(['done', 'done', 'done']);
     expect(designsOf(b!.id)).toBe(0); // none of the refused group's designs
     // The in-memory archive is the one of the committed groups only, and the stored archive agrees.
     expect(co.archive.entries.map((e) => e.id)).toEqual([c!.first]);
     expect(co.db.prepare(`SELECT point_id FROM archive`).pluck().all()).toEqual([c!.first.toString()]);
+    expect(co.db.pragma('integrity_check', { simple: true })).toBe('ok');
+  });
+
+  it('a group of several results, one of them late at the write: the others commit, the late one is reported', () => {
+    const [a, b] = co.lease('w1', 2);
+    co.stageGroup('w1', [result(a!, 5), result(b!, 9)]);
+    commitSubspace(co.run, b!.id, { counts: { evaluated: 0n, prunedBound: b!.size, prunedDominance: 0n, infeasible: 0n }, results: [] });
+    expect(co.flushStaged()).toEqual([{ late: [b!.id] }]);
+    expect([state(a!.id), state(b!.id)]).toEqual(['done', 'done']);
+    expect(designsOf(a!.id)).toBeGreaterThan(0);
+    expect(designsOf(b!.id)).toBe(0);
+    expect(co.archive.entries.map((e) => e.id)).toEqual([a!.first]);
+    expect(co.db.prepare(`SELECT point_id FROM archive`).pluck().all()).toEqual([a!.first.toString()]);
     expect(co.db.pragma('integrity_check', { simple: true })).toBe('ok');
   });
 });
