@@ -152,7 +152,9 @@ interface Role {
 /** The chiplet that runs a phase: its own role if the package splits phases, else the 'any' one. */
 function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   const cs = system.package.chiplets;
-  return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
+  for (let i = 0; i < cs.length; i++) if (cs[i]!.role === phase) return cs[i]!;
+  for (let i = 0; i < cs.length; i++) if (cs[i]!.role === 'any') return cs[i]!;
+  return undefined!;
 }
 
 /** A chiplet's memory figures at one refresh rate: bandwidth, DRAM read and write energies (pJ per
@@ -1427,7 +1429,8 @@ export function evaluate(input: EvalInput): EvalResult {
   checkMapping(mapping, input.model, input.batch);
   const devices = devicesOf(mapping);
   const levels = levelsOf(input);
-  const maxDevices = levels.reduce((p, l) => p * l.size, 1);
+  let maxDevices = 1;
+  for (let i = 0; i < levels.length; i++) maxDevices *= levels[i]!.size;
   if (devices > maxDevices)
     throw new ConfigError(
       'tp*pp*dp*sp',
