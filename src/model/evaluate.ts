@@ -760,10 +760,15 @@ interface PlanCache {
  *  (measured: a third of the time of such a loop). */
 const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
-/** Slots of the prefill doorkeeper: a prime near the prefill cache's size (a shape's slot is its
- *  numeric key modulo this; a shape that collides with a newer one is forgotten, which only delays
- *  its caching). */
+/** Slots of the prefill doorkeeper: a prime near the prefill cache's size (doorSlot; a shape that
+ *  collides with a newer one is forgotten, which only delays its caching). */
 const DOORKEEPER_SIZE = 257;
+/** A numeric shape key's doorkeeper slot: the key (an integer < 2^53) folded to 32 bits, modulo the
+ *  table size, in integer arithmetic (a modulo of the double itself is a library call). */
+function doorSlot(shape: number): number {
+  const hi = Math.floor(shape / 4294967296);
+  return (((shape - hi * 4294967296) ^ hi) >>> 0) % DOORKEEPER_SIZE;
+}
 function newPlanCache(doorkeeper: boolean): PlanCache {
   return { size: 0, byConfig: new Map(), doorkeeper, seenShape: null, seenConfig: null, lastMiss: null };
 }
@@ -780,11 +785,11 @@ function admit(c: PlanCache, config: string, shape: number | string): boolean {
     seen = c.seenShape = new Array<number>(DOORKEEPER_SIZE).fill(-1);
     seenConfig = c.seenConfig = new Array<string | null>(DOORKEEPER_SIZE).fill(null);
     if (typeof last.shape === 'number') {
-      seen[last.shape % DOORKEEPER_SIZE] = last.shape;
-      seenConfig[last.shape % DOORKEEPER_SIZE] = last.config;
+      seen[doorSlot(last.shape)] = last.shape;
+      seenConfig[doorSlot(last.shape)] = last.config;
     }
   }
-  const i = shape % DOORKEEPER_SIZE;
+  const i = doorSlot(shape);
   if (seen[i] === shape && seenConfig[i] === config) {
     seen[i] = -1;
     seenConfig[i] = null;
@@ -812,15 +817,44 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
   }
   return k;
 }
+/** The plan caches of the last (model, mapping, precision) objects planOf was asked for, with the
+ *  configuration's key and its shape maps per phase: the search's inner loop asks for one design
+ *  over and over, and skips the lookups by model and key. A phase's map is dropped when its cache
+ *  is cleared. */
+const lastConfig = {
+  model: null as ModelArch | null,
+  mapping: null as Mapping | null,
+  precision: null as PrecisionSpec | null,
+  key: '',
+  caches: null as { decode: PlanCache; prefill: PlanCache } | null,
+  prefill: null as Map<number | string, PlanEntry> | null,
+  decode: null as Map<number | string, PlanEntry> | null,
+};
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
-  let cs = planCache.get(input.model);
-  if (!cs) planCache.set(input.model, (cs = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
-  const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
-  const key = configKey(mp, pr);
-  let byShape = c.byConfig.get(key);
-  if (!byShape) c.byConfig.set(key, (byShape = new Map()));
+  const lc = lastConfig;
+  if (lc.model !== input.model || lc.mapping !== mp || lc.precision !== pr || lc.caches === null) {
+    let caches = planCache.get(input.model);
+    if (!caches) planCache.set(input.model, (caches = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
+    lc.key = configKey(mp, pr);
+    lc.caches = caches;
+    lc.prefill = lc.decode = null;
+    lc.model = input.model;
+    lc.mapping = mp;
+    lc.precision = pr;
+  }
+  const cs = lc.caches;
+  const c = phase === 'prefill' ? cs.prefill : cs.decode;
+  const key = lc.key;
+  let byShape = phase === 'prefill' ? lc.prefill : lc.decode;
+  if (byShape === null) {
+    let forKey = c.byConfig.get(key);
+    if (!forKey) c.byConfig.set(key, (forKey = new Map()));
+    byShape = forKey;
+    if (phase === 'prefill') lc.prefill = byShape;
+    else lc.decode = byShape;
+  }
   const sk = shapeKey(phase, input.batch, newTokens, contextBefore);
   let p = byShape.get(sk);
   if (!p) {
@@ -834,6 +868,8 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
     if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
+      if (phase === 'prefill') lc.prefill = null;
+      else lc.decode = null;
       return p;
     }
     byShape.set(sk, p);
