@@ -817,33 +817,45 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
   }
   return k;
 }
-/** The plan caches of the last (model, mapping, precision) objects planOf was asked for, with the
- *  configuration's key and its shape maps per phase: the search's inner loop asks for one design
- *  over and over, and skips the lookups by model and key. A phase's map is dropped when its cache
- *  is cleared. */
-const lastConfig = {
-  model: null as ModelArch | null,
-  mapping: null as Mapping | null,
-  precision: null as PrecisionSpec | null,
-  key: '',
-  caches: null as { decode: PlanCache; prefill: PlanCache } | null,
-  prefill: null as Map<number | string, PlanEntry> | null,
-  decode: null as Map<number | string, PlanEntry> | null,
-};
+/** The plan caches of a (model, mapping, precision) triple of objects, with the configuration's key
+ *  and its shape maps per phase (null until asked for, and after the phase's cache is cleared). */
+interface ConfigMemo {
+  model: ModelArch;
+  mapping: Mapping;
+  precision: PrecisionSpec;
+  key: string;
+  caches: { decode: PlanCache; prefill: PlanCache };
+  prefill: Map<number | string, PlanEntry> | null;
+  decode: Map<number | string, PlanEntry> | null;
+}
+/** The last few triples planOf was asked for (round robin): the search's inner loop asks for one
+ *  design, or a few mappings of it, over and over, and skips the lookups by model and key. They only
+ *  refer to caches still in planCache (purged when a model is added). */
+const configMemos: (ConfigMemo | null)[] = new Array<ConfigMemo | null>(8).fill(null);
+let nextMemo = 0;
+function configMemo(model: ModelArch, mp: Mapping, pr: PrecisionSpec): ConfigMemo {
+  for (let i = 0; i < configMemos.length; i++) {
+    const m = configMemos[i]!;
+    if (m !== null && m.model === model && m.mapping === mp && m.precision === pr) return m;
+  }
+  let caches = planCache.get(model);
+  if (!caches) {
+    planCache.set(model, (caches = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
+    // The model that made room keeps no caches alive through the memos.
+    for (let i = 0; i < configMemos.length; i++) {
+      const m = configMemos[i]!;
+      if (m !== null && planCache.get(m.model) !== m.caches) configMemos[i] = null;
+    }
+  }
+  const m: ConfigMemo = { model, mapping: mp, precision: pr, key: configKey(mp, pr), caches, prefill: null, decode: null };
+  configMemos[nextMemo] = m;
+  nextMemo = (nextMemo + 1) % configMemos.length;
+  return m;
+}
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
-  const lc = lastConfig;
-  if (lc.model !== input.model || lc.mapping !== mp || lc.precision !== pr || lc.caches === null) {
-    let caches = planCache.get(input.model);
-    if (!caches) planCache.set(input.model, (caches = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
-    lc.key = configKey(mp, pr);
-    lc.caches = caches;
-    lc.prefill = lc.decode = null;
-    lc.model = input.model;
-    lc.mapping = mp;
-    lc.precision = pr;
-  }
+  const lc = configMemo(input.model, mp, pr);
   const cs = lc.caches;
   const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const key = lc.key;
@@ -868,8 +880,13 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
     if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
-      if (phase === 'prefill') lc.prefill = null;
-      else lc.decode = null;
+      // The memos' maps of this cache are no longer in it.
+      for (let i = 0; i < configMemos.length; i++) {
+        const m = configMemos[i]!;
+        if (m === null || m.caches !== cs) continue;
+        if (phase === 'prefill') m.prefill = null;
+        else m.decode = null;
+      }
       return p;
     }
     byShape.set(sk, p);
