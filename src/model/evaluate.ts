@@ -161,7 +161,9 @@ interface Role {
 /** The chiplet that runs a phase: its own role if the package splits phases, else the 'any' one. */
 function roleFor(system: SystemSpec, phase: Phase): Chiplet {
   const cs = system.package.chiplets;
-  return (cs.find((c) => c.role === phase) ?? cs.find((c) => c.role === 'any'))!;
+  for (let i = 0; i < cs.length; i++) if (cs[i]!.role === phase) return cs[i]!;
+  for (let i = 0; i < cs.length; i++) if (cs[i]!.role === 'any') return cs[i]!;
+  return undefined!;
 }
 
 /** A chiplet's memory figures at one refresh rate: bandwidth, DRAM read and write energies (pJ per
@@ -767,10 +769,15 @@ interface PlanCache {
  *  (measured: a third of the time of such a loop). */
 const planCache = new RecentCache<ModelArch, { decode: PlanCache; prefill: PlanCache }>(8);
 const PLAN_CACHE_LIMIT = { decode: 8192, prefill: 256 } as const;
-/** Slots of the prefill doorkeeper: a prime near the prefill cache's size (a shape's slot is its
- *  numeric key modulo this; a shape that collides with a newer one is forgotten, which only delays
- *  its caching). */
+/** Slots of the prefill doorkeeper: a prime near the prefill cache's size (doorSlot; a shape that
+ *  collides with a newer one is forgotten, which only delays its caching). */
 const DOORKEEPER_SIZE = 257;
+/** A numeric shape key's doorkeeper slot: the key (an integer < 2^53) folded to 32 bits, modulo the
+ *  table size, in integer arithmetic (a modulo of the double itself is a library call). */
+function doorSlot(shape: number): number {
+  const hi = Math.floor(shape / 4294967296);
+  return (((shape - hi * 4294967296) ^ hi) >>> 0) % DOORKEEPER_SIZE;
+}
 function newPlanCache(doorkeeper: boolean): PlanCache {
   return { size: 0, byConfig: new Map(), doorkeeper, seenShape: null, seenConfig: null, lastMiss: null };
 }
@@ -787,11 +794,11 @@ function admit(c: PlanCache, config: string, shape: number | string): boolean {
     seen = c.seenShape = new Array<number>(DOORKEEPER_SIZE).fill(-1);
     seenConfig = c.seenConfig = new Array<string | null>(DOORKEEPER_SIZE).fill(null);
     if (typeof last.shape === 'number') {
-      seen[last.shape % DOORKEEPER_SIZE] = last.shape;
-      seenConfig[last.shape % DOORKEEPER_SIZE] = last.config;
+      seen[doorSlot(last.shape)] = last.shape;
+      seenConfig[doorSlot(last.shape)] = last.config;
     }
   }
-  const i = shape % DOORKEEPER_SIZE;
+  const i = doorSlot(shape);
   if (seen[i] === shape && seenConfig[i] === config) {
     seen[i] = -1;
     seenConfig[i] = null;
@@ -819,15 +826,56 @@ function configKey(mp: Mapping, pr: PrecisionSpec): string {
   }
   return k;
 }
+/** The plan caches of a (model, mapping, precision) triple of objects, with the configuration's key
+ *  and its shape maps per phase (null until asked for, and after the phase's cache is cleared). */
+interface ConfigMemo {
+  model: ModelArch;
+  mapping: Mapping;
+  precision: PrecisionSpec;
+  key: string;
+  caches: { decode: PlanCache; prefill: PlanCache };
+  prefill: Map<number | string, PlanEntry> | null;
+  decode: Map<number | string, PlanEntry> | null;
+}
+/** The last few triples planOf was asked for (round robin): the search's inner loop asks for one
+ *  design, or a few mappings of it, over and over, and skips the lookups by model and key. They only
+ *  refer to caches still in planCache (purged when a model is added). */
+const configMemos: (ConfigMemo | null)[] = new Array<ConfigMemo | null>(8).fill(null);
+let nextMemo = 0;
+function configMemo(model: ModelArch, mp: Mapping, pr: PrecisionSpec): ConfigMemo {
+  for (let i = 0; i < configMemos.length; i++) {
+    const m = configMemos[i]!;
+    if (m !== null && m.model === model && m.mapping === mp && m.precision === pr) return m;
+  }
+  let caches = planCache.get(model);
+  if (!caches) {
+    planCache.set(model, (caches = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
+    // The model that made room keeps no caches alive through the memos.
+    for (let i = 0; i < configMemos.length; i++) {
+      const m = configMemos[i]!;
+      if (m !== null && planCache.get(m.model) !== m.caches) configMemos[i] = null;
+    }
+  }
+  const m: ConfigMemo = { model, mapping: mp, precision: pr, key: configKey(mp, pr), caches, prefill: null, decode: null };
+  configMemos[nextMemo] = m;
+  nextMemo = (nextMemo + 1) % configMemos.length;
+  return m;
+}
 function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore: number): PlanEntry {
-  let cs = planCache.get(input.model);
-  if (!cs) planCache.set(input.model, (cs = { decode: newPlanCache(false), prefill: newPlanCache(true) }));
-  const c = phase === 'prefill' ? cs.prefill : cs.decode;
   const mp = input.mapping ?? SINGLE;
   const pr = input.precision;
-  const key = configKey(mp, pr);
-  let byShape = c.byConfig.get(key);
-  if (!byShape) c.byConfig.set(key, (byShape = new Map()));
+  const lc = configMemo(input.model, mp, pr);
+  const cs = lc.caches;
+  const c = phase === 'prefill' ? cs.prefill : cs.decode;
+  const key = lc.key;
+  let byShape = phase === 'prefill' ? lc.prefill : lc.decode;
+  if (byShape === null) {
+    let forKey = c.byConfig.get(key);
+    if (!forKey) c.byConfig.set(key, (forKey = new Map()));
+    byShape = forKey;
+    if (phase === 'prefill') lc.prefill = byShape;
+    else lc.decode = byShape;
+  }
   const sk = shapeKey(phase, input.batch, newTokens, contextBefore);
   let p = byShape.get(sk);
   if (!p) {
@@ -841,6 +889,13 @@ function planOf(input: EvalInput, phase: Phase, newTokens: number, contextBefore
     if (c.size >= PLAN_CACHE_LIMIT[phase]) {
       c.byConfig.clear();
       c.size = 0;
+      // The memos' maps of this cache are no longer in it.
+      for (let i = 0; i < configMemos.length; i++) {
+        const m = configMemos[i]!;
+        if (m === null || m.caches !== cs) continue;
+        if (phase === 'prefill') m.prefill = null;
+        else m.decode = null;
+      }
       return p;
     }
     byShape.set(sk, p);
@@ -1533,7 +1588,8 @@ export function evaluate(input: EvalInput): EvalResult {
   checkMapping(mapping, input.model, input.batch);
   const devices = devicesOf(mapping);
   const levels = levelsOf(input);
-  const maxDevices = levels.reduce((p, l) => p * l.size, 1);
+  let maxDevices = 1;
+  for (let i = 0; i < levels.length; i++) maxDevices *= levels[i]!.size;
   if (devices > maxDevices)
     throw new ConfigError(
       'tp*pp*dp*sp',

@@ -41,13 +41,18 @@ export function moeTpOf(m: Mapping): number {
 /** The parallel degrees of a mapping, in the canonical order (the space's factorisations use it). */
 export const DEGREES = ['tp', 'pp', 'dp', 'sp', 'ep'] as const;
 
+function positiveDegree(k: (typeof DEGREES)[number], v: number): void {
+  if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${k}`, v, 'a positive integer');
+}
+
 /** Refuses mappings the model or batch cannot take, naming the flag and the reason. */
 export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {
-  for (let i = 0; i < DEGREES.length; i++) {
-    const k = DEGREES[i]!;
-    const v = m[k];
-    if (!Number.isInteger(v) || v < 1) throw new ConfigError(`--${k}`, v, 'a positive integer');
-  }
+  // Each degree in DEGREES' order (named, not looked up by key: this runs at every evaluation).
+  positiveDegree('tp', m.tp);
+  positiveDegree('pp', m.pp);
+  positiveDegree('dp', m.dp);
+  positiveDegree('sp', m.sp);
+  positiveDegree('ep', m.ep);
   if (arch.numHeads % m.tp !== 0) throw new ConfigError('--tp', m.tp, `a divisor of the ${arch.numHeads} attention heads of ${arch.name}`);
   if (m.pp > arch.numLayers) throw new ConfigError('--pp', m.pp, `<= the ${arch.numLayers} layers of ${arch.name}`);
   if (batch % m.dp !== 0) throw new ConfigError('--dp', m.dp, `a divisor of the batch (${batch}): each replica serves batch/dp sequences`);
@@ -267,7 +272,9 @@ function shardedOps(
       op = moeOps.find((x) => x.name === op.name)!;
     }
     if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
-    const flags = nameFlagsAt(i, op.name);
+    // nameFlagsAt's slots: a context-only list (a decode sample) from slot 48, so that it and the full
+    // lists (prefill) do not evict each other's names at the same positions.
+    const flags = nameFlagsAt(contextOnly ? 48 + i : i, op.name);
     const stageCount = flags & LAYER_OP ? Math.ceil(op.count / m.pp) : op.count;
     const epGroups = op.shard === 'ep' ? Math.min(op.groups, arch.moe!.numExperts / m.ep) : op.groups;
     ops[kept++] = shardOp(op, arch, m, phase, stageCount, epGroups, loadFactor, flags);
