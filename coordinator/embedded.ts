@@ -7,7 +7,7 @@ import { closeSpawned, spawnThreads, startPool } from '../worker/pool.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import { fmtBig } from '../src/space/index.js';
 import { noteWorkers } from '../src/store/index.js';
-import { OBJECTIVES } from '../src/search/objective.js';
+import { bestLabel } from '../src/search/objective.js';
 
 export interface EmbeddedOptions extends CoordinatorOptions {
   threads: number;
@@ -55,7 +55,7 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
       acc: fmtBig(p.accounted),
       size: fmtBig(p.size),
       rate: el > 0 ? (Number(p.accounted) / el).toExponential(2) : '0',
-      best: best ? `${Math.abs(best.values[0]!).toPrecision(4)} ${OBJECTIVES[o].unit}` : '-',
+      best: bestLabel(best, o),
     });
   };
   let stop = false;

@@ -8,7 +8,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
 import type { RunSpec } from '../src/search/context.js';
 import { fmtBig, subspaceById } from '../src/space/index.js';
-import { OBJECTIVES } from '../src/search/objective.js';
+import { bestLabel } from '../src/search/objective.js';
 import { BatchNotApplied, canonicalJson, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
@@ -765,7 +765,7 @@ export class CoordinatorServer {
     const o = this.spec.search.objectives[0]!;
     return (
       `progress: ${fmtBig(acc)} of ${fmtBig(size)} points (${pct.toFixed(4)}%), ${st.ratePointsPerS.toExponential(2)}/s, ` +
-      `ETA ${st.etaS < 0 ? '-' : `${st.etaS.toFixed(0)} s`}, best ${best ? `${Math.abs(best.values[0]!).toPrecision(4)} ${OBJECTIVES[o].unit}` : '-'}, ` +
+      `ETA ${st.etaS < 0 ? '-' : `${st.etaS.toFixed(0)} s`}, best ${bestLabel(best, o)}, ` +
       `${this.sessions.size} worker(s) connected`
     );
   }

@@ -812,6 +812,23 @@ describe('memory footprint', () => {
     expect(chunked.memory.activationBytes).toBeLessThan(perPrompt.memory.activationBytes / 3);
   });
 
+  it("an operator's utilisation stays a ratio in (0, 1] through pipeline factors, decode samples and prefill steps", () => {
+    // Scaling a step's times and work (pipeline bubbles, step counts) leaves a utilisation; combining
+    // samples or steps takes its mean over their time. (A pipeline of 2 once reported 3.0.)
+    const sys = loadSystem('h100-sxm');
+    const cases = [
+      run(sys, 'llama-3-70b', { batch: 8, mapping: { tp: 4, pp: 2, dp: 1, sp: 1, ep: 1 } }),
+      run(sys, 'llama-3-8b', { batch: 8, inputTokens: 1024, decodeSamples: 4 }),
+      run(sys, 'llama-3-8b', { batch: 8, inputTokens: 1024, chunkTokens: 3000 }),
+      run(sys, 'llama-3-8b', { batch: 8, inputTokens: 1024, chunkTokens: 300 }),
+    ];
+    for (const r of cases)
+      for (const o of [...r.prefill.breakdown, ...r.decode.breakdown]) {
+        expect(o.utilisation, o.name).toBeGreaterThan(0);
+        expect(o.utilisation, o.name).toBeLessThanOrEqual(1);
+      }
+  });
+
   it('a prefill token budget makes a batch fit whose whole-batch prefill activations do not', () => {
     // h100 (80 GB), llama-3-8b fp8, 448 prompts of 2048 tokens: weights 8 GB + KV 60.6 GB fit, plus the
     // whole batch's prefill activations (26 GB) do not; in steps of 4 prompts (8192 tokens) they are

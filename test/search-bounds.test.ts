@@ -3,11 +3,11 @@
 import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { heatedStaticFloorW, subspaceBound, pointBound } from '../src/search/bounds.js';
-import { evalInputOf, evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
+import { evalInputOf, evaluatePoint, pinOf, SystemCache, type RunContext } from '../src/search/engine.js';
 import { OBJECTIVE_NAMES } from '../src/search/objective.js';
 import { subspaceOf, unrank, indicesOf } from '../src/space/index.js';
 import { ctxFor } from './search-helpers.js';
-import { copiesOf, evaluate, type EvalResult } from '../src/model/evaluate.js';
+import { copiesOf, cycleOf, evaluate, type EvalResult } from '../src/model/evaluate.js';
 import type { SystemSpec } from '../src/model/hardware/schema.js';
 import { score } from '../src/search/objective.js';
 
@@ -22,6 +22,13 @@ function throttledVariants(sys: SystemSpec, r0: EvalResult, frac: number): Syste
   for (const ch of tj.package.chiplets) ch.compute.tjMaxC = amb + frac * (r0.thermal.maxLogicC - amb);
   tj.package.thermal.onOverLimit = 'throttle';
   return [tdp, tj];
+}
+
+/** Point `id` of a run's space: its values, value indices, system and evaluation. */
+function pointOf(ctx: RunContext, systems: SystemCache, id: bigint, detail = true) {
+  const p = unrank(ctx.space, id);
+  const idx = indicesOf(ctx.space, p);
+  return { p, idx, sys: systems.get(idx, p.values), o: evaluatePoint(ctx, systems, idx, p.values, detail) };
 }
 
 const specs = [
@@ -169,16 +176,13 @@ describe('heated static-power floor', () => {
       let lifted = 0;
       fc.assert(
         fc.property(fc.bigInt({ min: 0n, max: ctx.space.size - 1n }), (id) => {
-          const p = unrank(ctx.space, id);
-          const idx = indicesOf(ctx.space, p);
-          const sys = systems.get(idx, p.values);
-          const o = evaluatePoint(ctx, systems, idx, p.values);
+          const { p, idx, sys, o } = pointOf(ctx, systems, id);
           if (sys instanceof Error || !o.result) return;
           // The point as it is, and throttled: the same system with a power wall at 60% of its draw,
           // and with a junction limit at 60% of its rise (neither field enters the floor).
           const r0 = o.result;
           const variants = [r0, ...throttledVariants(sys, r0, 0.6).map((v) => evaluate(evalInputOf(ctx, systems, idx, p.values, v, false)))];
-          const split = sys.package.chiplets.some((c) => c.role === 'prefill');
+          const shared = !sys.package.chiplets.some((c) => c.role === 'prefill');
           for (const r of variants) {
             // Every operating point the model settled at (feasible or not), where the leakage fixed
             // point converged.
@@ -189,13 +193,13 @@ describe('heated static-power floor', () => {
             const preJ = r.prefill.energyJ.computeJ + r.prefill.energyJ.sramJ;
             const decJ = (r.decode.energyJ.computeJ + r.decode.energyJ.sramJ) * O;
             const decDramJ = r.decode.energyJ.dramJ * O;
-            const cycle = split ? Math.max(tPre, tDec) : tPre + tDec;
+            const cycle = cycleOf(shared, tPre, tDec);
             // One die's share: the result counts every copy of a role's chiplet.
             const nPre = copiesOf(sys, 'prefill');
             const nDec = copiesOf(sys, 'decode');
-            const powers = split
-              ? { decodeLogicW: decJ / nDec / cycle, decodeDramW: decDramJ / nDec / cycle, prefillLogicW: preJ / nPre / cycle }
-              : { decodeLogicW: (preJ + decJ) / nDec / cycle, decodeDramW: decDramJ / nDec / cycle, prefillLogicW: 0 };
+            const powers = shared
+              ? { decodeLogicW: (preJ + decJ) / nDec / cycle, decodeDramW: decDramJ / nDec / cycle, prefillLogicW: 0 }
+              : { decodeLogicW: decJ / nDec / cycle, decodeDramW: decDramJ / nDec / cycle, prefillLogicW: preJ / nPre / cycle };
             const s = r.thermal.throttleFactor;
             const floor = heatedStaticFloorW(ctx.bounds, idx, s, powers);
             const reported = r.power.staticW + r.power.otherW;
@@ -230,10 +234,7 @@ describe('energy bounds at throttled points', () => {
       let throttled = 0;
       fc.assert(
         fc.property(fc.bigInt({ min: 0n, max: ctx.space.size - 1n }), (id) => {
-          const p = unrank(ctx.space, id);
-          const idx = indicesOf(ctx.space, p);
-          const sys = systems.get(idx, p.values);
-          const o = evaluatePoint(ctx, systems, idx, p.values, false);
+          const { p, idx, sys, o } = pointOf(ctx, systems, id, false);
           if (sys instanceof Error || !o.scored?.feasible || !o.result) return;
           const b = pointBound(ctx.bounds, idx, pinOf(systems, idx, p.values));
           expect(b?.ideal, `bound of feasible point ${id}`).toBeDefined();

@@ -954,21 +954,25 @@ function runPrefill(input: EvalInput, role: Role, detail: boolean, newTokens = i
   return finishStep(raw, plan, input.system.package.software);
 }
 
+/** Scales an operator's times by w and work by wWork; its utilisation, a ratio, stays. */
 function scaleOp(o: OpResult, w: number, wWork = w): void {
   o.timeS *= w; o.computeS *= w; o.memoryS *= w; o.sramS *= w; o.networkS *= w; o.overheadS *= w;
   if (o.hiddenS !== undefined) o.hiddenS *= w;
   o.flops *= wWork; o.dramBytes *= wWork; o.energyJ *= wWork;
-  if (w === wWork) o.utilisation *= w;
 }
 
+/** Adds w x o to a; the utilisation becomes the mean of the two over their times. */
 function addOp(a: OpResult, o: OpResult, w: number): void {
+  const ta = a.timeS;
+  const to = o.timeS * w;
+  if (ta + to > 0) a.utilisation = (a.utilisation * ta + o.utilisation * to) / (ta + to);
   if (a.hiddenS !== undefined) a.hiddenS += (o.hiddenS ?? 0) * w;
   a.timeS += o.timeS * w; a.computeS += o.computeS * w; a.memoryS += o.memoryS * w; a.sramS += o.sramS * w;
   a.networkS += o.networkS * w; a.overheadS += o.overheadS * w; a.flops += o.flops * w;
-  a.dramBytes += o.dramBytes * w; a.energyJ += o.energyJ * w; a.utilisation += o.utilisation * w;
+  a.dramBytes += o.dramBytes * w; a.energyJ += o.energyJ * w;
 }
 
-/** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w). */
+/** Scales times by w and work (FLOPs, bytes, energy) by wWork (default w); utilisations stay. */
 function scaleRaw(r: PhaseRaw, w: number, wWork = w): void {
   if (w === 1 && wWork === 1) return; // x * 1 === x: nothing to do (one pipeline stage, one sample)
   r.stepTimeS *= w; r.flops *= wWork; r.dramBytes *= wWork; r.computeJ *= wWork; r.sramJ *= wWork; r.dramJ *= wWork; r.networkJ *= wWork;
@@ -1073,31 +1077,23 @@ export function prefillSteps(prompts: number, tokens: number, budget: number | u
 }
 
 /** The prefill of a role's batch in steps (prefillSteps): each kind of step's plan run, times its
- *  count (an operator's utilisation in the breakdown: the mean over the steps). */
+ *  count (an operator's utilisation in the breakdown: the mean over the steps' time, addRaw). */
 function runPrefillSteps(input: EvalInput, role: Role, detail: boolean): PhaseRaw {
   const dp = input.mapping?.dp ?? 1;
   const I = input.inputTokens;
   const p = prefillSteps(input.batch / dp, I, input.chunkTokens);
   if (p.steps === 1 && p.lastSeqs === 0 && p.chunks === 1) return runPrefill(input, role, detail);
   const at = (seqs: number) => (seqs * dp === input.batch ? input : { ...input, batch: seqs * dp });
-  let raw: PhaseRaw;
-  let count: number;
   if (p.chunks === 1) {
-    raw = runPrefill(at(p.seqs), role, detail);
+    const raw = runPrefill(at(p.seqs), role, detail);
     scaleRaw(raw, p.steps);
-    count = p.steps;
-    if (p.lastSeqs > 0) {
-      addRaw(raw, runPrefill(at(p.lastSeqs), role, detail), 1);
-      count++;
-    }
-  } else {
-    const one = at(1);
-    raw = runPrefill(one, role, detail, p.chunkTokens, p.meanContext);
-    scaleRaw(raw, p.steps * (p.chunks - 1));
-    addRaw(raw, runPrefill(one, role, detail, p.lastTokens, I - p.lastTokens), p.steps);
-    count = p.steps * p.chunks;
+    if (p.lastSeqs > 0) addRaw(raw, runPrefill(at(p.lastSeqs), role, detail), 1);
+    return raw;
   }
-  for (const o of raw.ops) o.utilisation /= count;
+  const one = at(1);
+  const raw = runPrefill(one, role, detail, p.chunkTokens, p.meanContext);
+  scaleRaw(raw, p.steps * (p.chunks - 1));
+  addRaw(raw, runPrefill(one, role, detail, p.lastTokens, I - p.lastTokens), p.steps);
   return raw;
 }
 
@@ -1114,7 +1110,7 @@ function operate(input: EvalInput, s: number, refreshDoubled: boolean, detail: b
   const preInput = copyInput(input, nPre);
   const prefill = runPrefillSteps(preInput, pre, detail);
   const decode = runDecode(copyInput(input, nDec), dec, detail);
-  const shared = pre.chiplet.role === dec.chiplet.role;
+  const shared = pre.chiplet === dec.chiplet;
   // Each prefill copy moves its sequences' KV over its own die-to-die link.
   if (!shared) addKvTransfer(prefill, preInput, pkg.interposer!, detail);
 

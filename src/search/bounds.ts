@@ -959,6 +959,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   // bounds each copy; a point's own plans are timed at its copies' batches.
   const nPre = hw('copiesPre');
   const nDec = hw('copiesDec');
+  const nDecMin = hw('copiesDecMin');
   const copies = nPre > 1 || nDec > 1;
   const c = ctx.spec.constraints;
   const devs = pin ? [devicesOf(pin.mapping)] : ctx.devicesDim >= 0 ? (valuesOf(ctx, ctx.devicesDim, fixed) as number[]) : [1];
@@ -993,7 +994,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       const act = m.moe ? uniformExpertLoad(B, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts : 0;
       // Every decode copy streams the dense weights each step (its share of the experts: all copies
       // together touch at least act, as uniformExpertLoad is concave in the tokens).
-      const bytes = hw('copiesDecMin') * Wd + We * act + B * kvPrompt;
+      const bytes = nDecMin * Wd + We * act + B * kvPrompt;
       const actD = !m.moe ? 0 : bD === B ? act : uniformExpertLoad(bD, m.moe.numExperts, m.moe.topK).activeExperts / m.moe.numExperts;
       // The mapping-free roofline at the nominal clock: DRAM and compute parts (of one copy).
       const dD0 = (Wd + We * actD + bD * kvPrompt) / (D * bw);

@@ -90,6 +90,11 @@ export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scor
   return { feasible: reason === null, reason, values: objectiveValues(spec.objectives, figures), figures };
 }
 
+/** The best design's first objective for a progress line: its value (sign restored) and unit, or '-'. */
+export function bestLabel(best: { values: readonly number[] } | undefined, objective: ObjectiveName): string {
+  return best ? `${Math.abs(best.values[0]!).toPrecision(4)} ${OBJECTIVES[objective].unit}` : '-';
+}
+
 /** Objective values to maximise (minimised ones negated) from a design's figures by column name. */
 export function objectiveValues(names: readonly ObjectiveName[], figures: Partial<Record<string, number>>): number[] {
   return names.map((o) => {
