@@ -69,8 +69,8 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
   // lease time must not be leased again to another local thread. Only a crash lets them lapse; a
   // resume then puts them back in the queue (the embedded run is the database's only writer).
   const held = new Set<string>();
-  const renew = () => {
-    if (held.size > 0) co.renew(owner, [...held]);
+  const renew = (nowMs = Date.now()) => {
+    if (held.size > 0) co.renew(owner, [...held], nowMs);
   };
   const renewer = setInterval(renew, Math.max(10, Math.floor((opts.leaseMs ?? 60_000) / 4)));
   try {
@@ -78,10 +78,12 @@ export async function runEmbedded(dbFile: string, spec: RunSpec, opts: EmbeddedO
     for (;;) {
       if (opts.timeLimitS !== undefined && (Date.now() - t0) / 1000 > opts.timeLimitS) stop = true;
       while (!stop && inflight.size < pool.size) {
-        // Renewed just before leasing: the lease round's expiry pass never sees our own leases overdue,
-        // whatever the timer managed while the event loop was busy.
-        renew();
-        const [l] = co.lease(owner, 1);
+        // Renewed just before leasing, at the lease round's own clock: its expiry pass never sees our
+        // own leases overdue, whatever the timer managed while the event loop was busy, and however
+        // long the renewal's commit took on a loaded disk.
+        const now = Date.now();
+        renew(now);
+        const [l] = co.lease(owner, 1, now);
         if (!l) break;
         held.add(l.id);
         const p: Promise<void> = pool.run(l.id, co.snapshot()).then((r) => {
