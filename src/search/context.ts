@@ -49,11 +49,21 @@ export function makeRunContext(spec: RunSpec): RunContext {
     if (defaults[t] !== undefined)
       throw new ConfigError(`$.base.defaults.${t}`, defaults[t], `no ${t}: the search does not use it yet`);
   const model = parseHfConfig(spec.model, spec.modelName);
+  const base = withoutDocs(spec.system);
   return {
     space,
-    baseSystemJson: spec.system,
+    baseSystemJson: base,
     model,
     spec: spec.search,
-    bounds: makeBoundContext(space, spec.system, model, spec.search),
+    bounds: makeBoundContext(space, base, model, spec.search),
   };
+}
+
+/** The system without its documentation (description, sources, notes: two thirds of deepstack's base
+ *  JSON, read by no figure), which every design point and bound corner would otherwise clone and
+ *  parse again: the bounds of deepstack's initial split alone build some 60,000 such systems. The run spec (and its
+ *  hash) keeps them. */
+function withoutDocs(system: Record<string, unknown>): Record<string, unknown> {
+  const { description: _d, sources: _s, notes: _n, ...rest } = system;
+  return rest;
 }
