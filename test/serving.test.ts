@@ -272,7 +272,8 @@ describe('chiplet copies', () => {
       process.stderr.write = err;
       process.stdout.write = out;
     }
-    expect(text).toMatch(/2 prefill and 4 decode copies per package/);
+    expect(text).toMatch(/prefill pool: 1 DP replica\(s\) x 2 chiplet copies per package = 2 replicas/);
+    expect(text).toMatch(/decode pool: 1 DP replica\(s\) x 4 chiplet copies per package = 4 replicas/);
     expect(text).toMatch(/^prefill\s.*\s512\s/m);
     expect(text).toMatch(/^decode\s.*\s1024\s/m);
     expect(text).toMatch(/500 requests \(500 completed\)/);

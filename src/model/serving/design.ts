@@ -138,8 +138,7 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
     // Each prefill copy sends its prompts' KV over its own die-to-die link (as evaluate's addKvTransfer).
     out.transferChannels = m.dp * pre.copies;
     out.kvTransferS = (t) => dec.kvTransferS(t);
-    const copies = pre.copies > 1 || dec.copies > 1 ? ` (${pre.copies} prefill and ${dec.copies} decode copies per package)` : '';
-    notes.push(`prefill on the prefill chiplet, decode on the decode chiplet, KV over the interposer${copies}`);
+    notes.push('prefill on the prefill chiplet, decode on the decode chiplet, KV over the interposer');
   } else {
     if (m.dp < 2)
       throw new ConfigError('--dp', m.dp, `>= 2 for --scheduler disaggregated on ${design.system.name} (no prefill/decode chiplets): prefill and decode get separate DP replicas`);
@@ -155,6 +154,9 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
     out.kvTransferS = (t) => dec.kvTransferS(t);
     notes.push(`${pr} DP replica(s) prefill, ${m.dp - pr} decode; KV moved over the network`);
   }
+  for (const p of [out.colocated, out.prefill, out.decode])
+    if (p && p.table.sm.copies > 1)
+      notes.push(`${p.name} pool: ${p.replicas / p.table.sm.copies} DP replica(s) x ${p.table.sm.copies} chiplet copies per package = ${p.replicas} replicas`);
   return out;
 }
 
