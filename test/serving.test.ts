@@ -1,17 +1,30 @@
 // Serving: the analytic steady state against the discrete-event simulator, queueing past
 // saturation, chunked prefill, disaggregation, KV preemption, PIM offload, determinism, bad input.
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/model/errors.js';
 import { analyze, parseTraceCsv, parseWorkload, simulate } from '../src/model/serving/index.js';
 import { runServe, setupServe, type ServeOptions } from '../src/cli/serve.js';
 import { main } from '../src/cli/main.js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { systemJson } from './helpers.js';
 
 const o = (x: Partial<ServeOptions>): ServeOptions => ({ system: 'h100-sxm', model: 'llama-3-8b', workload: 'chat', precision: 'fp8', ...x }) as ServeOptions;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
+
+// A system preset with copies of its chiplets (counts in the order of package.chiplets), written to
+// a file for the CLI's --system.
+const copiesDir = mkdtempSync(join(tmpdir(), 'strata-serve-copies-'));
+afterAll(() => rmSync(copiesDir, { recursive: true, force: true }));
+function copiesSystem(preset: string, counts: number[], edit?: (json: Record<string, unknown>) => void): string {
+  const json = systemJson(preset) as { package: { chiplets: Record<string, unknown>[] } };
+  counts.forEach((n, i) => (json.package.chiplets[i]!.count = n));
+  edit?.(json);
+  const file = join(copiesDir, `${preset}-${counts.join('-')}${edit ? '-edited' : ''}.json`);
+  writeFileSync(file, JSON.stringify(json));
+  return file;
+}
 
 describe('analytic steady state vs simulator', () => {
   const cases: [string, Partial<ServeOptions>][] = [
@@ -22,6 +35,9 @@ describe('analytic steady state vs simulator', () => {
     ['8xH100 dp8 disaggregated 2+6, chat, 100 req/s', { dp: '8', rate: '100', scheduler: 'disaggregated', prefillReplicas: '2' }],
     ['lamosys-pd (prefill/decode chiplets), chat, 20 req/s', { system: 'lamosys-pd', rate: '20' }],
     ['4xH100 tp4 static batching, mlperf mix, 2 req/s', { model: 'llama-2-70b', workload: 'mlperf-llama2-70b', tp: '4', rate: '2', scheduler: 'static' }],
+    ['lamosys-pd with 2 prefill and 4 decode copies, chat, 120 req/s', { system: copiesSystem('lamosys-pd', [2, 4]), rate: '120' }],
+    ['H100 package of 2 copies (colocated replicas), chat, 60 req/s', { system: copiesSystem('h100-sxm', [2]), rate: '60' }],
+    ['H100 package of 2 copies, chunked, dp2, chat, 100 req/s', { system: copiesSystem('h100-sxm', [2]), dp: '2', rate: '100', scheduler: 'chunked' }],
   ];
   for (const [name, x] of cases)
     it(`agree within 5% on throughput and mean TPOT: ${name}`, () => {
@@ -171,20 +187,96 @@ describe('determinism and inputs', () => {
 });
 
 describe('chiplet copies', () => {
-  it('a package with copies of a chiplet (count > 1) is refused by the serving model, naming the field', () => {
-    const dir = mkdtempSync(join(tmpdir(), 'strata-serve-copies-'));
-    const file = join(dir, 'pd13.json');
-    const json = systemJson('lamosys-pd') as { package: { chiplets: Record<string, unknown>[] } };
-    json.package.chiplets[1]!.count = 3;
-    writeFileSync(file, JSON.stringify(json));
-    let err: unknown;
-    try {
-      setupServe(o({ system: file, rate: '1' }));
-    } catch (e) {
-      err = e;
+  // Copies of a role's chiplet are that role's pool's extra DP replicas inside the package.
+  const pd = (pre: number, dec: number) => copiesSystem('lamosys-pd', [pre, dec]);
+
+  it('two decode copies are the decode pool doubled as DP replicas: the same steps, twice the batch and KV; static power once per package, over both copies', () => {
+    // reasoning (300 in, 3000 out): light enough that neither package throttles, so the operating
+    // points match and the step times must be equal to rounding.
+    const copies = setupServe(o({ system: pd(1, 2), workload: 'reasoning', rate: '1' })).prepared;
+    const one = setupServe(o({ system: pd(1, 1), workload: 'reasoning', rate: '1' })).prepared;
+    const dp2 = setupServe(o({ system: pd(1, 1), workload: 'reasoning', rate: '1', dp: '2' })).prepared;
+    const [c, s1, d2] = [copies.decode!, one.decode!, dp2.decode!];
+    for (const p of [c, s1, d2]) expect(p.table.sm.throttleFactor).toBe(1);
+    expect(c.table.sm.copies).toBe(2);
+    expect(c.replicas).toBe(2);
+    expect(c.maxBatch).toBe(d2.maxBatch);
+    expect(c.maxBatch).toBe(2 * s1.maxBatch);
+    expect(c.kvCapacityTokens).toBe(d2.kvCapacityTokens);
+    expect(c.kvCapacityTokens).toBe(2 * s1.kvCapacityTokens);
+    // The prefill pool keeps its one chiplet; its KV leaves over its one link.
+    expect(copies.prefill!.replicas).toBe(1);
+    expect(copies.transferChannels).toBe(1);
+    expect(dp2.transferChannels).toBe(2);
+    // The second copy's leakage and DRAM standby are in the package's static power.
+    expect(c.table.sm.staticW).toBeGreaterThan(s1.table.sm.staticW);
+    for (const [d, ctx] of [[16, 700], [64, 2000], [300, 3100]] as const) {
+      const t = c.table.cost(d, ctx, null, 0);
+      const e = c.table.energyJ;
+      expect(rel(t, d2.table.cost(d, ctx, null, 0))).toBeLessThan(1e-12);
+      const e2 = d2.table.energyJ;
+      // Each copy decodes half: the step is the single chiplet's at half the batch, and each copy
+      // draws that step's dynamic energy.
+      const t1 = s1.table.cost(d / 2, ctx, null, 0);
+      expect(rel(t, t1)).toBeLessThan(1e-12);
+      expect(rel(e - t * c.table.sm.staticW, 2 * (s1.table.energyJ - t1 * s1.table.sm.staticW))).toBeLessThan(1e-12);
+      // Against two DP devices: the same dynamic energy; static, one package of both copies against
+      // two packages of one.
+      expect(rel(e - e2, t * (c.table.sm.staticW - 2 * d2.table.sm.staticW))).toBeLessThan(1e-9);
     }
-    expect(err).toBeInstanceOf(ConfigError);
-    expect((err as ConfigError).path).toMatch(/decode chiplet\)\.count/);
-    expect((err as ConfigError).message).toMatch(/does not model chiplet copies/);
+  });
+
+  it('decode-bound: two decode copies double the saturation throughput, in the analytic model and the simulator', () => {
+    const at = (dec: number) => setupServe(o({ system: pd(1, dec), workload: 'reasoning', rate: '1' }));
+    const a1 = at(1);
+    const a2 = at(2);
+    const x1 = analyze(a1.prepared, a1.workload).maxRequestsPerS;
+    const x2 = analyze(a2.prepared, a2.workload).maxRequestsPerS;
+    expect(rel(x2, 2 * x1)).toBeLessThan(1e-9);
+    // Overloaded at 1.5x the two-copy capacity, each simulator runs at its own capacity.
+    const over = { kind: 'poisson' as const, ratePerS: 1.5 * x2 };
+    const s1 = simulate(a1.prepared, { ...a1.workload, arrival: over }, { requests: 1200, seed: 5 });
+    const s2 = simulate(a2.prepared, { ...a2.workload, arrival: over }, { requests: 1200, seed: 5 });
+    expect(s1.maxQueued).toBeGreaterThan(100);
+    expect(s2.maxQueued).toBeGreaterThan(100);
+    expect(rel(s2.throughput.requestsPerS / s1.throughput.requestsPerS, 2)).toBeLessThan(0.1);
+    expect(rel(s2.throughput.requestsPerS, x2)).toBeLessThan(0.1);
+  });
+
+  it("copies of an 'any' chiplet are colocated replicas; disaggregated, its KV moves over the network, not an interposer", () => {
+    const sys = copiesSystem('h100-sxm', [2], (j) => {
+      (j.package as Record<string, unknown>).interposer = { bandwidthGBps: 2000, latencyUs: 2, energyPJPerBit: 0.25 };
+    });
+    const two = setupServe(o({ system: sys, rate: '1' })).prepared;
+    const dp2 = setupServe(o({ rate: '1', dp: '2' })).prepared;
+    expect(two.colocated!.replicas).toBe(2);
+    expect(two.colocated!.kvCapacityTokens).toBe(dp2.colocated!.kvCapacityTokens);
+    const dis = setupServe(o({ system: sys, rate: '1', dp: '2', scheduler: 'disaggregated', prefillReplicas: '1' })).prepared;
+    const disRef = setupServe(o({ rate: '1', dp: '2', scheduler: 'disaggregated', prefillReplicas: '1' })).prepared;
+    expect(dis.prefill!.replicas).toBe(2);
+    expect(dis.decode!.replicas).toBe(2);
+    expect(dis.kvTransferS(1000)).toBe(disRef.kvTransferS(1000));
+  });
+
+  it('strata serve runs a package of 2 prefill and 4 decode copies and prints its pools; a count out of range is refused', async () => {
+    const err = process.stderr.write;
+    const out = process.stdout.write;
+    let text = '';
+    let errText = '';
+    process.stderr.write = ((s: string) => ((errText += s), true)) as typeof process.stderr.write;
+    process.stdout.write = ((s: string) => ((text += s), true)) as typeof process.stdout.write;
+    try {
+      expect(await main(['serve', '--system', pd(2, 4), '--model', 'llama-3-8b', '--workload', 'chat', '--rate', '60', '--requests', '500'])).toBe(0);
+      expect(await main(['serve', '--system', pd(1, 17), '--model', 'llama-3-8b', '--workload', 'chat', '--requests', '50'])).toBe(2);
+    } finally {
+      process.stderr.write = err;
+      process.stdout.write = out;
+    }
+    expect(text).toMatch(/prefill pool: 1 DP replica\(s\) x 2 chiplet copies per package = 2 replicas/);
+    expect(text).toMatch(/decode pool: 1 DP replica\(s\) x 4 chiplet copies per package = 4 replicas/);
+    expect(text).toMatch(/^prefill\s.*\s512\s/m);
+    expect(text).toMatch(/^decode\s.*\s1024\s/m);
+    expect(text).toMatch(/500 requests \(500 completed\)/);
+    expect(errText).toMatch(/chiplets\[1\]\.count.*at most 16 copies/s);
   });
 });

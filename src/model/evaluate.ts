@@ -1841,11 +1841,17 @@ export interface StepCost {
 export interface StepModel {
   /** Devices of one replica group (tp*pp*dp*sp) on this role. */
   devices: number;
-  /** KV-cache tokens the role's devices can hold for all DP replicas together. */
+  /** Copies of the role's chiplet in each device's package (copiesOf): data-parallel replicas inside
+   *  the package, each a replica of the mapping's dp (the role's replicas: dp x copies). */
+  copies: number;
+  /** KV-cache tokens the role's devices can hold for all DP replicas and copies together. */
   kvCapacityTokens: number;
   kvBytesPerToken: number;
   /** Clock scale of the operating point (throttling) and the resulting package power while busy. */
   throttleFactor: number;
+  /** Static and other power of one device's package at the operating point (every chiplet, every
+   *  copy), W: a step's energy counts it once per device over the step's time. */
+  staticW: number;
   step(s: MixedStep): StepCost;
   /** Time to move `tokens` of KV from prefill to decode devices (interposer or network). */
   kvTransferS(tokens: number): number;
@@ -1875,24 +1881,34 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
   const levels = levelsOf(input);
   const devices = devicesOf(mapping);
   const staticW = op.power.staticW + op.power.otherW;
+  // Copies of the role's chiplet are data-parallel replicas inside each package, handled as the
+  // mapping's DP replicas are here: a step's sequences are shared evenly among the dp x copies
+  // replicas (each runs its share at once; the step lasts one copy's share), each copy holds the
+  // weights and its own sequences' KV, and every copy draws its share's dynamic energy. The static
+  // power (op.power, at the operating point of a copy running its share of `spec.batch`) already
+  // counts every copy, once per device.
+  const copies = copiesOf(spec.system, phase);
   const fp = footprintPerDevice(spec.model, spec.precision, mapping, mapping.dp, 1, 0);
   const cap = capacityBytes(role.mem, role.stacks) * (1 - sw.memoryReserveFraction);
   const kvPerToken = kvBytesPerToken(spec.model, spec.precision);
   // fp.kvCacheBytes: what one token of one replica costs on one device (the mapping's KV split).
   const free = Math.max(0, cap - fp.weightsBytes - fp.activationBytes);
-  const kvCapacityTokens = Math.floor(free / fp.kvCacheBytes) * mapping.dp;
+  const kvCapacityTokens = Math.floor(free / fp.kvCacheBytes) * mapping.dp * copies;
   const memo = new Map<string, StepCost>();
   const step = (x: MixedStep): StepCost => {
     const key = `${x.decodeSeqs}|${x.decodeContext}|${x.prefillSeqs}|${x.prefillTokens}|${x.prefillContext}`;
     const hit = memo.get(key);
     if (hit) return hit;
-    const tokens = x.decodeSeqs + x.prefillSeqs * x.prefillTokens;
+    // One copy's share of the step (all of it when the role has one chiplet).
+    const decodeSeqs = x.decodeSeqs / copies;
+    const prefillSeqs = x.prefillSeqs / copies;
+    const tokens = decodeSeqs + prefillSeqs * x.prefillTokens;
     if (tokens <= 0) return { timeS: 0, energyJ: 0 };
     // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
     const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, mapping);
     const parts: DevicePlan[] = [];
-    if (x.prefillSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'prefill', x.prefillSeqs, x.prefillTokens, x.prefillContext, mapping));
-    if (x.decodeSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'decode', x.decodeSeqs, 1, x.decodeContext, mapping));
+    if (prefillSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'prefill', prefillSeqs, x.prefillTokens, x.prefillContext, mapping));
+    if (decodeSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'decode', decodeSeqs, 1, x.decodeContext, mapping));
     const isPerPart = (o: Operator) => o.kind === 'attention' || o.kvReadBytes > 0 || o.name === 'lm_head';
     const ops = lin.ops.filter((o) => !isPerPart(o));
     for (const p of parts) ops.push(...p.ops.filter(isPerPart));
@@ -1903,7 +1919,7 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
     addComms(raw, comms, costs, ops, st, times, mapping.overlap ?? true, false);
     finishStep(raw, lin, sw);
-    const energyJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ + staticW * raw.stepTimeS) * devices;
+    const energyJ = ((raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ) * copies + staticW * raw.stepTimeS) * devices;
     const r = { timeS: raw.stepTimeS, energyJ };
     if (memo.size > 200_000) memo.clear();
     memo.set(key, r);
@@ -1912,11 +1928,12 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
   const link = spec.system.package.interposer;
   const kvTransferS = (tokens: number) => {
     const bytes = tokens * kvPerToken;
-    if (link && spec.system.package.chiplets.length > 1) return link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
+    // Split chiplets (not copies of one 'any' chiplet): over the prefill chiplet's interposer link.
+    if (link && roleFor(spec.system, 'prefill') !== roleFor(spec.system, 'decode')) return link.latencyUs * 1e-6 + bytes / (link.bandwidthGBps * 1e9);
     // Between packages: a send over the outermost level the pools share (bytes split over TP ranks).
     if (levels.length === 0) return 0;
     const c = collectiveCost('send-recv', bytes / mapping.tp, [2], levels.slice(-1).map((l) => ({ ...l, size: Math.max(2, l.size) })));
     return c.timeS;
   };
-  return { devices, kvCapacityTokens, kvBytesPerToken: kvPerToken, throttleFactor: s, step, kvTransferS };
+  return { devices, copies, kvCapacityTokens, kvBytesPerToken: kvPerToken, throttleFactor: s, staticW, step, kvTransferS };
 }

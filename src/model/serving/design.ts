@@ -12,7 +12,8 @@ export type SchedulerKind = (typeof SCHEDULERS)[number];
 
 export interface SchedulerSpec {
   kind: SchedulerKind;
-  /** Sequences in flight per replica (engine), like vLLM's max_num_seqs. */
+  /** Sequences in flight per replica (engine: a DP replica's chiplet, each copy its own), like
+   *  vLLM's max_num_seqs. */
   maxBatch: number;
   /** Tokens per step per replica: the chunk budget (chunked), the prompt budget (continuous,
    *  at least one whole prompt), the prefill batch budget (disaggregated prefill pool). */
@@ -35,6 +36,7 @@ export interface ServingDesign {
 export interface Pool {
   name: 'colocated' | 'prefill' | 'decode';
   table: StepTable;
+  /** The mapping's DP replicas times the copies of the role's chiplet per package. */
   replicas: number;
   /** Totals over the pool's replicas. */
   maxBatch: number;
@@ -79,18 +81,19 @@ function checkScheduler(s: SchedulerSpec): void {
 export function prepareServing(design: ServingDesign, hint: { inputTokens: number; outputTokens: number }): PreparedServing {
   const s = design.scheduler;
   checkScheduler(s);
-  // The step tables time one chiplet of a role running the whole step: copies of a chiplet (its
-  // count), which share the batch, are not modelled here yet.
-  for (const phase of ['prefill', 'decode'] as const) {
-    const n = copiesOf(design.system, phase);
-    if (n > 1) throw new ConfigError(`package.chiplets (${phase} chiplet).count`, n, '1: strata serve does not model chiplet copies yet (strata eval and search do)');
-  }
   const m = design.mapping ?? SINGLE;
   const maxContext = design.model.maxPositionEmbeddings;
   const inT = Math.max(1, Math.min(maxContext - 2, Math.round(hint.inputTokens)));
   const outT = Math.max(1, Math.min(maxContext - inT, Math.round(hint.outputTokens)));
   const split = hasSplitChiplets(design.system);
   const notes: string[] = [];
+  // A pool's replicas are the mapping's DP replicas times the copies of the role's chiplet in each
+  // package (copiesOf): a copy is one more data-parallel replica inside the package, an engine with its
+  // own max batch, token budget, weights and KV, stepping in parallel with the others on its share of
+  // the pool's sequences (the step model divides a step among them). The operating point (one per
+  // package: its prefill and decode chiplets run at once) is set with every decode replica at its max
+  // batch, the prefill copies prefilling that batch.
+  const decodeCopies = copiesOf(design.system, 'decode');
   const mk = (mapping: Mapping, phase: 'prefill' | 'decode'): StepModel =>
     makeStepModel({
       system: design.system,
@@ -98,18 +101,19 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
       precision: design.precision,
       mapping,
       phase,
-      batch: s.maxBatch * mapping.dp,
+      batch: s.maxBatch * mapping.dp * decodeCopies,
       inputTokens: inT,
       outputTokens: outT,
     });
   const pool = (name: Pool['name'], sm: StepModel, mapping: Mapping, pim?: PimSpec): Pool => {
     const table = new StepTable(sm, design.model, design.precision, pim);
+    const replicas = mapping.dp * sm.copies;
     return {
       name,
       table,
-      replicas: mapping.dp,
-      maxBatch: s.maxBatch * mapping.dp,
-      tokenBudget: s.chunkTokens * mapping.dp,
+      replicas,
+      maxBatch: s.maxBatch * replicas,
+      tokenBudget: s.chunkTokens * replicas,
       kvCapacityTokens: table.kvCapacityTokens,
     };
   };
@@ -131,7 +135,8 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
     const dec = mk(m, 'decode');
     out.prefill = pool('prefill', pre, m);
     out.decode = pool('decode', dec, m, design.pim);
-    out.transferChannels = m.dp;
+    // Each prefill copy sends its prompts' KV over its own die-to-die link (as evaluate's addKvTransfer).
+    out.transferChannels = m.dp * pre.copies;
     out.kvTransferS = (t) => dec.kvTransferS(t);
     notes.push('prefill on the prefill chiplet, decode on the decode chiplet, KV over the interposer');
   } else {
@@ -149,6 +154,9 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
     out.kvTransferS = (t) => dec.kvTransferS(t);
     notes.push(`${pr} DP replica(s) prefill, ${m.dp - pr} decode; KV moved over the network`);
   }
+  for (const p of [out.colocated, out.prefill, out.decode])
+    if (p && p.table.sm.copies > 1)
+      notes.push(`${p.name} pool: ${p.replicas / p.table.sm.copies} DP replica(s) x ${p.table.sm.copies} chiplet copies per package = ${p.replicas} replicas`);
   return out;
 }
 
