@@ -23,7 +23,7 @@ export function specHash(spec: RunSpec): string {
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Results in one ResultBatch (more: RESOURCE_EXHAUSTED). */
 export const MAX_RESULTS_PER_BATCH = 256;
-/** Designs in one SubspaceResult (more: RESOURCE_EXHAUSTED); --top-k is capped so that its lists fit (maxTopK). */
+/** Designs in one SubspaceResult message (more: RESOURCE_EXHAUSTED); a larger result goes in parts (resultPartsToWire). */
 export { MAX_DESIGNS_PER_RESULT };
 /** Credits a worker may hold at once (more: RESOURCE_EXHAUSTED). */
 export const MAX_CREDITS = 4096;
@@ -92,6 +92,9 @@ export interface WireResult {
   infeasibleByReason: Record<string, string>;
   designs: WireDesign[];
   columns?: WireColumns | null;
+  /** A result in several messages: their number (0 or 1: whole) and this one's index (coordinator/parts.ts). */
+  parts?: number;
+  part?: number;
 }
 export interface WirePoint {
   id: string;
@@ -380,6 +383,28 @@ export function resultToWire(r: SubspaceResult): WireResult {
       keptAs: d.keptAs,
     })),
   };
+}
+
+/**
+ * A result as the messages that carry it: one, or parts (coordinator/parts.ts) of at most `maxDesigns`
+ * designs and about `maxBytes` each (a part has one design at least).
+ */
+export function resultPartsToWire(r: SubspaceResult, maxBytes: number, maxDesigns = MAX_DESIGNS_PER_RESULT): WireResult[] {
+  const chunks: Design[][] = [[]];
+  let bytes = 0;
+  for (const d of r.designs) {
+    const mj = (d as Design & { metricsJson?: string }).metricsJson;
+    const b = (typeof mj === 'string' ? mj.length : wireJson(d.metrics).length) + 200;
+    let chunk = chunks.at(-1)!;
+    if (chunk.length > 0 && (chunk.length >= maxDesigns || bytes + b > maxBytes)) {
+      chunks.push((chunk = []));
+      bytes = 0;
+    }
+    chunk.push(d);
+    bytes += b;
+  }
+  if (chunks.length === 1) return [resultToWire(r)];
+  return chunks.map((designs, part) => ({ ...resultToWire({ ...r, designs }), parts: chunks.length, part }));
 }
 
 /** Approximate encoded size of a result's designs (the worker's batch budget). */
