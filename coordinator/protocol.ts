@@ -5,6 +5,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
+import protobuf from 'protobufjs';
 import type { Entry, Incumbents } from '../src/search/archive.js';
 import type { RunSpec } from '../src/search/context.js';
 import { canonicalJson, sha256 } from '../src/store/bigint.js';
@@ -22,7 +23,7 @@ export function specHash(spec: RunSpec): string {
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Results in one ResultBatch (more: RESOURCE_EXHAUSTED). */
 export const MAX_RESULTS_PER_BATCH = 256;
-/** Designs in one SubspaceResult (more: RESOURCE_EXHAUSTED); --top-k is capped so that its lists fit (maxTopK). */
+/** Designs in one SubspaceResult message (more: RESOURCE_EXHAUSTED); a larger result goes in parts (resultPartsToWire). */
 export { MAX_DESIGNS_PER_RESULT };
 /** Credits a worker may hold at once (more: RESOURCE_EXHAUSTED). */
 export const MAX_CREDITS = 4096;
@@ -91,6 +92,9 @@ export interface WireResult {
   infeasibleByReason: Record<string, string>;
   designs: WireDesign[];
   columns?: WireColumns | null;
+  /** A result in several messages: their number (0 or 1: whole) and this one's index (coordinator/parts.ts). */
+  parts?: number;
+  part?: number;
 }
 export interface WirePoint {
   id: string;
@@ -154,10 +158,96 @@ export interface StrataPackage {
   Client: grpc.ServiceClientConstructor;
 }
 
+/** Encoding and decoding of one message type (grpc-js's serialize / deserialize). */
+export interface Codec<T> {
+  serialize(m: T): Buffer;
+  deserialize(b: Buffer): T;
+}
+
+type Fix = (m: Record<string, unknown>) => void;
+const LONG_TYPES = new Set(['int64', 'uint64', 'sint64', 'fixed64', 'sfixed64']);
+
+/**
+ * What turns the int64 fields of a decoded message of type t, at any depth, from protobufjs's Long
+ * into numbers (what proto-loader's `longs: Number` gives); null if it has none. Absent fields too:
+ * their default, on the prototype, is a Long.
+ */
+function longsToNumbers(t: protobuf.Type, memo = new Map<protobuf.Type, Fix | null>()): Fix | null {
+  if (memo.has(t)) return memo.get(t)!;
+  let fix: Fix | null = null;
+  memo.set(t, (m) => fix?.(m)); // a message that contains itself (none in strata.proto)
+  const steps: Fix[] = [];
+  for (const f of t.fieldsArray) {
+    const name = f.name;
+    const each = (convert: (v: unknown) => unknown) => (m: Record<string, unknown>) => {
+      const v = m[name];
+      if (v == null) return;
+      if (f.map) for (const [k, x] of Object.entries(v)) (v as Record<string, unknown>)[k] = convert(x);
+      else if (f.repeated) (v as unknown[]).forEach((x, i) => ((v as unknown[])[i] = convert(x)));
+      else m[name] = convert(v);
+    };
+    if (LONG_TYPES.has(f.type)) {
+      const unsigned = f.type === 'uint64' || f.type === 'fixed64';
+      steps.push(each((v) => (typeof v === 'number' ? v : protobuf.util.LongBits.from(v as protobuf.Long).toNumber(unsigned))));
+    } else if (f.resolvedType instanceof protobuf.Type) {
+      const sub = longsToNumbers(f.resolvedType, memo);
+      if (sub)
+        steps.push(
+          each((v) => {
+            sub(v as Record<string, unknown>);
+            return v;
+          }),
+        );
+    }
+  }
+  if (steps.length > 0) fix = (m) => steps.forEach((s) => s(m));
+  memo.set(t, fix);
+  return fix;
+}
+
+/**
+ * The codec of one message type with protobufjs directly: `encode` of the plain objects this module
+ * builds (already of the wire's types: strings, numbers, arrays, Buffers, one member of a oneof) and
+ * `decode`, whose messages read as proto-loader's do (camelCase fields; protobufjs puts the defaults
+ * and a getter of the oneof's name, `msg`, on the prototype) once their int64s are numbers.
+ * proto-loader's own codec adds a fromObject / toObject copy of every message to that.
+ */
+function directCodec<T>(t: protobuf.Type): Codec<T> {
+  const longs = longsToNumbers(t);
+  return {
+    serialize: (m) => t.encode(m as object).finish() as Buffer,
+    deserialize: (b) => {
+      const m = t.decode(b) as unknown as Record<string, unknown>;
+      longs?.(m);
+      return m as T;
+    },
+  };
+}
+
+let work: { worker: Codec<WorkerMessage>; coordinator: Codec<CoordinatorMessage> } | null = null;
+/** The codecs of the Work stream's messages (every result, lease and ack): protobufjs directly, from the same proto. */
+export function workCodecs(): { worker: Codec<WorkerMessage>; coordinator: Codec<CoordinatorMessage> } {
+  if (work) return work;
+  const root = protobuf.loadSync(PROTO_PATH).resolveAll();
+  work = { worker: directCodec(root.lookupType('strata.v1.WorkerMessage')), coordinator: directCodec(root.lookupType('strata.v1.CoordinatorMessage')) };
+  return work;
+}
+
 let pkg: StrataPackage | null = null;
+/**
+ * The service as proto-loader defines it, with the Work stream's messages through workCodecs() (the
+ * same wire format; Join and Status keep proto-loader's codec).
+ */
 export function loadProtocol(): StrataPackage {
   if (pkg) return pkg;
   const def = protoLoader.loadSync(PROTO_PATH, LOADER_OPTIONS);
+  const { worker, coordinator } = workCodecs();
+  Object.assign((def['strata.v1.Strata'] as protoLoader.ServiceDefinition).Work!, {
+    requestSerialize: worker.serialize,
+    requestDeserialize: worker.deserialize,
+    responseSerialize: coordinator.serialize,
+    responseDeserialize: coordinator.deserialize,
+  });
   const g = grpc.loadPackageDefinition(def) as unknown as { strata: { v1: { Strata: grpc.ServiceClientConstructor } } };
   const Client = g.strata.v1.Strata;
   pkg = { service: Client.service, Client };
@@ -293,6 +383,28 @@ export function resultToWire(r: SubspaceResult): WireResult {
       keptAs: d.keptAs,
     })),
   };
+}
+
+/**
+ * A result as the messages that carry it: one, or parts (coordinator/parts.ts) of at most `maxDesigns`
+ * designs and about `maxBytes` each (a part has one design at least).
+ */
+export function resultPartsToWire(r: SubspaceResult, maxBytes: number, maxDesigns = MAX_DESIGNS_PER_RESULT): WireResult[] {
+  const chunks: Design[][] = [[]];
+  let bytes = 0;
+  for (const d of r.designs) {
+    const mj = (d as Design & { metricsJson?: string }).metricsJson;
+    const b = (typeof mj === 'string' ? mj.length : wireJson(d.metrics).length) + 200;
+    let chunk = chunks.at(-1)!;
+    if (chunk.length > 0 && (chunk.length >= maxDesigns || bytes + b > maxBytes)) {
+      chunks.push((chunk = []));
+      bytes = 0;
+    }
+    chunk.push(d);
+    bytes += b;
+  }
+  if (chunks.length === 1) return [resultToWire(r)];
+  return chunks.map((designs, part) => ({ ...resultToWire({ ...r, designs }), parts: chunks.length, part }));
 }
 
 /** Approximate encoded size of a result's designs (the worker's batch budget). */

@@ -9,6 +9,7 @@ import { MODEL_VERSION } from '../src/model/evaluate.js';
 import type { RunSpec } from '../src/search/context.js';
 import { fmtBig, subspaceById } from '../src/space/index.js';
 import { bestLabel } from '../src/search/objective.js';
+import { ResultParts } from './parts.js';
 import { BatchNotApplied, canonicalJson, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
@@ -117,6 +118,8 @@ class Outbox {
 class Session {
   credits = 0;
   readonly leases = new Set<string>();
+  /** The parts of a result in several messages, until its last one. */
+  readonly parts = new ResultParts();
   commits = 0;
   lastSeenMs = Date.now();
   lastTouchMs = 0;
@@ -427,7 +430,10 @@ export class CoordinatorServer {
         if (ids.length > MAX_CREDITS) throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `heartbeat names ${ids.length} leases (max ${MAX_CREDITS})`);
         if (this.state === 'done') return;
         const { lost } = this.co.renew(s.workerId, ids);
-        for (const id of lost) s.leases.delete(id);
+        for (const id of lost) {
+          s.leases.delete(id);
+          s.parts.drop(id);
+        }
         s.out.send({ renewed: { lost } });
         return;
       }
@@ -458,36 +464,44 @@ export class CoordinatorServer {
       throw new WireError(grpc.status.RESOURCE_EXHAUSTED, `${wire.length} results in one batch (max ${MAX_RESULTS_PER_BATCH})`);
     const nObj = this.spec.search.objectives.length;
     // Validate the whole batch before anything is stored.
-    const results: SubspaceResult[] = [];
+    const received: { w: WireResult; r: SubspaceResult }[] = [];
     const seen = new Set<string>();
     for (const w of wire) {
       const sid = w.subspaceId;
       if (typeof sid !== 'string' || sid.length > 1000) throw new WireError(grpc.status.INVALID_ARGUMENT, 'bad subspace id');
-      if (seen.has(sid)) throw new WireError(grpc.status.INVALID_ARGUMENT, `subspace '${sid}' appears twice in one batch`);
-      seen.add(sid);
+      const key = (w.parts ?? 0) > 1 ? `${sid}#${w.part}` : sid;
+      if (seen.has(key)) throw new WireError(grpc.status.INVALID_ARGUMENT, `subspace '${sid}' appears twice in one batch`);
+      seen.add(key);
       let sub;
       try {
         sub = subspaceById(this.co.ctx.space, sid);
       } catch (e) {
         throw new WireError(grpc.status.INVALID_ARGUMENT, `unknown subspace '${sid}': ${(e as Error).message}`);
       }
-      results.push(resultFromWire(w, sub, nObj));
+      received.push({ w, r: resultFromWire(w, sub, nObj) });
     }
     if (this.state === 'done') return;
     // Each must be leased to this worker now, and not be in a result already received (and not yet
     // written). A late or duplicate one (done already, expired, reassigned) is no error: commits are
     // idempotent, so it changes nothing and is acknowledged as not applied; the stream and the
-    // worker's other leases carry on.
-    const late = new Set([...results.map((r) => r.subspaceId).filter((id) => this.stagedIds.has(id)), ...notLeasedTo(this.co.run, s.workerId, results.map((r) => r.subspaceId))]);
+    // worker's other leases carry on. The parts of a late result held so far are dropped.
+    const sids = [...new Set(received.map(({ r }) => r.subspaceId))];
+    const late = new Set([...sids.filter((id) => this.stagedIds.has(id)), ...notLeasedTo(this.co.run, s.workerId, sids)]);
     if (late.size > 0) {
       for (const id of late) {
         s.leases.delete(id);
+        s.parts.drop(id);
         this.ackLater(s, id, false);
       }
       this.log(`worker ${s.workerId}: ${late.size} late or duplicate result(s) not applied (first '${[...late][0]}')`);
       this.scheduleTurn();
     }
-    const fresh = late.size > 0 ? results.filter((r) => !late.has(r.subspaceId)) : results;
+    // A result in parts is whole with its last part (ResultParts refuses parts that do not make one).
+    const fresh: SubspaceResult[] = [];
+    for (const { w, r } of received) {
+      const whole = late.has(r.subspaceId) ? null : s.parts.add(w, r);
+      if (whole) fresh.push(whole);
+    }
     if (fresh.length === 0) return;
     const ids = fresh.map((r) => r.subspaceId);
     // Fully validated and merged now (a bad message throws here: refused, nothing of it kept); written

@@ -32,8 +32,8 @@ export function spawnStrata(args: string[], opts: { env?: Record<string, string>
 }
 
 /** Starts `strata coordinator` and waits for its port. */
-export async function startCoordinator(db: string, extra: string[] = [], opts: { listen?: string; env?: Record<string, string>; prefix?: string[] } = {}): Promise<Proc & { port: number }> {
-  const p = spawnStrata(['coordinator', '--space', 'quick', '--db', db, '--listen', opts.listen ?? '127.0.0.1:0', ...extra], opts);
+export async function startCoordinator(db: string, extra: string[] = [], opts: { listen?: string; env?: Record<string, string>; prefix?: string[]; space?: string } = {}): Promise<Proc & { port: number }> {
+  const p = spawnStrata(['coordinator', '--space', opts.space ?? 'quick', '--db', db, '--listen', opts.listen ?? '127.0.0.1:0', ...extra], opts);
   const t0 = Date.now();
   for (;;) {
     const m = /listening on .*:(\d+)/.exec(p.stderr());

@@ -91,10 +91,11 @@ const storedFor = (sid: string) => ({
   state: dbQuery<{ state: string }>(db, `SELECT state FROM subspaces WHERE id = ?`, sid)[0]?.state,
 });
 
-async function refusedResult(r: (l: { subspaceId: string; first: string; size: string }) => WireResult, code: grpc.status, detail: RegExp) {
+async function refusedResult(r: (l: { subspaceId: string; first: string; size: string }) => WireResult | WireResult[], code: grpc.status, detail: RegExp) {
   const w = await leased();
   const designsBefore = dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM designs`)[0]!.n;
-  w.call.write({ results: { results: [r(w.lease)] } });
+  // Several results (parts) go one message each, as a worker sends a result too big for one.
+  for (const x of [r(w.lease)].flat()) w.call.write({ results: { results: [x] } });
   const s = await within(w.status, 20_000, 'refusal');
   expect(grpc.status[s.code]).toBe(grpc.status[code]);
   expect(s.details).toMatch(detail);
@@ -203,6 +204,42 @@ describe('refusals of a live coordinator (raw gRPC client)', () => {
     await refusedResult((l) => result(l, {}, { figures: { tokens_per_s_per_w: Infinity } }), grpc.status.INVALID_ARGUMENT, /not finite/);
     await refusedResult((l) => result(l, {}, { metricsJson: '{"decode":{"stepTimeS":1e999}}' }), grpc.status.INVALID_ARGUMENT, /not finite/);
     await refusedResult((l) => result(l, {}, { metricsJson: '{"a":' }), grpc.status.INVALID_ARGUMENT, /metrics|JSON/);
+  });
+
+  it('a result in parts: parts that do not make one result are refused, nothing stored; whole, it commits once, with one ack', async () => {
+    /** Two designs (the first two points) in two parts of one design each. */
+    const inParts = (l: { subspaceId: string; first: string; size: string }, over: [Partial<WireResult>, Partial<WireResult>] = [{}, {}]) => {
+      const counts = { evaluated: '2', prunedBound: String(BigInt(l.size) - 2n), prunedDominance: '0', infeasible: '0' };
+      const second = { id: String(BigInt(l.first) + 1n), values: [1.25], keptAs: [] };
+      return [result(l, { counts, parts: 2, part: 0, ...over[0] }), result(l, { counts, parts: 2, part: 1, ...over[1] }, second)];
+    };
+    await refusedResult((l) => inParts(l)[1]!, grpc.status.INVALID_ARGUMENT, /part 1 of 2 without its part 0/);
+    await refusedResult((l) => inParts(l, [{}, { part: 2 }]), grpc.status.INVALID_ARGUMENT, /part 2 of 2/);
+    await refusedResult((l) => [inParts(l)[0]!, inParts(l)[0]!], grpc.status.INVALID_ARGUMENT, /part 0 of 2 while part 1 of 2 .* is missing/);
+    await refusedResult((l) => inParts(l, [{}, { size: String(BigInt(l.size) - 1n), counts: { evaluated: '2', prunedBound: String(BigInt(l.size) - 3n), prunedDominance: '0', infeasible: '0' } }]), grpc.status.INVALID_ARGUMENT, /range/);
+    await refusedResult((l) => inParts(l, [{}, { counts: { evaluated: '2', prunedBound: '0', prunedDominance: '0', infeasible: String(BigInt(l.size) - 2n) }, infeasibleByReason: { memory: String(BigInt(l.size) - 2n) } }]), grpc.status.INVALID_ARGUMENT, /another range, counts or reasons than part 0/);
+    await refusedResult((l) => inParts(l, [{}, { designs: inParts(l)[0]!.designs }]), grpc.status.INVALID_ARGUMENT, /appears in two parts/);
+    await refusedResult((l) => inParts(l, [{ parts: 1000 }, {}]), grpc.status.RESOURCE_EXHAUSTED, /1000 parts \(max 256\)/);
+
+    const w = await leased();
+    const [p0, p1] = inParts(w.lease);
+    w.call.write({ results: { results: [p0!] } });
+    await sleep(300);
+    // One part: held, nothing written, no ack.
+    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 0, state: 'leased' });
+    w.call.write({ results: { results: [p1!] } });
+    const ack = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(ack.ack).toMatchObject({ subspaceIds: [w.lease.subspaceId], applied: [true] });
+    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 2, state: 'done' });
+    // Sent again (late: done already): acknowledged as not applied, part by part; nothing changes.
+    for (const p of [p0!, p1!]) {
+      w.call.write({ results: { results: [p] } });
+      const again = (await w.next('ack')) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+      expect(again.ack).toMatchObject({ subspaceIds: [w.lease.subspaceId], applied: [false] });
+    }
+    expect(storedFor(w.lease.subspaceId)).toEqual({ designs: 2, state: 'done' });
+    w.call.end();
+    expect((await within(w.status, 20_000, 'clean end')).code).toBe(grpc.status.OK);
   });
 
   it('oversized messages and too many items: RESOURCE_EXHAUSTED', async () => {

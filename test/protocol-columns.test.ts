@@ -1,7 +1,7 @@
 // The column-wise design form of a result (proto DesignColumns): the worker's encoding round-trips
 // through the coordinator's validation, and every bad column is refused like the per-message form.
 import { describe, expect, it } from 'vitest';
-import { resultFromWire, resultToWire, WireError, type WireColumns, type WireResult } from '../coordinator/protocol.js';
+import { PROTO_PATH, resultFromWire, resultToWire, WireError, workCodecs, type WireColumns, type WireResult, type WorkerMessage, type CoordinatorMessage } from '../coordinator/protocol.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 
 const sub = { first: 100n, size: 10n };
@@ -25,13 +25,18 @@ function sample(): SubspaceResult {
   };
 }
 
-/** Encodes through the real proto (the coordinator sees what protobufjs decodes, bytes as Buffers). */
-async function roundTrip(w: WireResult): Promise<WireResult> {
+/** proto-loader's own codec of a message type (what a client built on plain proto-loader sends and reads). */
+async function plainLoader<T>(type: string): Promise<{ serialize: (x: object) => Buffer; deserialize: (b: Buffer) => T }> {
   const { loadSync } = await import('@grpc/proto-loader');
-  const { PROTO_PATH } = await import('../coordinator/protocol.js');
   const def = loadSync(PROTO_PATH, { keepCase: false, longs: Number, enums: String, defaults: true, oneofs: true });
-  const m = def['strata.v1.WorkerMessage'] as unknown as { serialize: (x: object) => Buffer; deserialize: (b: Buffer) => { results: { results: WireResult[] } } };
-  return m.deserialize(m.serialize({ results: { results: [w] } })).results.results[0]!;
+  return def[type] as unknown as { serialize: (x: object) => Buffer; deserialize: (b: Buffer) => T };
+}
+
+/** Encodes with plain proto-loader; decodes as the coordinator does (the Work codec: bytes as Buffers). */
+async function roundTrip(w: WireResult): Promise<WireResult> {
+  const m = await plainLoader('strata.v1.WorkerMessage');
+  const got = workCodecs().worker.deserialize(m.serialize({ results: { results: [w] } }));
+  return (got as Extract<WorkerMessage, { msg?: 'results' }>).results.results[0]!;
 }
 
 const refused = (w: WireResult, re: RegExp) => {
@@ -93,5 +98,65 @@ describe('column-wise designs', () => {
     const mixed = sample();
     mixed.designs[1]!.figures = { tokens_per_s_per_w: 2 };
     refused({ ...w, designs: resultToWire(mixed).designs }, /both/);
+  });
+});
+
+describe('the Work stream codec (protobufjs directly) against plain proto-loader', () => {
+  /**
+   * `got` read the way the coordinator and worker read a message (property access: defaults on the
+   * prototype and the oneof's name `msg` included), in the shape of `want`; map keys of both.
+   */
+  const readAs = (want: unknown, got: unknown): unknown => {
+    if (Array.isArray(got)) return got.map((g, i) => readAs((want as unknown[] | undefined)?.[i], g));
+    if (want === null || typeof want !== 'object' || Buffer.isBuffer(want) || got === null || typeof got !== 'object') return got;
+    const keys = new Set([...Object.keys(want), ...Object.keys(got)]);
+    return Object.fromEntries([...keys].map((k) => [k, readAs((want as Record<string, unknown>)[k], (got as Record<string, unknown>)[k])]));
+  };
+
+  async function both<T extends object>(type: string, mine: { serialize(m: T): Buffer; deserialize(b: Buffer): T }, messages: T[]) {
+    const plain = await plainLoader<T>(type);
+    for (const m of messages) {
+      const want = plain.deserialize(plain.serialize(m));
+      // Ours encodes the same bytes, which plain proto-loader decodes to the same message...
+      expect(mine.serialize(m)).toEqual(plain.serialize(m));
+      expect(plain.deserialize(mine.serialize(m))).toEqual(want);
+      // ...and ours decodes plain proto-loader's bytes to a message that reads the same.
+      expect(readAs(want, mine.deserialize(plain.serialize(m)))).toEqual(want);
+    }
+  }
+
+  it('WorkerMessage: results column-wise and one message each (maps, bytes), without counts, credit, heartbeat', async () => {
+    const mixed = sample();
+    mixed.designs[1]!.figures = { tokens_per_s_per_w: 2 };
+    const columns = resultToWire(sample());
+    const perMessage = { ...resultToWire(mixed), infeasibleByReason: { 'too-hot': '2', memory: '1' } };
+    await both<WorkerMessage>('strata.v1.WorkerMessage', workCodecs().worker, [
+      { results: { results: [columns, perMessage], credit: 3 } },
+      { results: { results: [{ ...columns, counts: null }], credit: 0 } },
+      { credit: { n: 7 } },
+      { heartbeat: { leaseIds: ['a=1', 'a=2/b=3'] } },
+    ]);
+  });
+
+  it('CoordinatorMessage: int64 and uint64 as numbers (above 2^32 and absent), every member of the oneof', async () => {
+    const lease = { subspaceId: 'a=1/b=2', first: '123456789012345678901', size: '10', expiresMs: 1_763_800_000_123, attempts: 2 };
+    const messages: CoordinatorMessage[] = [
+      { ack: { subspaceIds: ['a=1', 'a=2'], applied: [true, false], leases: [lease, { ...lease, expiresMs: 0, attempts: 0 }] } },
+      { ack: { subspaceIds: ['a=1'], applied: [true] } },
+      { leases: { leases: [lease] } },
+      { incumbent: { version: 2 ** 40 + 3, points: [{ id: '17', values: [1.5, -0.25] }], top: [{ id: '18', values: [1e-300, 2] }, { id: '19', values: [] }] } },
+      { incumbent: { version: 0, points: [], top: [] } },
+      { renewed: { lost: ['a=3'] } },
+      { done: { state: 'done', reason: 'the run is complete' } },
+      { drain: {} },
+    ];
+    await both<CoordinatorMessage>('strata.v1.CoordinatorMessage', workCodecs().coordinator, messages);
+    const got = workCodecs().coordinator.deserialize(workCodecs().coordinator.serialize(messages[0]!)) as Extract<CoordinatorMessage, { msg?: 'ack' }>;
+    expect(got.msg).toBe('ack');
+    expect(got.ack.leases!.map((l) => l.expiresMs)).toEqual([1_763_800_000_123, 0]);
+  });
+
+  it('a message with no member of its oneof reads as none (the coordinator refuses it)', () => {
+    expect(workCodecs().worker.deserialize(Buffer.alloc(0)).msg).toBeUndefined();
   });
 });

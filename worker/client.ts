@@ -19,7 +19,7 @@ import {
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_MESSAGE_BYTES,
   loadProtocol,
-  resultToWire,
+  resultPartsToWire,
   snapshotFromWire,
   specHash,
   tokenMetadata,
@@ -391,7 +391,8 @@ function session(
             unacked.add(id);
             // Our own designs prune our next searches at once, not after the coordinator's broadcast.
             snapshot = { front: mergeFront(snapshot.front, r.designs), top: snapshot.top };
-            addResult(resultToWire(r));
+            // In parts when it has more designs than a message carries: added one after another.
+            for (const w of resultPartsToWire(r, budget)) addResult(w);
             results++;
           } else held.delete(id);
           credit(1);

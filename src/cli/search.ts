@@ -7,7 +7,7 @@ import { compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } fro
 import { parseWorkload, lengthsOf } from '../model/serving/workload.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../search/context.js';
 import { OBJECTIVE_NAMES, type ObjectiveName } from '../search/objective.js';
-import { MAX_DESIGNS_PER_RESULT, maxTopK } from '../search/limits.js';
+import { MAX_TOP_K } from '../search/limits.js';
 import { best, formatRows, openReadDb, pareto, sql, status, subspaceIds, summary, summaryRows, type Format } from '../store/index.js';
 import { readJson, resolveRef } from './load.js';
 import { posInt } from './options.js';
@@ -81,7 +81,7 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
   const system = readJson(resolveRef(base.system, 'systems', '$.base.system'), '$.base.system') as Record<string, unknown>;
   const model = readJson(resolveRef(base.model, 'models', '$.base.model'), '$.base.model');
   const objectives = objectivesOf(f.objective);
-  const search = { objectives, constraints, topK: f.topK ? topKOf(f.topK, objectives.length) : 20 };
+  const search = { objectives, constraints, topK: f.topK ? topKOf(f.topK) : 20 };
   // The split depth is a property of the space (not of the worker count), so a resume with another
   // --workers keeps the same subspaces.
   const probe = makeRunSpec(space, system, base.system, model, base.model, search, 0);
@@ -89,16 +89,10 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
   return { ...probe, splitDepth: splitDepthOf(ctx) };
 }
 
-/** --top-k: at most maxTopK(objectives), so that a subspace result (never split) always fits. */
-function topKOf(raw: string, objectives: number): number {
-  const max = maxTopK(objectives);
+/** --top-k: at most MAX_TOP_K per objective (a sanity bound: the lists go to every worker). */
+function topKOf(raw: string): number {
   const k = posInt('--top-k', raw);
-  if (k > max)
-    throw new ConfigError(
-      '--top-k',
-      raw,
-      `at most ${max} with ${objectives} objective${objectives === 1 ? '' : 's'} (a subspace result carries at most ${MAX_DESIGNS_PER_RESULT} designs: up to K per objective and the subspace's best)`,
-    );
+  if (k > MAX_TOP_K) throw new ConfigError('--top-k', raw, `at most ${MAX_TOP_K} (designs kept per objective)`);
   return k;
 }
 

@@ -1,15 +1,13 @@
 // Limits shared by the CLI (no gRPC loaded) and the wire protocol (coordinator/protocol.ts).
 
-/** Designs one subspace result may carry over the wire (coordinator/protocol.ts refuses more). */
+/** Designs one message of a subspace result may carry; a worker splits a larger result into parts. */
 export const MAX_DESIGNS_PER_RESULT = 4096;
 
+/** Parts of one subspace result (more: RESOURCE_EXHAUSTED): 2^20 designs. */
+export const MAX_PARTS_PER_RESULT = 256;
+
 /**
- * The largest top-K (--top-k) whose lists always fit in one subspace result, which is never split: a
- * result carries the designs that enter a top-K list (K per objective) or the front, and the
- * subspace's best. With one objective the front is the best design and the best is in the list: K
- * designs at most. With several, K per objective plus the best; the front's own size is not bounded
- * by K, so a subspace whose local front alone held more than the limit would still be refused.
+ * The largest top-K (--top-k, per objective): a sanity bound (a result larger than one message goes
+ * in parts). Every incumbent a worker receives carries the lists (about 40 B an entry).
  */
-export function maxTopK(objectives: number): number {
-  return Math.floor((MAX_DESIGNS_PER_RESULT - 1) / Math.max(1, objectives));
-}
+export const MAX_TOP_K = 10_000;

@@ -4,6 +4,7 @@
 import { z } from 'zod';
 import type { EvalResult } from '../model/evaluate.js';
 import type { SystemSpec } from '../model/hardware/schema.js';
+import { MAX_TOP_K } from './limits.js';
 
 export const OBJECTIVES = {
   throughput: { unit: 'tok/s', sense: 'max', column: 'tokens_per_s', describe: 'output tokens/s of the system over a request cycle' },
@@ -34,7 +35,7 @@ export const searchSpecSchema = z
       .strict()
       .default({}),
     /** Best designs kept per objective (besides the front and each subspace's best). */
-    topK: z.number().int().min(0).max(10_000).default(20),
+    topK: z.number().int().min(0).max(MAX_TOP_K).default(20),
   })
   .strict();
 export type SearchSpec = z.infer<typeof searchSpecSchema>;
