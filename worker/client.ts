@@ -10,7 +10,7 @@ import PQueue from 'p-queue';
 // Light imports only (not the model): the process starts its search threads first, which load it.
 import { MODEL_VERSION } from '../src/model/types.js';
 import type { RunSpec } from '../src/search/context.js';
-import type { Incumbents } from '../src/search/archive.js';
+import { ParetoArchive, type Entry, type Incumbents } from '../src/search/archive.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 import { closeSpawned, spawnThreads, startPool, type SearchPool, type Spawned } from './pool.js';
 import {
@@ -85,28 +85,15 @@ class Fatal extends Error {
 type Call = grpc.ClientDuplexStream<WorkerMessage, CoordinatorMessage>;
 
 /**
- * The front with these designs inserted, as the coordinator's ParetoArchive.insert does (maximised
- * values; a tie goes to the smaller id). Written here so that the worker process does not load the
- * search modules. Pruning against designs of our own results is safe: they are sent (and a lost
- * result is redone, with the same designs), so the coordinator's front ends up at least as good.
+ * The front with these designs inserted (ParetoArchive.insert, as the coordinator does). Pruning against
+ * designs of our own results is safe: they are sent (and a lost result is redone, with the same
+ * designs), so the coordinator's front ends up at least as good.
  */
-function mergeFront(front: { id: bigint; values: number[] }[], designs: readonly { id: bigint; values: number[] }[]): { id: bigint; values: number[] }[] {
-  const dominates = (a: number[], b: number[]) => {
-    let strict = false;
-    for (let i = 0; i < a.length; i++) {
-      if (a[i]! < b[i]!) return false;
-      if (a[i]! > b[i]!) strict = true;
-    }
-    return strict;
-  };
-  const equal = (a: number[], b: number[]) => a.length === b.length && a.every((x, i) => x === b[i]);
-  let out = front;
-  for (const d of designs) {
-    if (out.some((m) => dominates(m.values, d.values) || (equal(m.values, d.values) && m.id <= d.id))) continue;
-    out = out.filter((m) => !(dominates(d.values, m.values) || equal(d.values, m.values)));
-    out.push({ id: d.id, values: [...d.values] });
-  }
-  return out;
+function mergeFront(front: Entry[], designs: readonly Entry[]): Entry[] {
+  const a = new ParetoArchive();
+  a.entries = front; // already a front (insert never changes the array in place)
+  for (const d of designs) a.insert({ id: d.id, values: [...d.values] });
+  return a.entries;
 }
 
 /** Waits `ms`, or less if `signal` aborts (a stop during a backoff). */

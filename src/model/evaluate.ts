@@ -1040,12 +1040,16 @@ export function copiesOf(system: SystemSpec, phase: Phase): number {
   return n;
 }
 
-/** The input one copy of a role runs: each of the mapping's dp replicas shares its batch / dp
- *  sequences among the n copies, the busiest taking ceil(batch / (dp n)). */
+/** The batch the busiest of n copies of a role runs: each of the mapping's dp replicas shares its
+ *  batch / dp sequences among the copies, the busiest taking ceil(batch / (dp n)) (times dp: the
+ *  model's batch counts every replica). */
+export function copyBatch(batch: number, dp: number, n: number): number {
+  return n === 1 ? batch : dp * Math.ceil(batch / (dp * n));
+}
+
+/** The input one copy of a role runs (copyBatch). */
 export function copyInput(input: EvalInput, n: number): EvalInput {
-  if (n === 1) return input;
-  const dp = input.mapping?.dp ?? 1;
-  return { ...input, batch: dp * Math.ceil(input.batch / (dp * n)) };
+  return n === 1 ? input : { ...input, batch: copyBatch(input.batch, input.mapping?.dp ?? 1, n) };
 }
 
 /** How a replica's prefill of `prompts` prompts of `tokens` tokens runs under a token budget per
@@ -1653,12 +1657,12 @@ export function evaluate(input: EvalInput): EvalResult {
   // are per copy, the reported figures the package's (every copy).
   const nPre = copiesOf(input.system, 'prefill');
   const nDec = copiesOf(input.system, 'decode');
-  const fpDec = footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nDec).batch, input.inputTokens, input.outputTokens);
-  let fpPre = nPre === nDec ? fpDec : footprintPerDevice(input.model, input.precision, mapping, copyInput(input, nPre).batch, input.inputTokens, input.outputTokens);
+  const preBatch = copyBatch(input.batch, mapping.dp, nPre);
+  const fpDec = footprintPerDevice(input.model, input.precision, mapping, copyBatch(input.batch, mapping.dp, nDec), input.inputTokens, input.outputTokens);
+  let fpPre = nPre === nDec ? fpDec : footprintPerDevice(input.model, input.precision, mapping, preBatch, input.inputTokens, input.outputTokens);
   if (input.chunkTokens !== undefined) {
     // Prefill in steps under a token budget: the activations are the largest step's.
-    const batch = copyInput(input, nPre).batch;
-    const p = prefillSteps(batch / mapping.dp, input.inputTokens, input.chunkTokens);
+    const p = prefillSteps(preBatch / mapping.dp, input.inputTokens, input.chunkTokens);
     const act = footprintPerDevice(input.model, input.precision, mapping, mapping.dp * p.seqs, p.chunkTokens, 0).activationBytes;
     fpPre = { ...fpPre, activationBytes: act };
   }

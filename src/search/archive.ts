@@ -1,7 +1,24 @@
 // The Pareto archive (DESIGN 3.3). Values are maximised. Ties are broken by point id so the answer is
 // unique whatever the order of work: a point is in the front iff no point dominates it and no point
 // with an equal vector has a smaller id. With one objective the front is the single optimum.
-import { dominates, equalVec } from './objective.js';
+// It imports nothing: the worker process merges its own results into its front with it, without
+// loading the search modules.
+
+/** a dominates b (maximising every component; objective.ts makes every objective one to maximise):
+ *  >= everywhere, > somewhere. */
+export function dominates(a: readonly number[], b: readonly number[]): boolean {
+  let strict = false;
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]! < b[i]!) return false;
+    if (a[i]! > b[i]!) strict = true;
+  }
+  return strict;
+}
+
+export function equalVec(a: readonly number[], b: readonly number[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
 
 export interface Entry {
   id: bigint;

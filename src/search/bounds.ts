@@ -34,7 +34,7 @@
 import { capacityBytes, effectiveBandwidth, readEnergyPJPerByte, staticMemoryPowerW, writeEnergyPJPerByte } from '../model/memory.js';
 import { parseWith } from '../model/errors.js';
 import { systemSchema, type Chiplet, type SystemSpec } from '../model/hardware/schema.js';
-import { copiesOf, MIN_THROTTLE, selfRisesKPerW, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
+import { copiesOf, copyBatch, MIN_THROTTLE, selfRisesKPerW, staticPowerFloorParts, staticPowerFloorW } from '../model/evaluate.js';
 import { devicesOf, expertWeightBytes, footprintPerDevice, planDevice, type Mapping } from '../model/parallel.js';
 import { BYTES_PER_ELEMENT, PRECISIONS, type ModelArch, type Precision, type PrecisionSpec } from '../model/types.js';
 import { buildOperators, kvBytesPerSequence, kvBytesPerToken, uniformExpertLoad, weightBytesTotal, widerPrecision } from '../model/workload/index.js';
@@ -953,7 +953,7 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
   // dim that can make one die run both leaves the lighter one-die capacity check.
   const split = hw('split') === 1;
   const allShared = hw('shared') === 1;
-  // Copies of a role's chiplet share the batch (evaluate.ts copyInput: each runs at least
+  // Copies of a role's chiplet share the batch (evaluate.ts copyBatch: each runs at least
   // ceil(batch / copies) sequences, holds the weights and its sequences' KV). With copies possible in
   // a subspace, its mapping frontier (timed at the whole batch) is left out: the mapping-free roofline
   // bounds each copy; a point's own plans are timed at its copies' batches.
@@ -1005,10 +1005,9 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
       // them; without plans, the mapping-free bound alone.
       let works: (WorkEntry | null)[] | null;
       if (pin) {
-        // A point's copies are known: each side's plan at its busiest copy's batch (copyInput).
-        const dp = pin.mapping.dp;
-        const bd = nDec === 1 ? B : dp * Math.ceil(B / (dp * nDec));
-        const bp = nPre === 1 ? B : dp * Math.ceil(B / (dp * nPre));
+        // A point's copies are known: each side's plan at its busiest copy's batch.
+        const bd = copyBatch(B, pin.mapping.dp, nDec);
+        const bp = copyBatch(B, pin.mapping.dp, nPre);
         const wd = mappingWork(ctx, pin.precision, bd, pin.mapping);
         const wp = bp === bd ? wd : mappingWork(ctx, pin.precision, bp, pin.mapping);
         const w = wd && wp && (wp === wd ? wd : { ...wd, prefill: wp.prefill, kvPrefillBytes: wp.kvBytes });

@@ -1,6 +1,6 @@
 // Objectives and constraints of a search (DESIGN 3.3). Pure.
 // Every objective is turned into a value to MAXIMISE (minimised ones are negated), so one dominance
-// rule and one comparison serve all of them.
+// rule (archive.ts) and one comparison serve all of them.
 import { z } from 'zod';
 import type { EvalResult } from '../model/evaluate.js';
 import type { SystemSpec } from '../model/hardware/schema.js';
@@ -102,19 +102,4 @@ export function objectiveValues(names: readonly ObjectiveName[], figures: Partia
     const v = figures[OBJECTIVES[o].column] ?? NaN;
     return OBJECTIVES[o].sense === 'max' ? v : -v;
   });
-}
-
-/** a dominates b (maximising every component): >= everywhere, > somewhere. */
-export function dominates(a: readonly number[], b: readonly number[]): boolean {
-  let strict = false;
-  for (let i = 0; i < a.length; i++) {
-    if (a[i]! < b[i]!) return false;
-    if (a[i]! > b[i]!) strict = true;
-  }
-  return strict;
-}
-
-export function equalVec(a: readonly number[], b: readonly number[]): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
