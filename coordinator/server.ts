@@ -14,6 +14,7 @@ import { BatchNotApplied, canonicalJson, CommitError, notLeasedTo, renewLeases, 
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
   channelOptions,
+  widenServerWindows,
   DEFAULT_KEEPALIVE,
   DEFAULT_MAX_MESSAGE_BYTES,
   loadProtocol,
@@ -223,7 +224,11 @@ export class CoordinatorServer {
       Status: (call: grpc.ServerUnaryCall<unknown, StatusReply>, cb: grpc.sendUnaryData<StatusReply>) => this.statusRpc(call, cb),
     });
     this.health.addToServer(this.server);
+    this.widened = widenServerWindows(this.server, 'before-bind');
   }
+
+  /** Whether the HTTP/2 receive windows were widened (widenServerWindows): false only on a grpc-js without the internals it uses. */
+  private widened: boolean;
 
   /**
    * Binds the port, then opens the run (database, initial split and bounds: up to a second or more).
@@ -237,6 +242,8 @@ export class CoordinatorServer {
     this.port = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.opts.listen, creds, (err, port) => (err ? reject(err) : resolve(port))),
     );
+    if (!(this.widened && widenServerWindows(this.server, 'after-bind')))
+      this.log('warning: this grpc-js does not let the coordinator widen its HTTP/2 windows; large results will cross more slowly');
     try {
       this.co = new Coordinator(this.dbFile, this.spec, this.opts);
     } catch (e) {

@@ -154,3 +154,31 @@ describe('coordinator progress (DESIGN 6: points accounted / total, rate, ETA)',
     }
   }, 60_000);
 });
+
+describe('coordinator HTTP/2 flow control', () => {
+  it('advertises the widened receive windows (stream and connection), not HTTP/2 64 KiB defaults that stall large results', async () => {
+    const { CoordinatorServer } = await import('../coordinator/server.js');
+    const { STREAM_WINDOW_BYTES, CONNECTION_WINDOW_BYTES } = await import('../coordinator/protocol.js');
+    const http2 = await import('node:http2');
+    const spec = runSpecFromFlags({ space: 'tiny', objective: 'throughput-per-watt', db: '' });
+    const logged: string[] = [];
+    const server = new CoordinatorServer(join(dir, 'windows.db'), spec, { listen: '127.0.0.1:0', token: TOKEN, log: (l) => logged.push(l) });
+    const port = await server.start();
+    try {
+      const session = http2.connect(`http://127.0.0.1:${port}`);
+      const settings = await new Promise<{ initialWindowSize?: number }>((resolve, reject) => {
+        session.once('remoteSettings', resolve);
+        session.once('error', reject);
+      });
+      expect(settings.initialWindowSize).toBe(STREAM_WINDOW_BYTES);
+      // The connection window arrives as a WINDOW_UPDATE after the settings: poll our view of it.
+      const deadline = Date.now() + 5000;
+      while (session.state.remoteWindowSize !== CONNECTION_WINDOW_BYTES && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+      expect(session.state.remoteWindowSize).toBe(CONNECTION_WINDOW_BYTES);
+      session.close();
+      expect(logged.filter((l) => /HTTP\/2 windows/.test(l))).toEqual([]);
+    } finally {
+      await server.shutdown();
+    }
+  }, 60_000);
+});
