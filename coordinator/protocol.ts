@@ -490,36 +490,83 @@ export function snapshotFromWire(m: { points: readonly WirePoint[]; top?: readon
 /** A number with an exponent of 3+ digits (1e999) outside or inside a string: the cheap pre-check. */
 const BIG_EXP = /[0-9][eE][+-]?[0-9]{3}/;
 
-/** True when s has a run of 300+ decimal digits: any such run covers a multiple of 256, so only those are probed. */
-function longDigitRun(s: string): boolean {
-  const digit = (i: number) => {
-    const c = s.charCodeAt(i);
-    return c >= 48 && c <= 57;
-  };
-  for (let i = 255; i < s.length; i += 256) {
+/**
+ * True when a text of n characters (code of each: at) has a run of 300+ decimal digits: any such run
+ * covers a multiple of 256, so only those are probed.
+ */
+function longDigitRun(n: number, at: (i: number) => number): boolean {
+  const digit = (i: number) => isDigit(at(i));
+  for (let i = 255; i < n; i += 256) {
     if (!digit(i)) continue;
     let a = i;
     let b = i;
     while (a > 0 && digit(a - 1)) a--;
-    while (b + 1 < s.length && digit(b + 1)) b++;
+    while (b + 1 < n && digit(b + 1)) b++;
     if (b - a + 1 >= 300) return true;
   }
   return false;
 }
 
+/** c is an ASCII digit. */
+const isDigit = (c: number) => ((c - 48) >>> 0) <= 9;
+
 /** JSON that could parse to a non-finite number: an exponent of 3+ digits (1e999) or 300+ digits in a row. */
 function mayOverflow(s: string): boolean {
-  return BIG_EXP.test(s) || (s.length >= 300 && longDigitRun(s));
+  return BIG_EXP.test(s) || (s.length >= 300 && longDigitRun(s.length, (i) => s.charCodeAt(i)));
+}
+
+/** At i (0 < i < b.length) BIG_EXP starts one byte before: b[i] is e or E after a digit, then [+-]? and 3 digits. */
+function bigExpAt(b: Uint8Array, i: number): boolean {
+  if ((b[i]! | 32) !== 101 || !isDigit(b[i - 1]!)) return false;
+  let j = i + 1;
+  if (b[j] === 43 || b[j] === 45) j++;
+  return j + 2 < b.length && isDigit(b[j]!) && isDigit(b[j + 1]!) && isDigit(b[j + 2]!);
 }
 
 /**
- * mayOverflow() on UTF-8 bytes without decoding them: as latin1 (one char per byte, a plain copy) the
- * digits, e, E, + and - are where they are in the bytes and nothing else can look like them, so the
- * same patterns match (measured: cheaper than a JS loop over the bytes and than a UTF-8 decode).
+ * BIG_EXP.test() on UTF-8 bytes, without decoding them: four bytes at a time (SWAR), a word goes on
+ * to the byte check only when it has an e or E right after a digit (the previous word's last byte
+ * included). Bytes of multi-byte characters (high bit set) are neither digits nor letters. About 3x
+ * cheaper than a latin1 copy and the regex (0.2 against 0.4-0.6 ms on 177 KB of metrics here), and
+ * that scan was 30% of the coordinator's CPU on 200-design results (bench/coordinator).
  */
+export function bigExpBytes(b: Uint8Array): boolean {
+  const n = b.length;
+  const off = b.byteOffset;
+  const head = Math.min(n, (4 - (off & 3)) & 3);
+  const nw = (n - head) >>> 2;
+  const tail = head + 4 * nw;
+  for (let i = 1; i < head; i++) if (bigExpAt(b, i)) return true;
+  if (nw > 0 && LITTLE_ENDIAN) {
+    const w = new Uint32Array(b.buffer, off + head, nw);
+    // A digit flag (0x80) in the top byte of the previous word's digit mask when its last byte is one.
+    let prevD = head > 0 && isDigit(b[head - 1]!) ? 0x80000000 | 0 : 0;
+    for (let k = 0; k < nw; k++) {
+      const x = w[k]!;
+      const ascii = ~x & 0x80808080; // 0x80 in each byte that is ASCII (bytes compared are then < 0x80)
+      const y = x & 0x7f7f7f7f;
+      // Digits: y >= 0x30 and y < 0x3a, per byte (no carry crosses a byte: y <= 0x7f).
+      const D = (y + 0x50505050) & ~(y + 0x46464646) & ascii;
+      // e or E: the byte of (y | 0x20) ^ 'e' is zero.
+      const z = (y | 0x20202020) ^ 0x65656565;
+      const E = ~((z + 0x7f7f7f7f) | z) & ascii;
+      if ((((D << 8) | (prevD >>> 24)) & E) !== 0) {
+        const base = head + 4 * k;
+        for (let i = Math.max(1, base); i < base + 4; i++) if (bigExpAt(b, i)) return true;
+      }
+      prevD = D;
+    }
+  }
+  for (let i = Math.max(1, LITTLE_ENDIAN ? tail : head); i < n; i++) if (bigExpAt(b, i)) return true;
+  return false;
+}
+
+/** The word masks of bigExpBytes put byte i below byte i + 1: little-endian words (else bytes one by one). */
+const LITTLE_ENDIAN = new Uint8Array(new Uint32Array([1]).buffer)[0] === 1;
+
+/** mayOverflow() on UTF-8 bytes, without decoding them. */
 function mayOverflowBytes(b: Uint8Array): boolean {
-  const buf = Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength);
-  return mayOverflow(buf.toString('latin1'));
+  return bigExpBytes(b) || (b.length >= 300 && longDigitRun(b.length, (i) => b[i]!));
 }
 
 /**
@@ -536,7 +583,7 @@ function metricsSpanMayOverflow(ms: readonly Uint8Array[]): boolean {
     end = m.byteOffset + m.byteLength;
   }
   const start = ms[0]!.byteOffset;
-  return mayOverflow(Buffer.from(buf, start, end - start).toString('latin1'));
+  return mayOverflowBytes(new Uint8Array(buf, start, end - start));
 }
 
 function finiteJsonCheck(s: string, what: string): void {

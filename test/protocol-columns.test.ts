@@ -1,7 +1,8 @@
 // The column-wise design form of a result (proto DesignColumns): the worker's encoding round-trips
 // through the coordinator's validation, and every bad column is refused like the per-message form.
 import { describe, expect, it } from 'vitest';
-import { PROTO_PATH, resultFromWire, resultToWire, WireError, workCodecs, type WireColumns, type WireResult, type WorkerMessage, type CoordinatorMessage } from '../coordinator/protocol.js';
+import fc from 'fast-check';
+import { bigExpBytes, PROTO_PATH, resultFromWire, resultToWire, WireError, workCodecs, type WireColumns, type WireResult, type WorkerMessage, type CoordinatorMessage } from '../coordinator/protocol.js';
 import type { SubspaceResult } from '../src/search/engine.js';
 
 const sub = { first: 100n, size: 10n };
@@ -158,5 +159,33 @@ describe('the Work stream codec (protobufjs directly) against plain proto-loader
 
   it('a message with no member of its oneof reads as none (the coordinator refuses it)', () => {
     expect(workCodecs().worker.deserialize(Buffer.alloc(0)).msg).toBeUndefined();
+  });
+});
+
+describe('the overflow pre-check on bytes (bigExpBytes, four bytes at a time)', () => {
+  // Texts from the characters that matter (digits, e, E, signs) and others, multi-byte UTF-8 included
+  // (é is C3 A9, Ě is C4 9A, € is E2 82 AC: bytes with the high bit set that must match nothing), at
+  // every alignment of the word loop: the same answer as the regex on one char per byte.
+  const piece = fc.constantFrom('0', '1', '9', 'e', 'E', '+', '-', 'a', '.', ':', '{', '"', 'é', 'Ě', '€', '5e', '1e+', '9E-', '12', 'e9');
+  const BIG_EXP = /[0-9][eE][+-]?[0-9]{3}/;
+  it('answers as BIG_EXP does on the latin1 text, at any byte offset and length', () => {
+    fc.assert(
+      fc.property(fc.array(piece, { maxLength: 60 }), fc.integer({ min: 0, max: 7 }), (ps, skip) => {
+        const all = Buffer.from('abcdefg' + ps.join(''));
+        const b = all.subarray(skip);
+        expect(bigExpBytes(b)).toBe(BIG_EXP.test(b.toString('latin1')));
+      }),
+      { numRuns: 20_000 },
+    );
+  });
+  it('finds an exponent across a word boundary and at either end', () => {
+    for (let pad = 0; pad < 8; pad++) {
+      const x = '_'.repeat(pad);
+      for (const t of ['1e999', '1E+308', '9e-400', '0e000']) {
+        expect(bigExpBytes(Buffer.from(x + t))).toBe(true);
+        expect(bigExpBytes(Buffer.from(x + t + '_'.repeat(9)))).toBe(true);
+      }
+      for (const t of ['1e99', 'e999', '1e+99', 'ee999', '1\u00e9999']) expect(bigExpBytes(Buffer.from(x + t + '_'))).toBe(false);
+    }
   });
 });
