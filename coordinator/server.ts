@@ -181,6 +181,9 @@ export class CoordinatorServer {
   private frontVersion = 0;
   private incumbent: { points: WirePoint[]; top: WirePoint[] } = { points: [], top: [] };
   private turnQueued = false;
+  /** When the queued turn runs (performance.now()), and its timer when it waits. */
+  private turnDue = 0;
+  private turnTimer: NodeJS.Timeout | null = null;
   /** Result groups the last turn wrote. */
   private lastTurnGroups = 0;
   /** Messages held while a turn's transaction is open. */
@@ -650,14 +653,34 @@ export class CoordinatorServer {
   }
 
   /**
-   * One turn: write the staged results (flush) then lease (dispatch). Turns run at most every
-   * groupCommitMs: under load the results of many streams share one transaction and one lease round;
-   * when idle a turn runs at once (setImmediate), so nothing waits.
+   * One turn: write the staged results (flush) then lease (dispatch), in one transaction. When:
+   * - at once when a worker may run out of work (someoneHungry) and the load is light (the last turn
+   *   wrote fewer than 4 groups): its leases come without waiting;
+   * - under load, groupCommitMs after the last turn: the results of many streams share one
+   *   transaction and one lease round;
+   * - at light load with every worker still holding leases to search, LIGHT_TURN_FACTOR x
+   *   groupCommitMs after the last turn (100 ms at the default): such a worker loses nothing by its
+   *   ack coming later, and the coordinator pays one transaction (~2-3 ms here, most of it fixed) for
+   *   several results instead of one each. Measured on quick widened to 1.2x10^6 points, 2 workers:
+   *   740 -> 180 turns, coordinator CPU 4.9 -> 3.5 s. A worker that gets hungry meanwhile brings the
+   *   turn forward.
    */
   private scheduleTurn(): void {
-    if (this.turnQueued || this.closedDb) return;
+    if (this.closedDb) return;
+    const now = performance.now();
+    const light = this.lastTurnGroups < 4;
+    const due = light && this.someoneHungry() ? now : this.lastTurnMs + this.groupCommitMs * (light ? LIGHT_TURN_FACTOR : 1);
+    if (this.turnQueued) {
+      if (due >= this.turnDue) return;
+      if (this.turnTimer) clearTimeout(this.turnTimer);
+      this.turnTimer = null;
+    }
     this.turnQueued = true;
+    this.turnDue = due;
     const run = () => {
+      if (this.turnTimer) clearTimeout(this.turnTimer);
+      this.turnTimer = null;
+      if (!this.turnQueued) return; // run already (a timer and an immediate both queued)
       this.turnQueued = false;
       this.lastTurnMs = performance.now();
       try {
@@ -667,11 +690,18 @@ export class CoordinatorServer {
         this.sendAcks();
       }
     };
-    // Light load (the last turn wrote few results): at once, so that acks, leases and a better front
-    // reach the workers without waiting; under load every groupCommitMs.
-    const wait = this.lastTurnGroups < 4 ? 0 : this.lastTurnMs + this.groupCommitMs - performance.now();
-    if (wait <= 0) setImmediate(run);
-    else setTimeout(run, wait);
+    if (due <= now) setImmediate(run);
+    else this.turnTimer = setTimeout(run, due - now);
+  }
+
+  /**
+   * Some worker may soon have a thread without work: it asks for leases (credits) and holds no more
+   * than it is searching now. The run not running (draining, done): every turn counts.
+   */
+  private someoneHungry(): boolean {
+    if (this.state !== 'running') return true;
+    for (const s of this.sessions.values()) if (s.credits > 0 && s.leases.size <= s.threads) return true;
+    return false;
   }
 
   /**
@@ -973,6 +1003,9 @@ export class CoordinatorServer {
     this.co.close();
   }
 }
+
+/** At light load with no worker hungry, a turn waits this many groupCommitMs (scheduleTurn). */
+const LIGHT_TURN_FACTOR = 5;
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
