@@ -15,9 +15,11 @@ export async function main(argv: string[]): Promise<number> {
     .version(`0.1.0 (${MODEL_VERSION})`)
     .exitOverride()
     .configureOutput({ writeErr: (s) => process.stderr.write(s) });
-  // A worker process loads only its command (not the model: its search threads load that); the other
-  // commands' modules load here.
+  // A worker process loads only its command (not the model: its search threads load that), a
+  // coordinator only the distributed commands (launched with its workers, it starts sooner without
+  // eval, validate, serve and report); the other commands' modules load here.
   if (argv[0] === 'worker') registerWorker(program);
+  else if (argv[0] === 'coordinator') (await import('./distributed.js')).registerDistributed(program, (text) => process.stdout.write(text + '\n'));
   else await registerAll(program);
 
   try {
