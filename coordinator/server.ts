@@ -200,6 +200,8 @@ export class CoordinatorServer {
   private readonly samples: { t: number; accounted: bigint }[] = [];
   commits = 0;
   splits = 0;
+  /** Turns run (each one transaction: the results staged, then a lease round). */
+  turns = 0;
   port = 0;
   private countQueued!: { get: (...a: unknown[]) => unknown };
   private countLeased!: { get: (...a: unknown[]) => unknown };
@@ -683,6 +685,7 @@ export class CoordinatorServer {
       if (!this.turnQueued) return; // run already (a timer and an immediate both queued)
       this.turnQueued = false;
       this.lastTurnMs = performance.now();
+      this.turns++;
       try {
         if (this.state === 'running') this.dispatch();
         else this.flush();

@@ -182,3 +182,44 @@ describe('coordinator HTTP/2 flow control', () => {
     }
   }, 60_000);
 });
+
+describe('coordinator turns (one transaction each: the staged results, then a lease round)', () => {
+  /** A tiny run with one in-process worker whose searches are a stub of `searchMs` each. */
+  const run = async (name: string, prefetch: number, searchMs: number) => {
+    const { CoordinatorServer } = await import('../coordinator/server.js');
+    const { runWorker } = await import('../worker/client.js');
+    const { compileSpace, subspaceById } = await import('../src/space/index.js');
+    const spec = runSpecFromFlags({ space: 'tiny', objective: 'throughput-per-watt', db: '' });
+    const space = compileSpace(spec.space, 'space');
+    const server = new CoordinatorServer(join(dir, `${name}.db`), spec, { listen: '127.0.0.1:0', token: TOKEN, groupCommitMs: 20 });
+    const port = await server.start();
+    const makePool = async () => ({
+      size: 1,
+      close: async () => {},
+      run: async (id: string) => {
+        await new Promise((r) => setTimeout(r, searchMs));
+        const sub = subspaceById(space, id);
+        return { subspaceId: id, first: sub.first, size: sub.size, counts: { evaluated: 0n, prunedBound: sub.size, prunedDominance: 0n, infeasible: 0n }, infeasibleByReason: {}, designs: [] };
+      },
+    });
+    const exit = await runWorker({ coordinator: `127.0.0.1:${port}`, token: TOKEN, threads: 1, prefetch, workerId: name, makePool });
+    await server.outcome;
+    await server.shutdown();
+    expect(exit.code).toBe(0);
+    return { commits: server.commits, turns: server.turns };
+  };
+
+  it('at light load, a worker that still holds leases to search gets its acks in batches: fewer turns than results', async () => {
+    const { commits, turns } = await run('turns-batched', 3, 15);
+    expect(commits).toBeGreaterThanOrEqual(20);
+    // One turn per result would be >= commits; results of ~15 ms each, turns every 100 ms while the
+    // worker holds 3 queued leases: several results share a turn.
+    expect(turns).toBeLessThan(0.6 * commits);
+  }, 120_000);
+
+  it('a worker about to run out of work (no lease beyond the one it searches) gets a turn at once for each result', async () => {
+    const { commits, turns } = await run('turns-hungry', 0, 15);
+    expect(commits).toBeGreaterThanOrEqual(20);
+    expect(turns).toBeGreaterThanOrEqual(commits);
+  }, 120_000);
+});
