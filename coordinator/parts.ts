@@ -15,6 +15,30 @@ function headerOf(w: WireResult): string {
 }
 
 /**
+ * What the parts held by all streams together may take (bytes of their designs' metrics JSON, the
+ * bulk of each part's message, which the held designs keep in memory, and 64 a design for the rest): a stream whose part would
+ * go over it is refused (RESOURCE_EXHAUSTED) instead of the coordinator running out of memory.
+ */
+export class PartsBudget {
+  held = 0;
+  constructor(readonly maxBytes: number) {}
+}
+
+/** The coordinator's default PartsBudget: 2 GiB (a legit result in parts is at most the 10,000 designs
+ *  per objective of the top-K limit, ~15 KB of metrics each: ~150 MB per objective). */
+export const DEFAULT_PARTS_BUDGET_BYTES = 2 * 1024 ** 3;
+
+/** Bytes a part's designs hold: their metrics JSON, and 64 a design for ids, values and params. */
+function partBytes(r: SubspaceResult): number {
+  let n = 0;
+  for (const d of r.designs) {
+    const mj = (d as { metricsJson?: string | Uint8Array }).metricsJson;
+    n += 64 + (typeof mj === 'string' ? mj.length : mj instanceof Uint8Array ? mj.byteLength : 0);
+  }
+  return n;
+}
+
+/**
  * The parts received on one stream. Parts of a result come one after another, in order, so at most
  * one result is incomplete at a time. Each part is validated on its own before it gets here
  * (resultFromWire); here, that they make one result.
@@ -23,6 +47,9 @@ export class ResultParts {
   private held: { sid: string; parts: number; header: string; ids: Set<bigint>; results: SubspaceResult[] } | null = null;
   /** Subspaces whose parts were dropped since the last result began: the rest of them is ignored as it comes. */
   private readonly dropped = new Set<string>();
+  /** Bytes of the parts held now, counted in the budget. */
+  private heldBytes = 0;
+  constructor(private readonly budget = new PartsBudget(DEFAULT_PARTS_BUDGET_BYTES)) {}
 
   /**
    * Adds a validated message of a result: the whole result once its last part is here (at once for a
@@ -52,15 +79,44 @@ export class ResultParts {
       held.ids.add(d.id);
     }
     if (BigInt(held.ids.size) > r.counts.evaluated) throw bad(`subspace '${sid}': ${held.ids.size} designs but ${r.counts.evaluated} evaluated`);
+    if (part < parts - 1) {
+      const bytes = partBytes(r);
+      if (this.budget.held + bytes > this.budget.maxBytes) {
+        const total = this.budget.held + bytes;
+        this.release(); // the stream is refused: what it holds goes
+        throw new WireError(
+          grpc.status.RESOURCE_EXHAUSTED,
+          `subspace '${sid}': part ${part} of ${parts} would bring the parts the coordinator holds to ${total} bytes (max ${this.budget.maxBytes})`,
+        );
+      }
+      this.budget.held += bytes;
+      this.heldBytes += bytes;
+    }
     held.results.push(r);
     if (held.results.length < parts) return null;
-    this.held = null;
+    this.release();
     return { ...r, designs: held.results.flatMap((x) => x.designs) };
   }
 
   /** Drops the parts held of this subspace (its lease is gone); the rest of them will be ignored. */
   drop(sid: string): void {
-    if (this.held?.sid === sid) this.held = null;
+    if (this.held?.sid === sid) this.release();
     this.dropped.add(sid);
+  }
+
+  /** Drops whatever is held (the stream ended). */
+  clear(): void {
+    this.release();
+  }
+
+  /** Bytes held now by this stream's parts. */
+  get bytes(): number {
+    return this.heldBytes;
+  }
+
+  private release(): void {
+    this.held = null;
+    this.budget.held -= this.heldBytes;
+    this.heldBytes = 0;
   }
 }

@@ -9,7 +9,7 @@ import { MODEL_VERSION } from '../src/model/evaluate.js';
 import type { RunSpec } from '../src/search/context.js';
 import { fmtBig, subspaceById } from '../src/space/index.js';
 import { bestLabel } from '../src/search/objective.js';
-import { ResultParts } from './parts.js';
+import { DEFAULT_PARTS_BUDGET_BYTES, PartsBudget, ResultParts } from './parts.js';
 import { BatchNotApplied, canonicalJson, CommitError, notLeasedTo, renewLeases, setWorkerState, touchWorker, upsertWorker, updateRun, logEvent } from '../src/store/index.js';
 import { Coordinator, type CoordinatorOptions } from './core.js';
 import {
@@ -61,6 +61,8 @@ export interface ServerOptions extends CoordinatorOptions {
   progressEveryMs?: number;
   /** Group commit: turns (flush + lease round, one transaction) at most every this many ms under load (default 20; 0: every event-loop turn). */
   groupCommitMs?: number;
+  /** What the parts of results held by all streams together may take (bytes; default 2 GiB, coordinator/parts.ts). */
+  partsBudgetBytes?: number;
 }
 
 type Duplex = grpc.ServerDuplexStream<WorkerMessage, CoordinatorMessage>;
@@ -120,7 +122,7 @@ class Session {
   credits = 0;
   readonly leases = new Set<string>();
   /** The parts of a result in several messages, until its last one. */
-  readonly parts = new ResultParts();
+  readonly parts: ResultParts;
   commits = 0;
   lastSeenMs = Date.now();
   lastTouchMs = 0;
@@ -136,8 +138,10 @@ class Session {
     readonly threads: number,
     readonly call: Duplex,
     hold: Hold,
+    partsBudget: PartsBudget,
   ) {
     this.out = new Outbox(call, hold);
+    this.parts = new ResultParts(partsBudget);
   }
 }
 
@@ -200,6 +204,8 @@ export class CoordinatorServer {
   private readonly samples: { t: number; accounted: bigint }[] = [];
   commits = 0;
   splits = 0;
+  /** What the parts of results held by all streams together may take (coordinator/parts.ts). */
+  private readonly partsBudget: PartsBudget;
   /** Turns run (each one transaction: the results staged, then a lease round). */
   turns = 0;
   port = 0;
@@ -217,6 +223,7 @@ export class CoordinatorServer {
     this.heartbeatMs = opts.heartbeatMs ?? Math.max(100, Math.floor(this.leaseMs / 4));
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES;
     this.groupCommitMs = Math.max(0, opts.groupCommitMs ?? 20);
+    this.partsBudget = new PartsBudget(opts.partsBudgetBytes ?? DEFAULT_PARTS_BUDGET_BYTES);
     this.log = opts.log ?? (() => {});
     this.hash = specHash(spec);
     this.specJson = canonicalJson(spec);
@@ -331,7 +338,7 @@ export class CoordinatorServer {
     const old = this.sessions.get(workerId);
     if (old) this.closeSession(old, 'replaced by a new stream', true);
     this.joinedAt.delete(workerId);
-    const s = new Session(workerId, k.host, k.threads, call, this.hold);
+    const s = new Session(workerId, k.host, k.threads, call, this.hold, this.partsBudget);
     s.commits = k.commits;
     this.sessions.set(workerId, s);
     this.log(`worker ${workerId} connected (${k.threads} threads)`);
@@ -395,6 +402,7 @@ export class CoordinatorServer {
   private closeSession(s: Session, why: string, abnormal: boolean): void {
     if (s.closed) return;
     s.closed = true;
+    s.parts.clear();
     s.out.closed = true;
     const k = this.known.get(s.workerId);
     if (k) {

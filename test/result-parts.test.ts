@@ -2,7 +2,8 @@
 // reassembly, and the parts that do not make one result.
 import { describe, expect, it } from 'vitest';
 import { resultFromWire, resultPartsToWire, resultToWire, WireError, type WireResult } from '../coordinator/protocol.js';
-import { ResultParts } from '../coordinator/parts.js';
+import { PartsBudget, ResultParts } from '../coordinator/parts.js';
+import * as grpc from '@grpc/grpc-js';
 import type { SubspaceResult } from '../src/search/engine.js';
 
 const sub = { first: 1000n, size: 100n };
@@ -84,4 +85,41 @@ describe('results in parts', () => {
     const [whole] = reassemble(ws, parts);
     expect(whole!.designs.length).toBe(30);
   });
+
+  it('the parts held by all streams share one budget: held bytes counted, released when whole, dropped or cleared; over it, RESOURCE_EXHAUSTED', () => {
+    const ws = resultPartsToWire(sample(30), 1 << 20, 10); // 3 parts of 10 designs
+    expect(ws.length).toBe(3);
+    const bytesOf = (w: WireResult) => resultFromWire(w, sub, 1).designs.reduce((a, d) => a + 64 + Buffer.byteLength((d as unknown as { metricsJson: string }).metricsJson), 0);
+    const first = bytesOf(ws[0]!);
+    const second = bytesOf(ws[1]!);
+    // Room for the first two parts (the last one completes the result and is not held).
+    const budget = new PartsBudget(first + second);
+    const a = new ResultParts(budget);
+    const b = new ResultParts(budget);
+    expect(reassemble([ws[0]!, ws[1]!], a)).toEqual([]);
+    expect(budget.held).toBe(first + second);
+    expect(a.bytes).toBe(first + second);
+    // Another stream cannot hold a part now.
+    let err: unknown;
+    try {
+      reassemble([ws[0]!], b);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toBeInstanceOf(WireError);
+    expect((err as WireError).code).toBe(grpc.status.RESOURCE_EXHAUSTED);
+    expect((err as Error).message).toMatch(/parts the coordinator holds to \d+ bytes \(max \d+\)/);
+    // Whole: released.
+    expect(reassemble([ws[2]!], a)[0]!.designs.length).toBe(30);
+    expect(budget.held).toBe(0);
+    // Dropped (lease gone) and cleared (stream ended): released too.
+    reassemble([ws[0]!], b);
+    expect(budget.held).toBe(first);
+    b.drop('a=1');
+    expect(budget.held).toBe(0);
+    reassemble([ws[0]!], a);
+    a.clear();
+    expect(budget.held).toBe(0);
+  });
 });
+
