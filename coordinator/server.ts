@@ -188,6 +188,8 @@ export class CoordinatorServer {
   /** When the queued turn runs (performance.now()), and its timer when it waits. */
   private turnDue = 0;
   private turnTimer: NodeJS.Timeout | null = null;
+  /** A result staged since the last turn changed the front (the archive's entries). */
+  private frontChanged = false;
   /** Result groups the last turn wrote. */
   private lastTurnGroups = 0;
   /** Messages held while a turn's transaction is open. */
@@ -526,7 +528,10 @@ export class CoordinatorServer {
     const ids = fresh.map((r) => r.subspaceId);
     // Fully validated and merged now (a bad message throws here: refused, nothing of it kept); written
     // with the other results of this event-loop turn in one transaction by flush(), then acknowledged.
+    const front = this.co.archive.entries;
     this.co.stageGroup(s.workerId, fresh);
+    // A better front prunes every worker's searches: its turn (and broadcast) is not held back.
+    if (this.co.archive.entries !== front) this.frontChanged = true;
     for (const id of ids) {
       s.leases.delete(id);
       this.stagedIds.add(id);
@@ -664,8 +669,9 @@ export class CoordinatorServer {
 
   /**
    * One turn: write the staged results (flush) then lease (dispatch), in one transaction. When:
-   * - at once when a worker may run out of work (someoneHungry) and the load is light (the last turn
-   *   wrote fewer than 4 groups): its leases come without waiting;
+   * - at once when the load is light (the last turn wrote fewer than 4 groups) and a worker may run
+   *   out of work (someoneHungry: its leases come without waiting) or a staged result changed the
+   *   front (its broadcast prunes every worker's searches);
    * - under load, groupCommitMs after the last turn: the results of many streams share one
    *   transaction and one lease round;
    * - at light load with every worker still holding leases to search, LIGHT_TURN_FACTOR x
@@ -679,7 +685,7 @@ export class CoordinatorServer {
     if (this.closedDb) return;
     const now = performance.now();
     const light = this.lastTurnGroups < 4;
-    const due = light && this.someoneHungry() ? now : this.lastTurnMs + this.groupCommitMs * (light ? LIGHT_TURN_FACTOR : 1);
+    const due = light && (this.frontChanged || this.someoneHungry()) ? now : this.lastTurnMs + this.groupCommitMs * (light ? LIGHT_TURN_FACTOR : 1);
     if (this.turnQueued) {
       if (due >= this.turnDue) return;
       if (this.turnTimer) clearTimeout(this.turnTimer);
@@ -692,6 +698,7 @@ export class CoordinatorServer {
       this.turnTimer = null;
       if (!this.turnQueued) return; // run already (a timer and an immediate both queued)
       this.turnQueued = false;
+      this.frontChanged = false;
       this.lastTurnMs = performance.now();
       this.turns++;
       try {

@@ -185,7 +185,7 @@ describe('coordinator HTTP/2 flow control', () => {
 
 describe('coordinator turns (one transaction each: the staged results, then a lease round)', () => {
   /** A tiny run with one in-process worker whose searches are a stub of `searchMs` each. */
-  const run = async (name: string, prefetch: number, searchMs: number) => {
+  const run = async (name: string, prefetch: number, searchMs: number, improving = false) => {
     const { CoordinatorServer } = await import('../coordinator/server.js');
     const { runWorker } = await import('../worker/client.js');
     const { compileSpace, subspaceById } = await import('../src/space/index.js');
@@ -193,13 +193,19 @@ describe('coordinator turns (one transaction each: the staged results, then a le
     const space = compileSpace(spec.space, 'space');
     const server = new CoordinatorServer(join(dir, `${name}.db`), spec, { listen: '127.0.0.1:0', token: TOKEN, groupCommitMs: 20 });
     const port = await server.start();
+    let k = 0;
     const makePool = async () => ({
       size: 1,
       close: async () => {},
       run: async (id: string) => {
         await new Promise((r) => setTimeout(r, searchMs));
         const sub = subspaceById(space, id);
-        return { subspaceId: id, first: sub.first, size: sub.size, counts: { evaluated: 0n, prunedBound: sub.size, prunedDominance: 0n, infeasible: 0n }, infeasibleByReason: {}, designs: [] };
+        if (!improving)
+          return { subspaceId: id, first: sub.first, size: sub.size, counts: { evaluated: 0n, prunedBound: sub.size, prunedDominance: 0n, infeasible: 0n }, infeasibleByReason: {}, designs: [] };
+        // One design a result, each better than the last: every result changes the front.
+        const v = 1 + k++;
+        const design = { id: sub.first, subspaceId: id, values: [v], figures: { tokens_per_s_per_w: v }, params: { batch: 1 }, metrics: undefined as never, metricsJson: '{"a":1}', keptAs: ['subspace-best' as const] };
+        return { subspaceId: id, first: sub.first, size: sub.size, counts: { evaluated: 1n, prunedBound: sub.size - 1n, prunedDominance: 0n, infeasible: 0n }, infeasibleByReason: {}, designs: [design] };
       },
     });
     const t0 = Date.now();
@@ -227,4 +233,11 @@ describe('coordinator turns (one transaction each: the staged results, then a le
     // a turn waits while the worker holds work (measured ~19 ms a result; 100+ without the rule).
     expect(wallMs / commits).toBeLessThan(60);
   }, 120_000);
+
+  it('a result that changes the front gets its turn (and broadcast) at once, even while the worker holds work', async () => {
+    const { commits, turns } = await run('turns-front', 3, 15, true);
+    expect(commits).toBeGreaterThanOrEqual(20);
+    expect(turns).toBeGreaterThanOrEqual(0.9 * commits);
+  }, 120_000);
 });
+
