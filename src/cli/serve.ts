@@ -150,7 +150,7 @@ export function renderServe(r: ServeRun): string {
     '',
     `throughput (steady window ${s.steady.fromS.toFixed(1)}..${s.steady.toS.toFixed(1)} s): ${si(s.throughput.outputTokensPerS, 'tok/s')} output, ${s.throughput.requestsPerS.toFixed(2)} req/s; analytic ${si(a.systemTokensPerS, 'tok/s')} (${a.stable ? 'stable' : 'SATURATED'}, capacity ${a.maxRequestsPerS.toFixed(2)} req/s)`,
     `SLO p${s.slo.percentile}: TTFT ${msf(s.slo.ttftAtPercentileMs / 1e3)} ms (limit ${s.slo.ttftMs}), TPOT ${msf(s.slo.tpotAtPercentileMs / 1e3)} ms (limit ${s.slo.tpotMs}) -> ${s.slo.met ? 'met' : 'NOT met'}; attainment ${(100 * s.slo.attainment).toFixed(1)}% (analytic ${(100 * a.slo.attainment).toFixed(1)}%)`,
-    `goodput ${si(s.goodputTokensPerS, 'tok/s')} (analytic ${si(a.goodputTokensPerS, 'tok/s')}); energy ${si(s.energyPerTokenJ, 'J')}/token, ${s.tokensPerSPerW.toFixed(2)} tok/s/W (busy steps only)`,
+    `goodput ${si(s.goodputTokensPerS, 'tok/s')} (analytic ${si(a.goodputTokensPerS, 'tok/s')}); energy ${si(s.energyPerTokenJ, 'J')}/token, ${s.tokensPerSPerW.toFixed(2)} tok/s/W (analytic ${a.tokensPerSPerW.toFixed(2)}): steps' dynamic ${si(s.energyJ.dynamicJ, 'J')} + packages' static ${si(s.energyJ.staticJ, 'J')} over ${s.durationS.toFixed(1)} s, busy or idle`,
     `decode batch ${s.meanDecodeBatch.toFixed(1)} (analytic ${a.decodeBatch.toFixed(1)}, limit ${a.batchLimit.toFixed(0)}); max queued ${s.maxQueued}; preemptions ${s.preemptions}; KV transfers ${s.kvTransfers}${s.pimOffloadFraction > 0 ? `; PIM offload ${(100 * s.pimOffloadFraction).toFixed(1)}% of decode attention` : ''}`,
     table(
       s.pools.map((p) => [p.name, p.steps, p.busyS.toFixed(2), `${(100 * p.utilisation).toFixed(1)}%`, p.maxBatch, si(p.kvCapacityTokens, 'tok')]),

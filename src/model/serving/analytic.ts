@@ -5,7 +5,7 @@
 // with B capped by the max batch and the KV capacity (time-average context per sequence). Past
 // the cap the system saturates: throughput stops following the load and the queue grows.
 import type { PreparedServing, Pool } from './design.js';
-import { decodePool } from './design.js';
+import { decodePool, packagesStaticW, poolStaticW } from './design.js';
 import { normalCdf } from './rng.js';
 import { arrivalCv2, arrivalRate, lengthsOf, type LengthDist, type Workload } from './workload.js';
 
@@ -357,7 +357,9 @@ export function analyze(p: PreparedServing, w: Workload, opt: AnalyticOptions = 
         },
         tpotMean: c.tpot, tpotP: c.tpot,
         tpotSurv: (x) => (x < c.tpot ? 1 : 0),
-        energyPerTokenJ: c.E / (b * m.Lo),
+        // The cycle's steps count the pool's static power while they run; the package draws it
+        // between cycles too (an idle pool below saturation): static over the wall time per token.
+        energyPerTokenJ: X > 0 ? (c.E - poolStaticW(dp) * c.C) / (b * m.Lo) + packagesStaticW(p) / (X * m.Lo) : NaN,
       };
     };
   } else {
@@ -413,7 +415,10 @@ export function analyze(p: PreparedServing, w: Workload, opt: AnalyticOptions = 
           for (const o of m.oGrid) if (o > 0) { k++; if (td + lag / o > x) s++; }
           return k > 0 ? s / k : 0;
         },
-        energyPerTokenJ: X > 0 ? (X * (ep / n) + (ed / td)) / (X * m.Lo) : NaN,
+        // Dynamic energy of the prefill steps (per prompt) and of the decode steps (per second), plus
+        // the packages' static power, counted once per package whichever pool steps or idles (each
+        // pool's steps count it over their own time: taken out here).
+        energyPerTokenJ: X > 0 ? (X * ((ep - poolStaticW(pp) * tp) / n) + (ed - poolStaticW(dp) * td) / td + packagesStaticW(p)) / (X * m.Lo) : NaN,
       };
     };
   }

@@ -160,6 +160,22 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
   return out;
 }
 
+/** Static and other power of a pool's devices (W): what each of its steps counts over the step's time. */
+export function poolStaticW(pool: Pool): number {
+  return pool.table.sm.staticW * pool.table.sm.devices;
+}
+
+/**
+ * Static and other power of the design's packages (W), drawn whether they step or idle: one pool's
+ * devices; the two pools of a split-chiplet package share those packages (the package's static
+ * power counted once, not by each pool); disaggregated DP replicas are separate devices (both).
+ */
+export function packagesStaticW(p: PreparedServing): number {
+  if (p.colocated) return poolStaticW(p.colocated);
+  if (p.splitChiplets) return poolStaticW(p.decode!);
+  return poolStaticW(p.prefill!) + poolStaticW(p.decode!);
+}
+
 /** Pools that hold KV for decoding (colocated or decode). */
 export function decodePool(p: PreparedServing): Pool {
   return (p.colocated ?? p.decode)!;

@@ -5,7 +5,7 @@
 //
 // Per step the work is O(pieces + finishing requests), not O(batch): decode sequences are tracked
 // by aggregates (count, summed context) and a bucket of finishing step indices.
-import type { PreparedServing, Pool, SchedulerKind } from './design.js';
+import { packagesStaticW, poolStaticW, type PreparedServing, type Pool, type SchedulerKind } from './design.js';
 import type { StepPiece } from './steps.js';
 import { generateRequests, type RequestSet, type Workload } from './workload.js';
 
@@ -50,6 +50,9 @@ export interface SimResult {
   goodputTokensPerS: number;
   energyPerTokenJ: number;
   tokensPerSPerW: number;
+  /** Energy of the run: the steps' dynamic energy, and the packages' static and other power over
+   *  its whole duration (busy or idle, once per package). energyPerTokenJ = totalJ / output tokens. */
+  energyJ: { dynamicJ: number; staticJ: number; totalJ: number };
   preemptions: number;
   kvTransfers: number;
   meanDecodeBatch: number;
@@ -700,7 +703,12 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
     if (ok) goodTok += R.output[i]!;
   }
   const engines = pre ? [pre, main] : [main];
-  const energy = engines.reduce((s, e) => s + e.energyJ, 0);
+  // A step's energy counts its pool's static power over the step. The packages draw it whether they
+  // step or idle, once per package (the two pools of a split-chiplet package share it): the steps'
+  // dynamic energy, plus the packages' static power over the whole run.
+  const dynamicJ = engines.reduce((s, e) => s + e.energyJ - poolStaticW(e.pool) * e.busyS, 0);
+  const staticJ = packagesStaticW(p) * durationS;
+  const energy = dynamicJ + staticJ;
   const totalOut = cum;
   const ePerTok = totalOut > 0 ? energy / totalOut : NaN;
   const ttftP = percentiles(ttft);
@@ -754,6 +762,7 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
     goodputTokensPerS: allTok > 0 ? (steadyTps * goodTok) / allTok : 0,
     energyPerTokenJ: ePerTok,
     tokensPerSPerW: 1 / ePerTok,
+    energyJ: { dynamicJ, staticJ, totalJ: energy },
     preemptions: engines.reduce((s, e) => s + e.preemptions, 0),
     kvTransfers: transfers,
     meanDecodeBatch: steadyDecode,
