@@ -2,7 +2,7 @@
 // saturation, chunked prefill, disaggregation, KV preemption, PIM offload, determinism, bad input.
 import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError } from '../src/model/errors.js';
-import { analyze, packagesStaticW, parseTraceCsv, parseWorkload, poolStaticW, simulate } from '../src/model/serving/index.js';
+import { analyze, packagesStaticW, parseTraceCsv, parseWorkload, poolStaticW, simulate, StepTable } from '../src/model/serving/index.js';
 import { runServe, setupServe, type ServeOptions } from '../src/cli/serve.js';
 import { main } from '../src/cli/main.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,6 +66,27 @@ describe('energy: the steps\' dynamic energy plus the packages\' static power ov
     // added the package's static power once more over the prefill pool's busy time.
     const busyPre = s.pools.find((x) => x.name === 'prefill')!.busyS;
     expect(busyPre).toBeGreaterThan(0.1 * s.durationS);
+  });
+
+  it("a step's energy counts the pool's static power over the step's whole time, a PIM step's too: what is left does not depend on it", () => {
+    const pim = { capacityGB: 512, internalBandwidthGBps: 800, linkBandwidthGBps: 128, computeTFLOPS: 16, energyPJPerBit: 1, linkLatencyUs: 2 };
+    const { prepared } = setupServe(o({ precision: 'bf16', workload: 'reasoning' }));
+    const t1 = prepared.colocated!.table;
+    // The same step model with 100 W more static power per device (each step's energy counts it over the step).
+    const sm = t1.sm;
+    const hotter = { ...sm, staticW: sm.staticW + 100, step: (x: Parameters<typeof sm.step>[0]) => { const r = sm.step(x); return { timeS: r.timeS, energyJ: r.energyJ + 100 * sm.devices * r.timeS }; } };
+    const design = prepared.design;
+    const a = new StepTable(sm, design.model, design.precision, pim);
+    const b = new StepTable(hotter, design.model, design.precision, pim);
+    // Long contexts: the offloaded attention, not the accelerator, sets the step's time.
+    for (const [d, ctx] of [[64, 32768], [256, 65536], [8, 1024]] as const) {
+      const ta = a.cost(d, ctx, null, 0);
+      const tb = b.cost(d, ctx, null, 0);
+      expect(tb).toBe(ta);
+      expect(a.pimFraction).toBeGreaterThan(0);
+      expect(rel(b.energyJ - b.staticW * tb, a.energyJ - a.staticW * ta)).toBeLessThan(1e-9);
+    }
+    expect(b.staticW - a.staticW).toBeCloseTo(100 * sm.devices, 9);
   });
 
   it('below saturation the idle package still draws static power: the simulator and the analytic model agree on tokens/s/W', () => {

@@ -160,9 +160,9 @@ export function prepareServing(design: ServingDesign, hint: { inputTokens: numbe
   return out;
 }
 
-/** Static and other power of a pool's devices (W): what each of its steps counts over the step's time. */
+/** Static and other power of a pool's devices (W): what each of its steps counts over the step's time (StepTable.staticW). */
 export function poolStaticW(pool: Pool): number {
-  return pool.table.sm.staticW * pool.table.sm.devices;
+  return pool.table.staticW;
 }
 
 /**

@@ -52,6 +52,10 @@ export class StepTable {
   private readonly arch: ModelArch;
   private readonly prec: PrecisionSpec;
   private readonly cache = new Map<string, [number, number]>();
+  /** Static and other power of the pool's devices, W: every cost()'s energy counts it over the
+   *  step's time (the step model's, and over a PIM step's own time here), so that the serving layer can
+   *  take it out of the steps and count it over the run instead (sim.ts, analytic.ts). */
+  readonly staticW: number;
   /** KV tokens in the accelerator and in the PIM tier. */
   readonly kvCapacityTokens: number;
   readonly pimCapacityTokens: number;
@@ -61,6 +65,7 @@ export class StepTable {
     this.arch = arch;
     this.prec = prec;
     this.pim = pim;
+    this.staticW = sm.staticW * sm.devices;
     this.pimCapacityTokens = pim ? Math.floor((pim.capacityGB * 1e9) / sm.kvBytesPerToken) : 0;
     this.kvCapacityTokens = sm.kvCapacityTokens + this.pimCapacityTokens;
   }
@@ -212,7 +217,8 @@ export class StepTable {
     const p = f * pimFull + (f > 0 ? pim.linkLatencyUs * 1e-6 : 0);
     const time = Math.max(g, p) + Math.min(g, p) / (2 * L);
     this.pimFraction = f;
-    this.energyJ = e + (1 - f) * ae + f * kvRead * 8 * pim.energyPJPerBit * 1e-12;
+    // e and (1 - f) ae count the static power over the accelerator's side (g); the step lasts `time`.
+    this.energyJ = e + (1 - f) * ae + f * kvRead * 8 * pim.energyPJPerBit * 1e-12 + this.staticW * (time - g);
     return time;
   }
 }
