@@ -3,7 +3,7 @@
 import * as grpc from '@grpc/grpc-js';
 import type { SubspaceResult } from '../src/search/engine.js';
 import { MAX_PARTS_PER_RESULT } from '../src/search/limits.js';
-import { WireError, type WireResult } from './protocol.js';
+import { designBytes, WireError, type WireResult } from './protocol.js';
 
 const bad = (m: string) => new WireError(grpc.status.INVALID_ARGUMENT, m);
 
@@ -31,10 +31,7 @@ export const DEFAULT_PARTS_BUDGET_BYTES = 2 * 1024 ** 3;
 /** Bytes a part's designs hold: their metrics JSON, and 64 a design for ids, values and params. */
 function partBytes(r: SubspaceResult): number {
   let n = 0;
-  for (const d of r.designs) {
-    const mj = (d as { metricsJson?: string | Uint8Array }).metricsJson;
-    n += 64 + (typeof mj === 'string' ? mj.length : mj instanceof Uint8Array ? mj.byteLength : 0);
-  }
+  for (const d of r.designs) n += designBytes(d, 64);
   return n;
 }
 

@@ -441,8 +441,7 @@ export function resultPartsToWire(r: SubspaceResult, maxBytes: number, maxDesign
   const chunks: Design[][] = [[]];
   let bytes = 0;
   for (const d of r.designs) {
-    const mj = (d as Design & { metricsJson?: string }).metricsJson;
-    const b = (typeof mj === 'string' ? mj.length : wireJson(d.metrics).length) + 200;
+    const b = designBytes(d);
     let chunk = chunks.at(-1)!;
     if (chunk.length > 0 && (chunk.length >= maxDesigns || bytes + b > maxBytes)) {
       chunks.push((chunk = []));
@@ -453,6 +452,16 @@ export function resultPartsToWire(r: SubspaceResult, maxBytes: number, maxDesign
   }
   if (chunks.length === 1) return [resultToWire(r)];
   return chunks.map((designs, part) => ({ ...resultToWire({ ...r, designs }), parts: chunks.length, part }));
+}
+
+/**
+ * Approximate size of a design on the wire and in memory: its metrics JSON (the string a search
+ * thread made, the bytes received, or serialised here) and `overhead` bytes for its id, values,
+ * figures and params.
+ */
+export function designBytes(d: Design, overhead = 200): number {
+  const mj = (d as Design & { metricsJson?: string | Uint8Array }).metricsJson;
+  return overhead + (typeof mj === 'string' ? mj.length : mj instanceof Uint8Array ? mj.byteLength : wireJson(d.metrics).length);
 }
 
 /** Approximate encoded size of a result's designs (the worker's batch budget). */

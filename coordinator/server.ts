@@ -693,10 +693,9 @@ export class CoordinatorServer {
     }
     this.turnQueued = true;
     this.turnDue = due;
+    // A turn brought forward cancels its timer: one run per queued turn.
     const run = () => {
-      if (this.turnTimer) clearTimeout(this.turnTimer);
       this.turnTimer = null;
-      if (!this.turnQueued) return; // run already (a timer and an immediate both queued)
       this.turnQueued = false;
       this.frontChanged = false;
       this.lastTurnMs = performance.now();
