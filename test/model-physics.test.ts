@@ -100,6 +100,22 @@ describe('roofline lower bounds', () => {
     const b = run(sys, 'llama-3-8b', { precision: FP8, batch: 4, inputTokens: 2048, outputTokens: 16 });
     expect(b.prefill.stepTimeS).toBeLessThan(0.7 * a.prefill.stepTimeS);
   });
+
+  it('a float format never runs on integer units: fp8 and fp4 on A100 (INT8/INT4 tensor cores, no FP8) stay under its BF16 peak', () => {
+    const sys = loadSystem('a100-sxm-80gb');
+    const c = chipletFor(sys, 'prefill');
+    expect(c.compute.macsPerCyclePerCore.fp8).toBeUndefined();
+    expect(c.compute.macsPerCyclePerCore.int8).toBeDefined();
+    const bf16Peak = peakFlopsOf(c, 'bf16');
+    for (const p of ['fp8', 'fp4'] as const) {
+      const r = run(sys, 'llama-3-8b', { precision: { weights: p, activations: p, kvCache: p }, batch: 8, inputTokens: 1024, outputTokens: 16 });
+      // The model's FLOPs over the prefill step: at most the BF16 peak (the INT8 units would give twice it).
+      expect(r.prefill.flops / r.prefill.stepTimeS).toBeLessThan(bf16Peak);
+    }
+    // An integer format may still use the integer units.
+    const i8 = run(sys, 'llama-3-8b', { precision: { weights: 'int8', activations: 'int8', kvCache: 'fp8' }, batch: 8, inputTokens: 1024, outputTokens: 16 });
+    expect(i8.prefill.flops / i8.prefill.stepTimeS).toBeGreaterThan(bf16Peak);
+  });
 });
 
 // ------------------------------------------------------------------------------------------------

@@ -12,22 +12,30 @@ export interface ComputeUnit {
   freqScale: number;
 }
 
-/** Matrix precision actually used: the requested one if the unit has it, else the next wider one. */
+/** Matrix precision actually used: the requested one if the unit has it, else the narrowest wider
+ *  one that holds its values: a float format runs on float units only (fp8 on a die without FP8
+ *  units, such as A100, upcasts to bf16/fp16: its values are not integers for the INT8 units), an
+ *  integer format on integer units or any float one. */
 export function matrixPrecision(die: ComputeDie, p: Precision): Precision {
   if (die.macsPerCyclePerCore[p] !== undefined) return p;
   const want = BYTES_PER_ELEMENT[p];
+  const wantInt = isIntPrecision(p);
+  const holds = (q: Precision) => die.macsPerCyclePerCore[q] !== undefined && (wantInt || !isIntPrecision(q));
   let best: Precision | null = null;
   for (const q of PRECISIONS) {
-    if (die.macsPerCyclePerCore[q] === undefined) continue;
+    if (!holds(q)) continue;
     const b = BYTES_PER_ELEMENT[q];
     if (b >= want && (best === null || b < BYTES_PER_ELEMENT[best])) best = q;
   }
   if (best === null) {
-    // Unit only has narrower formats than asked: use the widest it has (the op is upcast-free).
+    // The unit only has narrower formats than asked: the widest of them that holds its values.
+    for (const q of PRECISIONS) if (holds(q)) return q;
     for (const q of PRECISIONS) if (die.macsPerCyclePerCore[q] !== undefined) return q;
   }
   return best!;
 }
+
+const isIntPrecision = (p: Precision) => p.startsWith('int');
 
 /** Peak dense FLOP/s of the unit at a precision (2 FLOPs per MAC), before efficiency. */
 export function peakFlops(u: ComputeUnit, p: Precision): number {
