@@ -1,6 +1,7 @@
 // The wire protocol (proto/strata.proto) shared by the gRPC coordinator and worker: loading the proto,
 // message types, conversion of SubspaceResult to and from the wire, limits, credentials and keepalive.
 import { existsSync, readFileSync } from 'node:fs';
+import { ConfigError } from '../src/model/errors.js';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
@@ -348,25 +349,50 @@ export function metadataToken(md: grpc.Metadata): string {
 
 // ---- TLS
 
+/** A PEM file's bytes, refused (exit 2) when it cannot be read or holds no PEM block of `kind`. */
+function pemFile(flag: string, file: string, kind: 'CERTIFICATE' | 'PRIVATE KEY'): Buffer {
+  let b: Buffer;
+  try {
+    b = readFileSync(file);
+  } catch (e) {
+    throw new ConfigError(flag, file, `a readable PEM file (${(e as Error).message})`);
+  }
+  const text = b.toString('latin1');
+  const ok = kind === 'CERTIFICATE' ? /-----BEGIN CERTIFICATE-----/.test(text) : /-----BEGIN ([A-Z]+ )?PRIVATE KEY-----/.test(text);
+  if (!ok) throw new ConfigError(flag, file, `a PEM file with a ${kind === 'CERTIFICATE' ? 'certificate' : 'private key'} (-----BEGIN ${kind === 'CERTIFICATE' ? 'CERTIFICATE' : '... PRIVATE KEY'}-----)`);
+  return b;
+}
+
+/** grpc's TLS set-up, its refusal of the PEM data (a key that does not match its certificate) as a
+ *  usage error. */
+function tlsSetUp<T>(make: () => T): T {
+  try {
+    return make();
+  } catch (e) {
+    throw new ConfigError('--tls-cert/--tls-key', 'the given files', `a certificate and its private key that TLS accepts (${(e as Error).message})`);
+  }
+}
+
 export function serverCredentials(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): grpc.ServerCredentials {
   if (!o.tlsCert && !o.tlsKey) {
-    if (o.tlsCa) throw new Error('--tls-ca needs --tls-cert and --tls-key');
+    if (o.tlsCa) throw new ConfigError('--tls-ca', o.tlsCa, 'with --tls-cert and --tls-key (mutual TLS also needs the server certificate and key)');
     return grpc.ServerCredentials.createInsecure();
   }
-  if (!o.tlsCert || !o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
-  const ca = o.tlsCa ? readFileSync(o.tlsCa) : null;
+  if (!o.tlsCert || !o.tlsKey) throw new ConfigError(o.tlsCert ? '--tls-key' : '--tls-cert', undefined, `given with ${o.tlsCert ? '--tls-cert' : '--tls-key'} (the two go together)`);
+  const ca = o.tlsCa ? pemFile('--tls-ca', o.tlsCa, 'CERTIFICATE') : null;
+  const cert = pemFile('--tls-cert', o.tlsCert, 'CERTIFICATE');
+  const key = pemFile('--tls-key', o.tlsKey, 'PRIVATE KEY');
   // With a CA: mutual TLS, every client must present a certificate signed by it.
-  return grpc.ServerCredentials.createSsl(ca, [{ cert_chain: readFileSync(o.tlsCert), private_key: readFileSync(o.tlsKey) }], ca !== null);
+  return tlsSetUp(() => grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null));
 }
 
 export function clientCredentials(o: { tlsCa?: string; tlsCert?: string; tlsKey?: string; tls?: boolean }): grpc.ChannelCredentials {
   if (!o.tlsCa && !o.tlsCert && !o.tlsKey && !o.tls) return grpc.credentials.createInsecure();
-  if (!!o.tlsCert !== !!o.tlsKey) throw new Error('--tls-cert and --tls-key go together');
-  return grpc.credentials.createSsl(
-    o.tlsCa ? readFileSync(o.tlsCa) : null,
-    o.tlsKey ? readFileSync(o.tlsKey) : null,
-    o.tlsCert ? readFileSync(o.tlsCert) : null,
-  );
+  if (!!o.tlsCert !== !!o.tlsKey) throw new ConfigError(o.tlsCert ? '--tls-key' : '--tls-cert', undefined, `given with ${o.tlsCert ? '--tls-cert' : '--tls-key'} (the two go together)`);
+  const ca = o.tlsCa ? pemFile('--tls-ca', o.tlsCa, 'CERTIFICATE') : null;
+  const key = o.tlsKey ? pemFile('--tls-key', o.tlsKey, 'PRIVATE KEY') : null;
+  const cert = o.tlsCert ? pemFile('--tls-cert', o.tlsCert, 'CERTIFICATE') : null;
+  return tlsSetUp(() => grpc.credentials.createSsl(ca, key, cert));
 }
 
 // ---- conversion

@@ -3,7 +3,7 @@
 // nothing on stdout. Plus the success contracts of `eval --json` and `validate --json`.
 // Runs the compiled CLI: `npm test` builds dist/ first (pretest).
 import { describe, expect, it } from 'vitest';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cliTempDir, modelJson, systemJson, setAt, strataCli } from './helpers.js';
 
@@ -299,4 +299,70 @@ describe('success contracts', () => {
       if (f !== 'decode_batch1.csv') expect(mape, `${f} held-out MAPE`).toBeLessThanOrEqual(10);
     }
   });
+});
+
+// Other commands' flags and files (found by an audit of every command's bad input): refused with
+// exit 2 and the field named, not crashed on, ignored or read as something else.
+describe('other commands refuse bad input with exit code 2', () => {
+  const notPem = () => {
+    const p = join(tmpDir(), 'not.pem');
+    writeFileSync(p, 'not a certificate\n');
+    return p;
+  };
+  const token = () => {
+    const p = join(tmpDir(), 'token');
+    writeFileSync(p, 'config-errors-token\n');
+    return ['--token-file', p];
+  };
+  const others: Bad[] = [
+    {
+      name: 'serve: a workload whose shortest prompt is longer than the model context',
+      args: () => {
+        const w = { name: 'long', arrival: { kind: 'poisson', ratePerS: 1 }, input: { kind: 'lognormal', mean: 15000, sigma: 0.8, min: 10000, max: 20000 }, output: { kind: 'fixed', tokens: 100 } };
+        return ['serve', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--requests', '20', '--workload', writeJson('long-workload.json', w)];
+      },
+      expect: () => ['$.input.min', '10000', /fits the model's context of 8192 tokens/],
+    },
+    {
+      name: 'serve --seed abc',
+      args: () => ['serve', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--requests', '20', '--workload', 'chat', '--seed', 'abc'],
+      expect: () => ['--seed', '"abc"', /an integer >= 0/],
+    },
+    {
+      name: 'query pareto --where (a filter of best only)',
+      args: () => ['query', '--db', join(tmpDir(), 'none.db'), 'pareto', '--where', 'layers=2'],
+      expect: () => ['--where', 'layers=2', /query best/],
+    },
+    {
+      name: 'query summary with an extra argument',
+      args: () => ['query', '--db', join(tmpDir(), 'none.db'), 'summary', 'extra'],
+      expect: () => ['"extra"', /only sql takes a statement/],
+    },
+    {
+      name: 'coordinator --tls-cert without --tls-key',
+      args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls1.db'), '--listen', '127.0.0.1:0', '--tls-cert', notPem(), ...token()],
+      expect: () => ['--tls-key', /go together/],
+    },
+    {
+      name: 'coordinator --tls-ca alone',
+      args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls2.db'), '--listen', '127.0.0.1:0', '--tls-ca', notPem(), ...token()],
+      expect: () => ['--tls-ca', /--tls-cert and --tls-key/],
+    },
+    {
+      name: 'coordinator --tls-cert/--tls-key that are not PEM',
+      args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls3.db'), '--listen', '127.0.0.1:0', '--tls-cert', notPem(), '--tls-key', notPem(), ...token()],
+      expect: () => ['--tls-cert', 'not.pem', /a PEM file with a certificate/],
+    },
+    {
+      name: 'worker --tls-ca that is not a certificate (refused at once, not retried)',
+      args: () => ['worker', '--coordinator', '127.0.0.1:1', '--tls-ca', notPem(), ...token()],
+      expect: () => ['--tls-ca', 'not.pem', /a PEM file with a certificate/],
+    },
+  ];
+  for (const c of others) {
+    it(c.name, () => {
+      expectRefused(strata(c.args()), c.expect());
+      for (const db of ['tls1.db', 'tls2.db', 'tls3.db', 'none.db']) expect(existsSync(join(tmpDir(), db)), `${db} not written`).toBe(false);
+    });
+  }
 });

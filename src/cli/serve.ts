@@ -25,7 +25,7 @@ import {
 } from '../model/serving/index.js';
 import { dataDir, loadModel, loadSystem, presetNames, readJson } from './load.js';
 import { mappingFrom, type EvalOptions } from './eval.js';
-import { posInt, precisionSpec } from './options.js';
+import { nonNegInt, posInt, precisionSpec } from './options.js';
 import { withExpertLoads } from './routing.js';
 import { si, table } from './format.js';
 import { checkOutPath, servePlotSvg, writeAtomically } from '../report/index.js';
@@ -118,7 +118,7 @@ export function runServe(o: ServeOptions): ServeRun {
   const { prepared, workload } = setupServe(o);
   const sim = simulate(prepared, workload, {
     requests: posInt('--requests', o.requests ?? '2000', 1e8),
-    seed: Number.parseInt(o.seed ?? '1', 10) || 0,
+    seed: nonNegInt('--seed', o.seed ?? '1', 2 ** 32 - 1),
   });
   const analytic = analyze(prepared, workload);
   return { prepared, workload, sim, analytic };

@@ -216,9 +216,31 @@ export interface LengthModel {
   output: LengthDist;
 }
 
-/** Input/output distributions of a workload for a model of `maxContext` positions. */
+/** The shortest length a distribution can give (its clamp's floor). */
+function shortest(spec: LengthSpec, trace?: number[]): number {
+  switch (spec.kind) {
+    case 'fixed':
+      return spec.tokens;
+    case 'uniform':
+      return spec.min;
+    case 'lognormal':
+      return spec.min ?? 1;
+    case 'trace':
+      return trace && trace.length > 0 ? Math.min(...trace) : 1;
+  }
+}
+
+/** Input/output distributions of a workload for a model of `maxContext` positions. Lengths beyond
+ *  the context are clamped to it; a workload whose shortest request cannot fit (its shortest
+ *  prompt, plus one output token, over the context) is refused, naming the field. */
 export function lengthsOf(w: Workload, maxContext: number): LengthModel {
   const rows = w.arrival.kind === 'trace' ? w.arrival.rows : undefined;
+  const inMin = shortest(w.input, rows?.map((r) => r.inputTokens));
+  const outMin = shortest(w.output, rows?.map((r) => r.outputTokens));
+  if (inMin + outMin > maxContext) {
+    const field = w.input.kind === 'fixed' ? '$.input.tokens' : w.input.kind === 'trace' ? '$.arrival.rows' : '$.input.min';
+    throw new ConfigError(`${w.name}: ${field}`, inMin, `a shortest prompt that fits the model's context of ${maxContext} tokens with the shortest output (${outMin})`);
+  }
   const capIn = Math.max(1, maxContext - 1);
   const input = lengthDist(w.input, capIn, rows?.map((r) => r.inputTokens));
   const output = lengthDist(w.output, Math.max(1, maxContext - Math.min(input.max, capIn)), rows?.map((r) => r.outputTokens));
