@@ -95,7 +95,7 @@ describe('schema and open', () => {
     expect(plan.map((p) => p.detail).join(' ')).toMatch(/USING INDEX designs_tpot_s/);
     updateRun(run, { state: 'done', addWallS: 1.5 });
     expect(idx().sort()).toEqual(
-      ['energy_per_token_j', 'goodput', 'tokens_per_s', 'tokens_per_s_per_mm2', 'tokens_per_s_per_w', 'tpot_s', 'ttft_s'].map((c) => `designs_${c}`),
+      ['energy_per_token_j', 'goodput', 'serving_tokens_per_s_per_w', 'tokens_per_s', 'tokens_per_s_per_mm2', 'tokens_per_s_per_w', 'tpot_s', 'ttft_s'].map((c) => `designs_${c}`),
     );
     db.close();
     openWriteDb(f).close(); // reopening an existing store works

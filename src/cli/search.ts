@@ -4,9 +4,9 @@ import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../model/errors.js';
 import { compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } from '../space/index.js';
-import { parseWorkload, lengthsOf } from '../model/serving/workload.js';
+import { parseWorkload, lengthsOf, type Workload } from '../model/serving/workload.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../search/context.js';
-import { OBJECTIVE_NAMES, type ObjectiveName } from '../search/objective.js';
+import { OBJECTIVE_NAMES, SERVING_OBJECTIVES, usesServing, type ObjectiveName } from '../search/objective.js';
 import { MAX_TOP_K } from '../search/limits.js';
 import { best, formatRows, openReadDb, pareto, sql, status, subspaceIds, summary, summaryRows, type Format } from '../store/index.js';
 import { readJson, resolveRef } from './load.js';
@@ -60,12 +60,21 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
   if (!base || typeof base.system !== 'string' || typeof base.model !== 'string')
     throw new ConfigError('$.base', base, 'an object with system and model preset names');
   const constraints: Record<string, number> = {};
+  const objectives = objectivesOf(f.objective);
+  const serving = usesServing({ objectives });
+  if (serving && !f.workload) throw new ConfigError('--workload', f.workload, `a workload preset or file: ${objectives.filter((o) => SERVING_OBJECTIVES.includes(o)).join(', ')} serves its request stream`);
+  let workload: Workload | undefined;
   if (f.workload) {
-    // The workload sets the request shape (mean lengths) and, unless flags override, the SLOs.
+    // The workload sets the request shape (mean lengths). Its SLOs become step-time constraints,
+    // unless a serving objective applies them to the serving model's percentiles instead (a
+    // continuous-batching step is not the static batch's prefill or decode step).
     const w = parseWorkload(readJson(resolveRef(f.workload, 'workloads', '--workload'), '--workload'), f.workload);
+    if (serving && w.arrival.kind !== 'poisson' && w.arrival.kind !== 'gamma')
+      throw new ConfigError(`${f.workload}: $.arrival.kind`, w.arrival.kind, 'poisson or gamma (an open-loop rate) for a serving objective');
     const l = lengthsOf(w, 1 << 20);
     base.defaults = { ...(base.defaults ?? {}), inputTokens: Math.max(1, Math.round(l.input.mean)), outputTokens: Math.max(1, Math.round(l.output.mean)) };
-    if (w.slo) {
+    if (serving) workload = w;
+    else if (w.slo) {
       if (w.slo.tpotMs !== undefined) constraints.tpotMaxS = w.slo.tpotMs / 1000;
       if (w.slo.ttftMs !== undefined) constraints.ttftMaxS = w.slo.ttftMs / 1000;
     }
@@ -80,12 +89,12 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
   set('tempMaxC', positive('--temp-max-c', f.tempMaxC));
   const system = readJson(resolveRef(base.system, 'systems', '$.base.system'), '$.base.system') as Record<string, unknown>;
   const model = readJson(resolveRef(base.model, 'models', '$.base.model'), '$.base.model');
-  const objectives = objectivesOf(f.objective);
-  const search = { objectives, constraints, topK: f.topK ? topKOf(f.topK) : 20 };
+  const search = { objectives, constraints, topK: f.topK ? topKOf(f.topK) : 20, ...(workload ? { workload } : {}) };
   // The split depth is a property of the space (not of the worker count), so a resume with another
   // --workers keeps the same subspaces.
   const probe = makeRunSpec(space, system, base.system, model, base.model, search, 0);
   const ctx = makeRunContext(probe);
+  if (workload) lengthsOf(workload, ctx.model.maxPositionEmbeddings); // its requests fit the model
   return { ...probe, splitDepth: splitDepthOf(ctx) };
 }
 
@@ -113,7 +122,7 @@ function splitDepthOf(ctx: ReturnType<typeof makeRunContext>): number {
 export function runSpecOptions(cmd: Command): Command {
   return cmd
     .requiredOption('--space <preset|file>', 'design space preset (quick, deepstack, tiny) or JSON file')
-    .option('--workload <preset|file>', 'request shape and SLOs (chat, rag-long, reasoning, mlperf-llama2-70b)')
+    .option('--workload <preset|file>', 'request shape and SLOs (chat, rag-long, reasoning, mlperf-llama2-70b); with serving-throughput-per-watt, the request stream served')
     .option('--objective <list>', `one objective, or several (comma-separated) for a Pareto front: ${OBJECTIVE_NAMES.join(', ')}`, 'throughput-per-watt')
     .requiredOption('--db <file>', 'results database (created, or resumed when it holds the same run)')
     .option('--new-run', 'start a new run in a database that holds another run spec')
@@ -212,6 +221,11 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
     .option('--format <f>', 'table | csv | json', 'table')
     .action((what: string, select: string | undefined, o: { db: string; objective?: string; where?: string; limit?: string; format?: string }) => {
       const fmt = formatOf(o.format);
+      // Flags of `best` only, and the statement of `sql` only: refused elsewhere rather than ignored.
+      if (what !== 'best')
+        for (const [flag, v] of [['--where', o.where], ['--objective', o.objective]] as const)
+          if (v !== undefined) throw new ConfigError(flag, v, `no ${flag} with query ${what} (it applies to query best)`);
+      if (what !== 'sql' && select !== undefined) throw new ConfigError('query', select, `no argument after ${what} (only sql takes a statement)`);
       const db = openReadDb(o.db);
       try {
         if (what === 'summary') onResult(formatRows(summaryRows(summary(db)), fmt));

@@ -25,6 +25,7 @@ export const OBJECTIVE_LABELS: Record<ObjectiveColumn, string> = {
   tpot_s: 'TPOT (s)',
   ttft_s: 'TTFT (s)',
   energy_per_token_j: 'energy/token (J)',
+  serving_tokens_per_s_per_w: 'serving tokens/s/W',
 };
 
 /** The second figure plotted against a single objective. */
@@ -36,6 +37,7 @@ const COMPANION: Record<ObjectiveColumn, ObjectiveColumn> = {
   tpot_s: 'tokens_per_s',
   ttft_s: 'tokens_per_s',
   energy_per_token_j: 'tokens_per_s',
+  serving_tokens_per_s_per_w: 'tokens_per_s_per_w',
 };
 
 /** Scatter points are capped (the front always included) so a huge run still gives a usable page. */

@@ -42,6 +42,7 @@ import { matrixPrecision } from '../model/compute.js';
 import { collectiveCost, spanOf, type CollectiveKind, type NetworkLevel } from '../model/network.js';
 import { applyPoint, type Space, type Subspace, type Value } from '../space/index.js';
 import { packageAreaMm2, type SearchSpec } from './objective.js';
+import { arrivalRate, lengthsOf } from '../model/serving/workload.js';
 
 /** Hardware quantities the bound uses, and the system fields each one reads. */
 // A dim that replaces a whole chiplet (or the chiplet list), changes a role or a chiplet's copies
@@ -288,6 +289,9 @@ export interface BoundContext {
   /** An objective reads energy (the clock intervals of clockIntervals, each by voltage floor). */
   energyObjective: boolean;
   clocks: Map<number, [number, number][]>;
+  /** The serving objective's workload: offered output tokens/s (arrival rate x mean output length,
+   *  as the analytic serving model takes them), or NaN without one. */
+  servingTokensPerS: number;
 }
 
 function flopsOf(model: ModelArch, phase: 'prefill' | 'decode', newTokens: number, contextBefore: number): number {
@@ -347,6 +351,7 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     prefillFlopsPerPrompt: flopsOf(model, 'prefill', Number(defaults.inputTokens ?? 1024), 0),
     energyObjective: spec.objectives.some((o) => o === 'throughput-per-watt' || o === 'energy-per-token'),
     clocks: new Map(),
+    servingTokensPerS: spec.workload ? (arrivalRate(spec.workload.arrival) ?? NaN) * lengthsOf(spec.workload, model.maxPositionEmbeddings).output.mean : NaN,
   };
 }
 
@@ -1108,6 +1113,13 @@ function boundFromFixed(ctx: BoundContext, fixed: (number | undefined)[], pin?: 
                 break;
               case 'energy-per-token':
                 x = -energy / tokens;
+                break;
+              case 'serving-throughput-per-watt':
+                // The serving model counts every package's static and board power over the wall time
+                // (serving/analytic.ts: energy per token >= packagesStaticW / (X x mean output), each
+                // package's at least the floor pFloor), and serves at most the offered rate X <= the
+                // workload's: tokens/s/W <= offered tokens/s / (D x pFloor).
+                x = ctx.servingTokensPerS / (D * pFloor);
                 break;
             }
             if (x > ideal[i]!) ideal[i] = x;

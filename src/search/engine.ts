@@ -1,6 +1,7 @@
 // Branch-and-bound over one subspace (DESIGN 3.3): the work a worker does for a lease. Pure given
 // its inputs (the run context and an archive snapshot), deterministic, no I/O.
-import { evaluate, type EvalInput, type EvalResult } from '../model/evaluate.js';
+import { copiesOf, evaluate, type EvalInput, type EvalResult } from '../model/evaluate.js';
+import { analyze, hasSplitChiplets, prepareServing, type AnalyticResult, type PreparedServing } from '../model/serving/index.js';
 import { ConfigError, parseWith } from '../model/errors.js';
 import { systemSchema, type SystemSpec } from '../model/hardware/schema.js';
 import type { ModelArch } from '../model/types.js';
@@ -8,7 +9,7 @@ import { SINGLE, type Mapping } from '../model/parallel.js';
 import type { NetworkLevel } from '../model/network.js';
 import { applyPoint, children, enumeratePoints, unrank, unrankIndices, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry, type Incumbents } from './archive.js';
-import { score, type SearchSpec, type Scored } from './objective.js';
+import { score, usesServing, type SearchSpec, type Scored } from './objective.js';
 import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
 
 /** Everything a worker needs to search: derived from the run spec, identical on every worker. */
@@ -34,7 +35,7 @@ export interface Design {
   figures: Record<string, number>;
   /** Dim values of the point (mapping flattened to tp/pp/dp/sp/ep). */
   params: Record<string, string | number | boolean>;
-  metrics: EvalResult;
+  metrics: PointMetrics;
   keptAs: ('pareto' | 'topk' | 'subspace-best')[];
 }
 
@@ -265,8 +266,87 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
     if (e instanceof ConfigError) return { scored: null, reason: /^--|tp\*pp/.test(e.path) ? 'mapping' : `input:${e.path}`, result: null };
     throw e;
   }
-  const s = score(r, sys, ctx.spec);
+  const served = r.feasible && usesServing(ctx.spec) ? servingOf(ctx, evalInputOf(ctx, systems, idx, values, sys, false)) : null;
+  const s = score(r, sys, ctx.spec, served);
+  // A kept design's metrics (detail) carry what the serving model found.
+  if (served && detail) (r as PointMetrics).serving = servingMetrics(served);
   return { scored: s, reason: s.reason, result: r };
+}
+
+/** A design's metrics: the evaluation, and with a serving objective the serving model's figures. */
+export type PointMetrics = EvalResult & { serving?: ServingMetrics };
+/** The analytic serving model's figures of a design, as its metrics JSON keeps them (null: not
+ *  finite, e.g. the TTFT of a design that cannot keep up). */
+export interface ServingMetrics {
+  scheduler: string;
+  offeredRequestsPerS: number | null;
+  servedRequestsPerS: number | null;
+  maxRequestsPerS: number | null;
+  stable: boolean;
+  systemTokensPerS: number | null;
+  goodputTokensPerS: number | null;
+  ttftMeanS: number | null;
+  ttftAtPercentileS: number | null;
+  tpotMeanS: number | null;
+  tpotAtPercentileS: number | null;
+  slo: { percentile: number; ttftMs: number; tpotMs: number; attainment: number | null; met: boolean };
+  energyPerTokenJ: number | null;
+  tokensPerSPerW: number | null;
+  decodeBatch: number | null;
+  batchLimit: number | null;
+}
+function servingMetrics(a: AnalyticResult): ServingMetrics {
+  const f = (x: number | undefined) => (x !== undefined && Number.isFinite(x) ? x : null);
+  return {
+    scheduler: a.scheduler,
+    offeredRequestsPerS: f(a.offeredRequestsPerS),
+    servedRequestsPerS: f(a.requestsPerS),
+    maxRequestsPerS: f(a.maxRequestsPerS),
+    stable: a.stable,
+    systemTokensPerS: f(a.systemTokensPerS),
+    goodputTokensPerS: f(a.goodputTokensPerS),
+    ttftMeanS: f(a.ttftS.mean),
+    ttftAtPercentileS: f(a.ttftS.atPercentile),
+    tpotMeanS: f(a.tpotS.mean),
+    tpotAtPercentileS: f(a.tpotS.atPercentile),
+    slo: { percentile: a.slo.percentile, ttftMs: a.slo.ttftMs, tpotMs: a.slo.tpotMs, attainment: f(a.slo.attainment), met: a.slo.met },
+    energyPerTokenJ: f(a.energyPerTokenJ),
+    tokensPerSPerW: f(a.tokensPerSPerW),
+    decodeBatch: f(a.decodeBatch),
+    batchLimit: f(a.batchLimit),
+  };
+}
+
+/** Serving scheduler's token budget per step and replica when the space has no chunkTokens dim (as
+ *  strata serve's --chunk default). */
+const SERVING_CHUNK_TOKENS = 2048;
+
+/**
+ * The analytic serving model (DESIGN 2.7) of a point on the spec's workload: the point's batch is the
+ * sequences in flight over the system (max batch per engine: batch / (dp x decode chiplet copies),
+ * rounded up, as evaluate's busiest copy), its chunkTokens the token budget of a step per replica;
+ * chunked prefill on a package that runs both phases, prefill/decode disaggregation on split
+ * prefill and decode chiplets (KV over the interposer). Run at the workload's offered rate.
+ */
+export function servingOf(ctx: RunContext, input: EvalInput): AnalyticResult | null {
+  const m = input.mapping ?? SINGLE;
+  const copies = copiesOf(input.system, 'decode');
+  let p: PreparedServing;
+  try {
+    const scheduler = {
+      kind: hasSplitChiplets(input.system) ? ('disaggregated' as const) : ('chunked' as const),
+      maxBatch: Math.max(1, Math.ceil(input.batch / (m.dp * copies))),
+      chunkTokens: input.chunkTokens ?? SERVING_CHUNK_TOKENS,
+    };
+    const design = { system: input.system, model: input.model, precision: input.precision, mapping: m, scheduler };
+    p = prepareServing(design, { inputTokens: input.inputTokens, outputTokens: input.outputTokens });
+  } catch (e) {
+    // A scheduler the point cannot configure (a chunk budget not above its max batch, as vLLM refuses
+    // max_num_batched_tokens < max_num_seqs): not a serving design.
+    if (e instanceof ConfigError) return null;
+    throw e;
+  }
+  return analyze(p, ctx.spec.workload!);
 }
 
 /**

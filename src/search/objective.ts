@@ -5,6 +5,8 @@ import { z } from 'zod';
 import type { EvalResult } from '../model/evaluate.js';
 import type { SystemSpec } from '../model/hardware/schema.js';
 import { MAX_TOP_K } from './limits.js';
+import { workloadSchema } from '../model/serving/workload.js';
+import type { AnalyticResult } from '../model/serving/analytic.js';
 
 export const OBJECTIVES = {
   throughput: { unit: 'tok/s', sense: 'max', column: 'tokens_per_s', describe: 'output tokens/s of the system over a request cycle' },
@@ -14,9 +16,18 @@ export const OBJECTIVES = {
   tpot: { unit: 's', sense: 'min', column: 'tpot_s', describe: 'time per output token (mean decode step)' },
   ttft: { unit: 's', sense: 'min', column: 'ttft_s', describe: 'time to first token (the batch prefill step)' },
   'energy-per-token': { unit: 'J', sense: 'min', column: 'energy_per_token_j', describe: 'energy per output token of all devices' },
+  'serving-throughput-per-watt': {
+    unit: 'tok/s/W',
+    sense: 'max',
+    column: 'serving_tokens_per_s_per_w',
+    describe: "output tokens/s per watt serving the --workload's request stream at its offered rate within its SLO (analytic serving model; a design that misses the SLO or cannot keep up is infeasible)",
+  },
 } as const;
 export type ObjectiveName = keyof typeof OBJECTIVES;
 export const OBJECTIVE_NAMES = Object.keys(OBJECTIVES) as ObjectiveName[];
+/** Objectives read from the analytic serving model (DESIGN 2.7) run on the spec's workload. */
+export const SERVING_OBJECTIVES: readonly ObjectiveName[] = ['serving-throughput-per-watt'];
+export const usesServing = (spec: { objectives: readonly ObjectiveName[] }): boolean => spec.objectives.some((o) => SERVING_OBJECTIVES.includes(o));
 
 export const searchSpecSchema = z
   .object({
@@ -36,8 +47,19 @@ export const searchSpecSchema = z
       .default({}),
     /** Best designs kept per objective (besides the front and each subspace's best). */
     topK: z.number().int().min(0).max(MAX_TOP_K).default(20),
+    /** The workload (DESIGN 2.7, serving/workload.ts) the serving objectives serve: an open-loop
+     *  arrival rate (Poisson or gamma), length distributions and SLO. Only with a serving objective. */
+    workload: workloadSchema.optional(),
   })
-  .strict();
+  .strict()
+  .superRefine((s, c) => {
+    if (usesServing(s) && s.workload === undefined)
+      c.addIssue({ code: 'custom', path: ['objectives'], message: `a workload for ${SERVING_OBJECTIVES.join(', ')} (--workload)` });
+    if (s.workload !== undefined && !usesServing(s))
+      c.addIssue({ code: 'custom', path: ['workload'], message: `only with a serving objective (${SERVING_OBJECTIVES.join(', ')}); other objectives take the workload's mean lengths and SLOs` });
+    if (s.workload !== undefined && s.workload.arrival.kind !== 'poisson' && s.workload.arrival.kind !== 'gamma')
+      c.addIssue({ code: 'custom', path: ['workload', 'arrival', 'kind'], message: 'poisson or gamma (an open-loop rate) for a serving objective' });
+  });
 export type SearchSpec = z.infer<typeof searchSpecSchema>;
 
 /** Silicon footprint of one package: compute dies plus memory dies placed beside them. */
@@ -60,8 +82,12 @@ export interface Scored {
   figures: Record<string, number>;
 }
 
-/** Scores one evaluation against the spec: feasibility, constraints, objective values. */
-export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scored {
+/** Scores one evaluation against the spec: feasibility, constraints, objective values. `serving`:
+ *  the analytic serving model on the spec's workload (engine.ts servingOf) when the spec has a
+ *  serving objective and evaluate() found the design feasible; null there when the scheduler refuses
+ *  the point (reason 'serving-config'). Such a design misses the SLO ('serving-slo') or the offered
+ *  rate ('serving-rate'), or serves it: its serving figures are stored with it. */
+export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec, serving?: AnalyticResult | null): Scored {
   const area = packageAreaMm2(system) * r.devices;
   // An infeasible design has no figures of merit (null); its scores are NaN and never compared.
   const tokensPerS = r.throughputTokensPerS ?? NaN;
@@ -78,6 +104,7 @@ export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scor
     max_logic_c: r.thermal.maxLogicC,
     throttle: r.thermal.throttleFactor,
   };
+  if (serving) figures.serving_tokens_per_s_per_w = serving.stable && serving.slo.met ? serving.tokensPerSPerW : NaN;
   const c = spec.constraints;
   const sloOk = (c.tpotMaxS === undefined || r.decode.stepTimeS <= c.tpotMaxS) && (c.ttftMaxS === undefined || r.prefill.stepTimeS <= c.ttftMaxS);
   figures.goodput = sloOk ? tokensPerS : 0;
@@ -88,6 +115,9 @@ export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec): Scor
   else if (c.powerMaxW !== undefined && r.systemPowerW > c.powerMaxW) reason = 'power';
   else if (c.areaMaxMm2 !== undefined && area > c.areaMaxMm2) reason = 'area';
   else if (c.tempMaxC !== undefined && Math.max(r.thermal.maxDramC, r.thermal.maxLogicC) > c.tempMaxC) reason = 'temperature';
+  else if (usesServing(spec) && !serving) reason = 'serving-config';
+  else if (serving && !serving.stable) reason = 'serving-rate';
+  else if (serving && !serving.slo.met) reason = 'serving-slo';
   return { feasible: reason === null, reason, values: objectiveValues(spec.objectives, figures), figures };
 }
 

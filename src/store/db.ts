@@ -53,7 +53,10 @@ export function openWriteDb(file: string, opts: OpenOptions = {}): Db {
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
     const fresh = isEmpty(db);
-    if (!fresh) checkStrata(db, file); // before any change to a file that may not be ours
+    if (!fresh) {
+      migrate(db, file);
+      checkStrata(db, file); // before any change to a file that may not be ours
+    }
     // Design rows carry ~1 KB of metrics JSON: 16 KiB pages make their inserts ~1.5x cheaper than
     // 4 KiB pages (bench/store.ts). Only possible before the first table exists.
     else db.pragma(`page_size = ${opts.pageSize ?? 16384}`);
@@ -107,9 +110,44 @@ function checkStrata(db: Db, file: string): void {
   }
   if (appId !== APPLICATION_ID) throw new ConfigError('--db', file, 'a strata database (application_id STRA)');
   if (version !== SCHEMA_VERSION)
-    throw new ConfigError('--db', file, `a strata database of schema version ${SCHEMA_VERSION} (found ${version})`);
+    throw new ConfigError(
+      '--db',
+      file,
+      `a strata database of schema version ${SCHEMA_VERSION} (found ${version}${MIGRATIONS[version] ? ': resume its run once with strata search or strata coordinator, which upgrade it' : ''})`,
+    );
   const have = new Set(tableNames(db));
   for (const t of TABLES) if (!have.has(t)) throw new ConfigError('--db', file, `a strata database with table ${t}`);
+}
+
+/** In-place upgrades of an older schema, by the version they start from (one transaction each). */
+const MIGRATIONS: Record<number, string[]> = {
+  1: ['ALTER TABLE designs ADD COLUMN serving_tokens_per_s_per_w REAL'],
+};
+
+/** Upgrades a strata database of an older schema version (writer connection only). A file that is
+ *  not a strata database, or of a version with no migration, is left as it is for checkStrata. */
+function migrate(db: Db, file: string): void {
+  let appId: number;
+  let version: number;
+  try {
+    appId = db.pragma('application_id', { simple: true }) as number;
+    version = db.pragma('user_version', { simple: true }) as number;
+  } catch {
+    return;
+  }
+  if (appId !== APPLICATION_ID) return;
+  while (version < SCHEMA_VERSION && MIGRATIONS[version]) {
+    const from = version;
+    try {
+      db.transaction(() => {
+        for (const s of MIGRATIONS[from]!) db.exec(s);
+        db.pragma(`user_version = ${from + 1}`);
+      }).immediate();
+    } catch (e) {
+      throw new ConfigError('--db', file, `a strata database that can be upgraded from schema version ${from} (${(e as Error).message})`);
+    }
+    version = from + 1;
+  }
 }
 
 function isEmpty(db: Db): boolean {

@@ -211,6 +211,7 @@ export function objectiveColumn(name: string): ObjectiveColumn {
     ttft: 'ttft_s',
     energy: 'energy_per_token_j',
     'energy/token': 'energy_per_token_j',
+    'serving-throughput-per-watt': 'serving_tokens_per_s_per_w',
   };
   for (const c of OBJECTIVES) if (c === lower || OBJECTIVE_CAMEL[c].toLowerCase() === lower) return c;
   const a = alias[lower];

@@ -8,8 +8,9 @@
 //
 // Pure data: no I/O here (db.ts applies the DDL).
 
-/** Bumped on every incompatible change of the DDL below (stored in PRAGMA user_version). */
-export const SCHEMA_VERSION = 1;
+/** Bumped on every change of the DDL below (stored in PRAGMA user_version). Version 1 lacked the
+ *  serving_tokens_per_s_per_w column: a writer upgrades it in place (db.ts MIGRATIONS). */
+export const SCHEMA_VERSION = 2;
 /** PRAGMA application_id of a strata database: 'STRA'. */
 export const APPLICATION_ID = 0x53545241;
 
@@ -22,6 +23,7 @@ export const OBJECTIVE_COLUMNS = {
   tpot_s: 'min',
   ttft_s: 'min',
   energy_per_token_j: 'min',
+  serving_tokens_per_s_per_w: 'max',
 } as const;
 export type ObjectiveColumn = keyof typeof OBJECTIVE_COLUMNS;
 export const OBJECTIVES = Object.keys(OBJECTIVE_COLUMNS) as ObjectiveColumn[];
@@ -35,6 +37,7 @@ export const OBJECTIVE_CAMEL: Readonly<Record<ObjectiveColumn, string>> = {
   tpot_s: 'tpotS',
   ttft_s: 'ttftS',
   energy_per_token_j: 'energyPerTokenJ',
+  serving_tokens_per_s_per_w: 'servingTokensPerSPerW',
 };
 
 /**

@@ -1,0 +1,154 @@
+// The serving objective (DESIGN 2.7: the analytic serving model inside the search): tokens/s/W
+// serving a workload's request stream at its offered rate within its SLO. Brute-force equivalence,
+// admissible bounds, refusals, and the upgrade of a database made before its column existed.
+import { describe, expect, it } from 'vitest';
+import fc from 'fast-check';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { cliTempDir, dataPath, strataCli } from './helpers.js';
+import { bruteForce, runSpecFor, searchAll, spaceJson } from './search-helpers.js';
+import { makeRunContext } from '../src/search/context.js';
+import { runSpecFromFlags } from '../src/cli/search.js';
+import { evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
+import { pointBound, subspaceBound } from '../src/search/bounds.js';
+import { indicesOf, subspaceOf, unrank } from '../src/space/index.js';
+
+const chat = JSON.parse(readFileSync(dataPath('workloads', 'chat.json'), 'utf8')) as Record<string, unknown>;
+/** chat at another offered rate (requests/s). */
+const chatAt = (ratePerS: number) => ({ ...chat, arrival: { kind: 'poisson', ratePerS } });
+/** A space preset with the workload's mean lengths (as strata search --workload sets them). */
+function spaceFor(name: string): Record<string, unknown> {
+  const s = structuredClone(spaceJson(name)) as { base: { defaults?: Record<string, unknown> } };
+  s.base.defaults = { ...(s.base.defaults ?? {}), inputTokens: 600, outputTokens: 250 };
+  return s;
+}
+const servingSpec = (ratePerS: number, more: string[] = []) => ({ objectives: ['serving-throughput-per-watt', ...more], workload: chatAt(ratePerS) });
+
+describe('serving objective', () => {
+  it('branch-and-bound equals brute force (tiny, chat at 8 req/s), and its bound prunes', () => {
+    const ctx = makeRunContext(runSpecFor(spaceFor('tiny'), servingSpec(8)));
+    const bf = bruteForce(ctx);
+    // Some designs serve the stream, others cannot keep up or miss the SLO.
+    expect(bf.feasible).toBeGreaterThan(100);
+    const s = searchAll(ctx, 1);
+    expect(s.front).toEqual(bf.front);
+    let pruned = 0n;
+    const reasons: Record<string, bigint> = {};
+    for (const r of s.results) {
+      expect(r.counts.evaluated + r.counts.prunedBound + r.counts.prunedDominance + r.counts.infeasible).toBe(r.size);
+      pruned += r.counts.prunedBound;
+      for (const [k, v] of Object.entries(r.infeasibleByReason)) reasons[k] = (reasons[k] ?? 0n) + v;
+    }
+    expect(pruned).toBeGreaterThan(0n);
+    expect(reasons['serving-rate']).toBeGreaterThan(0n);
+  }, 300_000);
+
+  it('Pareto front with a model objective (serving tokens/s/W vs throughput/area) equals brute force', () => {
+    const ctx = makeRunContext(runSpecFor(spaceFor('tiny'), servingSpec(2, ['throughput-per-area'])));
+    const bf = bruteForce(ctx);
+    expect(bf.front.length).toBeGreaterThan(1);
+    for (const order of [(x: never[]) => x, (x: never[]) => [...x].reverse()]) expect(searchAll(ctx, 2, order as never).front).toEqual(bf.front);
+  }, 300_000);
+
+  for (const space of ['tiny', 'quick']) {
+    it(`bound >= true value on random points of random subspaces (${space})`, () => {
+      const ctxs = [2, 8, 40].map((rate) => makeRunContext(runSpecFor(spaceFor(space), servingSpec(rate))));
+      const systems = ctxs.map((c) => new SystemCache(c));
+      let checked = 0;
+      fc.assert(
+        fc.property(
+          fc.integer({ min: 0, max: ctxs.length - 1 }),
+          fc.bigInt({ min: 0n, max: ctxs[0]!.space.size - 1n }),
+          fc.integer({ min: 0, max: ctxs[0]!.space.levels.length }),
+          fc.array(fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), { minLength: 1, maxLength: 4 }),
+          (si, anchor, depth, picks) => {
+            const ctx = ctxs[si]!;
+            const sub = subspaceOf(ctx.space, anchor, depth);
+            const b = subspaceBound(ctx.bounds, sub);
+            for (const u of picks) {
+              const id = sub.first + BigInt(Math.floor(u * Number(sub.size)));
+              const p = unrank(ctx.space, id);
+              const idx = indicesOf(ctx.space, p);
+              const o = evaluatePoint(ctx, systems[si]!, idx, p.values, false);
+              const pb = pointBound(ctx.bounds, idx, pinOf(systems[si]!, idx, p.values));
+              if (!o.scored?.feasible) continue;
+              for (const bound of [b, pb]) {
+                if (bound === null) continue;
+                expect(bound.infeasible, `point ${id} is feasible`).toBeUndefined();
+                expect(bound.ideal![0]!, `point ${id} in ${sub.id}`).toBeGreaterThanOrEqual(o.scored.values[0]! * (1 - 1e-12));
+                checked++;
+              }
+            }
+          },
+        ),
+        { numRuns: space === 'tiny' ? 120 : 60 },
+      );
+      expect(checked).toBeGreaterThan(20);
+    }, 300_000);
+  }
+});
+
+describe('strata search with a serving objective', () => {
+  const dir = cliTempDir('strata-serving-');
+  it('refuses it without a workload, or with a closed-loop one, writing nothing', () => {
+    const db = join(dir(), 'none.db');
+    const r = strataCli(['search', '--space', 'tiny', '--objective', 'serving-throughput-per-watt', '--db', db]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--workload/);
+    const closed = join(dir(), 'closed.json');
+    writeFileSync(closed, JSON.stringify({ ...chat, arrival: { kind: 'closed', concurrency: 8 } }));
+    const c = strataCli(['search', '--space', 'tiny', '--workload', closed, '--objective', 'serving-throughput-per-watt', '--db', db]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toMatch(/arrival\.kind.*closed.*poisson or gamma/);
+    expect(existsSync(db)).toBe(false);
+  });
+
+  it('stores the brute-force best with its serving figures', () => {
+    const db = join(dir(), 'chat.db');
+    const args = ['search', '--space', 'tiny', '--workload', 'chat', '--objective', 'serving-throughput-per-watt', '--db', db, '--workers', '2'];
+    const r = strataCli(args, 600_000);
+    expect(r.code, r.stderr).toBe(0);
+    // The run spec the command made (the workload's clamped mean lengths, rounded).
+    const bf = bruteForce(makeRunContext(runSpecFromFlags({ space: 'tiny', workload: 'chat', objective: 'serving-throughput-per-watt', db })));
+    const best = () => {
+      const d = new Database(db, { readonly: true });
+      try {
+        return d.prepare('SELECT a.point_id AS id, g.serving_tokens_per_s_per_w AS v, g.metrics_json AS m FROM archive a JOIN designs g USING (run_id, point_id)').all() as { id: string; v: number; m: string }[];
+      } finally {
+        d.close();
+      }
+    };
+    const stored = best();
+    expect(stored.map(({ id, v }) => ({ id, v }))).toEqual(bf.front.map((e) => ({ id: String(e.id), v: e.values[0] })));
+    // Its metrics keep what the serving model found: the SLO met at the offered rate.
+    const sv = (JSON.parse(stored[0]!.m) as { serving: { scheduler: string; stable: boolean; offeredRequestsPerS: number; tokensPerSPerW: number; slo: { met: boolean; attainment: number } } }).serving;
+    expect(sv).toMatchObject({ scheduler: 'chunked', stable: true, offeredRequestsPerS: 40, tokensPerSPerW: stored[0]!.v, slo: { met: true } });
+  }, 600_000);
+
+  it('upgrades a database of schema version 1 (no serving column) when its run resumes; readers refuse it until then', () => {
+    const db = join(dir(), 'v1.db');
+    const args = ['search', '--space', 'tiny', '--objective', 'throughput-per-watt', '--db', db, '--workers', '1'];
+    expect(strataCli(args, 600_000).code).toBe(0);
+    const bestOf = () => strataCli(['query', '--db', db, 'best', '--format', 'json']);
+    const before = bestOf();
+    expect(before.code, before.stderr).toBe(0);
+    // Make it a version-1 file, as strata wrote before the serving objective.
+    const d = new Database(db);
+    d.exec('DROP INDEX IF EXISTS designs_serving_tokens_per_s_per_w; ALTER TABLE designs DROP COLUMN serving_tokens_per_s_per_w');
+    d.pragma('user_version = 1');
+    d.close();
+    const q = bestOf();
+    expect(q.code).toBe(2);
+    expect(q.stderr).toMatch(/schema version 2 \(found 1: resume its run once/);
+    // The run's own command upgrades it (the run is done: nothing else changes).
+    const again = strataCli(args, 600_000);
+    expect(again.code, again.stderr).toBe(0);
+    const after = bestOf();
+    expect(after.code, after.stderr).toBe(0);
+    expect(after.stdout).toBe(before.stdout);
+    const v = new Database(db, { readonly: true });
+    expect(v.pragma('user_version', { simple: true })).toBe(2);
+    v.close();
+  }, 600_000);
+});
