@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { evaluate } from '../src/model/evaluate.js';
 import { ConfigError } from '../src/model/errors.js';
-import { busiestRankFactor, checkMapping, footprintPerDevice, planDevice } from '../src/model/parallel.js';
+import { busiestRankFactor, routedShares, checkMapping, footprintPerDevice, planDevice } from '../src/model/parallel.js';
 import { loadModel, loadSystem } from './helpers.js';
 
 const fp8 = { weights: 'fp8', activations: 'fp8', kvCache: 'fp8' } as const;
@@ -153,6 +153,30 @@ describe('expert parallelism', () => {
     expect(rr).toBeLessThan(c);
     expect(bal).toBeLessThanOrEqual(rr + 1e-12);
     expect(bal).toBeGreaterThanOrEqual(1);
+  });
+  it('an expert takes at most 1/top_k of the routed assignments (a token picks top_k distinct experts)', () => {
+    // Skew 1 over 256 experts puts 16% of the popularity on the first; with top-8 routing it is held at
+    // 12.5% and the others take the rest in proportion.
+    const s1 = routedShares(Array.from({ length: 256 }, (_, e) => 1 / (e + 1)), 8);
+    expect(s1[0]).toBeCloseTo(1 / 8, 12);
+    expect(s1.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 12);
+    expect(s1[1]! / s1[2]!).toBeCloseTo(3 / 2, 9); // uncapped experts keep their ratio
+    fc.assert(
+      fc.property(fc.array(fc.double({ min: 0.001, max: 1000, noNaN: true }), { minLength: 2, maxLength: 64 }), fc.integer({ min: 1, max: 8 }), (pop, k) => {
+        fc.pre(k <= pop.length);
+        const sh = routedShares(pop, k);
+        expect(sh.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 9);
+        for (let i = 0; i < pop.length; i++) {
+          expect(sh[i]!).toBeLessThanOrEqual(1 / k + 1e-12);
+          for (let j = 0; j < pop.length; j++) if (pop[i]! >= pop[j]!) expect(sh[i]!).toBeGreaterThanOrEqual(sh[j]! - 1e-12);
+        }
+      }),
+      { numRuns: 300 },
+    );
+    // Skew 2: nearly every token picks the 8 most popular experts, one per rank when balanced: no rank
+    // is much busier than the mean (it was 5x with the uncapped shares).
+    expect(busiestRankFactor(256, 8, { routingSkew: 2, expertPlacement: 'balanced' }, 8)).toBeLessThan(1.05);
+    expect(busiestRankFactor(256, 8, { routingSkew: 2, expertPlacement: 'balanced' }, 1)).toBeGreaterThan(4);
   });
   it('skew slows the MoE step on the busiest device', () => {
     const sys = loadSystem('h200-sxm');

@@ -78,15 +78,47 @@ export function checkMapping(m: Mapping, arch: ModelArch, batch: number): void {
 }
 
 /**
+ * Shares of the routed assignments per expert from popularities: proportional to them, except that
+ * a token picks top_k DISTINCT experts, so an expert takes at most 1/top_k of all assignments (one
+ * per token). Water-filling: the experts over the cap are held at it and the rest of the mass goes
+ * to the others in proportion to their popularity, until none is over. (A skew of 1 over 256 experts
+ * gives the first 16% of the mass; with top-8 routing it can take 12.5% at most.)
+ */
+export function routedShares(popularity: readonly number[], topK: number): number[] {
+  const n = popularity.length;
+  const total = popularity.reduce((a, b) => a + b, 0);
+  const share = popularity.map((x) => x / total);
+  const cap = 1 / Math.max(1, topK);
+  if (topK <= 1 || topK > n) return share;
+  const capped = new Array<boolean>(n).fill(false);
+  for (let round = 0; round < n; round++) {
+    let nCapped = 0;
+    let freeMass = 0;
+    for (let e = 0; e < n; e++) if (capped[e]) nCapped++;
+    else freeMass += popularity[e]!;
+    const rest = 1 - nCapped * cap;
+    let over = false;
+    for (let e = 0; e < n; e++) {
+      if (capped[e]) share[e] = cap;
+      else share[e] = freeMass > 0 ? (popularity[e]! / freeMass) * rest : rest / (n - nCapped);
+      if (!capped[e] && share[e]! > cap * (1 + 1e-12)) over = true;
+    }
+    if (!over) break;
+    for (let e = 0; e < n; e++) if (share[e]! > cap * (1 + 1e-12)) capped[e] = true;
+  }
+  return share;
+}
+
+/**
  * Load of the busiest EP rank relative to the mean rank (>= 1). Expert e has popularity
  * loads[e] (or 1/(e+1)^skew); placement puts E/ep experts on each rank: contiguous blocks,
  * round-robin, or balanced (greedy: heaviest expert to the lightest rank, E/ep per rank).
  */
-export function busiestRankFactor(numExperts: number, ep: number, m: Pick<Mapping, 'routingSkew' | 'expertLoads' | 'expertPlacement'>): number {
+export function busiestRankFactor(numExperts: number, ep: number, m: Pick<Mapping, 'routingSkew' | 'expertLoads' | 'expertPlacement'>, topK = 1): number {
   if (ep <= 1) return 1;
   const skew = m.routingSkew ?? 0;
   if (!m.expertLoads && skew === 0) return 1;
-  const loads = m.expertLoads ?? Array.from({ length: numExperts }, (_, e) => 1 / (e + 1) ** skew);
+  const loads = routedShares(m.expertLoads ?? Array.from({ length: numExperts }, (_, e) => 1 / (e + 1) ** skew), topK);
   const per = numExperts / ep;
   const rank = new Array<number>(ep).fill(0);
   const placement = m.expertPlacement ?? 'contiguous';
@@ -271,7 +303,7 @@ function shardedOps(
       moeOps ??= arch.moe && m.dp > 1 ? buildOperators(arch, prec, phase, { ...shape, batch: seqs * m.dp }) : ops;
       op = moeOps.find((x) => x.name === op.name)!;
     }
-    if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
+    if (loadFactor < 0) loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m, arch.moe.topK) : 1;
     // nameFlagsAt's slots: a context-only list (a decode sample) from slot 48, so that it and the full
     // lists (prefill) do not evict each other's names at the same positions.
     const flags = nameFlagsAt(contextOnly ? 48 + i : i, op.name);
@@ -321,7 +353,7 @@ export function planDevice(
   m: Mapping,
 ): DevicePlan {
   const { mb, seqs } = microbatchOf(batch, m);
-  const loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m) : 1;
+  const loadFactor = arch.moe ? busiestRankFactor(arch.moe.numExperts, m.ep, m, arch.moe.topK) : 1;
   const out = shardedOps(arch, prec, phase, seqs, newTokens, contextBefore, m, false, loadFactor);
   const actB = BYTES_PER_ELEMENT[prec.activations];
   const tokensDev = (seqs * newTokens) / (phase === 'prefill' ? m.sp : 1);
