@@ -616,6 +616,26 @@ describe('limits: throttling, infeasibility, refresh doubling', () => {
     expect(ratio).toBeLessThanOrEqual(1 / r.thermal.throttleFactor + 1e-9);
   });
 
+  it('limitedBy names the limit that binds at the throttled clock (the worst margin there), not the first one the nominal clock broke', () => {
+    const kinds = new Set<string>();
+    for (const sinkKPerW of [0.2, 0.25, 0.3, 0.35, 0.45]) {
+      const hot = loadSystem('hb3d-16l');
+      hot.package.thermal.sinkResistanceKPerW = sinkKPerW;
+      const r = run(hot, 'llama-3-8b', { batch: 32 });
+      if (!r.feasible || r.thermal.throttleFactor === 1) continue;
+      const th = r.thermal;
+      const margins = {
+        'logic-temperature': (th.maxLogicC - th.logicLimitC) / th.logicLimitC,
+        'dram-temperature': (th.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC,
+        tdp: Math.max(r.power.prefillW, r.power.decodeW) / r.power.tdpW - 1,
+      };
+      const worst = Math.max(...Object.values(margins));
+      expect(margins[th.limitedBy as keyof typeof margins], `sink ${sinkKPerW}: ${JSON.stringify(margins)}`).toBe(worst);
+      kinds.add(th.limitedBy);
+    }
+    expect(kinds.size).toBeGreaterThan(0);
+  });
+
   it('the power wall: a design over TDP is throttled to meet it', () => {
     const sys = loadSystem('h100-sxm');
     sys.package.power.tdpW = 450;

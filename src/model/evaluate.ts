@@ -135,6 +135,8 @@ export interface EvalResult {
     runaway: boolean;
     /** Clock scale applied (1 = no throttling). */
     throttleFactor: number;
+    /** The limit that sets the clock: at a throttled point the one closest to (at) its bound there,
+     *  at an infeasible one the one broken; 'none' when the nominal clock meets every limit. */
     limitedBy: 'none' | 'tdp' | 'logic-temperature' | 'dram-temperature';
   };
   area: { chiplet: string; report: AreaReport }[];
@@ -1530,6 +1532,18 @@ function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-
   return 'none';
 }
 
+/** The limit whose relative margin is the worst (margin's argmax): the one that binds at a throttled
+ *  point. Several at their limit: the first of logic, DRAM, TDP. */
+function bindingLimit(o: Operating, sys: SystemSpec): 'tdp' | 'logic-temperature' | 'dram-temperature' {
+  const th = sys.package.thermal;
+  const tj = tjMaxOf(sys);
+  if (o.runaway) return 'logic-temperature';
+  const logic = (o.maxLogicC - tj) / tj;
+  const dram = (o.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC;
+  const tdp = Math.max(o.prefillPowerW, o.decodePowerW) / sys.package.power.tdpW - 1;
+  return logic >= dram && logic >= tdp ? 'logic-temperature' : dram >= tdp ? 'dram-temperature' : 'tdp';
+}
+
 /** Worst relative margin over the limits: > 0 when a limit is exceeded (runaway counts as +1). */
 function margin(o: Operating, sys: SystemSpec): number {
   const th = sys.package.thermal;
@@ -1614,7 +1628,8 @@ export function evaluate(input: EvalInput): EvalResult {
       let hi = 1;
       const oLo = settle(input, lo);
       if (limitsViolated(oLo, sys) !== 'none') {
-        reasons.push(`${limitsViolated(oLo, sys)} limit not met even at ${MIN_THROTTLE * 100}% clock`);
+        limitedBy = limitsViolated(oLo, sys);
+        reasons.push(`${limitedBy} limit not met even at ${MIN_THROTTLE * 100}% clock`);
         o = oLo;
         s = lo;
       } else {
@@ -1644,6 +1659,9 @@ export function evaluate(input: EvalInput): EvalResult {
         }
         o = best;
         s = lo;
+        // The clock found sits where the worst margin reaches 0: that limit binds, whichever one
+        // the nominal clock broke first.
+        limitedBy = bindingLimit(o, sys);
       }
     }
   }
