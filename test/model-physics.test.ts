@@ -865,6 +865,25 @@ describe('memory footprint', () => {
       }
   });
 
+  it("the breakdown's rows add up to the step time: operators, collectives, the KV move, the framework's step time", () => {
+    // One row per kind of time (found by an audit: the 150 us framework step time was in no row).
+    const h100 = loadSystem('h100-sxm');
+    const cases = [
+      run(h100, 'llama-3-8b', { batch: 16 }),
+      run(h100, 'llama-3-70b', { batch: 8, mapping: { tp: 4, pp: 2, dp: 1, sp: 1, ep: 1 } }),
+      run(h100, 'llama-3-8b', { batch: 8, inputTokens: 1024, chunkTokens: 300 }),
+      run(h100, 'mixtral-8x7b', { batch: 16, mapping: { tp: 2, pp: 1, dp: 4, sp: 1, ep: 8 } }),
+      run(loadSystem('lamosys-pd'), 'llama-3-8b', { batch: 8 }),
+      run(loadSystem('hb3d-4c'), 'qwen3-30b-a3b', { batch: 8, mapping: { tp: 4, pp: 1, dp: 1, sp: 1, ep: 4 } }),
+    ];
+    for (const r of cases)
+      for (const p of [r.prefill, r.decode]) {
+        const sum = p.breakdown.reduce((a, o) => a + o.timeS, 0);
+        expect(sum).toBeCloseTo(p.stepTimeS, 12);
+        expect(p.breakdown.filter((o) => o.kind === 'overhead').map((o) => o.name)).toEqual(['framework.step']);
+      }
+  });
+
   it('a prefill token budget makes a batch fit whose whole-batch prefill activations do not', () => {
     // h100 (80 GB), llama-3-8b fp8, 448 prompts of 2048 tokens: weights 8 GB + KV 60.6 GB fit, plus the
     // whole batch's prefill activations (26 GB) do not; in steps of 4 prompts (8192 tokens) they are

@@ -47,7 +47,8 @@ export interface EvalInput {
 
 export interface OpResult {
   name: string;
-  kind: Operator['kind'] | 'collective';
+  /** 'overhead': the framework's per-step time (software.stepOverheadUs), one row per step. */
+  kind: Operator['kind'] | 'collective' | 'overhead';
   /** Collectives: the algorithm chosen and the time hidden under the overlapped GEMM. */
   algorithm?: string;
   hiddenS?: number;
@@ -383,6 +384,7 @@ primeShape(mkCommResult);
  *  made by mkOpResult and mkCommResult have tagged fields (primeShape), so a copy made by the same
  *  function shares the boxed numbers of the original. */
 function copyOpResult(o: OpResult): OpResult {
+  if (o.kind === 'overhead') return mkOverheadResult(o.timeS);
   if (o.kind !== 'collective')
     return mkOpResult(o.name, o.kind, o.count, o.timeS, o.bound, o.computeS, o.memoryS, o.sramS, o.overheadS, o.flops, o.dramBytes, o.energyJ, o.utilisation, o.waves);
   const asMade = o.algorithm !== undefined && o.hiddenS !== undefined && o.bound === 'network' && o.computeS === 0 && o.memoryS === 0 && o.sramS === 0 &&
@@ -710,13 +712,24 @@ function addComms(
   }
 }
 
-/** Pipeline: a step is the stage time x (microbatches + stages - 1), then the framework's step time. */
+/** Pipeline: a step is the stage time x (microbatches + stages - 1), then the framework's step time
+ *  (a row of its own in the breakdown, when there is one: the rows add up to the step). */
 function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['software']): PhaseRaw {
   scaleRaw(raw, plan.pipelineFactor, plan.pipelineFactor);
   const over = sw.stepOverheadUs * 1e-6;
   raw.stepTimeS += over;
   raw.timeByBoundS.overhead += over;
+  if (raw.ops.length > 0) raw.ops.push(mkOverheadResult(over));
   return raw;
+}
+
+/** The framework's per-step time as a breakdown row (scheduling, sampling, launches outside the
+ *  operators: software.stepOverheadUs). */
+function mkOverheadResult(timeS: number): OpResult {
+  return {
+    name: 'framework.step', kind: 'overhead', count: 1, timeS, bound: 'overhead', computeS: 0, memoryS: 0, sramS: 0, networkS: 0,
+    overheadS: timeS, flops: 0, dramBytes: 0, energyJ: 0, utilisation: 1, waves: 1,
+  };
 }
 
 const NO_LEVELS: NetworkLevel[] = [];
