@@ -3,9 +3,9 @@
 // nothing on stdout. Plus the success contracts of `eval --json` and `validate --json`.
 // Runs the compiled CLI: `npm test` builds dist/ first (pretest).
 import { describe, expect, it } from 'vitest';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { cliTempDir, modelJson, systemJson, setAt, strataCli } from './helpers.js';
+import { cliTempDir, dataPath, modelJson, systemJson, setAt, strataCli } from './helpers.js';
 
 const strata = (args: string[]) => strataCli(args, 60_000);
 const tmpDir = cliTempDir('strata-config-errors-');
@@ -337,6 +337,33 @@ describe('other commands refuse bad input with exit code 2', () => {
       name: 'query summary with an extra argument',
       args: () => ['query', '--db', join(tmpDir(), 'none.db'), 'summary', 'extra'],
       expect: () => ['"extra"', /only sql takes a statement/],
+    },
+    {
+      name: 'search: a space whose path names no field of the system (every point would be a config error)',
+      args: () => {
+        const t = JSON.parse(readFileSync(dataPath('spaces', 'tiny.json'), 'utf8'));
+        t.levels[0].dims[0].path = 'package.chiplets[0].memory.nope';
+        return ['search', '--space', writeJson('space-nope.json', t), '--db', join(tmpDir(), 'none.db')];
+      },
+      expect: () => ['$.levels[0].dims[0].path', 'memory.nope', /a field of the system schema/],
+    },
+    {
+      name: 'space show: a value of the wrong type for its field',
+      args: () => {
+        const t = JSON.parse(readFileSync(dataPath('spaces', 'tiny.json'), 'utf8'));
+        t.levels[1].dims[0].values = ['big', 64];
+        return ['space', 'show', writeJson('space-type.json', t)];
+      },
+      expect: () => ['$.levels[1].dims[0].values[0]', '"big"', /a number like/],
+    },
+    {
+      name: 'space count: an unknown base system',
+      args: () => {
+        const t = JSON.parse(readFileSync(dataPath('spaces', 'tiny.json'), 'utf8'));
+        t.base.system = 'nosuch';
+        return ['space', 'count', writeJson('space-base.json', t)];
+      },
+      expect: () => ['$.base.system', 'nosuch'],
     },
     {
       name: 'coordinator --tls-cert without --tls-key',

@@ -3,7 +3,7 @@
 import type { Command } from 'commander';
 import { availableParallelism } from 'node:os';
 import { ConfigError } from '../model/errors.js';
-import { compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } from '../space/index.js';
+import { checkPaths, compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } from '../space/index.js';
 import { parseWorkload, lengthsOf, type Workload } from '../model/serving/workload.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../search/context.js';
 import { OBJECTIVE_NAMES, SERVING_OBJECTIVES, usesServing, type ObjectiveName } from '../search/objective.js';
@@ -16,6 +16,18 @@ export function loadSpaceJson(ref: string): Record<string, unknown> {
   const json = readJson(resolveRef(ref, 'spaces', '--space'), '--space');
   if (json === null || typeof json !== 'object') throw new ConfigError('--space', ref, 'a JSON object');
   return json as Record<string, unknown>;
+}
+
+/** A space compiled and checked against its base: the system and model presets exist, and every
+ *  hardware path is a field of the system with values of its type (as a search checks them). */
+function checkedSpace(ref: string): ReturnType<typeof compileSpace> {
+  const json = loadSpaceJson(ref);
+  const s = compileSpace(json, ref);
+  const base = s.config.base;
+  const system = readJson(resolveRef(base.system, 'systems', '$.base.system'), '$.base.system');
+  readJson(resolveRef(base.model, 'models', '$.base.model'), '$.base.model');
+  checkPaths(s, system);
+  return s;
 }
 
 function formatOf(v: string | undefined): Format {
@@ -168,7 +180,7 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
     .description('exact number of points (a preset name or a space JSON file)')
     .option('--json', 'print JSON')
     .action((ref: string, o: { json?: boolean }) => {
-      const s = compileSpace(loadSpaceJson(ref), ref);
+      const s = checkedSpace(ref);
       onResult(o.json ? JSON.stringify({ name: s.name, size: s.size.toString() }) : `${s.size} (${fmtBig(s.size)}) points in space ${s.name}`);
     });
   space
@@ -176,7 +188,7 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
     .description('levels, dims and exact subtree sizes of a space')
     .option('--json', 'print JSON')
     .action((ref: string, o: { json?: boolean }) => {
-      const s = compileSpace(loadSpaceJson(ref), ref);
+      const s = checkedSpace(ref);
       onResult(o.json ? JSON.stringify(spaceSummaryJson(s), null, 2) : describeSpace(s));
     });
 

@@ -1,6 +1,7 @@
 // From a point of the space to the inputs of the model: the base system JSON with the hardware
 // values written at their paths, plus the non-hardware targets. Pure: no I/O, the base is not mutated.
 import { ConfigError } from '../model/errors.js';
+import { systemSchema } from '../model/hardware/schema.js';
 import type { Precision, PrecisionSpec } from '../model/types.js';
 import type { JsonValue, PathSeg } from './schema.js';
 import type { Mapping, Space, Value } from './tree.js';
@@ -59,17 +60,45 @@ export function writeAt(root: Record<string, unknown>, segs: readonly PathSeg[],
   else obj[leaf] = isPlainObject(value) ? structuredClone(value) : value;
 }
 
-/** Checks that every hardware path's containers exist in the base system (ConfigError at the dim's path). */
+/** Checks every hardware path against the base system (ConfigError at the dim's path): its containers
+ *  exist, and its field is one the system takes with values of its type. A field the base has: each
+ *  value of the same JSON type (an object merges into an object). A field the base leaves out (a
+ *  schema default, e.g. a chiplet's count): the system schema must know it and take each value there
+ *  (a misspelt field would make every point of the space a 'config' infeasibility). */
 export function checkPaths(space: Space, baseSystemJson: unknown): void {
   if (!isPlainObject(baseSystemJson)) throw new ConfigError('$.base.system', baseSystemJson, 'a system JSON object');
+  const kind = (v: unknown) => (v === null ? 'null' : Array.isArray(v) ? 'array' : typeof v);
   for (const d of space.dims) {
     d.paths.forEach((segs, p) => {
+      const where = `${d.configPath}.path${d.paths.length > 1 ? `[${p}]` : ''}`;
       let cur: unknown = baseSystemJson;
       for (let s = 0; s < segs.length - 1; s++) {
         cur = cur !== null && typeof cur === 'object' ? (cur as Record<PathSeg, unknown>)[segs[s]!] : undefined;
         if (cur === null || typeof cur !== 'object')
-          throw new ConfigError(`${d.configPath}.path${d.paths.length > 1 ? `[${p}]` : ''}`, d.pathStrings[p], `a path whose containers exist in base system '${space.config.base.system}'`);
+          throw new ConfigError(where, d.pathStrings[p], `a path whose containers exist in base system '${space.config.base.system}'`);
       }
+      const leaf = segs[segs.length - 1]!;
+      const have = (cur as Record<PathSeg, unknown>)[leaf];
+      if (have !== undefined) {
+        d.values.forEach((v, i) => {
+          if (kind(v) !== kind(have))
+            throw new ConfigError(`${d.configPath}.values[${i}]`, v, `a ${kind(have)} like ${d.pathStrings[p]} of base system '${space.config.base.system}' (${JSON.stringify(have)})`);
+        });
+        return;
+      }
+      d.values.forEach((v, i) => {
+        const probe = structuredClone(baseSystemJson);
+        writeAt(probe, segs, v);
+        const r = systemSchema.safeParse(probe);
+        if (r.success) return;
+        const at = (path: readonly PropertyKey[]) => path.length === segs.length && path.every((x, k) => String(x) === String(segs[k]));
+        for (const issue of r.error.issues) {
+          if (issue.code === 'unrecognized_keys' && at([...issue.path, leaf]) && issue.keys.includes(String(leaf)))
+            throw new ConfigError(where, d.pathStrings[p], `a field of the system schema (${String(leaf)} is not one; base system '${space.config.base.system}')`);
+          if (issue.code === 'invalid_type' && at(issue.path))
+            throw new ConfigError(`${d.configPath}.values[${i}]`, v, `a value ${d.pathStrings[p]} takes (${issue.message})`);
+        }
+      });
     });
   }
 }
