@@ -4,6 +4,7 @@
 // validated before anything is stored; a bad one ends the call with a status.
 import { createHash, timingSafeEqual } from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
+import { ConfigError } from '../src/model/errors.js';
 import { HealthImplementation } from 'grpc-health-check';
 import { MODEL_VERSION } from '../src/model/evaluate.js';
 import type { RunSpec } from '../src/search/context.js';
@@ -254,7 +255,10 @@ export class CoordinatorServer {
   async start(): Promise<number> {
     const creds = serverCredentials(this.opts);
     this.port = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.opts.listen, creds, (err, port) => (err ? reject(err) : resolve(port))),
+      // An address in use or not of this host: a usage error naming --listen (exit 2), nothing opened.
+      this.server.bindAsync(this.opts.listen, creds, (err, port) =>
+        err ? reject(new ConfigError('--listen', this.opts.listen, `an address this host can listen on (${err.message.replace(/\s+/g, ' ').trim()})`)) : resolve(port),
+      ),
     );
     if (!(this.widened && widenServerWindows(this.server, 'after-bind')))
       this.log('warning: this grpc-js does not let the coordinator widen its HTTP/2 windows; large results will cross more slowly');

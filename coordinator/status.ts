@@ -1,5 +1,6 @@
 // `strata status --coordinator host:port`: the Status RPC of a live coordinator.
 import * as grpc from '@grpc/grpc-js';
+import { ConfigError, RuntimeFailure } from '../src/model/errors.js';
 import { channelOptions, clientCredentials, DEFAULT_KEEPALIVE, loadProtocol, tokenMetadata, type StatusReply } from './protocol.js';
 
 export async function liveStatus(
@@ -16,7 +17,16 @@ export async function liveStatus(
         {},
         tokenMetadata(token),
         { deadline: Date.now() + timeoutMs },
-        (e, r) => (e ? reject(new Error(`status of ${addr}: ${grpc.status[e.code] ?? e.code}: ${e.details}`)) : resolve(r!)),
+        (e, r) =>
+          e
+            ? // A refused token is a usage error (exit 2); nothing listening or no answer, a runtime failure
+              // (exit 1): either way the coordinator's answer, without a stack.
+              reject(
+                e.code === grpc.status.UNAUTHENTICATED
+                  ? new ConfigError('--token-file / STRATA_TOKEN', '(the token given)', `the coordinator's token (${addr} answered: ${e.details})`)
+                  : new RuntimeFailure(`status of ${addr}: ${grpc.status[e.code] ?? e.code}: ${e.details}`),
+              )
+            : resolve(r!),
       ),
     );
   } finally {

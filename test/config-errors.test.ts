@@ -366,6 +366,11 @@ describe('other commands refuse bad input with exit code 2', () => {
       expect: () => ['$.base.system', 'nosuch'],
     },
     {
+      name: 'coordinator --listen on an address this host does not have (bind only: no traffic)',
+      args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls1.db'), '--listen', '192.0.2.1:5000', ...token()],
+      expect: () => ['--listen', '192.0.2.1:5000', /an address this host can listen on/],
+    },
+    {
       name: 'coordinator --tls-cert without --tls-key',
       args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls1.db'), '--listen', '127.0.0.1:0', '--tls-cert', notPem(), ...token()],
       expect: () => ['--tls-key', /go together/],
@@ -392,4 +397,17 @@ describe('other commands refuse bad input with exit code 2', () => {
       for (const db of ['tls1.db', 'tls2.db', 'tls3.db', 'none.db']) expect(existsSync(join(tmpDir(), db)), `${db} not written`).toBe(false);
     });
   }
+});
+
+describe('runtime failures from outside the program', () => {
+  it('status --coordinator with nothing listening: exit 1, the reason, no stack trace', () => {
+    const r = strata(['status', '--coordinator', '127.0.0.1:1', '--token-file', (() => {
+      const p = join(tmpDir(), 'token-status');
+      writeFileSync(p, 't\n');
+      return p;
+    })()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/status of 127\.0\.0\.1:1: UNAVAILABLE/);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+  });
 });

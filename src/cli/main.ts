@@ -1,6 +1,6 @@
 // strata command line: parse, call, print. Exit 0 ok, 2 usage/config error, 1 runtime failure.
 import { Command, CommanderError } from 'commander';
-import { ConfigError } from '../model/errors.js';
+import { ConfigError, RuntimeFailure } from '../model/errors.js';
 import { MODEL_VERSION } from '../model/types.js';
 import type { EvalOptions } from './eval.js';
 import type { ValidateOptions } from './validate.js';
@@ -35,7 +35,12 @@ export async function main(argv: string[]): Promise<number> {
       process.stderr.write(`strata: ${e.message}\n`);
       return 2;
     }
-    process.stderr.write(`strata: ${(e as Error).stack ?? String(e)}\n`);
+    // A failure from outside the program (a coordinator that does not answer, a file system error)
+    // is its message; anything else is a defect, reported with its stack (and always with
+    // STRATA_DEBUG=1).
+    const err = e as Error & { code?: unknown; syscall?: unknown };
+    const external = e instanceof RuntimeFailure || (typeof err.code === 'string' && typeof err.syscall === 'string');
+    process.stderr.write(`strata: ${external && !process.env.STRATA_DEBUG ? err.message : (err.stack ?? String(e))}\n`);
     return 1;
   }
 }

@@ -56,3 +56,7 @@ export function parseWith<T>(
   if (!r.success) throw fromZod(r.error, input, source);
   return r.data;
 }
+
+/** A runtime failure the CLI reports as its message alone (exit 1): the cause is outside the
+ *  program (a coordinator not answering), so a stack trace would only hide it. */
+export class RuntimeFailure extends Error {}
