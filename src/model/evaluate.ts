@@ -712,10 +712,11 @@ function addComms(
   }
 }
 
-/** Pipeline: a step is the stage time x (microbatches + stages - 1), then the framework's step time
- *  (a row of its own in the breakdown, when there is one: the rows add up to the step). */
+/** Pipeline: a step is a microbatch's stage time x the plan's pipeline factor (with its bubble), and
+ *  each device does its stage's work for every microbatch; then the framework's step time (a row of
+ *  its own in the breakdown, when there is one: the rows add up to the step). */
 function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['software']): PhaseRaw {
-  scaleRaw(raw, plan.pipelineFactor, plan.pipelineFactor);
+  scaleRaw(raw, plan.pipelineFactor, plan.microbatches);
   const over = sw.stepOverheadUs * 1e-6;
   raw.stepTimeS += over;
   raw.timeByBoundS.overhead += over;

@@ -159,7 +159,10 @@ export interface DevicePlan {
   ops: Operator[];
   comms: CommSpec[];
   microbatches: number;
-  /** Step = stage time x (microbatches + pp - 1). */
+  /** Step time = stage time of one microbatch x this. Prefill (one pass of the batch through the
+   *  pipeline, filling and draining it): microbatches + pp - 1. Decode (steady state: a microbatch's
+   *  next token enters the first stage once its last one left the last stage, so the stages stay busy
+   *  when there are at least as many microbatches as stages): max(microbatches, pp). */
   pipelineFactor: number;
   expertLoadFactor: number;
 }
@@ -397,7 +400,7 @@ export function planDevice(
   if (m.pp > 1) {
     comms.push({ name: 'pp.send-recv', kind: 'send-recv', bytes: tokensDev * hidden * actB, groupSize: m.pp, stride: m.tp * m.sp * m.dp, count: 1 });
   }
-  return { ops: out, comms, microbatches: mb, pipelineFactor: mb + m.pp - 1, expertLoadFactor: loadFactor };
+  return { ops: out, comms, microbatches: mb, pipelineFactor: phase === 'decode' ? Math.max(mb, m.pp) : mb + m.pp - 1, expertLoadFactor: loadFactor };
 }
 
 export interface Footprint {

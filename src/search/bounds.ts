@@ -475,8 +475,10 @@ interface StageWork {
   bytes: number;
   /** Kernel launches (one per operator instance). */
   kernels: number;
-  /** Step = stage pass x this (microbatches + pp - 1). */
+  /** Step = stage pass x this (DevicePlan.pipelineFactor: with the bubble). */
   pipelineFactor: number;
+  /** A step's work = a stage pass's x this (the microbatches: finishStep). */
+  workFactor: number;
   /** The plan's collectives (one object shared by the plans that have the same, e.g. at other weight
    *  or KV precisions). */
   comms: CommPlan;
@@ -543,7 +545,7 @@ function stageWork(ctx: BoundContext, prec: PrecisionSpec, phase: 'prefill' | 'd
     if (ctx.commPlans.size > 100_000) ctx.commPlans.clear();
     ctx.commPlans.set(planKey, (comms = { list, gemms: gemmNames.length }));
   }
-  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, comms };
+  return { flops: [...flops], bytes, kernels, pipelineFactor: plan.pipelineFactor, workFactor: plan.microbatches, comms };
 }
 
 /** The plans of a mapping by batch and precision: one map per mapping, found by the mapping object
@@ -597,13 +599,18 @@ function precisionCombos(ctx: BoundContext, fixed: (number | undefined)[]): Prec
 }
 
 const WORK_PRECS = PRECISIONS.length;
-/** The components a stage bound grows with: pipeline factor x (FLOPs per precision, bytes, launches). */
+/** The components a stage bound grows with: pipeline factor x (FLOPs per precision, bytes, launches),
+ *  and the energy bound: work factor x FLOPs per precision (planFlopJ). */
 function workVector(w: MappingWork): number[] {
   const v: number[] = [];
   for (const st of [w.prefill, w.decode]) {
     const f = new Array<number>(WORK_PRECS).fill(0);
-    for (const [p, x] of st.flops) f[PRECISIONS.indexOf(p)] += st.pipelineFactor * x;
-    v.push(...f, st.pipelineFactor * st.bytes, st.pipelineFactor * st.kernels);
+    const e = new Array<number>(WORK_PRECS).fill(0);
+    for (const [p, x] of st.flops) {
+      f[PRECISIONS.indexOf(p)] += st.pipelineFactor * x;
+      e[PRECISIONS.indexOf(p)] += st.workFactor * x;
+    }
+    v.push(...f, ...e, st.pipelineFactor * st.bytes, st.pipelineFactor * st.kernels);
   }
   v.push(w.weightsBytes, w.kvBytes);
   return v;
@@ -723,20 +730,21 @@ function stageParts(hw: (q: Quantity, prec?: Precision) => number, w: StageWork,
 }
 
 /** Matrix FLOP energy (J, nominal voltage) of one step of a plan's stage on one device: its FLOPs by
- *  precision x the pipeline factor (finishStep scales work by it) x half a MAC at that precision. The
- *  decode stage is at the shortest context (the prompt): attention's FLOPs only grow with it. */
+ *  precision x the work factor (finishStep scales work by the microbatches) x half a MAC at that
+ *  precision. The decode stage is at the shortest context (the prompt): attention's FLOPs only grow
+ *  with it. */
 function planFlopJ(hw: (q: Quantity, prec?: Precision) => number, w: StageWork, q: 'macPJPrefill' | 'macPJDecode'): number {
   let j = 0;
   for (const [p, f] of w.flops) j += f * hw(q, p);
-  return w.pipelineFactor * j * 1e-12;
+  return w.workFactor * j * 1e-12;
 }
 
 /** Lower bound of a phase's step at a clock scale of at most `sHi` (compute at most sHi x peak; DRAM,
  *  launches and the network do not scale with the clock): each operator takes at least
  *  max(c, d) + (1 - overlap) min(c, d) + a launch (runOps), summed over operators at least the same
  *  expression of the sums (sum of min <= min of sums); exposed collectives add their time, hidden
- *  ones make the pass at least theirs; the pipeline multiplies the stage pass by
- *  (microbatches + pp - 1), the framework's step overhead is added once. */
+ *  ones make the pass at least theirs; the pipeline multiplies the stage pass by its factor (with the
+ *  bubble: DevicePlan.pipelineFactor), the framework's step overhead is added once. */
 function stageTime(p: StageParts, sHi: number, over: number): number {
   const c = p.c / sHi;
   const pass = Math.max(c, p.d) + (1 - p.overlap) * Math.min(c, p.d) + p.launch;
