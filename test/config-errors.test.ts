@@ -371,6 +371,26 @@ describe('other commands refuse bad input with exit code 2', () => {
       expect: () => ['--listen', '192.0.2.1:5000', /an address this host can listen on/],
     },
     {
+      name: 'eval --microbatches over the sequences of a replica (they would be cut silently)',
+      args: () => ['eval', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--pp', '2', '--batch', '4', '--microbatches', '5'],
+      expect: () => ['--microbatches', '5', /<= the 4 sequences per DP replica/],
+    },
+    {
+      name: 'serve --prefill-replicas with a colocated scheduler (it would be ignored)',
+      args: () => ['serve', '--system', 'h100-sxm', '--model', 'llama-3-8b', '--dp', '4', '--workload', 'chat', '--scheduler', 'static', '--prefill-replicas', '2'],
+      expect: () => ['--prefill-replicas', /only with --scheduler disaggregated/],
+    },
+    {
+      name: 'worker --tls-server-name without TLS (it would connect in plaintext)',
+      args: () => ['worker', '--coordinator', '127.0.0.1:1', '--tls-server-name', 'x', ...token()],
+      expect: () => ['--tls-server-name', /with --tls-ca/],
+    },
+    {
+      name: 'status with both --db and --coordinator',
+      args: () => ['status', '--db', join(tmpDir(), 'none.db'), '--coordinator', '127.0.0.1:1', ...token()],
+      expect: () => ['--db', /no --db with --coordinator/],
+    },
+    {
       name: 'coordinator --tls-cert without --tls-key',
       args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls1.db'), '--listen', '127.0.0.1:0', '--tls-cert', notPem(), ...token()],
       expect: () => ['--tls-key', /go together/],

@@ -103,6 +103,7 @@ export function registerDistributed(program: Command, onResult: (text: string) =
     .option('--tls-key <pem>', 'client private key (mutual TLS)');
   const original = (statusCmd as unknown as { _actionHandler: ((args: unknown[]) => unknown) | null })._actionHandler;
   statusCmd.action(async (o: { db?: string; coordinator?: string; format?: string; tokenFile?: string; tlsCa?: string; tlsCert?: string; tlsKey?: string }, cmd: Command) => {
+    if (o.coordinator && o.db) throw new ConfigError('--db', o.db, 'no --db with --coordinator (status reads one or the other)');
     if (!o.coordinator) {
       if (!o.db) throw new ConfigError('--db', undefined, 'a results database (or --coordinator host:port)');
       if (original) await original.call(statusCmd, (cmd as unknown as { processedArgs: unknown[] }).processedArgs ?? []);

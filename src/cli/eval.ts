@@ -59,14 +59,19 @@ export function mappingFrom(o: EvalOptions): Mapping {
 export function runEval(o: EvalOptions): EvalResult {
   const system = loadSystem(o.system);
   const model = loadModel(o.model);
+  const batch = posInt('--batch', o.batch ?? '1', 1 << 24);
+  const mapping = withExpertLoads(mappingFrom(o), o, model);
+  // More microbatches than a replica has sequences would be cut to that many: say so instead.
+  if (mapping.microbatches !== undefined && batch % mapping.dp === 0 && mapping.microbatches > batch / mapping.dp)
+    throw new ConfigError('--microbatches', mapping.microbatches, `<= the ${batch / mapping.dp} sequences per DP replica (--batch ${batch} / --dp ${mapping.dp})`);
   return evaluate({
     system,
     model,
     precision: precisionSpec(o),
-    batch: posInt('--batch', o.batch ?? '1', 1 << 24),
+    batch,
     inputTokens: posInt('--input', o.input ?? '1024', 1 << 24),
     outputTokens: posInt('--output', o.output ?? '256', 1 << 24),
-    mapping: withExpertLoads(mappingFrom(o), o, model),
+    mapping,
     ...(o.chunk !== undefined ? { chunkTokens: posInt('--chunk', o.chunk, 1 << 24) } : {}),
   });
 }

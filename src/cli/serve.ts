@@ -91,6 +91,8 @@ export function setupServe(o: ServeOptions): { prepared: PreparedServing; worklo
   if (o.rate !== undefined) workload = withArrival(workload, { ratePerS: positiveNumber('--rate', o.rate) });
   if (o.concurrency !== undefined) workload = withArrival(workload, { concurrency: posInt('--concurrency', o.concurrency, 1 << 24) });
   const kind = (o.scheduler ?? (hasSplitChiplets(system) ? 'disaggregated' : 'continuous')) as SchedulerKind;
+  if (o.prefillReplicas !== undefined && (kind !== 'disaggregated' || hasSplitChiplets(system)))
+    throw new ConfigError('--prefill-replicas', o.prefillReplicas, `only with --scheduler disaggregated on a system without prefill/decode chiplets (here: ${kind} on ${system.name})`);
   if (!(SCHEDULERS as readonly string[]).includes(kind)) throw new ConfigError('--scheduler', o.scheduler, `one of ${SCHEDULERS.join(', ')}`);
   let pim: PimSpec | undefined;
   if (o.pim !== undefined) pim = parseWith(pimSchema, readJson(resolve(o.pim), '--pim'), o.pim);

@@ -100,7 +100,7 @@ export function registerWorker(program: Command): void {
         ...(f.tlsCa ? { tlsCa: f.tlsCa } : {}),
         ...(f.tlsCert ? { tlsCert: f.tlsCert } : {}),
         ...(f.tlsKey ? { tlsKey: f.tlsKey } : {}),
-        ...(f.tlsServerName ? { tlsServerName: f.tlsServerName } : {}),
+        ...(f.tlsServerName ? { tlsServerName: tlsOnly(f) } : {}),
         maxBackoffMs: posInt('--max-backoff-ms', f.maxBackoffMs ?? '10000', 3_600_000),
         giveUpMs: posInt('--give-up-s', f.giveUpS ?? '600', 86_400 * 30) * 1000,
         keepalive: { timeMs: keep, timeoutMs: Math.max(1000, Math.min(20_000, keep)) },
@@ -110,4 +110,11 @@ export function registerWorker(program: Command): void {
       process.exitCode = r.code;
       exitSoon();
     });
+}
+
+/** --tls-server-name names the certificate TLS checks: without TLS (--tls-ca or a client pair) it
+ *  would be ignored and the worker connect in plaintext. */
+function tlsOnly(f: { tlsServerName?: string; tlsCa?: string; tlsCert?: string }): string {
+  if (!f.tlsCa && !f.tlsCert) throw new ConfigError('--tls-server-name', f.tlsServerName, 'with --tls-ca (it names the certificate TLS checks; without TLS the connection is plaintext)');
+  return f.tlsServerName!;
 }
