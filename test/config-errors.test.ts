@@ -391,6 +391,20 @@ describe('other commands refuse bad input with exit code 2', () => {
       expect: () => ['--db', /no --db with --coordinator/],
     },
     {
+      name: 'eval: an unknown field of a system is named by its own path, not its parent object',
+      args: () => {
+        const j = systemJson('h100-sxm');
+        setAt(j, ['package', 'chiplets', 0, 'memory', 'foo'], 1);
+        return ['eval', '--system', writeJson('unknown-field.json', j), '--model', 'llama-3-8b'];
+      },
+      expect: () => ['$.package.chiplets[0].memory.foo', /no field "foo"/],
+    },
+    {
+      name: 'validate: a data file with a header and no rows',
+      args: () => ['validate', '--data', dataFile('gemm_tflops.csv', [GEMM_HEADER])],
+      expect: () => ['gemm_tflops.csv', /at least one data row/],
+    },
+    {
       name: 'coordinator --tls-cert without --tls-key',
       args: () => ['coordinator', '--space', 'tiny', '--db', join(tmpDir(), 'tls1.db'), '--listen', '127.0.0.1:0', '--tls-cert', notPem(), ...token()],
       expect: () => ['--tls-key', /go together/],

@@ -24,8 +24,8 @@ function checkedSpace(ref: string): ReturnType<typeof compileSpace> {
   const json = loadSpaceJson(ref);
   const s = compileSpace(json, ref);
   const base = s.config.base;
-  const system = readJson(resolveRef(base.system, 'systems', '$.base.system'), '$.base.system');
-  readJson(resolveRef(base.model, 'models', '$.base.model'), '$.base.model');
+  const system = readJson(resolveRef(base.system, 'systems', `${ref}: $.base.system`), `${ref}: $.base.system`);
+  readJson(resolveRef(base.model, 'models', `${ref}: $.base.model`), `${ref}: $.base.model`);
   checkPaths(s, system);
   return s;
 }
@@ -99,8 +99,8 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
   set('powerMaxW', positive('--power-max-w', f.powerMaxW));
   set('areaMaxMm2', positive('--area-max-mm2', f.areaMaxMm2));
   set('tempMaxC', positive('--temp-max-c', f.tempMaxC));
-  const system = readJson(resolveRef(base.system, 'systems', '$.base.system'), '$.base.system') as Record<string, unknown>;
-  const model = readJson(resolveRef(base.model, 'models', '$.base.model'), '$.base.model');
+  const system = readJson(resolveRef(base.system, 'systems', `${f.space}: $.base.system`), `${f.space}: $.base.system`) as Record<string, unknown>;
+  const model = readJson(resolveRef(base.model, 'models', `${f.space}: $.base.model`), `${f.space}: $.base.model`);
   const search = { objectives, constraints, topK: f.topK ? topKOf(f.topK) : 20, ...(workload ? { workload } : {}) };
   // The split depth is a property of the space (not of the worker count), so a resume with another
   // --workers keeps the same subspaces.

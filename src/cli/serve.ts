@@ -135,7 +135,8 @@ export function serveJson(r: ServeRun): string {
 export function renderServe(r: ServeRun): string {
   const s = r.sim;
   const a = r.analytic;
-  const msf = (x: number) => (Number.isFinite(x) ? (x * 1e3).toFixed(1) : 'inf');
+  // NaN: no request had the figure (a TPOT needs a second output token): '-', not 'inf'.
+  const msf = (x: number) => (Number.isNaN(x) ? '-' : Number.isFinite(x) ? (x * 1e3).toFixed(1) : 'inf');
   const d = r.prepared.design;
   const lines = [
     `strata serve  ${d.system.name} x ${d.model.name}  workload ${r.workload.name}, scheduler ${s.scheduler}, ${s.requests} requests (${s.completed} completed${s.rejected ? `, ${s.rejected} refused` : ''})`,

@@ -114,6 +114,7 @@ export function readCsv(file: string, required: readonly string[] = []): Csv {
       throw new ConfigError(`row ${line}`, l, `at most ${header.length} comma-separated cells (the header's ${header.join(',')})`, file);
     return new CsvRow(file, line, Object.fromEntries(header.map((h, i) => [h, cells[i] ?? ''])));
   });
+  if (rows.length === 0) throw new ConfigError(`row ${lines[0]!.line + 1}`, '', 'at least one data row after the header (nothing to compare)', file);
   return { file, header, rows };
 }
 

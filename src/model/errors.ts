@@ -43,6 +43,13 @@ function getAt(root: unknown, path: readonly PropertyKey[]): unknown {
 /** Turns the first zod issue into a ConfigError carrying path, value and expectation. */
 export function fromZod(err: ZodError, input: unknown, source = ''): ConfigError {
   const issue = err.issues[0]!;
+  if (issue.code === 'unrecognized_keys' && issue.keys.length > 0) {
+    // Name the unknown field itself, not its parent object.
+    const key = issue.keys[0]!;
+    const path = [...issue.path, key];
+    const more = issue.keys.length > 1 ? `; also unknown here: ${issue.keys.slice(1).join(', ')}` : '';
+    return new ConfigError(jsonPath(path), getAt(input, path), `no field "${key}" (a misspelt or unsupported field${more})`, source);
+  }
   return new ConfigError(jsonPath(issue.path), getAt(input, issue.path), issue.message, source);
 }
 

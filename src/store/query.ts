@@ -320,7 +320,8 @@ export function sql(db: Db, select: string, opts: { maxRows?: number } = {}): Ro
   } catch (e) {
     throw new ConfigError('sql', select.length > 60 ? select.slice(0, 57) + '...' : select, `a single valid SELECT statement (${(e as Error).message})`);
   }
-  if (!stmt.reader || !stmt.readonly) throw new ConfigError('sql', kw, 'a single read-only SELECT or WITH statement');
+  if (!stmt.reader || !stmt.readonly)
+    throw new ConfigError('sql', select.length > 60 ? select.slice(0, 57) + '...' : select, 'a read-only statement (a SELECT, or a WITH whose main statement is a SELECT): this one writes');
   stmt.safeIntegers(true);
   const out: Row[] = [];
   const max = opts.maxRows ?? Infinity;
