@@ -124,6 +124,9 @@ describe('load and saturation', () => {
     expect(over.s.ttftS.mean).toBeGreaterThan(20 * mid.s.ttftS.mean);
     const tl = over.s.timeline;
     expect(tl[Math.floor(tl.length * 0.5)]!.queued).toBeGreaterThan(tl[Math.floor(tl.length * 0.1)]!.queued);
+    // The simulator says so: no steady state past saturation, none of that note below it.
+    expect(over.s.notes.some((n) => /^overloaded: the backlog grew/.test(n))).toBe(true);
+    expect([...low.s.notes, ...mid.s.notes].some((n) => /^overloaded/.test(n))).toBe(false);
   });
 });
 

@@ -112,6 +112,9 @@ export function renderEval(r: EvalResult): string {
   const lines = [
     `strata eval  ${r.system} x ${r.model}  batch ${r.batch}, input ${r.inputTokens}, output ${r.outputTokens}, weights ${r.precision.weights} / activations ${r.precision.activations} / KV ${r.precision.kvCache}`,
     r.feasible ? 'feasible' : `INFEASIBLE: ${r.infeasibleReasons.join('; ')}`,
+    ...(th.runaway
+      ? [`THERMAL RUNAWAY at clock ${th.throttleFactor.toFixed(3)}: leakage and temperature feed each other without a steady state; the power and temperatures below are where the iteration stopped, not an operating point`]
+      : []),
     '',
     phaseLines('prefill', r.prefill),
     '',

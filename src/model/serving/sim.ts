@@ -478,6 +478,25 @@ export function percentileOf(xs: ArrayLike<number>, p: number): number {
   return a[Math.min(a.length - 1, Math.max(0, Math.ceil((p / 100) * a.length) - 1))]!;
 }
 
+/**
+ * A note when the run had no steady state: the backlog (arrived, not finished) grew over the steady
+ * window by more than a tenth of the window's requests, so the queue was still filling and the
+ * window's throughput is a transient (it depends on the request count), not the design's capacity.
+ */
+function overloadNote(arrival: ArrayLike<number>, finish: ArrayLike<number>, fromS: number, toS: number, windowRequests: number, finished: number, durationS: number): string[] {
+  const backlog = (t: number) => {
+    let n = 0;
+    for (let i = 0; i < arrival.length; i++) if (arrival[i]! <= t && !(finish[i]! <= t)) n++;
+    return n;
+  };
+  const a = backlog(fromS);
+  const b = backlog(toS);
+  if (!(b - a > 0.1 * windowRequests)) return [];
+  return [
+    `overloaded: the backlog grew from ${a} to ${b} requests over the steady window, so there is no steady state and the window's throughput is a transient; the whole run completed ${finished} requests in ${durationS.toFixed(1)} s (${(finished / durationS).toFixed(2)} req/s)`,
+  ];
+}
+
 /** Simulates `opts.requests` requests of a workload on a prepared design. */
 export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): SimResult {
   const N = Math.max(1, Math.floor(opts.requests));
@@ -786,6 +805,6 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
       maxBatch: e.pool.maxBatch,
     })),
     timeline,
-    notes: [...p.notes],
+    notes: [...p.notes, ...overloadNote(R.arrival, R.finish, fromS, toS, hi - lo, finished, durationS)],
   };
 }
