@@ -23,7 +23,7 @@ export async function liveStatus(
               // (exit 1): either way the coordinator's answer, without a stack.
               reject(
                 e.code === grpc.status.UNAUTHENTICATED
-                  ? new ConfigError('--token-file / STRATA_TOKEN', '(the token given)', `the coordinator's token (${addr} answered: ${e.details})`)
+                  ? new ConfigError('--token-file / STRATA_TOKEN', '(the token given)', `the coordinator's token (${addr} answered UNAUTHENTICATED: ${e.details})`)
                   : new RuntimeFailure(`status of ${addr}: ${grpc.status[e.code] ?? e.code}: ${e.details}`),
               )
             : resolve(r!),

@@ -47,10 +47,12 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     const addr = `127.0.0.1:${co.port}`;
     const status = (token: string, json = true) =>
       spawnSync(process.execPath, [BIN, 'status', '--coordinator', addr, ...(json ? ['--format', 'json'] : [])], { encoding: 'utf8', env: { ...process.env, STRATA_TOKEN: token } });
-    // A wrong token is refused by the live status too.
+    // A wrong token is refused by the live status too: a usage error (exit 2, as the worker's Join),
+    // without a stack trace.
     const badTok = status('nope', false);
-    expect(badTok.status).toBe(1);
-    expect(badTok.stderr).toMatch(/UNAUTHENTICATED/);
+    expect(badTok.status).toBe(2);
+    expect(badTok.stderr).toMatch(/STRATA_TOKEN.*UNAUTHENTICATED/);
+    expect(badTok.stderr).not.toMatch(/\n\s+at /);
     // Live status while it runs (a small Status RPC). The three workers start together; each is frozen
     // (SIGSTOP) once the status shows it holding leases or having committed, so all three take part
     // and the coordinator is still live for the table, whatever the speed of the run or the machine.

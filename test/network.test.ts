@@ -581,7 +581,7 @@ describe('bad input is refused with the JSON path', () => {
     bad([{ ...good, efficiency: 1.5 }], '$[0].efficiency', /\(0, 1\]/);
     bad([{ ...good, hopLatencyUs: -0.1 }], '$[0].hopLatencyUs', />= 0/);
     bad([{ ...level({ topology: 'ring', size: 4 }), dims: [2, 2] }], '$[0].dims', /mesh2d\/torus2d/);
-    bad([{ ...good, linkBandwidthGbps: 100 }], '$[0]', /unknown: linkBandwidthGbps/);
+    bad([{ ...good, linkBandwidthGbps: 100 }], '$[0].linkBandwidthGbps', /unknown: linkBandwidthGbps/);
     bad([good, good], '$[1].name', /not used by another level/);
     bad([], '$', /at least one/);
     bad([{ ...good, size: undefined }], '$[0].size', /integer/);

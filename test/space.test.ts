@@ -305,7 +305,7 @@ describe('refusals', () => {
     expectConfigError(() => compileSpace(space([[{ name: 'a', values: [1], path: ['x', 'x'] }]])), '$.levels[0].dims[0].path[1]');
     expectConfigError(() => compileSpace(space([])), '$.levels', /at least one level/);
     expectConfigError(() => compileSpace(space([[]])), '$.levels[0].dims', /at least one dim/);
-    expectConfigError(() => compileSpace(space([[{ name: 'a', values: [1], path: 'x', extra: 1 }]])), '$.levels[0].dims[0]', /unknown: extra/);
+    expectConfigError(() => compileSpace(space([[{ name: 'a', values: [1], path: 'x', extra: 1 }]])), '$.levels[0].dims[0].extra', /unknown: extra/);
   });
 
   it('targets: unknown names, bad values, duplicates, defaults', () => {

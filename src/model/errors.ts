@@ -48,7 +48,9 @@ export function fromZod(err: ZodError, input: unknown, source = ''): ConfigError
     const key = issue.keys[0]!;
     const path = [...issue.path, key];
     const more = issue.keys.length > 1 ? `; also unknown here: ${issue.keys.slice(1).join(', ')}` : '';
-    return new ConfigError(jsonPath(path), getAt(input, path), `no field "${key}" (a misspelt or unsupported field${more})`, source);
+    // A schema's own message (it names what the object takes) stays; zod's default is replaced.
+    const expected = /^Unrecognized key/.test(issue.message) ? `no field "${key}" (a misspelt or unsupported field${more})` : issue.message;
+    return new ConfigError(jsonPath(path), getAt(input, path), expected, source);
   }
   return new ConfigError(jsonPath(issue.path), getAt(input, issue.path), issue.message, source);
 }
