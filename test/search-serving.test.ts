@@ -25,6 +25,26 @@ function spaceFor(name: string): Record<string, unknown> {
 }
 const servingSpec = (ratePerS: number, more: string[] = []) => ({ objectives: ['serving-throughput-per-watt', ...more], workload: chatAt(ratePerS) });
 
+/** deepstack (lamosys-pd, DeepSeek-V3) with each dim cut to one to three values: 1-2 prefill and 1-2
+ *  decode chiplets, 32 or 64 packages, every TP/PP(<= 2)/DP/EP mapping, two batches (9,344 points). */
+function deepstackCut(): Record<string, unknown> {
+  const cut: Record<string, unknown[]> = {
+    decodeLayers: [16], decodeConnectedLayers: [4, 8], prefillLayers: [8], vertical: [{ kind: 'hybrid-bond', pitchUm: 3 }], channelsPerLayer: [32],
+    prefillCores: [256], decodeCores: [96, 128], frequencyGHz: [1.4], sramPerCoreKB: [128], globalSramMB: [32],
+    prefillChiplets: [1, 2], decodeChiplets: [1, 2], interposerBandwidthGBps: [1000], tdpW: [1000],
+    devices: [32, 64], scaleUpSize: [8], scaleUpTopology: ['switch'], scaleUpLinkGBps: [200], scaleOutTopology: ['switch'], scaleOutLinkGBps: [100],
+    batch: [256, 4096], chunkTokens: [8192], weightPrecision: ['fp8', 'fp4'], kvPrecision: ['fp8'],
+  };
+  const d = spaceFor('deepstack') as { name: string; levels: { dims: { name: string; values?: unknown[]; allowed?: unknown }[] }[] };
+  d.name = 'deepstack-cut';
+  for (const l of d.levels)
+    for (const dim of l.dims) {
+      if (cut[dim.name]) dim.values = cut[dim.name];
+      if (dim.name === 'mapping') dim.allowed = { pp: [1, 2], sp: [1] };
+    }
+  return d;
+}
+
 describe('serving objective', () => {
   it('branch-and-bound equals brute force (tiny, chat at 8 req/s), and its bound prunes', () => {
     const ctx = makeRunContext(runSpecFor(spaceFor('tiny'), servingSpec(8)));
@@ -51,9 +71,24 @@ describe('serving objective', () => {
     for (const order of [(x: never[]) => x, (x: never[]) => [...x].reverse()]) expect(searchAll(ctx, 2, order as never).front).toEqual(bf.front);
   }, 300_000);
 
-  for (const space of ['tiny', 'quick']) {
+  it('on split prefill/decode chiplets (disaggregated, KV over the interposer): brute force on a 9,344-point cut of deepstack', () => {
+    const d = deepstackCut();
+    const ctx = makeRunContext(runSpecFor(d, servingSpec(150)));
+    expect(ctx.space.size).toBe(9344n);
+    const bf = bruteForce(ctx);
+    expect(bf.feasible).toBeGreaterThan(100);
+    expect(bf.infeasible).toBeGreaterThan(1000);
+    const s = searchAll(ctx, 3);
+    expect(s.front).toEqual(bf.front);
+    const best = s.results.flatMap((r) => r.designs).find((x) => x.id === bf.front[0]!.id)!;
+    expect(best.metrics.serving).toMatchObject({ scheduler: 'disaggregated', stable: true, slo: { met: true } });
+  }, 600_000);
+
+  for (const space of ['tiny', 'quick', 'deepstack-cut']) {
     it(`bound >= true value on random points of random subspaces (${space})`, () => {
-      const ctxs = [2, 8, 40].map((rate) => makeRunContext(runSpecFor(spaceFor(space), servingSpec(rate))));
+      const json = space === 'deepstack-cut' ? deepstackCut() : spaceFor(space);
+      const rates = space === 'deepstack-cut' ? [40, 150, 400] : [2, 8, 40];
+      const ctxs = rates.map((rate) => makeRunContext(runSpecFor(json, servingSpec(rate))));
       const systems = ctxs.map((c) => new SystemCache(c));
       let checked = 0;
       fc.assert(
