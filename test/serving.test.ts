@@ -8,7 +8,8 @@ import { main } from '../src/cli/main.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { systemJson } from './helpers.js';
+import { loadModel, loadSystem, systemJson } from './helpers.js';
+import { makeStepModel } from '../src/model/evaluate.js';
 
 const o = (x: Partial<ServeOptions>): ServeOptions => ({ system: 'h100-sxm', model: 'llama-3-8b', workload: 'chat', precision: 'fp8', ...x }) as ServeOptions;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -87,6 +88,33 @@ describe('energy: the steps\' dynamic energy plus the packages\' static power ov
       expect(rel(b.energyJ - b.staticW * tb, a.energyJ - a.staticW * ta)).toBeLessThan(1e-9);
     }
     expect(b.staticW - a.staticW).toBeCloseTo(100 * sm.devices, 9);
+  });
+
+  it('step models of one design at other loads share step costs: the same times and dynamic energy as a model built alone', () => {
+    // A search builds a step model per max batch of a design; those at the same clock share the steps'
+    // time and dynamic energy, each adding its own static power (it depends on the load's temperature).
+    const sys = loadSystem('h100-sxm');
+    const model = loadModel('llama-3-8b');
+    const precision = { weights: 'fp8', activations: 'fp8', kvCache: 'fp8' } as const;
+    const spec = (batch: number, system = sys) => ({ system, model, precision, mapping: { tp: 1, pp: 1, dp: 2, sp: 1, ep: 1 }, phase: 'decode' as const, batch, inputTokens: 600, outputTokens: 250 });
+    const steps = [
+      { decodeSeqs: 32, decodeContext: 700, prefillSeqs: 0, prefillTokens: 0, prefillContext: 0 },
+      { decodeSeqs: 8, decodeContext: 300, prefillSeqs: 2, prefillTokens: 512, prefillContext: 128 },
+    ];
+    const small = makeStepModel(spec(8));
+    for (const x of steps) small.step(x); // fills the shared costs
+    const big = makeStepModel(spec(64));
+    const alone = makeStepModel(spec(64, loadSystem('h100-sxm'))); // another system object: nothing shared
+    expect(big.throttleFactor).toBe(1);
+    expect(big.staticW).toBe(alone.staticW);
+    for (const x of steps) {
+      expect(big.step(x)).toEqual(alone.step(x));
+      // The small load's model: the same time, its own static power.
+      const a = small.step(x);
+      const b = big.step(x);
+      expect(a.timeS).toBe(b.timeS);
+      expect(a.energyJ - small.staticW * a.timeS * small.devices).toBeCloseTo(b.energyJ - big.staticW * b.timeS * big.devices, 9);
+    }
   });
 
   it('below saturation the idle package still draws static power: the simulator and the analytic model agree on tokens/s/W', () => {

@@ -1906,6 +1906,22 @@ export interface StepModelSpec {
   outputTokens: number;
 }
 
+/** Step costs (time, dynamic energy) shared by the step models of one design: per system and model
+ *  object (the last few: recent.ts), then per phase, mapping, precision and operating point. */
+const stepCaches = new RecentCache<SystemSpec, RecentCache<ModelArch, Map<string, Map<string, { timeS: number; dynJ: number }>>>>(8);
+function sharedSteps(system: SystemSpec, model: ModelArch, key: string): Map<string, { timeS: number; dynJ: number }> {
+  let byModel = stepCaches.get(system);
+  if (!byModel) stepCaches.set(system, (byModel = new RecentCache(4)));
+  let byKey = byModel.get(model);
+  if (!byKey) byModel.set(model, (byKey = new Map()));
+  let m = byKey.get(key);
+  if (!m) {
+    if (byKey.size > 256) byKey.clear();
+    byKey.set(key, (m = new Map()));
+  }
+  return m;
+}
+
 export function makeStepModel(spec: StepModelSpec): StepModel {
   const mapping = spec.mapping ?? SINGLE;
   const phase = spec.phase ?? 'decode';
@@ -1931,10 +1947,22 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
   const free = Math.max(0, cap - fp.weightsBytes - fp.activationBytes);
   const kvCapacityTokens = Math.floor(free / fp.kvCacheBytes) * mapping.dp * copies;
   const memo = new Map<string, StepCost>();
+  // A step's time and dynamic energy depend on the design and the operating point, not on the load
+  // that set it (spec.batch): step models of one design at one clock and refresh share them (a search
+  // builds one per max batch). The static power (staticW) depends on the load's temperature: added
+  // per model.
+  const shared = sharedSteps(spec.system, spec.model, `${phase}|${configKey(mapping, spec.precision)}|${s}|${op.thermal.refreshDoubled}`);
   const step = (x: MixedStep): StepCost => {
     const key = `${x.decodeSeqs}|${x.decodeContext}|${x.prefillSeqs}|${x.prefillTokens}|${x.prefillContext}`;
     const hit = memo.get(key);
     if (hit) return hit;
+    const known = shared.get(key);
+    if (known) {
+      const r = { timeS: known.timeS, energyJ: (known.dynJ + staticW * known.timeS) * devices };
+      if (memo.size > 200_000) memo.clear();
+      memo.set(key, r);
+      return r;
+    }
     // One copy's share of the step (all of it when the role has one chiplet).
     const decodeSeqs = x.decodeSeqs / copies;
     const prefillSeqs = x.prefillSeqs / copies;
@@ -1955,8 +1983,11 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
     addComms(raw, comms, costs, ops, st, times, mapping.overlap ?? true, false);
     finishStep(raw, lin, sw);
-    const energyJ = ((raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ) * copies + staticW * raw.stepTimeS) * devices;
+    const dynJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ) * copies;
+    const energyJ = (dynJ + staticW * raw.stepTimeS) * devices;
     const r = { timeS: raw.stepTimeS, energyJ };
+    if (shared.size > 200_000) shared.clear();
+    shared.set(key, { timeS: raw.stepTimeS, dynJ });
     if (memo.size > 200_000) memo.clear();
     memo.set(key, r);
     return r;
