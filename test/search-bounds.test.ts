@@ -6,7 +6,7 @@ import { heatedStaticFloorW, subspaceBound, pointBound } from '../src/search/bou
 import { evalInputOf, evaluatePoint, pinOf, SystemCache, type RunContext } from '../src/search/engine.js';
 import { OBJECTIVE_NAMES, SERVING_OBJECTIVES } from '../src/search/objective.js';
 import { subspaceOf, unrank, indicesOf } from '../src/space/index.js';
-import { ctxFor } from './search-helpers.js';
+import { boundsHoldOnRandomPoints, ctxFor } from './search-helpers.js';
 import { copiesOf, cycleOf, evaluate, type EvalResult } from '../src/model/evaluate.js';
 import type { SystemSpec } from '../src/model/hardware/schema.js';
 import { score } from '../src/search/objective.js';
@@ -45,45 +45,7 @@ describe('admissible bounds', () => {
     it(`bound >= true value on random points of random subspaces (${space})`, () => {
       const ctxs = specs.map((s) => ctxFor(space, s));
       const systems = ctxs.map((c) => new SystemCache(c));
-      let checked = 0;
-      fc.assert(
-        fc.property(
-          fc.integer({ min: 0, max: ctxs.length - 1 }),
-          fc.bigInt({ min: 0n, max: ctxs[0]!.space.size - 1n }),
-          fc.integer({ min: 0, max: ctxs[0]!.space.levels.length }),
-          fc.array(fc.double({ min: 0, max: 1, noNaN: true, maxExcluded: true }), { minLength: 1, maxLength: 4 }),
-          (si, anchor, depth, picks) => {
-            const ctx = ctxs[si]!;
-            const sub = subspaceOf(ctx.space, anchor, depth);
-            const b = subspaceBound(ctx.bounds, sub);
-            const cheap = subspaceBound(ctx.bounds, sub, { plans: false }); // the coordinator's
-            const net = systems[si]!.networkOf(sub);
-            const onNet = subspaceBound(ctx.bounds, sub, { network: net }); // the engine's
-            if (b?.ideal && onNet?.ideal) onNet.ideal.forEach((v, i) => expect(v).toBeLessThanOrEqual(b.ideal![i]! + 1e-9 * Math.abs(b.ideal![i]!)));
-            for (const u of picks) {
-              const id = sub.first + BigInt(Math.floor(u * Number(sub.size)));
-              const p = unrank(ctx.space, id);
-              const idx = indicesOf(ctx.space, p);
-              const o = evaluatePoint(ctx, systems[si]!, idx, p.values);
-              const pb = pointBound(ctx.bounds, idx, pinOf(systems[si]!, idx, p.values));
-              const feasible = !!o.scored?.feasible;
-              for (const bound of [b, cheap, onNet, pb]) {
-                if (bound === null) continue;
-                if (bound.infeasible) {
-                  expect(feasible, `${bound.infeasible} bound on a feasible point ${id}`).toBe(false);
-                  continue;
-                }
-                if (!feasible) continue;
-                o.scored!.values.forEach((v, i) => {
-                  expect(bound.ideal![i]!, `objective ${ctx.spec.objectives[i]} of point ${id} in ${sub.id}`).toBeGreaterThanOrEqual(v * (1 - 1e-12) - 1e-15);
-                });
-                checked++;
-              }
-            }
-          },
-        ),
-        { numRuns: space === 'tiny' ? 150 : 80 },
-      );
+      const checked = boundsHoldOnRandomPoints(ctxs, systems, space === 'tiny' ? 150 : 80);
       expect(checked).toBeGreaterThan(20);
     });
   }

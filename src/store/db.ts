@@ -99,15 +99,19 @@ function tableNames(db: Db): string[] {
   return (db.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`).pluck().all() as string[]);
 }
 
-function checkStrata(db: Db, file: string): void {
-  let appId: number;
-  let version: number;
+/** The file's application id and schema version (PRAGMAs), or the error reading them. */
+function header(db: Db): { appId: number; version: number } | Error {
   try {
-    appId = db.pragma('application_id', { simple: true }) as number;
-    version = db.pragma('user_version', { simple: true }) as number;
+    return { appId: db.pragma('application_id', { simple: true }) as number, version: db.pragma('user_version', { simple: true }) as number };
   } catch (e) {
-    throw new ConfigError('--db', file, `a strata database (${(e as Error).message})`);
+    return e as Error;
   }
+}
+
+function checkStrata(db: Db, file: string): void {
+  const h = header(db);
+  if (h instanceof Error) throw new ConfigError('--db', file, `a strata database (${h.message})`);
+  const { appId, version } = h;
   if (appId !== APPLICATION_ID) throw new ConfigError('--db', file, 'a strata database (application_id STRA)');
   if (version !== SCHEMA_VERSION)
     throw new ConfigError(
@@ -127,15 +131,9 @@ const MIGRATIONS: Record<number, string[]> = {
 /** Upgrades a strata database of an older schema version (writer connection only). A file that is
  *  not a strata database, or of a version with no migration, is left as it is for checkStrata. */
 function migrate(db: Db, file: string): void {
-  let appId: number;
-  let version: number;
-  try {
-    appId = db.pragma('application_id', { simple: true }) as number;
-    version = db.pragma('user_version', { simple: true }) as number;
-  } catch {
-    return;
-  }
-  if (appId !== APPLICATION_ID) return;
+  const h = header(db);
+  if (h instanceof Error || h.appId !== APPLICATION_ID) return;
+  let version = h.version;
   while (version < SCHEMA_VERSION && MIGRATIONS[version]) {
     const from = version;
     try {
