@@ -171,4 +171,14 @@ describe('best --where on the key columns of a search whose dims are named like 
       expect(want.length).toBeGreaterThan(0);
       expect(got).toEqual(want);
     });
+
+  it('query best --where params.<dim> filters on a dim of the run, and refuses a dim it does not have', () => {
+    const r = strata(['query', '--db', db, 'best', '--where', 'params.decodeLayers=8', '--limit', '100000', '--format', 'json']);
+    expect(r.status, r.stderr).toBe(0);
+    const got = (JSON.parse(r.stdout) as { point_id: string }[]).map((x) => x.point_id).sort();
+    expect(got).toEqual(designs.filter((x) => x.params.decodeLayers === 8).map((x) => x.point_id as string).sort());
+    const bad = strata(['query', '--db', db, 'best', '--where', 'params.decodeLayer=8']);
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/--where: got "params.decodeLayer", expected a dim of the run: .*params\.decodeLayers/);
+  });
 });

@@ -584,14 +584,17 @@ describe('--where language', () => {
     expect(parseWhere('layers=8 and precision=fp8 and devices<=64')).toEqual({
       sql: 'layers = ? AND precision = ? AND devices <= ?',
       params: [8, 'fp8', 64],
+      dims: [],
     });
     expect(parseWhere(`(tp == 8 OR ep >= 16) and not system = 'h100-sxm' and batch != 3`)).toEqual({
       sql: '((tp = ?) OR (ep >= ?)) AND NOT (system = ?) AND batch <> ?',
       params: [8, 16, 'h100-sxm', 3],
+      dims: [],
     });
     expect(parseWhere(`precision not in (fp8, "bf16") and tokensPerSPerW > 1.5e3 and params.bonding = hybrid-bond`)).toEqual({
       sql: 'precision NOT IN (?, ?) AND tokens_per_s_per_w > ? AND json_extract(params_json, ?) = ?',
       params: ['fp8', 'bf16', 1500, '$."bonding"', 'hybrid-bond'],
+      dims: ['bonding'],
     });
     expect(parseWhere(`system = 'it''s'`).params).toEqual(["it's"]);
     expect(parseWhere('').sql).toBe('1');

@@ -150,7 +150,7 @@ export function registerSearch(program: Command, onResult: (text: string) => voi
   const searchCmd = program
     .command('search')
     .description('search a design space on this machine (embedded coordinator + local threads), results in SQLite')
-    .option('--workers <n>', 'search threads (default: the cores)')
+    .option('--workers <n>', 'search threads (default: the cores; 0: search on the main thread, no threads)')
     .option('--retry-failed', 'on resume, put the failed subspaces (retry limit reached) back in the queue');
   runSpecOptions(searchCmd).action(async (f: SearchFlags) => {
       const spec = runSpecFromFlags(f);

@@ -281,6 +281,16 @@ export function best(db: Db, runId: number | undefined, objective: string, where
   const col = objectiveColumn(objective);
   if (!Number.isInteger(limit) || limit < 1 || limit > 1_000_000) throw new ConfigError('--limit', limit, 'an integer in [1, 1000000]');
   const w = parseWhere(where);
+  if (w.dims.length > 0) {
+    // params.<dim> must name a dim of the run (else the filter is silently empty): the keys of its
+    // designs' params (every design of a run has the same).
+    const known = db
+      .prepare(`SELECT j.key FROM designs d, json_each(d.params_json) j WHERE d.run_id = ? AND d.rowid = (SELECT min(rowid) FROM designs WHERE run_id = ?)`)
+      .pluck()
+      .all(r.id, r.id) as string[];
+    for (const dim of w.dims)
+      if (known.length > 0 && !known.includes(dim)) throw new ConfigError('--where', `params.${dim}`, `a dim of the run: ${known.map((k) => `params.${k}`).join(', ')}`);
+  }
   const rows = db
     .prepare(`${DESIGN_SELECT} WHERE run_id = ? AND ${col} IS NOT NULL AND (${w.sql}) ORDER BY ${order(col)}, length(point_id), point_id LIMIT ?`)
     .all(r.id, ...w.params, limit) as Record<string, unknown>[];

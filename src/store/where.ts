@@ -20,6 +20,8 @@ export interface WhereSql {
   /** SQL boolean expression ('1' for an empty filter). */
   sql: string;
   params: (number | string)[];
+  /** The dims the filter reads as params.<dim> (checked against the run's by the caller). */
+  dims: string[];
 }
 
 type Tok = { kind: 'word' | 'num' | 'str' | 'op' | 'lp' | 'rp' | 'comma' | 'end'; text: string; pos: number; value?: number | string };
@@ -92,6 +94,8 @@ interface Col {
   sql: string;
   type: 'number' | 'text' | 'any';
   pre: (number | string)[];
+  /** params.<dim>: the dim's name. */
+  dim?: string;
 }
 
 function column(tok: Tok): Col {
@@ -106,19 +110,20 @@ function column(tok: Tok): Col {
   const obj = OBJ_BY_NAME.get(lower);
   if (obj) return { sql: obj, type: 'number', pre: [] };
   const m = name.match(/^params\.([A-Za-z_][A-Za-z0-9_]*)$/);
-  if (m) return { sql: 'json_extract(params_json, ?)', type: 'any', pre: [`$."${m[1]}"`] };
+  if (m) return { sql: 'json_extract(params_json, ?)', type: 'any', pre: [`$."${m[1]}"`], dim: m[1]! };
   fail(tok, `a known column (one of ${WHERE_COLUMNS.join(', ')})`);
 }
 
 /** Parses a filter into SQL over the designs table. Throws ConfigError on `--where` naming the bad token. */
 export function parseWhere(src: string | undefined): WhereSql {
-  if (src === undefined || src.trim() === '') return { sql: '1', params: [] };
+  if (src === undefined || src.trim() === '') return { sql: '1', params: [], dims: [] };
   const toks = tokenize(src);
   let i = 0;
   const peek = () => toks[i]!;
   const next = () => toks[i++]!;
   const isKw = (t: Tok, kw: string) => t.kind === 'word' && t.text.toLowerCase() === kw;
   const params: (number | string)[] = [];
+  const dims = new Set<string>();
 
   const value = (col: Col): number | string => {
     const t = next();
@@ -137,6 +142,7 @@ export function parseWhere(src: string | undefined): WhereSql {
   const cmp = (): string => {
     const ct = next();
     const col = column(ct);
+    if (col.dim !== undefined) dims.add(col.dim);
     let t = peek();
     let negate = false;
     if (isKw(t, 'not')) {
@@ -202,5 +208,5 @@ export function parseWhere(src: string | undefined): WhereSql {
   const sql = expr();
   const t = peek();
   if (t.kind !== 'end') fail(t, "'and', 'or' or the end of the filter");
-  return { sql, params };
+  return { sql, params, dims: [...dims] };
 }
