@@ -117,6 +117,17 @@ describe('energy: the steps\' dynamic energy plus the packages\' static power ov
     }
   });
 
+  it('a prompt-only workload (1-token outputs) has a finite analytic capacity and TTFT', () => {
+    // E[o] = 0: the prompts that join a step have no decode to wait for (mixExtra's Poisson weights
+    // underflowed to 0/0 at mu = max batch / 1e-9: capacity NaN, TTFT infinite).
+    const { prepared, workload } = setupServe(o({ scheduler: 'chunked' }));
+    const w = { ...workload, output: { kind: 'fixed' as const, tokens: 1 }, arrival: { kind: 'poisson' as const, ratePerS: 5 } };
+    const a = analyze(prepared, w);
+    expect(Number.isFinite(a.maxRequestsPerS) && a.maxRequestsPerS > 5).toBe(true);
+    expect(a.stable).toBe(true);
+    expect(Number.isFinite(a.ttftS.atPercentile) && a.ttftS.atPercentile > 0).toBe(true);
+  });
+
   it('below saturation the idle package still draws static power: the simulator and the analytic model agree on tokens/s/W', () => {
     // bf16 at 1 req/s: the pool idles ~20% of the time at a decode batch of ~2 (at fp8 it idles 40%
     // at ~1.5, where the analytic model, which steps without pause at a fractional batch, counts

@@ -92,6 +92,10 @@ function mixExtra(pool: Pool, m: Moments, chunked: boolean, B: number, mu: numbe
     }
     return [t / m.inGrid.length, e / m.inGrid.length];
   }
+  // Past a few hundred prompts a step the demand is far over any step's budget and the cost per prompt
+  // no longer changes with mu; capped there, the Poisson weights (e^-mu) do not underflow to 0/0 (a
+  // prompt-only workload, E[o] = 0, has mu = max batch / 1e-9).
+  mu = Math.min(mu, MU_MAX);
   // The decode attention is the same with and without the prompts: it cancels (context 0 here).
   const [t0, e0] = dec(pool, B, 0);
   const kMax = Math.ceil(mu + 4 * Math.sqrt(mu) + 2);
@@ -118,6 +122,8 @@ function mixExtra(pool: Pool, m: Moments, chunked: boolean, B: number, mu: numbe
   return [t / wsum / mu, e / wsum / mu];
 }
 const pieces: { tokens: number; context: number }[] = [];
+/** Largest mean number of prompts joining a step that mixExtra weighs exactly (e^-500 is still a double). */
+const MU_MAX = 500;
 
 /** Sakasegawa's M/G/c waiting time with Allen-Cunneen variability; P(wait) estimate. */
 function queueWait(rho: number, c: number, service: number, ca2: number, cs2: number): { mean: number; pWait: number } {
