@@ -226,7 +226,7 @@ function shortest(spec: LengthSpec, trace?: number[]): number {
     case 'lognormal':
       return spec.min ?? 1;
     case 'trace':
-      return trace && trace.length > 0 ? Math.min(...trace) : 1;
+      return trace && trace.length > 0 ? trace.reduce((a, b) => Math.min(a, b), Infinity) : 1;
   }
 }
 
