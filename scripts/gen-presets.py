@@ -422,6 +422,8 @@ for k in ("a100-sxm-80gb", "h100-sxm", "h200-sxm", "b200-sxm"):
     presets[k]["notes"].update(NET_NOTES)
     if "inSwitchEfficiency" not in presets[k]["network"][0]:
         del presets[k]["notes"]["network[0].inSwitchEfficiency"]  # no NVLS on this fabric (A100)
+# DGX A100 has 200 Gb/s HDR ConnectX-6 NICs, one per GPU: its scale-out level is 25 GB/s.
+presets["a100-sxm-80gb"]["notes"]["network[1]"] = "200 Gb/s HDR InfiniBand per GPU (25 GB/s; DGX A100's ConnectX-6 NICs), 128-node pod, ~10 pJ/bit incl. optics (assumed)"
 presets["hb3d-16l"]["network"] = [
     {"name": "torus", "topology": "torus2d", "size": 16, "dims": [4, 4], "linkBandwidthGBps": 200, "linksPerDevice": 4,
      "hopLatencyUs": 0.3, "startupLatencyUs": 5, "energyPJPerBit": 2.0, "efficiency": 0.9},
