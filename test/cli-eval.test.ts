@@ -36,3 +36,17 @@ describe('eval report: hidden communication time', () => {
     expect(text).toMatch(/in-switch, [\d.]+ ms hidden/);
   });
 });
+
+describe('eval report: thermal runaway', () => {
+  it('says THERMAL RUNAWAY when the leakage-temperature iteration diverged, and only then', () => {
+    // hb3d-16l with a 1 K/W heat sink: no steady state even at the lowest clock (found by an audit:
+    // the report printed 19 kW and 13,000 C as if they were an operating point).
+    const hot = loadSystem('hb3d-16l');
+    hot.package.thermal.sinkResistanceKPerW = 1.0;
+    const r = run(hot, 'llama-3-8b', { batch: 32 });
+    expect(r.thermal.runaway).toBe(true);
+    expect(r.feasible).toBe(false);
+    expect(renderEval(r)).toMatch(/THERMAL RUNAWAY at clock 0\.050: .*not an operating point/);
+    expect(renderEval(run(loadSystem('hb3d-16l'), 'llama-3-8b', { batch: 32 }))).not.toMatch(/RUNAWAY/);
+  });
+});
