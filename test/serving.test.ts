@@ -126,6 +126,9 @@ describe('energy: the steps\' dynamic energy plus the packages\' static power ov
     expect(Number.isFinite(a.maxRequestsPerS) && a.maxRequestsPerS > 5).toBe(true);
     expect(a.stable).toBe(true);
     expect(Number.isFinite(a.ttftS.atPercentile) && a.ttftS.atPercentile > 0).toBe(true);
+    // No second token: no TPOT, and the TPOT SLO holds vacuously.
+    expect(a.tpotS.mean).toBeNaN();
+    expect(a.slo.met).toBe(a.ttftS.atPercentile <= w.slo.ttftMs / 1e3);
   });
 
   it('below saturation the idle package still draws static power: the simulator and the analytic model agree on tokens/s/W', () => {

@@ -465,6 +465,8 @@ export function analyze(p: PreparedServing, w: Workload, opt: AnalyticOptions = 
   }
   const ttftT = w.slo.ttftMs / 1e3;
   const tpotT = w.slo.tpotMs / 1e3;
+  // No request has a second token (1-token outputs): no TPOT (NaN), and its SLO holds vacuously.
+  if (!(m.Eo > 0)) pt = { ...pt, tpotMean: NaN, tpotP: NaN, tpotSurv: () => 0 };
   const attainment = Math.max(0, Math.min(1, (1 - pt.ttftSurv(ttftT)) * (1 - pt.tpotSurv(tpotT))));
   const tokensPerS = pt.X * m.Lo;
   return {
@@ -478,7 +480,7 @@ export function analyze(p: PreparedServing, w: Workload, opt: AnalyticOptions = 
     userTokensPerS: 1 / pt.tpotMean,
     ttftS: { mean: pt.ttftMean, atPercentile: pt.ttftP },
     tpotS: { mean: pt.tpotMean, atPercentile: pt.tpotP },
-    slo: { percentile: pct, ttftMs: w.slo.ttftMs, tpotMs: w.slo.tpotMs, attainment, met: pt.ttftP <= ttftT && pt.tpotP <= tpotT },
+    slo: { percentile: pct, ttftMs: w.slo.ttftMs, tpotMs: w.slo.tpotMs, attainment, met: pt.ttftP <= ttftT && (!(m.Eo > 0) || pt.tpotP <= tpotT) },
     goodputTokensPerS: tokensPerS * attainment,
     energyPerTokenJ: pt.energyPerTokenJ,
     tokensPerSPerW: 1 / pt.energyPerTokenJ,
