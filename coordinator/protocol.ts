@@ -373,22 +373,27 @@ function tlsSetUp<T>(make: () => T): T {
   }
 }
 
+/** --tls-cert and --tls-key come together (a certificate and its key) or not at all. */
+function bothOrNeither(o: { tlsCert?: string; tlsKey?: string }): void {
+  if (!!o.tlsCert !== !!o.tlsKey) throw new ConfigError(o.tlsCert ? '--tls-key' : '--tls-cert', undefined, `given with ${o.tlsCert ? '--tls-cert' : '--tls-key'} (the two go together)`);
+}
+
 export function serverCredentials(o: { tlsCert?: string; tlsKey?: string; tlsCa?: string }): grpc.ServerCredentials {
   if (!o.tlsCert && !o.tlsKey) {
     if (o.tlsCa) throw new ConfigError('--tls-ca', o.tlsCa, 'with --tls-cert and --tls-key (mutual TLS also needs the server certificate and key)');
     return grpc.ServerCredentials.createInsecure();
   }
-  if (!o.tlsCert || !o.tlsKey) throw new ConfigError(o.tlsCert ? '--tls-key' : '--tls-cert', undefined, `given with ${o.tlsCert ? '--tls-cert' : '--tls-key'} (the two go together)`);
+  bothOrNeither(o);
   const ca = o.tlsCa ? pemFile('--tls-ca', o.tlsCa, 'CERTIFICATE') : null;
-  const cert = pemFile('--tls-cert', o.tlsCert, 'CERTIFICATE');
-  const key = pemFile('--tls-key', o.tlsKey, 'PRIVATE KEY');
+  const cert = pemFile('--tls-cert', o.tlsCert!, 'CERTIFICATE');
+  const key = pemFile('--tls-key', o.tlsKey!, 'PRIVATE KEY');
   // With a CA: mutual TLS, every client must present a certificate signed by it.
   return tlsSetUp(() => grpc.ServerCredentials.createSsl(ca, [{ cert_chain: cert, private_key: key }], ca !== null));
 }
 
 export function clientCredentials(o: { tlsCa?: string; tlsCert?: string; tlsKey?: string; tls?: boolean }): grpc.ChannelCredentials {
   if (!o.tlsCa && !o.tlsCert && !o.tlsKey && !o.tls) return grpc.credentials.createInsecure();
-  if (!!o.tlsCert !== !!o.tlsKey) throw new ConfigError(o.tlsCert ? '--tls-key' : '--tls-cert', undefined, `given with ${o.tlsCert ? '--tls-cert' : '--tls-key'} (the two go together)`);
+  bothOrNeither(o);
   const ca = o.tlsCa ? pemFile('--tls-ca', o.tlsCa, 'CERTIFICATE') : null;
   const key = o.tlsKey ? pemFile('--tls-key', o.tlsKey, 'PRIVATE KEY') : null;
   const cert = o.tlsCert ? pemFile('--tls-cert', o.tlsCert, 'CERTIFICATE') : null;

@@ -6,7 +6,7 @@ import { ConfigError } from '../model/errors.js';
 import { checkPaths, compileSpace, describeSpace, spaceSummaryJson, fmtBig, levelSizes } from '../space/index.js';
 import { parseWorkload, lengthsOf, type Workload } from '../model/serving/workload.js';
 import { makeRunContext, makeRunSpec, type RunSpec } from '../search/context.js';
-import { OBJECTIVE_NAMES, SERVING_OBJECTIVES, usesServing, type ObjectiveName } from '../search/objective.js';
+import { OBJECTIVE_NAMES, usesServing, type ObjectiveName } from '../search/objective.js';
 import { MAX_TOP_K } from '../search/limits.js';
 import { best, formatRows, openReadDb, pareto, sql, status, subspaceIds, summary, summaryRows, type Format } from '../store/index.js';
 import { readJson, resolveRef } from './load.js';
@@ -73,16 +73,14 @@ export function runSpecFromFlags(f: SearchFlags): RunSpec {
     throw new ConfigError('$.base', base, 'an object with system and model preset names');
   const constraints: Record<string, number> = {};
   const objectives = objectivesOf(f.objective);
+  // A serving objective needs an open-loop workload: the search spec's schema says so (makeRunSpec).
   const serving = usesServing({ objectives });
-  if (serving && !f.workload) throw new ConfigError('--workload', f.workload, `a workload preset or file: ${objectives.filter((o) => SERVING_OBJECTIVES.includes(o)).join(', ')} serves its request stream`);
   let workload: Workload | undefined;
   if (f.workload) {
     // The workload sets the request shape (mean lengths). Its SLOs become step-time constraints,
     // unless a serving objective applies them to the serving model's percentiles instead (a
     // continuous-batching step is not the static batch's prefill or decode step).
     const w = parseWorkload(readJson(resolveRef(f.workload, 'workloads', '--workload'), '--workload'), f.workload);
-    if (serving && w.arrival.kind !== 'poisson' && w.arrival.kind !== 'gamma')
-      throw new ConfigError(`${f.workload}: $.arrival.kind`, w.arrival.kind, 'poisson or gamma (an open-loop rate) for a serving objective');
     const l = lengthsOf(w, 1 << 20);
     base.defaults = { ...(base.defaults ?? {}), inputTokens: Math.max(1, Math.round(l.input.mean)), outputTokens: Math.max(1, Math.round(l.output.mean)) };
     if (serving) workload = w;

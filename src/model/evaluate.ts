@@ -1546,28 +1546,28 @@ function limitsViolated(o: Operating, sys: SystemSpec): 'none' | 'tdp' | 'logic-
   return 'none';
 }
 
+/** Relative margins to the logic, DRAM and TDP limits (> 0: exceeded), in that order. */
+function margins(o: Operating, sys: SystemSpec): [number, number, number] {
+  const th = sys.package.thermal;
+  const tj = tjMaxOf(sys);
+  return [
+    (o.maxLogicC - tj) / tj,
+    (o.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC,
+    Math.max(o.prefillPowerW, o.decodePowerW) / sys.package.power.tdpW - 1,
+  ];
+}
+
 /** The limit whose relative margin is the worst (margin's argmax): the one that binds at a throttled
  *  point. Several at their limit: the first of logic, DRAM, TDP. */
 function bindingLimit(o: Operating, sys: SystemSpec): 'tdp' | 'logic-temperature' | 'dram-temperature' {
-  const th = sys.package.thermal;
-  const tj = tjMaxOf(sys);
   if (o.runaway) return 'logic-temperature';
-  const logic = (o.maxLogicC - tj) / tj;
-  const dram = (o.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC;
-  const tdp = Math.max(o.prefillPowerW, o.decodePowerW) / sys.package.power.tdpW - 1;
+  const [logic, dram, tdp] = margins(o, sys);
   return logic >= dram && logic >= tdp ? 'logic-temperature' : dram >= tdp ? 'dram-temperature' : 'tdp';
 }
 
 /** Worst relative margin over the limits: > 0 when a limit is exceeded (runaway counts as +1). */
 function margin(o: Operating, sys: SystemSpec): number {
-  const th = sys.package.thermal;
-  const tj = tjMaxOf(sys);
-  if (o.runaway) return 1;
-  return Math.max(
-    (o.maxLogicC - tj) / tj,
-    (o.maxDramC - th.dramExtendedLimitC) / th.dramExtendedLimitC,
-    Math.max(o.prefillPowerW, o.decodePowerW) / sys.package.power.tdpW - 1,
-  );
+  return o.runaway ? 1 : Math.max(...margins(o, sys));
 }
 
 /** Operating point at clock scale s, with refresh doubled if the DRAM runs above its normal limit.
@@ -1946,7 +1946,6 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
   // fp.kvCacheBytes: what one token of one replica costs on one device (the mapping's KV split).
   const free = Math.max(0, cap - fp.weightsBytes - fp.activationBytes);
   const kvCapacityTokens = Math.floor(free / fp.kvCacheBytes) * mapping.dp * copies;
-  const memo = new Map<string, StepCost>();
   // A step's time and dynamic energy depend on the design and the operating point, not on the load
   // that set it (spec.batch): step models of one design at one clock and refresh share them (a search
   // builds one per max batch). The static power (staticW) depends on the load's temperature: added
@@ -1954,15 +1953,8 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
   const shared = sharedSteps(spec.system, spec.model, `${phase}|${configKey(mapping, spec.precision)}|${s}|${op.thermal.refreshDoubled}`);
   const step = (x: MixedStep): StepCost => {
     const key = `${x.decodeSeqs}|${x.decodeContext}|${x.prefillSeqs}|${x.prefillTokens}|${x.prefillContext}`;
-    const hit = memo.get(key);
-    if (hit) return hit;
     const known = shared.get(key);
-    if (known) {
-      const r = { timeS: known.timeS, energyJ: (known.dynJ + staticW * known.timeS) * devices };
-      if (memo.size > 200_000) memo.clear();
-      memo.set(key, r);
-      return r;
-    }
+    if (known) return { timeS: known.timeS, energyJ: (known.dynJ + staticW * known.timeS) * devices };
     // One copy's share of the step (all of it when the role has one chiplet).
     const decodeSeqs = x.decodeSeqs / copies;
     const prefillSeqs = x.prefillSeqs / copies;
@@ -1984,13 +1976,9 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     addComms(raw, comms, costs, ops, st, times, mapping.overlap ?? true, false);
     finishStep(raw, lin, sw);
     const dynJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ) * copies;
-    const energyJ = (dynJ + staticW * raw.stepTimeS) * devices;
-    const r = { timeS: raw.stepTimeS, energyJ };
     if (shared.size > 200_000) shared.clear();
     shared.set(key, { timeS: raw.stepTimeS, dynJ });
-    if (memo.size > 200_000) memo.clear();
-    memo.set(key, r);
-    return r;
+    return { timeS: raw.stepTimeS, energyJ: (dynJ + staticW * raw.stepTimeS) * devices };
   };
   const link = spec.system.package.interposer;
   const kvTransferS = (tokens: number) => {

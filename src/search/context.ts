@@ -6,7 +6,7 @@ import { parseHfConfig } from '../model/workload/index.js';
 import { checkPaths, compileSpace } from '../space/index.js';
 import { makeBoundContext } from './bounds.js';
 import type { RunContext } from './engine.js';
-import { searchSpecSchema, type SearchSpec } from './objective.js';
+import { searchSpecSchema, usesServing, type SearchSpec } from './objective.js';
 
 /** Everything that defines a run; its hash identifies the run in the database. */
 export interface RunSpec {
@@ -56,6 +56,7 @@ export function makeRunContext(spec: RunSpec): RunContext {
     model,
     spec: spec.search,
     bounds: makeBoundContext(space, base, model, spec.search),
+    serving: usesServing(spec.search),
   };
 }
 

@@ -9,7 +9,7 @@ import { SINGLE, type Mapping } from '../model/parallel.js';
 import type { NetworkLevel } from '../model/network.js';
 import { applyPoint, children, enumeratePoints, unrank, unrankIndices, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry, type Incumbents } from './archive.js';
-import { score, usesServing, type SearchSpec, type Scored } from './objective.js';
+import { score, type SearchSpec, type Scored } from './objective.js';
 import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
 
 /** Everything a worker needs to search: derived from the run spec, identical on every worker. */
@@ -19,6 +19,8 @@ export interface RunContext {
   model: ModelArch;
   spec: SearchSpec;
   bounds: BoundContext;
+  /** The spec has a serving objective: feasible points also run the serving model (servingOf). */
+  serving: boolean;
 }
 
 export interface Counts {
@@ -266,7 +268,7 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
     if (e instanceof ConfigError) return { scored: null, reason: /^--|tp\*pp/.test(e.path) ? 'mapping' : `input:${e.path}`, result: null };
     throw e;
   }
-  const served = r.feasible && usesServing(ctx.spec) ? servingOf(ctx, evalInputOf(ctx, systems, idx, values, sys, false)) : null;
+  const served = r.feasible && ctx.serving ? servingOf(ctx, evalInputOf(ctx, systems, idx, values, sys, false)) : undefined;
   const s = score(r, sys, ctx.spec, served);
   // A kept design's metrics (detail) carry what the serving model found.
   if (served && detail) (r as PointMetrics).serving = servingMetrics(served);

@@ -84,9 +84,9 @@ export interface Scored {
 
 /** Scores one evaluation against the spec: feasibility, constraints, objective values. `serving`:
  *  the analytic serving model on the spec's workload (engine.ts servingOf) when the spec has a
- *  serving objective and evaluate() found the design feasible; null there when the scheduler refuses
- *  the point (reason 'serving-config'). Such a design misses the SLO ('serving-slo') or the offered
- *  rate ('serving-rate'), or serves it: its serving figures are stored with it. */
+ *  serving objective and evaluate() found the design feasible (undefined otherwise); null when the
+ *  scheduler refuses the point (reason 'serving-config'). Such a design misses the SLO
+ *  ('serving-slo') or the offered rate ('serving-rate'), or serves it. */
 export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec, serving?: AnalyticResult | null): Scored {
   const area = packageAreaMm2(system) * r.devices;
   // An infeasible design has no figures of merit (null); its scores are NaN and never compared.
@@ -115,7 +115,7 @@ export function score(r: EvalResult, system: SystemSpec, spec: SearchSpec, servi
   else if (c.powerMaxW !== undefined && r.systemPowerW > c.powerMaxW) reason = 'power';
   else if (c.areaMaxMm2 !== undefined && area > c.areaMaxMm2) reason = 'area';
   else if (c.tempMaxC !== undefined && Math.max(r.thermal.maxDramC, r.thermal.maxLogicC) > c.tempMaxC) reason = 'temperature';
-  else if (usesServing(spec) && !serving) reason = 'serving-config';
+  else if (serving === null) reason = 'serving-config';
   else if (serving && !serving.stable) reason = 'serving-rate';
   else if (serving && !serving.slo.met) reason = 'serving-slo';
   return { feasible: reason === null, reason, values: objectiveValues(spec.objectives, figures), figures };
