@@ -2,15 +2,15 @@
 // concurrent Work streams) whose evaluation is replaced by a fixed-cost stub in this bench only:
 // subspace commits/s, result rows/s and the coordinator's CPU, with 50 designs per result, with one
 // (what a worker sends since it seeds its top-K lists) and with 200 from 20 streams (rows/s); (2) a
-// real 2-worker run of `quick`
-// against the embedded run: the coordinator overhead (median of 3 pairs); (3) the same on a
-// 1.2x10^6-point widening of quick (about 20 s a run), where start-up weighs less (alone: --wide-only).
+// real 2-worker run against the embedded run, pair by pair: on `tiny` (under a second: the fixed
+// start-up cost of three processes against one), `quick` and two widenings of quick (1.2x10^6 and
+// 4.9x10^6 points, 10-50 s), and each one's overhead beyond that start-up (alone: --wide-only).
 //   npm run build && node dist/bench/coordinator.js [--workers 200] [--designs 50]
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { machine } from './machine.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
@@ -186,36 +186,47 @@ async function freePort(): Promise<number> {
   });
 }
 
+/** Node's arguments for a process whose CPU seconds are appended to `cpuFile` at its exit (cpu.ts). */
+function cpuArgs(): string[] {
+  return ['--import', pathToFileURL(join(HERE, 'cpu.js')).href, BIN];
+}
+
+/** The CPU seconds the processes run with `cpuFile` reported, summed. */
+function cpuSum(cpuFile: string, processes: number): number {
+  const lines = readFileSync(cpuFile, 'utf8').trim().split('\n');
+  if (lines.length !== processes) throw new Error(`${cpuFile}: ${lines.length} processes reported their CPU, not ${processes}`);
+  return lines.reduce((s, l) => s + Number(l.split(' ')[1]), 0);
+}
+
 /** Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run),
  *  launched together as a cluster launcher does (the workers retry their Join until it listens), to
- *  the end of the run: wall seconds, when the first worker connected, and the coordinator's CPU. */
-async function runDistributed(space: string, db: string): Promise<{ dist: number; firstConnect: number; coCpu: number }> {
-  const env = { ...process.env, STRATA_TOKEN: TOKEN };
+ *  the end of the run: wall seconds, when the first worker connected, the coordinator's CPU and the
+ *  three processes' CPU. */
+async function runDistributed(space: string, db: string): Promise<{ dist: number; firstConnect: number; coCpu: number; distCpu: number }> {
+  const cpuFile = `${db}.cpu`;
+  const env = { ...process.env, STRATA_TOKEN: TOKEN, BENCH_CPU_FILE: cpuFile };
   const port = await freePort();
   const t1 = Date.now();
-  const co = spawn(process.execPath, [BIN, 'coordinator', '--space', space, '--db', db, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
-  const ws = [0, 1].map(() => spawn(process.execPath, [BIN, 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
+  const co = spawn(process.execPath, [...cpuArgs(), 'coordinator', '--space', space, '--db', db, '--listen', `127.0.0.1:${port}`], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+  const ws = [0, 1].map(() => spawn(process.execPath, [...cpuArgs(), 'worker', '--coordinator', `127.0.0.1:${port}`, '--threads', '1', '--quiet'], { env, stdio: 'ignore' }));
   let firstConnect = NaN;
   co.stderr!.on('data', (d) => {
     if (Number.isNaN(firstConnect) && /connected/.test(String(d))) firstConnect = (Date.now() - t1) / 1000;
   });
-  let coCpu = 0;
-  const poll = setInterval(() => {
-    const c = cpuOf(co.pid!);
-    if (Number.isFinite(c)) coCpu = c;
-  }, 50);
   const codes = await Promise.all([co, ...ws].map((p) => new Promise<number | null>((r) => p.once('exit', r))));
-  clearInterval(poll);
   if (codes.some((c) => c !== 0)) throw new Error(`distributed run: exit codes ${codes.join(', ')}`);
-  return { dist: (Date.now() - t1) / 1000, firstConnect, coCpu };
+  const dist = (Date.now() - t1) / 1000;
+  const coCpu = Number(readFileSync(cpuFile, 'utf8').split('\n').find((l) => l.startsWith(`${co.pid} `))!.split(' ')[1]);
+  return { dist, firstConnect, coCpu, distCpu: cpuSum(cpuFile, 3) };
 }
 
-/** An embedded run with 2 search threads to the end: wall seconds. */
-function runEmbeddedCli(space: string, db: string): number {
+/** An embedded run with 2 search threads to the end: wall and CPU seconds. */
+function runEmbeddedCli(space: string, db: string): { emb: number; embCpu: number } {
+  const cpuFile = `${db}.cpu`;
   const t0 = Date.now();
-  const e = spawnSync(process.execPath, [BIN, 'search', '--space', space, '--db', db, '--workers', '2'], { encoding: 'utf8' });
+  const e = spawnSync(process.execPath, [...cpuArgs(), 'search', '--space', space, '--db', db, '--workers', '2'], { encoding: 'utf8', env: { ...process.env, BENCH_CPU_FILE: cpuFile } });
   if (e.status !== 0) throw new Error(e.stderr);
-  return (Date.now() - t0) / 1000;
+  return { emb: (Date.now() - t0) / 1000, embCpu: cpuSum(cpuFile, 1) };
 }
 
 /** The best point of a finished run's database. */
@@ -224,51 +235,117 @@ function bestPoint(db: string): string | undefined {
   return (JSON.parse(r.stdout) as { point_id: string }[])[0]?.point_id;
 }
 
+interface PairFigures {
+  title: string;
+  /** Median walls, s. */
+  emb: number;
+  dist: number;
+  /** Each pair's distributed minus embedded wall, s. */
+  diffs: number[];
+  /** Each pair's embedded wall, s. */
+  embs: number[];
+  /** The same in CPU seconds of every process of a run. */
+  cpuDiffs: number[];
+  embCpus: number[];
+}
+
+const median = (xs: number[]) => {
+  const v = [...xs].sort((x, y) => x - y);
+  const m = v.length >> 1;
+  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
+};
+
 /**
- * Three pairs of runs of one space to the end, each embedded (2 search threads) then distributed
- * (coordinator + 2 workers x 1 thread), so the slow phases of a shared machine hit both sides; prints
- * the medians, every pair, the overhead and whether both found the same best point every time.
+ * `n` pairs of runs of one space to the end, embedded (2 search threads) and distributed (coordinator
+ * + 2 workers x 1 thread), one right after the other and in alternating order, so that the machine's
+ * drift (its speed varies by 20% over minutes here, between runs that do the same work) hits both
+ * sides alike; the overhead is taken pair by pair. Prints the medians, every pair, the median overhead
+ * and whether both found the same best point every time.
  */
-async function comparePairs(title: string, space: string): Promise<void> {
+async function comparePairs(title: string, space: string, n = 3): Promise<PairFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-real-'));
-  const pairs: { emb: number; dist: number; firstConnect: number; coCpu: number; same: boolean }[] = [];
-  for (let k = 0; k < 3; k++) {
-    const emb = runEmbeddedCli(space, join(dir, `emb${k}.db`));
-    const d = await runDistributed(space, join(dir, `dist${k}.db`));
-    pairs.push({ emb, ...d, same: bestPoint(join(dir, `emb${k}.db`)) === bestPoint(join(dir, `dist${k}.db`)) });
+  const pairs: { emb: number; embCpu: number; dist: number; distCpu: number; firstConnect: number; coCpu: number; same: boolean }[] = [];
+  for (let k = 0; k < n; k++) {
+    const embDb = join(dir, `emb${k}.db`);
+    const distDb = join(dir, `dist${k}.db`);
+    let e: ReturnType<typeof runEmbeddedCli>;
+    let d: Awaited<ReturnType<typeof runDistributed>>;
+    if (k % 2 === 0) {
+      e = runEmbeddedCli(space, embDb);
+      d = await runDistributed(space, distDb);
+    } else {
+      d = await runDistributed(space, distDb);
+      e = runEmbeddedCli(space, embDb);
+    }
+    pairs.push({ ...e, ...d, same: bestPoint(embDb) === bestPoint(distDb) });
   }
-  const med = (f: (p: (typeof pairs)[number]) => number) => pairs.map(f).sort((a, b) => a - b)[1]!;
-  const emb = med((p) => p.emb);
-  const dist = med((p) => p.dist);
-  console.log(`${title}, median of 3 pairs: embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread, launched together, ${dist.toFixed(2)} s (process start-ups included; first worker connected after ${med((p) => p.firstConnect).toFixed(2)} s)`);
+  rmSync(dir, { recursive: true, force: true });
+  const emb = median(pairs.map((p) => p.emb));
+  const dist = median(pairs.map((p) => p.dist));
+  const over = median(pairs.map((p) => (p.dist - p.emb) / p.emb));
+  console.log(`${title}, ${n} pairs: embedded --workers 2 ${emb.toFixed(2)} s; coordinator + 2 workers x 1 thread, launched together, ${dist.toFixed(2)} s (medians; process start-ups included; first worker connected after ${median(pairs.map((p) => p.firstConnect)).toFixed(2)} s)`);
   console.log(`  pairs (embedded / distributed, s): ${pairs.map((p) => `${p.emb.toFixed(2)} / ${p.dist.toFixed(2)}`).join(', ')}; same best point every time: ${pairs.every((p) => p.same)}`);
-  console.log(`  coordinator overhead: ${(((dist - emb) / emb) * 100).toFixed(0)}% wall; coordinator CPU ${med((p) => p.coCpu).toFixed(2)} s (${((100 * med((p) => p.coCpu)) / dist).toFixed(0)}% of one core)`);
+  const cpuOver = median(pairs.map((p) => (p.distCpu - p.embCpu) / p.embCpu));
+  console.log(`  coordinator overhead: ${(over * 100).toFixed(1)}% wall (median of the pairs'); coordinator CPU ${median(pairs.map((p) => p.coCpu)).toFixed(2)} s (${((100 * median(pairs.map((p) => p.coCpu))) / dist).toFixed(0)}% of one core)`);
+  console.log(
+    `  CPU, all processes (embedded / coordinator + workers, s): ${pairs.map((p) => `${p.embCpu.toFixed(1)} / ${p.distCpu.toFixed(1)}`).join(', ')}; ` +
+      `overhead ${(cpuOver * 100).toFixed(1)}% CPU (median of the pairs')`,
+  );
+  return { title, emb, dist, diffs: pairs.map((p) => p.dist - p.emb), embs: pairs.map((p) => p.emb), cpuDiffs: pairs.map((p) => p.distCpu - p.embCpu), embCpus: pairs.map((p) => p.embCpu) };
 }
 
 /**
- * A longer run, where start-up weighs less: quick widened (16 pitches, 4 SRAM sizes, 16 batches:
- * 1.2x10^6 points, about 20 s here).
+ * quick widened by a factor: 16 pitches, then more SRAM sizes and batches (1.2x10^6 points at
+ * factor 1, about 10 s here; 4.9x10^6 at factor 2).
  */
-async function wideRun(): Promise<void> {
+function widened(factor: 1 | 2): string {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-wide-'));
   const space = JSON.parse(readFileSync(join(ROOT, 'data', 'spaces', 'quick.json'), 'utf8')) as { name: string; levels: { dims: { name: string; values?: unknown[] }[] }[] };
-  space.name = 'quick-wide';
+  space.name = `quick-wide-${factor}`;
   const widen: Record<string, number[]> = {
     pitchUm: Array.from({ length: 16 }, (_, k) => 3 + k),
-    globalSramMB: [32, 48, 64, 96],
-    batch: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
+    globalSramMB: factor === 1 ? [32, 48, 64, 96] : [24, 32, 40, 48, 64, 80, 96, 128],
+    batch:
+      factor === 1
+        ? [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
+        : [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640],
   };
   for (const l of space.levels) for (const d of l.dims) if (widen[d.name]) d.values = widen[d.name];
-  const file = join(dir, 'quick-wide.json');
+  const file = join(dir, `quick-wide-${factor}.json`);
   writeFileSync(file, JSON.stringify(space));
-  await comparePairs('longer run (quick widened, 1,228,800 points)', file);
+  return file;
+}
+
+/**
+ * The overhead as a fixed cost plus a share of the run. The fixed cost is what a run of `tiny` (1,440
+ * points, under a second) pays: launching three processes on this machine against one (module loading
+ * on 2 cores shared by 5 JavaScript threads, the workers' first Join). The share is what is left of
+ * each longer pair's difference once that is taken off, over its embedded wall: what the coordinator
+ * costs a run once it is going, which is what a long search pays.
+ */
+function splitOverhead(fixed: PairFigures, runs: PairFigures[]): void {
+  const a = median(fixed.diffs);
+  const aCpu = median(fixed.cpuDiffs);
+  console.log(`fixed start-up cost (tiny, ${fixed.diffs.length} pairs, median difference): ${a.toFixed(2)} s wall, ${aCpu.toFixed(2)} s CPU`);
+  const pct = (x: number) => `${(x * 100).toFixed(1)}%`;
+  for (const r of runs) {
+    const wall = r.diffs.map((d, i) => (d - a) / r.embs[i]!);
+    const cpu = r.cpuDiffs.map((d, i) => (d - aCpu) / r.embCpus[i]!);
+    console.log(
+      `  ${r.title}: overhead beyond start-up ${pct(median(wall))} wall (pairs ${wall.map(pct).join(', ')}), ${pct(median(cpu))} CPU (pairs ${cpu.map(pct).join(', ')}) (target < 5%)`,
+    );
+  }
 }
 
 async function main(): Promise<void> {
   const si = process.argv.indexOf('--serve');
   if (si >= 0) return serve(process.argv[si + 1]!);
   console.log(`bench/coordinator on ${machine()}`);
-  if (process.argv.includes('--wide-only')) return wideRun();
+  if (process.argv.includes('--wide-only')) {
+    const fixed = await comparePairs('shortest run (tiny, 1,440 points)', 'tiny', 5);
+    splitOverhead(fixed, [await comparePairs('longer run (quick widened, 1,228,800 points)', widened(1)), await comparePairs('longest run (quick widened more, 4,915,200 points)', widened(2))]);
+    return;
+  }
   await stubRun(arg('--workers', 200), arg('--designs', 50));
   if (!process.argv.includes('--designs')) {
     // What real workers send since they seed their top-K lists with the coordinator's: about one
@@ -279,8 +356,11 @@ async function main(): Promise<void> {
     await stubRun(20, 200);
   }
   if (process.argv.includes('--stub-only')) return;
-  await comparePairs('real run (quick, 64,800 points)', 'quick');
-  await wideRun();
+  const fixed = await comparePairs('shortest run (tiny, 1,440 points)', 'tiny', 5);
+  const runs = [await comparePairs('real run (quick, 64,800 points)', 'quick')];
+  runs.push(await comparePairs('longer run (quick widened, 1,228,800 points)', widened(1)));
+  runs.push(await comparePairs('longest run (quick widened more, 4,915,200 points)', widened(2)));
+  splitOverhead(fixed, runs);
 }
 
 void main();

@@ -380,16 +380,12 @@ function mkCommResult(name: string, algorithm: string, count: number, timeS: num
 }
 primeShape(mkCommResult);
 
-/** A copy of an operator's or a collective's result (same fields in the same order). The results
- *  made by mkOpResult and mkCommResult have tagged fields (primeShape), so a copy made by the same
- *  function shares the boxed numbers of the original. */
+/** A copy of an operator's or a collective's result of a decode step's context-free part (fixedPart:
+ *  made by mkOpResult or mkCommResult, never an overhead row), by the function that made it, so the
+ *  copy has the same fields in the same order and shares the original's boxed numbers (primeShape). */
 function copyOpResult(o: OpResult): OpResult {
-  if (o.kind === 'overhead') return mkOverheadResult(o.timeS);
-  if (o.kind !== 'collective')
-    return mkOpResult(o.name, o.kind, o.count, o.timeS, o.bound, o.computeS, o.memoryS, o.sramS, o.overheadS, o.flops, o.dramBytes, o.energyJ, o.utilisation, o.waves);
-  const asMade = o.algorithm !== undefined && o.hiddenS !== undefined && o.bound === 'network' && o.computeS === 0 && o.memoryS === 0 && o.sramS === 0 &&
-    o.overheadS === 0 && o.flops === 0 && o.dramBytes === 0 && o.utilisation === 1 && o.waves === 1;
-  return asMade ? mkCommResult(o.name, o.algorithm!, o.count, o.timeS, o.networkS, o.hiddenS!, o.energyJ) : { ...o };
+  if (o.kind === 'collective') return mkCommResult(o.name, o.algorithm!, o.count, o.timeS, o.networkS, o.hiddenS!, o.energyJ);
+  return mkOpResult(o.name, o.kind as Operator['kind'], o.count, o.timeS, o.bound, o.computeS, o.memoryS, o.sramS, o.overheadS, o.flops, o.dramBytes, o.energyJ, o.utilisation, o.waves);
 }
 
 /**
