@@ -157,6 +157,7 @@ function dataFile(name: string, lines: string[]): string {
 
 const GEMM_HEADER = 'gpu,precision,m,n,k,measured_tflops';
 const GEMM_ROW = 'H100-SXM,fp8,1024,1024,1024,274.1';
+const MLPERF_HEADER = 'system,software,precision,parallelism,scenario,tokens_per_s,samples_per_s,ttft_mean_ms,ttft_p99_ms,tpot_mean_ms,tpot_p99_ms';
 
 const badData: Bad[] = [
   {
@@ -210,6 +211,11 @@ const badData: Bad[] = [
     expect: () => ['gemm_tflops.csv: row 1 (header)', /missing: measured_tflops/],
   },
   {
+    name: 'an MLPerf row of a scenario the model does not run',
+    args: () => ['validate', '--data', dataFile('mlperf_v41_llama2_70b.csv', [MLPERF_HEADER, '8xH100-SXM-80GB,TensorRT-LLM 10.2,fp8,TP2 x4 engines batch 896,SingleStream,24524.9,,,,,'])],
+    expect: () => ['mlperf_v41_llama2_70b.csv: row 2, column scenario', 'got "SingleStream"', /expected 'Server' or 'Offline'/],
+  },
+  {
     name: 'an empty file',
     args: () => ['validate', '--data', dataFile('hbm_stream.csv', ['# nothing but a comment'])],
     expect: () => ['hbm_stream.csv: header', /expected a header line with the columns gpu, dot_TBps/],
@@ -224,6 +230,20 @@ describe('strata validate refuses bad data files with exit code 2 and the file, 
       expect(r.stderr).not.toMatch(/NaN/);
     });
   }
+
+  it('MLPerf: only the H100 Offline throughput is a calibration row (it fitted the prompt mean) and the model matches it; Offline rows have no latencies', () => {
+    const r = strata(['validate', '--json', '--data', dataPath('validation', 'mlperf_v41_llama2_70b.csv')]);
+    expect(r.code, r.stderr).toBe(0);
+    const rows = (JSON.parse(r.stdout) as { rows: { label: string; metric: string; errorPct: number; use: string }[] }).rows;
+    const fit = rows.filter((x) => x.use === 'calibration');
+    expect(fit.map((x) => [x.label.split(' ')[0], x.metric])).toEqual([['8xH100-SXM-80GB', 'tok/s']]);
+    expect(fit[0]!.label).toMatch(/offline/);
+    expect(Math.abs(fit[0]!.errorPct)).toBeLessThan(2);
+    const offline = rows.filter((x) => /offline/.test(x.label));
+    expect(offline).toHaveLength(4);
+    for (const x of offline) expect(x.metric).toBe('tok/s');
+    expect(rows.filter((x) => x.use === 'check')).toHaveLength(rows.length - 1);
+  });
 
   it('a good file of the same shape passes (the refusals above are the bad cells, not the format)', () => {
     const r = strata(['validate', '--json', '--data', dataFile('gemm_tflops.csv', ['# a comment line', GEMM_HEADER, GEMM_ROW])]);
