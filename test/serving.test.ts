@@ -172,6 +172,20 @@ describe('load and saturation', () => {
   });
 });
 
+describe('mean decode batch', () => {
+  it('is taken over the steady window: a saturated closed loop runs its batch full there, whatever its ramp-up and drain', () => {
+    // 64 sequences of llama-3-8b fit an H100's KV many times over: in steady state every step decodes
+    // about 64 (minus the few in their prefill step). The last 64 requests drain one by one, and with
+    // only 400 requests that drain is a large share of all steps: a mean over the whole run is lower.
+    const { prepared, workload } = setupServe(o({ scheduler: 'continuous', maxBatch: '64' }));
+    const w = { ...workload, arrival: { kind: 'closed' as const, concurrency: 64, thinkTimeS: 0 } };
+    const s = simulate(prepared, w, { requests: 400, seed: 4 });
+    expect(s.meanDecodeBatch).toBe(s.steady.meanDecodeBatch);
+    expect(s.meanDecodeBatch).toBeLessThanOrEqual(64);
+    expect(s.meanDecodeBatch).toBeGreaterThan(0.9 * 64); // over the whole run: 43.9
+  });
+});
+
 describe('schedulers', () => {
   it('chunked prefill lowers TPOT p99 against continuous batching on a long-prompt mix', () => {
     const base = o({ workload: 'rag-long', rate: '6', maxBatch: '128', requests: '1500' });

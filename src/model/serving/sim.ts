@@ -55,6 +55,7 @@ export interface SimResult {
   energyJ: { dynamicJ: number; staticJ: number; totalJ: number };
   preemptions: number;
   kvTransfers: number;
+  /** Sequences decoding per step of the decode/colocated pool, over the steady window (as steady.meanDecodeBatch). */
   meanDecodeBatch: number;
   maxQueued: number;
   /** Mean fraction of decode attention offloaded to PIM (time-weighted), 0 without PIM. */
@@ -512,6 +513,10 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
   let tQ = new Float64Array(cap);
   let tRn = new Float64Array(cap);
   let tKv = new Float64Array(cap);
+  // Cumulative decode sequence-steps and steps of the decode/colocated pool (its mean decode batch
+  // over the steady window).
+  let tDs = new Float64Array(cap);
+  let tSn = new Float64Array(cap);
   let nT = 0;
   let cum = 0;
   let finished = 0;
@@ -612,6 +617,8 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
         tQ = grow(tQ);
         tRn = grow(tRn);
         tKv = grow(tKv);
+        tDs = grow(tDs);
+        tSn = grow(tSn);
       }
       const q = main.queue.length + (pre ? pre.queue.length : 0);
       if (q > maxQueued) maxQueued = q;
@@ -620,6 +627,8 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
       tQ[nT] = q;
       tRn[nT] = main.running + (pre ? pre.running : 0);
       tKv[nT] = main.kvUsed / main.pool.kvCapacityTokens;
+      tDs[nT] = main.decodeSeqSteps;
+      tSn[nT] = main.steps;
       nT++;
     },
   };
@@ -679,20 +688,21 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
   const hi = Math.max(lo + 1, Math.ceil(0.9 * N));
   const fromS = R.arrival[lo]!;
   const toS = R.arrival[Math.min(N - 1, hi)]!;
-  const cumAt = (t: number): number => {
-    // Linear interpolation of cumulative tokens at time t.
+  /** A cumulative series recorded at the token events (tT), linearly interpolated at time t. */
+  const seriesAt = (series: Float64Array, t: number): number => {
     let a = 0;
     let b = nT - 1;
     if (nT === 0 || t <= tT[0]!) return 0;
-    if (t >= tT[b]!) return tC[b]!;
+    if (t >= tT[b]!) return series[b]!;
     while (b - a > 1) {
       const m = (a + b) >> 1;
       if (tT[m]! <= t) a = m;
       else b = m;
     }
     const f = (t - tT[a]!) / (tT[b]! - tT[a]!);
-    return tC[a]! + f * (tC[b]! - tC[a]!);
+    return series[a]! + f * (series[b]! - series[a]!);
   };
+  const cumAt = (t: number): number => seriesAt(tC, t);
   const span = toS - fromS;
   const durationS = now;
   const steadyTps = span > 0 ? (cumAt(toS) - cumAt(fromS)) / span : outTok / Math.max(durationS, 1e-12);
@@ -745,8 +755,12 @@ export function simulate(p: PreparedServing, w: Workload, opts: SimOptions): Sim
       timeline.push({ tS: t, queued: tQ[k]!, running: tRn[k]!, kvUsedFraction: tKv[k]! });
     }
   }
+  // Mean decode batch (sequences decoding per step of the decode/colocated pool) over the steady
+  // window, like the throughput: the ramp-up and the drain of the last requests are left out. Over
+  // the whole run when the window holds no step.
   const steadyDecode = (() => {
-    // Mean decode batch: sequences decoding per step of the decode/colocated pool.
+    const steps = seriesAt(tSn, toS) - seriesAt(tSn, fromS);
+    if (span > 0 && steps >= 1) return (seriesAt(tDs, toS) - seriesAt(tDs, fromS)) / steps;
     return main.steps > 0 ? main.decodeSeqSteps / main.steps : 0;
   })();
   return {
