@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, loadSystem, systemJson } from './helpers.js';
-import { makeStepModel } from '../src/model/evaluate.js';
+import { evaluate, makeStepModel } from '../src/model/evaluate.js';
 
 const o = (x: Partial<ServeOptions>): ServeOptions => ({ system: 'h100-sxm', model: 'llama-3-8b', workload: 'chat', precision: 'fp8', ...x }) as ServeOptions;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -115,6 +115,30 @@ describe('energy: the steps\' dynamic energy plus the packages\' static power ov
       expect(a.timeS).toBe(b.timeS);
       expect(a.energyJ - small.staticW * a.timeS * small.devices).toBeCloseTo(b.energyJ - big.staticW * b.timeS * big.devices, 9);
     }
+  });
+
+  it('pipeline stages: a decode step costs what eval says (microbatches in flight, no bubble), and a mixed step is pipelined too', () => {
+    // Before: the serving step ran the linear layers as one microbatch through every stage (pp2 decode
+    // of 64: 20.24 ms against eval's 18.26) and counted the attention of one microbatch only.
+    const system = loadSystem('h100-sxm');
+    const model = loadModel('llama-3-70b');
+    const precision = { weights: 'fp8', activations: 'fp8', kvCache: 'fp8' } as const;
+    const mixed = { decodeSeqs: 64, decodeContext: 1000, prefillSeqs: 4, prefillTokens: 512, prefillContext: 0 };
+    const mixedS: number[] = [];
+    for (const pp of [1, 2, 4]) {
+      const mapping = { tp: 2, pp, dp: 1, sp: 1, ep: 1 };
+      const e = evaluate({ system, model, precision, mapping, batch: 64, inputTokens: 1000, outputTokens: 1, decodeSamples: 1, detail: false });
+      const sm = makeStepModel({ system, model, precision, mapping, phase: 'decode', batch: 64, inputTokens: 1000, outputTokens: 200 });
+      const st = sm.step({ decodeSeqs: 64, decodeContext: 1000, prefillSeqs: 0, prefillTokens: 0, prefillContext: 0 });
+      expect(rel(st.timeS, e.decode.stepTimeS), `pp${pp} time`).toBeLessThan(1e-12);
+      const ej = e.decode.energyJ;
+      const dynPerDevice = (st.energyJ - sm.staticW * st.timeS * sm.devices) / sm.devices;
+      expect(rel(dynPerDevice, ej.computeJ + ej.sramJ + ej.dramJ + ej.networkJ), `pp${pp} dynamic energy`).toBeLessThan(1e-9);
+      mixedS.push(sm.step(mixed).timeS);
+    }
+    // A step with a prefill chunk is compute-bound: each of the pp devices runs 1/pp of the layers.
+    expect(mixedS[1]!).toBeLessThan(0.7 * mixedS[0]!);
+    expect(mixedS[2]!).toBeLessThan(0.8 * mixedS[1]!);
   });
 
   it('a prompt-only workload (1-token outputs) has a finite analytic capacity and TTFT', () => {

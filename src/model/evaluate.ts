@@ -711,7 +711,7 @@ function addComms(
 /** Pipeline: a step is a microbatch's stage time x the plan's pipeline factor (with its bubble), and
  *  each device does its stage's work for every microbatch; then the framework's step time (a row of
  *  its own in the breakdown, when there is one: the rows add up to the step). */
-function finishStep(raw: PhaseRaw, plan: DevicePlan, sw: SystemSpec['package']['software']): PhaseRaw {
+function finishStep(raw: PhaseRaw, plan: Pick<DevicePlan, 'pipelineFactor' | 'microbatches'>, sw: SystemSpec['package']['software']): PhaseRaw {
   scaleRaw(raw, plan.pipelineFactor, plan.microbatches);
   const over = sw.stepOverheadUs * 1e-6;
   raw.stepTimeS += over;
@@ -1954,13 +1954,21 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     // One copy's share of the step (all of it when the role has one chiplet).
     const decodeSeqs = x.decodeSeqs / copies;
     const prefillSeqs = x.prefillSeqs / copies;
-    const tokens = decodeSeqs + prefillSeqs * x.prefillTokens;
-    if (tokens <= 0) return { timeS: 0, energyJ: 0 };
+    if (decodeSeqs + prefillSeqs * x.prefillTokens <= 0) return { timeS: 0, energyJ: 0 };
+    // Pipeline stages: the step's sequences go through them as `mb` microbatches (the mapping's
+    // microbatches, else one per stage: vLLM's virtual engines), as many as each replica has
+    // sequences at most, the whole step split alike (every part below is one microbatch's). In
+    // serving, the next step's microbatches follow this one's through the stages: the steady state
+    // of a decode step (DESIGN 2.6, parallel.ts planDevice), max(mb, pp) stage times, with each
+    // device running its stage for every microbatch.
+    const mb = Math.max(1, Math.min(mapping.microbatches ?? mapping.pp, (decodeSeqs + prefillSeqs) / mapping.dp));
+    const one: Mapping = mapping.microbatches === 1 ? mapping : { ...mapping, microbatches: 1 }; // the parts are split already
+    const tokens = (decodeSeqs + prefillSeqs * x.prefillTokens) / mb;
     // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
-    const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, mapping);
+    const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, one);
     const parts: DevicePlan[] = [];
-    if (prefillSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'prefill', prefillSeqs, x.prefillTokens, x.prefillContext, mapping));
-    if (decodeSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'decode', decodeSeqs, 1, x.decodeContext, mapping));
+    if (prefillSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'prefill', prefillSeqs / mb, x.prefillTokens, x.prefillContext, one));
+    if (decodeSeqs > 0) parts.push(planDevice(spec.model, spec.precision, 'decode', decodeSeqs / mb, 1, x.decodeContext, one));
     const isPerPart = (o: Operator) => o.kind === 'attention' || o.kvReadBytes > 0 || o.name === 'lm_head';
     const ops = lin.ops.filter((o) => !isPerPart(o));
     for (const p of parts) ops.push(...p.ops.filter(isPerPart));
@@ -1970,7 +1978,7 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const comms = [...lin.comms.filter((c) => !c.name.startsWith('sp.')), ...parts.flatMap((p) => p.comms.filter((c) => c.name.startsWith('sp.')))];
     const costs = comms.map((c) => collectiveCost(c.kind, c.bytes, spanOf(c.groupSize, c.stride, levels), levels));
     addComms(raw, comms, costs, ops, st, times, mapping.overlap ?? true, false);
-    finishStep(raw, lin, sw);
+    finishStep(raw, { pipelineFactor: Math.max(mb, mapping.pp), microbatches: mb }, sw);
     const dynJ = (raw.computeJ + raw.sramJ + raw.dramJ + raw.networkJ) * copies;
     if (shared.size > 200_000) shared.clear();
     shared.set(key, { timeS: raw.stepTimeS, dynJ });

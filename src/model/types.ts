@@ -116,4 +116,4 @@ export type Bound = 'compute' | 'memory' | 'network' | 'overhead';
 
 /** Bump when any formula or constant changes: workers must match the coordinator's version. (Here, in a
  *  module without imports, so that a worker process checks it without loading the model.) */
-export const MODEL_VERSION = 'strata-model-3';
+export const MODEL_VERSION = 'strata-model-4';
