@@ -191,18 +191,18 @@ function cpuArgs(): string[] {
   return ['--import', pathToFileURL(join(HERE, 'cpu.js')).href, BIN];
 }
 
-/** The CPU seconds the processes run with `cpuFile` reported, summed. */
-function cpuSum(cpuFile: string, processes: number): number {
+/** The CPU seconds and main-thread busy seconds the processes run with `cpuFile` reported, summed. */
+function cpuSum(cpuFile: string, processes: number): { cpu: number; main: number } {
   const lines = readFileSync(cpuFile, 'utf8').trim().split('\n');
   if (lines.length !== processes) throw new Error(`${cpuFile}: ${lines.length} processes reported their CPU, not ${processes}`);
-  return lines.reduce((s, l) => s + Number(l.split(' ')[1]), 0);
+  return lines.reduce((s, l) => ({ cpu: s.cpu + Number(l.split(' ')[1]), main: s.main + Number(l.split(' ')[2]) }), { cpu: 0, main: 0 });
 }
 
 /** Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run),
  *  launched together as a cluster launcher does (the workers retry their Join until it listens), to
  *  the end of the run: wall seconds, when the first worker connected, the coordinator's CPU and the
  *  three processes' CPU. */
-async function runDistributed(space: string, db: string): Promise<{ dist: number; firstConnect: number; coCpu: number; distCpu: number }> {
+async function runDistributed(space: string, db: string): Promise<{ dist: number; firstConnect: number; coCpu: number; distCpu: number; distMain: number }> {
   const cpuFile = `${db}.cpu`;
   const env = { ...process.env, STRATA_TOKEN: TOKEN, BENCH_CPU_FILE: cpuFile };
   const port = await freePort();
@@ -217,16 +217,18 @@ async function runDistributed(space: string, db: string): Promise<{ dist: number
   if (codes.some((c) => c !== 0)) throw new Error(`distributed run: exit codes ${codes.join(', ')}`);
   const dist = (Date.now() - t1) / 1000;
   const coCpu = Number(readFileSync(cpuFile, 'utf8').split('\n').find((l) => l.startsWith(`${co.pid} `))!.split(' ')[1]);
-  return { dist, firstConnect, coCpu, distCpu: cpuSum(cpuFile, 3) };
+  const sum = cpuSum(cpuFile, 3);
+  return { dist, firstConnect, coCpu, distCpu: sum.cpu, distMain: sum.main };
 }
 
-/** An embedded run with 2 search threads to the end: wall and CPU seconds. */
-function runEmbeddedCli(space: string, db: string): { emb: number; embCpu: number } {
+/** An embedded run with 2 search threads to the end: wall, CPU and main-thread busy seconds. */
+function runEmbeddedCli(space: string, db: string): { emb: number; embCpu: number; embMain: number } {
   const cpuFile = `${db}.cpu`;
   const t0 = Date.now();
   const e = spawnSync(process.execPath, [...cpuArgs(), 'search', '--space', space, '--db', db, '--workers', '2'], { encoding: 'utf8', env: { ...process.env, BENCH_CPU_FILE: cpuFile } });
   if (e.status !== 0) throw new Error(e.stderr);
-  return { emb: (Date.now() - t0) / 1000, embCpu: cpuSum(cpuFile, 1) };
+  const sum = cpuSum(cpuFile, 1);
+  return { emb: (Date.now() - t0) / 1000, embCpu: sum.cpu, embMain: sum.main };
 }
 
 /** The best point of a finished run's database. */
@@ -264,7 +266,7 @@ const median = (xs: number[]) => {
  */
 async function comparePairs(title: string, space: string, n = 3): Promise<PairFigures> {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-real-'));
-  const pairs: { emb: number; embCpu: number; dist: number; distCpu: number; firstConnect: number; coCpu: number; same: boolean }[] = [];
+  const pairs: { emb: number; embCpu: number; embMain: number; dist: number; distCpu: number; distMain: number; firstConnect: number; coCpu: number; same: boolean }[] = [];
   for (let k = 0; k < n; k++) {
     const embDb = join(dir, `emb${k}.db`);
     const distDb = join(dir, `dist${k}.db`);
@@ -290,6 +292,14 @@ async function comparePairs(title: string, space: string, n = 3): Promise<PairFi
   console.log(
     `  CPU, all processes (embedded / coordinator + workers, s): ${pairs.map((p) => `${p.embCpu.toFixed(1)} / ${p.distCpu.toFixed(1)}`).join(', ')}; ` +
       `overhead ${(cpuOver * 100).toFixed(1)}% CPU (median of the pairs')`,
+  );
+  // The search threads do the same work on both sides (the same points evaluated and pruned): the
+  // main threads' busy time is what distributing adds (gRPC, encoding, the workers' own loops) against
+  // the embedded coordinator, over the run's CPU; less exposed to the machine's drift than the totals.
+  const mainOver = median(pairs.map((p) => (p.distMain - p.embMain) / p.embCpu));
+  console.log(
+    `  main threads busy (embedded's / coordinator's + workers', s): ${pairs.map((p) => `${p.embMain.toFixed(2)} / ${p.distMain.toFixed(2)}`).join(', ')}; ` +
+      `the difference is ${(mainOver * 100).toFixed(1)}% of the embedded run's CPU (median of the pairs')`,
   );
   return { title, emb, dist, diffs: pairs.map((p) => p.dist - p.emb), embs: pairs.map((p) => p.emb), cpuDiffs: pairs.map((p) => p.distCpu - p.embCpu), embCpus: pairs.map((p) => p.embCpu) };
 }
