@@ -6,10 +6,11 @@
 // - a lock of another host is refused with the command that removes it;
 // - several processes that find the same stale lock at once: exactly one becomes the writer;
 // - in one process: a second openWriteDb is refused until the first connection closes; a lock whose
-//   pid now belongs to another process (pid reuse) is stale; readers take no lock.
+//   pid now belongs to another process (pid reuse) is stale; readers take no lock;
+// - query and status read a finished database in a directory they cannot write.
 // The CLI runs from dist (bin/strata.js): build with `npx tsc -p .` first.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -209,5 +210,50 @@ describe('one writer per database (in process)', () => {
     writeFileSync(lock, 'garbage');
     expect(() => openWriteDb(db)).toThrow(/not a strata lock file.*rm '/);
     rmSync(lock);
+  });
+});
+
+// A finished results database in a directory its reader cannot write (a shared results directory, a
+// read-only mount): SQLite cannot make the -shm file a WAL reader needs. query and status read it
+// anyway (a snapshot of the file, which holds everything once the writer closed cleanly) and write
+// nothing there. Run as a user who cannot write the directory: as root, the tests' usual user, that
+// is `nobody` via setpriv (root writes anywhere); as anyone else, the directory's mode is enough.
+describe('readers of a database in a read-only directory', () => {
+  it('query and status read a finished database without writing beside it', (t) => {
+    const ro = mkdtempSync(join(tmpdir(), 'strata-ro-'));
+    try {
+      const db = join(ro, 'done.db');
+      const s = strata(['search', '--space', 'tiny', '--db', db, '--workers', '1']);
+      expect(s.status, s.stderr).toBe(0);
+      const best = JSON.parse(strata(['query', '--db', db, 'best', '--format', 'json']).stdout) as { point_id: string }[];
+      for (const f of [`${db}-wal`, `${db}-shm`, lockFileOf(db)]) rmSync(f, { force: true });
+      spawnSync('chmod', ['0555', ro]);
+      spawnSync('chmod', ['0444', db]);
+      let run = (args: string[]) => strata(args);
+      if (process.getuid?.() === 0) {
+        // setpriv runs the CLI as nobody (uid/gid 65534), who needs to reach the repository and node.
+        const asNobody = (args: string[]) =>
+          spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, ...args], { encoding: 'utf8', timeout: 120_000, env: ENV, cwd: '/' });
+        const probe = asNobody(['--version']);
+        if (probe.error || probe.status !== 0) {
+          console.log(`skipped: cannot run the CLI as nobody with setpriv (${probe.error?.message ?? probe.stderr.trim()})`);
+          t.skip();
+          return;
+        }
+        run = asNobody;
+      }
+      const q = run(['query', '--db', db, 'best', '--format', 'json']);
+      expect(q.status, q.stderr).toBe(0);
+      expect((JSON.parse(q.stdout) as { point_id: string }[])[0]!.point_id).toBe(best[0]!.point_id);
+      const st = run(['status', '--db', db]);
+      expect(st.status, st.stderr).toBe(0);
+      expect(st.stdout).toMatch(/done/);
+      const n = run(['query', '--db', db, 'sql', 'SELECT count(*) AS n FROM subspaces']);
+      expect(n.status, n.stderr).toBe(0);
+      expect(readdirSync(ro)).toEqual(['done.db']);
+    } finally {
+      spawnSync('chmod', ['-R', 'u+w', ro]);
+      rmSync(ro, { recursive: true, force: true });
+    }
   });
 });

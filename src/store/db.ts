@@ -1,7 +1,7 @@
 // Opening a strata database (DESIGN 4.3): the writer connection (WAL, one writer: the coordinator,
 // enforced by the lock file `<db>.lock`, lock.ts) and read-only connections for queries
 // (`strata query`, `strata status`, `strata report`), which take no lock.
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { ConfigError } from '../model/errors.js';
 import { acquireWriteLock } from './lock.js';
@@ -85,6 +85,38 @@ export function openReadDb(file: string, opts: { busyTimeoutMs?: number } = {}):
   }
   try {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+    db.pragma('query_only = 1');
+    // A WAL database in a directory this user cannot write (a shared results directory, a read-only
+    // mount): SQLite cannot make the -shm file every WAL reader needs, and the first read fails. With
+    // no -wal file beside it, the writer closed cleanly (its last checkpoint put everything in the
+    // file): the file alone is the whole database, read into memory as a snapshot.
+    const h = header(db);
+    if (h instanceof Error && (h as { code?: string }).code === 'SQLITE_READONLY_DIRECTORY' && !existsSync(file + '-wal')) {
+      db.close();
+      return openSnapshot(file);
+    }
+    checkStrata(db, file);
+    return db;
+  } catch (e) {
+    db.close();
+    if (e instanceof ConfigError) throw e;
+    throw new ConfigError('--db', file, `a strata database (${(e as Error).message})`);
+  }
+}
+
+/** A finished database read whole into memory (openReadDb's fallback), read-only. */
+function openSnapshot(file: string): Db {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch (e) {
+    throw new ConfigError('--db', file, `a readable SQLite database file (${(e as Error).message})`);
+  }
+  // The header's file format bytes say WAL (2, 2); an in-memory database has no WAL: legacy (1, 1).
+  // The pages are the same either way (sqlite.org/fileformat2.html, offsets 18 and 19).
+  if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
+  const db = new Database(bytes, { readonly: true });
+  try {
     db.pragma('query_only = 1');
     checkStrata(db, file);
     return db;
