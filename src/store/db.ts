@@ -83,9 +83,8 @@ export function openReadDb(file: string, opts: { busyTimeoutMs?: number } = {}):
   } catch (e) {
     throw new ConfigError('--db', file, `a readable SQLite database file (${(e as Error).message})`);
   }
-  try {
+  return asReader(db, file, () => {
     db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
-    db.pragma('query_only = 1');
     // A WAL database in a directory this user cannot write (a shared results directory, a read-only
     // mount): SQLite cannot make the -shm file every WAL reader needs, and the first read fails. With
     // no -wal file beside it, the writer closed cleanly (its last checkpoint put everything in the
@@ -95,13 +94,8 @@ export function openReadDb(file: string, opts: { busyTimeoutMs?: number } = {}):
       db.close();
       return openSnapshot(file);
     }
-    checkStrata(db, file);
-    return db;
-  } catch (e) {
-    db.close();
-    if (e instanceof ConfigError) throw e;
-    throw new ConfigError('--db', file, `a strata database (${(e as Error).message})`);
-  }
+    return undefined;
+  });
 }
 
 /** A finished database read whole into memory (openReadDb's fallback), read-only. */
@@ -115,8 +109,15 @@ function openSnapshot(file: string): Db {
   // The header's file format bytes say WAL (2, 2); an in-memory database has no WAL: legacy (1, 1).
   // The pages are the same either way (sqlite.org/fileformat2.html, offsets 18 and 19).
   if (bytes.length >= 20 && bytes[18] === 2 && bytes[19] === 2) bytes[18] = bytes[19] = 1;
-  const db = new Database(bytes, { readonly: true });
+  return asReader(new Database(bytes, { readonly: true }), file);
+}
+
+/** `db` as a reader (query_only) once `setUp` ran (it may hand over another connection instead) and
+ *  the file proved a strata database; else `db` closed and a ConfigError naming the file. */
+function asReader(db: Db, file: string, setUp?: () => Db | undefined): Db {
   try {
+    const other = setUp?.();
+    if (other) return other;
     db.pragma('query_only = 1');
     checkStrata(db, file);
     return db;
