@@ -1956,12 +1956,12 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     const prefillSeqs = x.prefillSeqs / copies;
     if (decodeSeqs + prefillSeqs * x.prefillTokens <= 0) return { timeS: 0, energyJ: 0 };
     // Pipeline stages: the step's sequences go through them as `mb` microbatches (the mapping's
-    // microbatches, else one per stage: vLLM's virtual engines), as many as each replica has
+    // microbatches, else one per stage: vLLM's virtual engines), as many as each replica has whole
     // sequences at most, the whole step split alike (every part below is one microbatch's). In
     // serving, the next step's microbatches follow this one's through the stages: the steady state
     // of a decode step (DESIGN 2.6, parallel.ts planDevice), max(mb, pp) stage times, with each
     // device running its stage for every microbatch.
-    const mb = Math.max(1, Math.min(mapping.microbatches ?? mapping.pp, (decodeSeqs + prefillSeqs) / mapping.dp));
+    const mb = Math.max(1, Math.min(mapping.microbatches ?? mapping.pp, Math.floor((decodeSeqs + prefillSeqs) / mapping.dp)));
     const one: Mapping = mapping.microbatches === 1 ? mapping : { ...mapping, microbatches: 1 }; // the parts are split already
     const tokens = (decodeSeqs + prefillSeqs * x.prefillTokens) / mb;
     // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
