@@ -10,9 +10,10 @@ import { cliTempDir, dataPath, strataCli } from './helpers.js';
 import { boundsHoldOnRandomPoints, bruteForce, runSpecFor, searchAll, spaceJson } from './search-helpers.js';
 import { makeRunContext } from '../src/search/context.js';
 import { runSpecFromFlags } from '../src/cli/search.js';
-import { evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
+import { evalInputOf, evaluatePoint, pinOf, SystemCache } from '../src/search/engine.js';
+import { analyze, prepareServing } from '../src/model/serving/index.js';
 import { pointBound, subspaceBound } from '../src/search/bounds.js';
-import { indicesOf, subspaceOf, unrank } from '../src/space/index.js';
+import { indicesOf, subspaceOf, unrank, unrankIndices } from '../src/space/index.js';
 
 const chat = JSON.parse(readFileSync(dataPath('workloads', 'chat.json'), 'utf8')) as Record<string, unknown>;
 /** chat at another offered rate (requests/s). */
@@ -83,6 +84,58 @@ describe('serving objective', () => {
     const best = s.results.flatMap((r) => r.designs).find((x) => x.id === bf.front[0]!.id)!;
     expect(best.metrics.serving).toMatchObject({ scheduler: 'disaggregated', stable: true, slo: { met: true } });
   }, 600_000);
+
+  it('a prefill:decode split of the DP replicas (prefillDecodeRatio): brute force, and the split strata serve makes', () => {
+    // tiny on TP/DP mappings with a ratio dim: 0 runs both phases on every replica (chunked), r > 0
+    // gives round(dp r / (1 + r)) replicas to prefill (disaggregated over the network), and is not a
+    // serving design on one replica (serving-config).
+    const sp = spaceFor('tiny') as { name: string; levels: { name: string; dims: Record<string, unknown>[] }[] };
+    sp.name = 'tiny-pd';
+    sp.levels.find((l) => l.name === 'mapping')!.dims[0]!.factors = ['tp', 'dp'];
+    sp.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'split', values: [0, 0.34, 1, 3], target: 'prefillDecodeRatio' });
+    const ctx = makeRunContext(runSpecFor(sp, servingSpec(8)));
+    const bf = bruteForce(ctx);
+    const s = searchAll(ctx, 2);
+    expect(s.front).toEqual(bf.front);
+    const reasons: Record<string, bigint> = {};
+    for (const r of s.results) for (const [k, v] of Object.entries(r.infeasibleByReason)) reasons[k] = (reasons[k] ?? 0n) + v;
+    expect(reasons['serving-config']).toBeGreaterThan(0n);
+    // Points at dp 4: each ratio's scheduler and prefill replicas, against prepareServing as strata serve sets it up.
+    const systems = new SystemCache(ctx);
+    let disaggregated = 0;
+    for (let id = 0n; id < ctx.space.size; id++) {
+      const pt = unrank(ctx.space, id);
+      const v = pt.values as Record<string, unknown>;
+      const m = v.mapping as { dp: number };
+      if (m.dp !== 4 || v.batch !== 64) continue;
+      const o = evaluatePoint(ctx, systems, unrankIndices(ctx.space, id), pt.values, true);
+      if (!o.scored?.feasible && o.reason !== 'serving-rate' && o.reason !== 'serving-slo') continue;
+      const r = v.split as number;
+      const want = r === 0 ? 'chunked' : 'disaggregated';
+      const sv = (o.result as { serving?: { scheduler: string } }).serving;
+      if (sv) expect(sv.scheduler).toBe(want);
+      if (r === 0 || !o.scored?.feasible) continue;
+      disaggregated++;
+      const pr = { 0.34: 1, 1: 2, 3: 3 }[r]!;
+      const input = evalInputOf(ctx, systems, unrankIndices(ctx.space, id), pt.values, systems.get(unrankIndices(ctx.space, id), pt.values) as never, false);
+      const prepared = prepareServing(
+        { system: input.system, model: input.model, precision: input.precision, mapping: input.mapping, scheduler: { kind: 'disaggregated', maxBatch: Math.ceil(64 / (4 - pr)), chunkTokens: 2048, prefillReplicas: pr } },
+        { inputTokens: input.inputTokens, outputTokens: input.outputTokens },
+      );
+      expect(prepared.prefill!.replicas).toBe(pr);
+      expect(o.scored!.values[0]).toBe(analyze(prepared, ctx.spec.workload!).tokensPerSPerW);
+    }
+    expect(disaggregated).toBeGreaterThan(0);
+    // Its bound holds on random points too.
+    // (about 1 point in 5 is feasible here: 300 draws check some 60)
+    expect(boundsHoldOnRandomPoints([ctx], [new SystemCache(ctx)], 300)).toBeGreaterThan(10);
+  }, 300_000);
+
+  it('refuses prefillDecodeRatio without a serving objective, naming the dim', () => {
+    const sp = spaceFor('tiny') as { levels: { name: string; dims: Record<string, unknown>[] }[] };
+    sp.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'split', values: [0, 1], target: 'prefillDecodeRatio' });
+    expect(() => makeRunContext(runSpecFor(sp, { objectives: ['throughput-per-watt'] }))).toThrow(/dims\[2\]\.target.*prefillDecodeRatio.*serving-throughput-per-watt/);
+  });
 
   for (const space of ['tiny', 'quick', 'deepstack-cut']) {
     it(`bound >= true value on random points of random subspaces (${space})`, () => {

@@ -34,20 +34,23 @@ export function makeRunSpec(space: unknown, system: Record<string, unknown>, sys
   };
 }
 
-const UNUSED_TARGETS = ['prefillDecodeRatio'];
+/** Targets only the serving objective reads (engine.ts servingOf). */
+const SERVING_TARGETS = ['prefillDecodeRatio'];
 
 export function makeRunContext(spec: RunSpec): RunContext {
   const space = compileSpace(spec.space, 'space');
   checkPaths(space, spec.system);
-  // A serving-scheduler target evaluate() does not read: a dim over it would only duplicate points
-  // (a package's prefill:decode split is its chiplets' counts).
-  for (const d of space.dims)
-    if (d.target !== undefined && UNUSED_TARGETS.includes(d.target))
-      throw new ConfigError(`${d.configPath}.target`, d.target, `a target the search's objective reads (${UNUSED_TARGETS.join(' and ')}: a split of DP replicas that strata serve explores for a design; in a search, set the package's prefill and decode chiplet counts)`);
-  const defaults = (space.config.base.defaults ?? {}) as Record<string, unknown>;
-  for (const t of UNUSED_TARGETS)
-    if (defaults[t] !== undefined)
-      throw new ConfigError(`$.base.defaults.${t}`, defaults[t], `no ${t}: the search does not use it yet`);
+  // A serving-scheduler target evaluate() does not read: without a serving objective a dim over it
+  // would only duplicate points (a package's prefill:decode split is its chiplets' counts).
+  if (!usesServing(spec.search)) {
+    for (const d of space.dims)
+      if (d.target !== undefined && SERVING_TARGETS.includes(d.target))
+        throw new ConfigError(`${d.configPath}.target`, d.target, `a target the search's objective reads (${SERVING_TARGETS.join(' and ')}: the split of DP replicas between prefill and decode, read by the serving objective only: use --objective serving-throughput-per-watt, or set the package's prefill and decode chiplet counts)`);
+    const defaults = (space.config.base.defaults ?? {}) as Record<string, unknown>;
+    for (const t of SERVING_TARGETS)
+      if (defaults[t] !== undefined)
+        throw new ConfigError(`$.base.defaults.${t}`, defaults[t], `no ${t} without a serving objective (--objective serving-throughput-per-watt)`);
+  }
   const model = parseHfConfig(spec.model, spec.modelName);
   const base = withoutDocs(spec.system);
   return {

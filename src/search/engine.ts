@@ -268,7 +268,7 @@ export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayL
     if (e instanceof ConfigError) return { scored: null, reason: /^--|tp\*pp/.test(e.path) ? 'mapping' : `input:${e.path}`, result: null };
     throw e;
   }
-  const served = r.feasible && ctx.serving ? servingOf(ctx, evalInputOf(ctx, systems, idx, values, sys, false)) : undefined;
+  const served = r.feasible && ctx.serving ? servingOf(ctx, evalInputOf(ctx, systems, idx, values, sys, false), systems.targets(idx, values).prefillDecodeRatio) : undefined;
   const s = score(r, sys, ctx.spec, served);
   // A kept design's metrics (detail) carry what the serving model found.
   if (served && detail) (r as PointMetrics).serving = servingMetrics(served);
@@ -325,20 +325,32 @@ const SERVING_CHUNK_TOKENS = 2048;
 
 /**
  * The analytic serving model (DESIGN 2.7) of a point on the spec's workload: the point's batch is the
- * sequences in flight over the system (max batch per engine: batch / (dp x decode chiplet copies),
- * rounded up, as evaluate's busiest copy), its chunkTokens the token budget of a step per replica;
- * chunked prefill on a package that runs both phases, prefill/decode disaggregation on split
- * prefill and decode chiplets (KV over the interposer). Run at the workload's offered rate.
+ * sequences in flight over the system (max batch per engine: batch / (decode DP replicas x decode
+ * chiplet copies), rounded up, as evaluate's busiest copy), its chunkTokens the token budget of a step
+ * per replica. Chunked prefill on a package that runs both phases, prefill/decode disaggregation on
+ * split prefill and decode chiplets (KV over the interposer); with a prefill:decode ratio r > 0 (the
+ * prefillDecodeRatio target), disaggregation over the DP replicas of a package that runs both phases
+ * instead: round(dp x r / (1 + r)) of them, at least one and at most dp - 1, prefill (KV over the
+ * network), as strata serve --scheduler disaggregated --prefill-replicas; r = 0 is the default above.
+ * Run at the workload's offered rate. Null: a scheduler the point cannot configure.
  */
-export function servingOf(ctx: RunContext, input: EvalInput): AnalyticResult | null {
+export function servingOf(ctx: RunContext, input: EvalInput, prefillDecodeRatio = 0): AnalyticResult | null {
   const m = input.mapping ?? SINGLE;
   const copies = copiesOf(input.system, 'decode');
+  const split = hasSplitChiplets(input.system);
+  let prefillReplicas: number | undefined;
+  if (prefillDecodeRatio > 0) {
+    // A package's own prefill:decode split is its chiplets; one DP replica cannot be split.
+    if (split || m.dp < 2) return null;
+    prefillReplicas = Math.min(m.dp - 1, Math.max(1, Math.round((m.dp * prefillDecodeRatio) / (1 + prefillDecodeRatio))));
+  }
   let p: PreparedServing;
   try {
     const scheduler = {
-      kind: hasSplitChiplets(input.system) ? ('disaggregated' as const) : ('chunked' as const),
-      maxBatch: Math.max(1, Math.ceil(input.batch / (m.dp * copies))),
+      kind: split || prefillReplicas !== undefined ? ('disaggregated' as const) : ('chunked' as const),
+      maxBatch: Math.max(1, Math.ceil(input.batch / ((m.dp - (prefillReplicas ?? 0)) * copies))),
       chunkTokens: input.chunkTokens ?? SERVING_CHUNK_TOKENS,
+      ...(prefillReplicas !== undefined ? { prefillReplicas } : {}),
     };
     const design = { system: input.system, model: input.model, precision: input.precision, mapping: m, scheduler };
     p = prepareServing(design, { inputTokens: input.inputTokens, outputTokens: input.outputTokens });

@@ -67,7 +67,7 @@ export const TARGETS: Readonly<Record<string, { check: (v: unknown) => boolean; 
   devices: { check: posIntCheck, expected: 'a positive integer', doc: 'packages in the system (product of the mapping factors)' },
   microbatches: { check: posIntCheck, expected: 'a positive integer', doc: 'pipeline microbatches' },
   chunkTokens: { check: posIntCheck, expected: 'a positive integer', doc: 'chunked-prefill token budget per step' },
-  prefillDecodeRatio: { check: posNumCheck, expected: 'a positive number', doc: 'prefill : decode resource ratio (e.g. 0.5 = 1 prefill per 2 decode)' },
+  prefillDecodeRatio: { check: nonnegNumCheck, expected: 'a number >= 0', doc: 'prefill : decode DP replicas under the serving objective (0.5 = 1 prefill per 2 decode; 0 = both phases on every replica)' },
 };
 
 /** Fields of a network level a `network.level<i>.<field>` target may set (see model/network.ts). */
