@@ -1,6 +1,6 @@
 // Serving: the analytic steady state against the discrete-event simulator, queueing past
 // saturation, chunked prefill, disaggregation, KV preemption, PIM offload, determinism, bad input.
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { ConfigError } from '../src/model/errors.js';
 import { analyze, packagesStaticW, parseTraceCsv, parseWorkload, poolStaticW, simulate, StepTable } from '../src/model/serving/index.js';
 import { runServe, setupServe, type ServeOptions } from '../src/cli/serve.js';
@@ -10,6 +10,20 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadModel, loadSystem, systemJson } from './helpers.js';
 import { evaluate, makeStepModel } from '../src/model/evaluate.js';
+
+// planDevice counts its calls (the model otherwise unchanged): the step-sharing test sees whether a
+// step was worked out or taken from the costs another step model of the design shared.
+const planCalls = vi.hoisted(() => ({ n: 0 }));
+vi.mock('../src/model/parallel.js', async (importOriginal) => {
+  const m = await importOriginal<typeof import('../src/model/parallel.js')>();
+  return {
+    ...m,
+    planDevice: (...a: Parameters<typeof m.planDevice>) => {
+      planCalls.n++;
+      return m.planDevice(...a);
+    },
+  };
+});
 
 const o = (x: Partial<ServeOptions>): ServeOptions => ({ system: 'h100-sxm', model: 'llama-3-8b', workload: 'chat', precision: 'fp8', ...x }) as ServeOptions;
 const rel = (a: number, b: number) => Math.abs(a - b) / Math.abs(b);
@@ -108,7 +122,13 @@ describe('energy: the steps\' dynamic energy plus the packages\' static power ov
     expect(big.throttleFactor).toBe(1);
     expect(big.staticW).toBe(alone.staticW);
     for (const x of steps) {
-      expect(big.step(x)).toEqual(alone.step(x));
+      // Shared: the big load's model works nothing out; the model of another system object does.
+      const n0 = planCalls.n;
+      const shared = big.step(x);
+      expect(planCalls.n).toBe(n0);
+      const own = alone.step(x);
+      expect(planCalls.n).toBeGreaterThan(n0);
+      expect(shared).toEqual(own);
       // The small load's model: the same time, its own static power.
       const a = small.step(x);
       const b = big.step(x);
