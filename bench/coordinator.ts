@@ -191,11 +191,13 @@ function cpuArgs(): string[] {
   return ['--import', pathToFileURL(join(HERE, 'cpu.js')).href, BIN];
 }
 
-/** The CPU seconds and main-thread busy seconds the processes run with `cpuFile` reported, summed. */
-function cpuSum(cpuFile: string, processes: number): { cpu: number; main: number } {
+/** What each process run with `cpuFile` reported (cpu.ts): its pid, CPU seconds and main-thread
+ *  busy seconds; and their sums. */
+function cpuReport(cpuFile: string, processes: number): { byPid: Map<number, number>; cpu: number; main: number } {
   const lines = readFileSync(cpuFile, 'utf8').trim().split('\n');
   if (lines.length !== processes) throw new Error(`${cpuFile}: ${lines.length} processes reported their CPU, not ${processes}`);
-  return lines.reduce((s, l) => ({ cpu: s.cpu + Number(l.split(' ')[1]), main: s.main + Number(l.split(' ')[2]) }), { cpu: 0, main: 0 });
+  const rows = lines.map((l) => l.split(' ').map(Number) as [number, number, number]);
+  return { byPid: new Map(rows.map(([pid, cpu]) => [pid, cpu])), cpu: rows.reduce((s, r) => s + r[1], 0), main: rows.reduce((s, r) => s + r[2], 0) };
 }
 
 /** Coordinator + 2 worker processes (1 thread each: the same 2 search threads as the embedded run),
@@ -216,9 +218,8 @@ async function runDistributed(space: string, db: string): Promise<{ dist: number
   const codes = await Promise.all([co, ...ws].map((p) => new Promise<number | null>((r) => p.once('exit', r))));
   if (codes.some((c) => c !== 0)) throw new Error(`distributed run: exit codes ${codes.join(', ')}`);
   const dist = (Date.now() - t1) / 1000;
-  const coCpu = Number(readFileSync(cpuFile, 'utf8').split('\n').find((l) => l.startsWith(`${co.pid} `))!.split(' ')[1]);
-  const sum = cpuSum(cpuFile, 3);
-  return { dist, firstConnect, coCpu, distCpu: sum.cpu, distMain: sum.main };
+  const rep = cpuReport(cpuFile, 3);
+  return { dist, firstConnect, coCpu: rep.byPid.get(co.pid!)!, distCpu: rep.cpu, distMain: rep.main };
 }
 
 /** An embedded run with 2 search threads to the end: wall, CPU and main-thread busy seconds. */
@@ -227,8 +228,8 @@ function runEmbeddedCli(space: string, db: string): { emb: number; embCpu: numbe
   const t0 = Date.now();
   const e = spawnSync(process.execPath, [...cpuArgs(), 'search', '--space', space, '--db', db, '--workers', '2'], { encoding: 'utf8', env: { ...process.env, BENCH_CPU_FILE: cpuFile } });
   if (e.status !== 0) throw new Error(e.stderr);
-  const sum = cpuSum(cpuFile, 1);
-  return { emb: (Date.now() - t0) / 1000, embCpu: sum.cpu, embMain: sum.main };
+  const rep = cpuReport(cpuFile, 1);
+  return { emb: (Date.now() - t0) / 1000, embCpu: rep.cpu, embMain: rep.main };
 }
 
 /** The best point of a finished run's database. */

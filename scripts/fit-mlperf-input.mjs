@@ -6,26 +6,23 @@
 // offline throughput of the H100 Offline row (MLPERF_FIT_ROW) matches the measured one; the other
 // Offline rows and every Server row stay held-out checks (`strata validate`).
 // Prints the scan, the fitted mean and the effective mean after the clamp.
-import { readFileSync } from 'node:fs';
-import { MLPERF_FIT_ROW, mlperfSim } from '../dist/src/cli/validate.js';
+import { fileURLToPath } from 'node:url';
+import { MLPERF_FIT_ROW, mlperfSetup, mlperfSim, readCsv } from '../dist/src/cli/validate.js';
 import { loadWorkload } from '../dist/src/cli/serve.js';
 import { lengthsOf } from '../dist/src/model/serving/index.js';
 
-const root = new URL('../', import.meta.url);
-const lines = readFileSync(new URL('data/validation/mlperf_v41_llama2_70b.csv', root), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
-const cols = lines[0].split(',');
-const rows = lines.slice(1).map((l) => Object.fromEntries(l.split(',').map((v, i) => [cols[i], v])));
-const fit = rows.find((r) => r.system === MLPERF_FIT_ROW.system && r.scenario === MLPERF_FIT_ROW.scenario);
-const measured = Number(fit.tokens_per_s);
-// The fit row's setup, as validate reads it: 8 H100s, TP2 x 4 engines of batch 896, fp8.
-const setup = { preset: 'h100-sxm', tp: 2, dp: 4, maxBatch: 896, precision: 'fp8', note: '' };
+// The fit row, read and set up as `strata validate` does (8 H100s, TP2 x 4 engines of batch 896, fp8).
+const csv = readCsv(fileURLToPath(new URL('../data/validation/mlperf_v41_llama2_70b.csv', import.meta.url)));
+const fit = csv.rows.find((r) => r.str('system') === MLPERF_FIT_ROW.system && r.str('scenario') === MLPERF_FIT_ROW.scenario);
+const measured = fit.pos('tokens_per_s');
+const setup = mlperfSetup(fit);
 const base = loadWorkload('mlperf-llama2-70b');
 const at = (mean) => {
   const w = { ...base, input: { ...base.input, mean } };
   const sim = mlperfSim(setup, w, undefined);
   return { tokS: sim.throughput.outputTokensPerS };
 };
-console.log(`fit row: ${fit.system} ${fit.scenario}, measured ${measured} output tokens/s`);
+console.log(`fit row: ${MLPERF_FIT_ROW.system} ${MLPERF_FIT_ROW.scenario}, measured ${measured} output tokens/s (tp ${setup.tp}, dp ${setup.dp}, batch ${setup.maxBatch})`);
 let best = null;
 // Coarse scan, then 5-token steps around the best.
 const scan = (means) => {

@@ -362,7 +362,7 @@ export interface MlperfSetup {
   precision: Precision;
   note: string;
 }
-function mlperfSetup(r: CsvRow): MlperfSetup {
+export function mlperfSetup(r: CsvRow): MlperfSetup {
   const sysName = r.str('system');
   const count = deviceCount(r, 'system');
   const gpu = sysName.replace(/^\d+x/, '');

@@ -1947,6 +1947,8 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
   // builds one per max batch). The static power (staticW) depends on the load's temperature: added
   // per model.
   const shared = sharedSteps(spec.system, spec.model, `${phase}|${configKey(mapping, spec.precision)}|${s}|${op.thermal.refreshDoubled}`);
+  // The mapping the parts of a step are planned with: they are one microbatch already (step, below).
+  const one: Mapping = mapping.microbatches === 1 ? mapping : { ...mapping, microbatches: 1 };
   const step = (x: MixedStep): StepCost => {
     const key = `${x.decodeSeqs}|${x.decodeContext}|${x.prefillSeqs}|${x.prefillTokens}|${x.prefillContext}`;
     const known = shared.get(key);
@@ -1962,7 +1964,6 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     // of a decode step (DESIGN 2.6, parallel.ts planDevice), max(mb, pp) stage times, with each
     // device running its stage for every microbatch.
     const mb = Math.max(1, Math.min(mapping.microbatches ?? mapping.pp, Math.floor((decodeSeqs + prefillSeqs) / mapping.dp)));
-    const one: Mapping = mapping.microbatches === 1 ? mapping : { ...mapping, microbatches: 1 }; // the parts are split already
     const tokens = (decodeSeqs + prefillSeqs * x.prefillTokens) / mb;
     // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
     const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, one);

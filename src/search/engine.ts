@@ -259,16 +259,18 @@ export function evalInputOf(ctx: RunContext, systems: SystemCache, idx: ArrayLik
 export function evaluatePoint(ctx: RunContext, systems: SystemCache, idx: ArrayLike<number>, values: Record<string, Value>, detail = true): PointOutcome {
   const sys = systems.get(idx, values);
   if (sys instanceof ConfigError) return { scored: null, reason: 'config', result: null };
+  const input = evalInputOf(ctx, systems, idx, values, sys, detail);
   let r: EvalResult;
   try {
-    r = evaluate(evalInputOf(ctx, systems, idx, values, sys, detail));
+    r = evaluate(input);
   } catch (e) {
     // The point cannot run at all: a mapping the model or batch does not take, or lengths the
     // model does not support.
     if (e instanceof ConfigError) return { scored: null, reason: /^--|tp\*pp/.test(e.path) ? 'mapping' : `input:${e.path}`, result: null };
     throw e;
   }
-  const served = r.feasible && ctx.serving ? servingOf(ctx, evalInputOf(ctx, systems, idx, values, sys, false), systems.targets(idx, values).prefillDecodeRatio) : undefined;
+  // The serving model reads the same inputs (not `detail`).
+  const served = r.feasible && ctx.serving ? servingOf(ctx, input, systems.targets(idx, values).prefillDecodeRatio) : undefined;
   const s = score(r, sys, ctx.spec, served);
   // A kept design's metrics (detail) carry what the serving model found.
   if (served && detail) (r as PointMetrics).serving = servingMetrics(served);

@@ -316,6 +316,9 @@ function leadingKeyword(s: string): string {
   return (t.match(/^[A-Za-z]+/)?.[0] ?? t.slice(0, 20)).toLowerCase();
 }
 
+/** A statement as an error message shows it (its first 57 characters and '...' past 60). */
+const shortSql = (select: string) => (select.length > 60 ? select.slice(0, 57) + '...' : select);
+
 /**
  * Runs one read-only SELECT (or WITH ... SELECT) and returns its rows. Anything else (INSERT,
  * UPDATE, DELETE, ATTACH, PRAGMA, several statements) is refused with a ConfigError on `sql`.
@@ -328,10 +331,10 @@ export function sql(db: Db, select: string, opts: { maxRows?: number } = {}): Ro
   try {
     stmt = db.prepare(select);
   } catch (e) {
-    throw new ConfigError('sql', select.length > 60 ? select.slice(0, 57) + '...' : select, `a single valid SELECT statement (${(e as Error).message})`);
+    throw new ConfigError('sql', shortSql(select), `a single valid SELECT statement (${(e as Error).message})`);
   }
   if (!stmt.reader || !stmt.readonly)
-    throw new ConfigError('sql', select.length > 60 ? select.slice(0, 57) + '...' : select, 'a read-only statement (a SELECT, or a WITH whose main statement is a SELECT): this one writes');
+    throw new ConfigError('sql', shortSql(select), 'a read-only statement (a SELECT, or a WITH whose main statement is a SELECT): this one writes');
   stmt.safeIntegers(true);
   const out: Row[] = [];
   const max = opts.maxRows ?? Infinity;
@@ -343,7 +346,7 @@ export function sql(db: Db, select: string, opts: { maxRows?: number } = {}): Ro
       if (out.length >= max) break;
     }
   } catch (e) {
-    throw new ConfigError('sql', select.length > 60 ? select.slice(0, 57) + '...' : select, `a statement that runs (${(e as Error).message})`);
+    throw new ConfigError('sql', shortSql(select), `a statement that runs (${(e as Error).message})`);
   }
   return out;
 }
