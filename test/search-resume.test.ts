@@ -88,6 +88,33 @@ describe('embedded search on a database', () => {
     expect(after.integrity).toBe('ok');
   }, 600_000);
 
+  // SIGINT stops a search between subspaces, with search threads and on the main thread alone
+  // (--workers 0, where the searches once ran one after another in a promise chain that never let the
+  // event loop run: the signal went unanswered until the run was complete).
+  for (const workers of ['0', '2']) {
+    it(`SIGINT (--workers ${workers}) stops the run resumably; the same command then ends it with the same answer`, async () => {
+      const db = join(dir, `sigint-${workers}.db`);
+      const child = spawn(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', workers], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
+      child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
+      const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, sig) => r([code, sig])));
+      for (const t0 = Date.now(); doneCount(db) < 3 && Date.now() - t0 < 120_000; ) await new Promise((r) => setTimeout(r, 10));
+      child.kill('SIGINT');
+      expect(await exited, out).toEqual([1, null]);
+      expect(out).toMatch(/interrupted \(run the same command again to resume\)/);
+      const mid = answer(db);
+      expect(mid.state).toBe('running');
+      expect(mid.notDone).toBeGreaterThan(0);
+      expect(mid.integrity).toBe('ok');
+      const r = search(db, ['--workers', workers]);
+      expect(r.status, r.stderr).toBe(0);
+      const after = answer(db);
+      expect(after.total).toBe(64800n);
+      expect(after.front).toEqual(ref.front);
+    }, 600_000);
+  }
+
   it('gives the same answer with 1 worker', () => {
     const db = join(dir, 'one.db');
     const r = search(db, ['--workers', '1']);
