@@ -101,6 +101,19 @@ describe('branch-and-bound equals brute force', () => {
     }
   }, 300_000);
 
+  it('with a chunkTokens dim (one point bound shared by its values: blindDims), on tiny (2,880 points)', () => {
+    const s = structuredClone(spaceJson('tiny')) as { levels: { name: string; dims: unknown[] }[] };
+    s.levels.find((l) => l.name === 'serving')!.dims.push({ name: 'chunk', values: [256, 1 << 20], target: 'chunkTokens' });
+    const ctx = makeRunContext(runSpecFor(s, { objectives: ['throughput-per-watt'] }));
+    expect(ctx.bounds.blindDims).toEqual([ctx.space.dims.find((d) => d.name === 'chunk')!.index]);
+    const bf = bruteForce(ctx);
+    const r = searchAll(ctx, 1);
+    expect(r.front).toEqual(bf.front);
+    const c = coverage(r.results);
+    expect(c.evaluated + c.prunedBound + c.prunedDominance + c.infeasible).toBe(ctx.space.size);
+    expect(c.prunedBound).toBeGreaterThan(0n);
+  }, 300_000);
+
   it('strata search itself (embedded coordinator: pre-dispatch pruning, splitting, 2 threads, SQLite) stores the brute-force answer', () => {
     const dir = mkdtempSync(join(tmpdir(), 'strata-bf-'));
     const spaceFile = join(dir, 'dense.json');

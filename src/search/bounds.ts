@@ -280,6 +280,10 @@ export interface BoundContext {
   batchDim: number;
   devicesDim: number;
   precisionDims: number[];
+  /** Dims that no bound reads, so points that differ only in them have the same bound: the prefill
+   *  token budget (chunkTokens), which only adds to the whole-batch prefill every bound costs (the
+   *  header). The search computes a point's bound once for all their values (engine visitPoints). */
+  blindDims: number[];
   /** Token lengths are fixed by the space defaults (a dim over them disables bounds). */
   inputTokens: number;
   outputTokens: number;
@@ -344,6 +348,7 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     batchDim: byTarget('batch'),
     devicesDim: byTarget('devices'),
     precisionDims: space.dims.filter((d) => d.target?.startsWith('precision')).map((d) => d.index),
+    blindDims: space.dims.filter((d) => d.target === 'chunkTokens' && d.paths.length === 0).map((d) => d.index),
     inputTokens: Number(defaults.inputTokens ?? 1024),
     outputTokens: Number(defaults.outputTokens ?? 256),
     enabled: !tokenDims,

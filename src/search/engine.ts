@@ -10,7 +10,7 @@ import type { NetworkLevel } from '../model/network.js';
 import { applyPoint, children, enumeratePoints, unrank, unrankIndices, type Space, type Subspace, type Value } from '../space/index.js';
 import { ParetoArchive, TopK, type Entry, type Incumbents } from './archive.js';
 import { score, type SearchSpec, type Scored } from './objective.js';
-import { pointBound, subspaceBound, type BoundContext, type PointPin } from './bounds.js';
+import { pointBound, subspaceBound, type Bound, type BoundContext, type PointPin } from './bounds.js';
 
 /** Everything a worker needs to search: derived from the run spec, identical on every worker. */
 export interface RunContext {
@@ -405,9 +405,21 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
   };
 
   const visitPoints = (s: Subspace) => {
+    // Points of the leaf that differ only in dims no bound reads (blindDims: the prefill token
+    // budget) share one point bound, computed for the first of them.
+    const blind = ctx.bounds.blindDims.filter((i) => i >= s.idx.length);
+    const shared = blind.length > 0 ? new Map<string, Bound | null>() : null;
+    const boundOf = (idx: ArrayLike<number>, values: Record<string, Value>): Bound | null => {
+      if (shared === null) return pointBound(ctx.bounds, idx, pinOf(systems, idx, values));
+      let key = '';
+      for (let i = s.idx.length; i < idx.length; i++) key += (blind.includes(i) ? '*' : idx[i]) + ',';
+      let b = shared.get(key);
+      if (b === undefined) shared.set(key, (b = pointBound(ctx.bounds, idx, pinOf(systems, idx, values))));
+      return b;
+    };
     for (const cur of enumeratePoints(ctx.space, s)) {
       // A point's own bound (its hardware, batch and mapping fixed) skips hopeless evaluations.
-      const pb = pointBound(ctx.bounds, cur.idx, pinOf(systems, cur.idx, cur.values));
+      const pb = boundOf(cur.idx, cur.values);
       if (pb !== null) {
         if (pb.infeasible) {
           counts.infeasible += 1n;
