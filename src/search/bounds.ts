@@ -270,6 +270,8 @@ export interface BoundContext {
   hwCache: Map<string, HwQuantities>;
   lastHw?: { at: (number | undefined)[]; get: (q: Quantity, prec?: Precision) => number };
   frontierCache: Map<string, WorkEntry[]>;
+  /** A fixed mapping's undominated plans (skyline) by batch and precisions, per plans map (plansOf). */
+  skylines: WeakMap<Map<string, MappingWork | null>, Map<string, MappingWork[]>>;
   mappingsByDevices: Map<number, Mapping[]>;
   microbatchDim: number;
   /** The dims any quantity depends on. */
@@ -341,6 +343,7 @@ export function makeBoundContext(space: Space, baseSystemJson: Record<string, un
     commPlans: new Map(),
     hwCache: new Map(),
     frontierCache: new Map(),
+    skylines: new WeakMap(),
     mappingsByDevices: new Map(),
     microbatchDim: byTarget('microbatches'),
     hwDims: [...new Set(Object.values(deps).flat())].sort((a, b) => a - b),
@@ -638,21 +641,48 @@ function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: num
     maps = (ctx.space.dims[md]!.values as unknown as Mapping[]).filter((v) => devicesOf(v) === D);
     ctx.mappingsByDevices.set(D, maps);
   }
-  const all: { w: MappingWork; v: number[] }[] = [];
+  const all: MappingWork[] = [];
   for (const p of precs)
     for (const m of maps) {
       const w = mappingWork(ctx, p, B, m);
-      if (w) all.push({ w, v: workVector(w) });
+      if (w) all.push(w);
     }
-  // Skyline: in order of the sum of components, a vector can only be dominated by one before it.
+  f = skyline(all, false).map((w) => ({ w }));
+  if (ctx.frontierCache.size > 20_000) ctx.frontierCache.clear();
+  ctx.frontierCache.set(key, f);
+  return f;
+}
+
+/** Whether every collective of plan `a` is one of `b`'s (same kind, group, count and GEMM it hides
+ *  behind) with no more bytes: on any network its exposed and hidden times are then no longer (a
+ *  collective's time does not fall as its bytes grow: network.ts, test/network). */
+function commsNoLarger(a: CommPlan, b: CommPlan): boolean {
+  if (a === b) return true;
+  if (a.list.length !== b.list.length || a.gemms !== b.gemms) return false;
+  for (let i = 0; i < a.list.length; i++) {
+    const x = a.list[i]!;
+    const y = b.list[i]!;
+    if (x.key !== y.key || x.count !== y.count || x.group !== y.group || x.pairs !== y.pairs || x.bytes > y.bytes) return false;
+  }
+  return true;
+}
+
+/**
+ * The works no other one dominates: at most as large in every component the bound grows with
+ * (workVector) and, with `withComms` (a bound on a known network), in every collective's bytes. A
+ * dominated work's bound is never above its dominator's, so the bound over the skyline is the bound
+ * over all of them. In order of the sum of components, a work can only be dominated by one before it.
+ */
+function skyline(works: MappingWork[], withComms: boolean): MappingWork[] {
   const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-  const sorted = all.map((x) => ({ ...x, s: sum(x.v) })).sort((a, b) => a.s - b.s);
-  const kept: typeof all = [];
+  const sorted = works.map((w) => ({ w, v: workVector(w) })).map((x) => ({ ...x, s: sum(x.v) })).sort((a, b) => a.s - b.s);
+  const kept: typeof sorted = [];
   for (const x of sorted) {
     let dom = false;
     for (const k of kept) {
       let le = true;
       for (let i = 0; i < x.v.length && le; i++) if (k.v[i]! > x.v[i]!) le = false;
+      if (le && withComms) le = commsNoLarger(k.w.prefill.comms, x.w.prefill.comms) && commsNoLarger(k.w.decode.comms, x.w.decode.comms);
       if (le) {
         dom = true;
         break;
@@ -660,10 +690,7 @@ function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: num
     }
     if (!dom) kept.push(x);
   }
-  f = kept.map((x) => ({ w: x.w }));
-  if (ctx.frontierCache.size > 20_000) ctx.frontierCache.clear();
-  ctx.frontierCache.set(key, f);
-  return f;
+  return kept.map((x) => x.w);
 }
 
 /** Zeroed scratch for commTimes' per-GEMM maxima (the bound is not reentrant). */
@@ -1183,12 +1210,23 @@ function mappingEntries(ctx: BoundContext, fixed: (number | undefined)[], precs:
   if (fixed[md] === undefined) return frontierOf(ctx, precs, D, B);
   const m = ctx.space.dims[md]!.values[fixed[md]!] as unknown as Mapping;
   if (devicesOf(m) !== D) return [];
-  const out: WorkEntry[] = [];
-  for (const p of precs) {
-    const w = mappingWork(ctx, p, B, m);
-    if (w) out.push(entryOf(w, net));
+  // Its plans at each precision the subspace allows, less those another one dominates (with their
+  // collectives: the network is known here), kept per mapping, batch and precisions: the same for
+  // every system of the run.
+  const plans = plansOf(ctx, m);
+  let bySkyline = ctx.skylines.get(plans);
+  if (!bySkyline) ctx.skylines.set(plans, (bySkyline = new Map()));
+  const key = `${B}|${precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';')}`;
+  let works = bySkyline.get(key);
+  if (!works) {
+    const all: MappingWork[] = [];
+    for (const p of precs) {
+      const w = mappingWork(ctx, p, B, m);
+      if (w) all.push(w);
+    }
+    bySkyline.set(key, (works = skyline(all, true)));
   }
-  return out;
+  return works.map((w) => entryOf(w, net));
 }
 
 /** The bound of a subspace. `plans: false` leaves out the mapping-plan frontier (looser, but cheap
