@@ -9,12 +9,23 @@
 //          batch and context change at every call and a (batch, context) pair does not come back
 //          within a run, so only what truly depends on fewer inputs (per-batch decode operators,
 //          per-package thermal responses, per-chiplet bandwidth) can be reused.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { evaluate } from '../src/model/evaluate.js';
 import { parseWith } from '../src/model/errors.js';
 import { systemSchema } from '../src/model/hardware/schema.js';
 import { parseHfConfig } from '../src/model/workload/index.js';
 import { machine, median, rate } from './machine.js';
+import { YOUNG_GENERATION_MB } from '../worker/pool.js';
+
+// The search evaluates in its search threads, whose young generation is YOUNG_GENERATION_MB (3
+// semi-spaces): this bench runs its loops with the same heap, in a process of its own.
+const SEMI_SPACE_MB = YOUNG_GENERATION_MB / 3;
+if (!process.execArgv.some((a) => a.startsWith('--max-semi-space-size'))) {
+  const r = spawnSync(process.execPath, [...process.execArgv, `--max-semi-space-size=${SEMI_SPACE_MB}`, fileURLToPath(import.meta.url), ...process.argv.slice(2)], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 
 const root = new URL('../../', import.meta.url);
 const sysJson = JSON.parse(readFileSync(new URL('data/systems/h100-sxm.json', root), 'utf8'));
@@ -83,7 +94,7 @@ const inner8Of = (detail: boolean) =>
 const inner8 = inner8Of(true);
 const inner8Lean = inner8Of(false);
 console.log(`bench/eval on ${machine()}`);
-console.log(`median of 5 x 1 s runs, one core (the evaluations include the throttling search when a point is over TDP):`);
+console.log(`median of 5 x 1 s runs, one core, ${SEMI_SPACE_MB} MB semi-spaces as in the search threads (the evaluations include the throttling search when a point is over TDP):`);
 console.log(`  single device, h100-sxm x llama-3-8b fp8`);
 console.log(`    cold evaluations/s (a pool of ${COLD_POOL} deep copies, no cache hit; batch 1-128, input 128-4096): ${cold.toFixed(0)}   (target >= 20000)`);
 console.log(`    inner loop (batch 1-1024, input 128-3968 vary, pairs not repeated): ${inner.toFixed(0)}   (target >= 200000)`);

@@ -25,7 +25,7 @@ export interface Spawned {
  *  deepstack search spent a quarter of its time in GC. Measured on deepstack, one thread, 40 s, same
  *  points (node --max-semi-space-size): 16 MB 10.5-11.2x10^6 points accounted, 32 MB 11.2x10^6,
  *  64 MB 13.4-13.7x10^6 (+25%), 128 MB 13.4x10^6. */
-const YOUNG_GENERATION_MB = 192;
+export const YOUNG_GENERATION_MB = 192;
 
 /** Starts search threads before the run spec is known (while a worker's Join is in flight, or the
  *  coordinator sets up), to hand to startPool. */
