@@ -1,4 +1,5 @@
 // A pool of search threads (worker_threads sized to the cores) with one subspace in flight each.
+import { totalmem } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import type { RunSpec } from '../src/search/context.js';
 import type { Incumbents } from '../src/search/archive.js';
@@ -27,11 +28,19 @@ export interface Spawned {
  *  64 MB 13.4-13.7x10^6 (+25%), 128 MB 13.4x10^6. */
 export const YOUNG_GENERATION_MB = 192;
 
+/** A thread's young generation when `n` start together: YOUNG_GENERATION_MB, as long as the threads'
+ *  young generations take at most an eighth of the machine's memory (a 64-thread worker with 64 GB
+ *  gets 128 MB each), and never below Node's default (48 MB: 16 MB semi-spaces). */
+export function youngGenerationMb(n: number, totalBytes = totalmem()): number {
+  return Math.max(48, Math.min(YOUNG_GENERATION_MB, Math.floor(totalBytes / 2 ** 20 / (8 * Math.max(1, n)))));
+}
+
 /** Starts search threads before the run spec is known (while a worker's Join is in flight, or the
  *  coordinator sets up), to hand to startPool. */
 export function spawnThreads(n: number): Spawned {
   const url = new URL('./thread.js', import.meta.url);
-  const threads = Array.from({ length: Math.max(0, n) }, () => new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: YOUNG_GENERATION_MB } }));
+  const young = youngGenerationMb(n);
+  const threads = Array.from({ length: Math.max(0, n) }, () => new Worker(url, { resourceLimits: { maxYoungGenerationSizeMb: young } }));
   const loaded = Promise.all(
     threads.map(
       (w) =>
