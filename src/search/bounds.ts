@@ -715,13 +715,25 @@ type PhaseComms = { prefill: CommTimes; decode: CommTimes };
 /** Collective times per network (by identity: the systems' parsed levels), collective (its `key`)
  *  and bytes. */
 const collectiveTimes = new WeakMap<readonly NetworkLevel[], Map<string, Map<number, number>>>();
+/** A plan's collective times per network (by identity) and plan (interned: StageWork.comms). The
+ *  bounds of a mapping subspace on a network cost a few hundred thousand plans; the same plans come
+ *  back on that network under every other package and die of the space. */
+const planCommTimes = new WeakMap<readonly NetworkLevel[], Map<CommPlan, CommTimes>>();
+const NO_COMMS: CommTimes = { exposed: 0, hidden: 0 };
 
 function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
   const cp = w.comms;
   if (cp.lastNet === network) return cp.lastTimes!;
+  if (cp.list.length === 0) return NO_COMMS;
+  let byPlan = planCommTimes.get(network);
+  if (!byPlan) planCommTimes.set(network, (byPlan = new Map()));
+  const known = byPlan.get(cp);
+  if (known !== undefined) {
+    cp.lastNet = network;
+    return (cp.lastTimes = known);
+  }
   let exposed = 0;
   let hidden = 0;
-  if (cp.list.length === 0) return { exposed, hidden };
   let times = collectiveTimes.get(network);
   if (!times) collectiveTimes.set(network, (times = new Map()));
   const perGemm = cp.gemms > 0 ? gemmScratch(cp.gemms) : null;
@@ -738,8 +750,11 @@ function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
     else perGemm![cm.group] = Math.max(perGemm![cm.group]!, cm.pairs * t);
   }
   for (let g = 0; g < cp.gemms; g++) hidden += perGemm![g]!;
+  const t = { exposed, hidden };
+  if (byPlan.size > 200_000) byPlan.clear();
+  byPlan.set(cp, t);
   cp.lastNet = network;
-  return (cp.lastTimes = { exposed, hidden });
+  return (cp.lastTimes = t);
 }
 
 /** A stage bound's parts at the nominal clock: compute c (>= FLOPs / peak), DRAM d (>= bytes /
