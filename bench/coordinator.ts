@@ -11,7 +11,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { machine } from './machine.js';
+import { machine, median } from './machine.js';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = join(HERE, '..', '..');
@@ -251,12 +251,6 @@ interface PairFigures {
   cpuDiffs: number[];
   embCpus: number[];
 }
-
-const median = (xs: number[]) => {
-  const v = [...xs].sort((x, y) => x - y);
-  const m = v.length >> 1;
-  return v.length % 2 ? v[m]! : (v[m - 1]! + v[m]!) / 2;
-};
 
 /**
  * `n` pairs of runs of one space to the end, embedded (2 search threads) and distributed (coordinator

@@ -136,12 +136,19 @@ describe('embedded search on a database', () => {
 
 describe('search threads', () => {
   it("get a 192 MB young generation while the threads' take at most an eighth of the memory, never below 48 MB", async () => {
-    const { youngGenerationMb, YOUNG_GENERATION_MB } = await import('../worker/pool.js');
+    const { closeSpawned, spawnThreads, youngGenerationMb, YOUNG_GENERATION_MB } = await import('../worker/pool.js');
     const GiB = 2 ** 30;
     expect(YOUNG_GENERATION_MB).toBe(192);
     expect(youngGenerationMb(2, 24 * GiB)).toBe(192);
     expect(youngGenerationMb(64, 64 * GiB)).toBe(128); // 64 GiB / 8 / 64 threads
     expect(youngGenerationMb(64, 8 * GiB)).toBe(48);
     expect(youngGenerationMb(0, 24 * GiB)).toBe(192);
+    // The threads the pool starts get it.
+    const s = spawnThreads(2);
+    try {
+      for (const w of s.threads) expect(w.resourceLimits?.maxYoungGenerationSizeMb).toBe(youngGenerationMb(2));
+    } finally {
+      await closeSpawned(s);
+    }
   });
 });

@@ -1956,7 +1956,8 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     // One copy's share of the step (all of it when the role has one chiplet).
     const decodeSeqs = x.decodeSeqs / copies;
     const prefillSeqs = x.prefillSeqs / copies;
-    if (decodeSeqs + prefillSeqs * x.prefillTokens <= 0) return { timeS: 0, energyJ: 0 };
+    const stepTokens = decodeSeqs + prefillSeqs * x.prefillTokens;
+    if (stepTokens <= 0) return { timeS: 0, energyJ: 0 };
     // Pipeline stages: the step's sequences go through them as `mb` microbatches (the mapping's
     // microbatches, else one per stage: vLLM's virtual engines), as many as each replica has whole
     // sequences at most, the whole step split alike (every part below is one microbatch's). In
@@ -1964,7 +1965,7 @@ export function makeStepModel(spec: StepModelSpec): StepModel {
     // of a decode step (DESIGN 2.6, parallel.ts planDevice), max(mb, pp) stage times, with each
     // device running its stage for every microbatch.
     const mb = Math.max(1, Math.min(mapping.microbatches ?? mapping.pp, Math.floor((decodeSeqs + prefillSeqs) / mapping.dp)));
-    const tokens = (decodeSeqs + prefillSeqs * x.prefillTokens) / mb;
+    const tokens = stepTokens / mb;
     // Linear layers run once over all tokens of the step; attention per part; LM head per sequence.
     const lin = planDevice(spec.model, spec.precision, 'prefill', mapping.dp, tokens / mapping.dp, 0, one);
     const parts: DevicePlan[] = [];

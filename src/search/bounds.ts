@@ -499,9 +499,6 @@ interface CommPlan {
   list: { kind: CollectiveKind; bytes: number; groupSize: number; stride: number; count: number; group: number; pairs: number; key: string }[];
   /** Distinct GEMMs that collectives overlap. */
   gemms: number;
-  /** commTimes' last network and result (the points of a leaf subspace share their network). */
-  lastNet?: readonly NetworkLevel[];
-  lastTimes?: CommTimes;
 }
 
 /** Per-device work and footprint of a mapping at a batch and precision; null: the model refuses it. */
@@ -675,7 +672,12 @@ function commsNoLarger(a: CommPlan, b: CommPlan): boolean {
  */
 function skyline(works: MappingWork[], withComms: boolean): MappingWork[] {
   const sum = (v: number[]) => v.reduce((a, b) => a + b, 0);
-  const sorted = works.map((w) => ({ w, v: workVector(w) })).map((x) => ({ ...x, s: sum(x.v) })).sort((a, b) => a.s - b.s);
+  const sorted = works
+    .map((w) => {
+      const v = workVector(w);
+      return { w, v, s: sum(v) };
+    })
+    .sort((a, b) => a.s - b.s);
   const kept: typeof sorted = [];
   for (const x of sorted) {
     let dom = false;
@@ -723,15 +725,11 @@ const NO_COMMS: CommTimes = { exposed: 0, hidden: 0 };
 
 function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
   const cp = w.comms;
-  if (cp.lastNet === network) return cp.lastTimes!;
   if (cp.list.length === 0) return NO_COMMS;
   let byPlan = planCommTimes.get(network);
   if (!byPlan) planCommTimes.set(network, (byPlan = new Map()));
   const known = byPlan.get(cp);
-  if (known !== undefined) {
-    cp.lastNet = network;
-    return (cp.lastTimes = known);
-  }
+  if (known !== undefined) return known;
   let exposed = 0;
   let hidden = 0;
   let times = collectiveTimes.get(network);
@@ -753,8 +751,7 @@ function commTimes(w: StageWork, network: readonly NetworkLevel[]): CommTimes {
   const t = { exposed, hidden };
   if (byPlan.size > 200_000) byPlan.clear();
   byPlan.set(cp, t);
-  cp.lastNet = network;
-  return (cp.lastTimes = t);
+  return t;
 }
 
 /** A stage bound's parts at the nominal clock: compute c (>= FLOPs / peak), DRAM d (>= bytes /

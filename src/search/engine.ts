@@ -410,11 +410,14 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
     const blind = ctx.bounds.blindDims.filter((i) => i >= s.idx.length);
     const shared = blind.length > 0 ? new Map<string, Bound | null>() : null;
     const boundOf = (idx: ArrayLike<number>, values: Record<string, Value>): Bound | null => {
-      if (shared === null) return pointBound(ctx.bounds, idx, pinOf(systems, idx, values));
       let key = '';
-      for (let i = s.idx.length; i < idx.length; i++) key += (blind.includes(i) ? '*' : idx[i]) + ',';
-      let b = shared.get(key);
-      if (b === undefined) shared.set(key, (b = pointBound(ctx.bounds, idx, pinOf(systems, idx, values))));
+      if (shared !== null) {
+        for (let i = s.idx.length; i < idx.length; i++) key += (blind.includes(i) ? '*' : idx[i]) + ',';
+        const known = shared.get(key);
+        if (known !== undefined) return known;
+      }
+      const b = pointBound(ctx.bounds, idx, pinOf(systems, idx, values));
+      shared?.set(key, b);
       return b;
     };
     for (const cur of enumeratePoints(ctx.space, s)) {

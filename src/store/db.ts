@@ -83,19 +83,18 @@ export function openReadDb(file: string, opts: { busyTimeoutMs?: number } = {}):
   } catch (e) {
     throw new ConfigError('--db', file, `a readable SQLite database file (${(e as Error).message})`);
   }
-  return asReader(db, file, () => {
-    db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
-    // A WAL database in a directory this user cannot write (a shared results directory, a read-only
-    // mount): SQLite cannot make the -shm file every WAL reader needs, and the first read fails. With
-    // no -wal file beside it, the writer closed cleanly (its last checkpoint put everything in the
-    // file): the file alone is the whole database, read into memory as a snapshot.
-    const h = header(db);
-    if (h instanceof Error && (h as { code?: string }).code === 'SQLITE_READONLY_DIRECTORY' && !existsSync(file + '-wal')) {
-      db.close();
-      return openSnapshot(file);
-    }
-    return undefined;
-  });
+  // A reader waits for a writer's lock (the busy timeout) from its first read on: header() below.
+  db.pragma(`busy_timeout = ${Math.max(0, Math.floor(opts.busyTimeoutMs ?? 5000))}`);
+  // A WAL database in a directory this user cannot write (a shared results directory, a read-only
+  // mount): SQLite cannot make the -shm file every WAL reader needs, and the first read fails. With
+  // no -wal file beside it, the writer closed cleanly (its last checkpoint put everything in the
+  // file): the file alone is the whole database, read into memory as a snapshot.
+  const h = header(db);
+  if (h instanceof Error && (h as { code?: string }).code === 'SQLITE_READONLY_DIRECTORY' && !existsSync(file + '-wal')) {
+    db.close();
+    return openSnapshot(file);
+  }
+  return asReader(db, file);
 }
 
 /** A finished database read whole into memory (openReadDb's fallback), read-only. */
@@ -112,12 +111,10 @@ function openSnapshot(file: string): Db {
   return asReader(new Database(bytes, { readonly: true }), file);
 }
 
-/** `db` as a reader (query_only) once `setUp` ran (it may hand over another connection instead) and
- *  the file proved a strata database; else `db` closed and a ConfigError naming the file. */
-function asReader(db: Db, file: string, setUp?: () => Db | undefined): Db {
+/** `db` as a reader (query_only) once the file proved a strata database; else `db` closed and a
+ *  ConfigError naming the file. */
+function asReader(db: Db, file: string): Db {
   try {
-    const other = setUp?.();
-    if (other) return other;
     db.pragma('query_only = 1');
     checkStrata(db, file);
     return db;
