@@ -3,8 +3,9 @@
 // subspace commits/s, result rows/s and the coordinator's CPU, with 50 designs per result, with one
 // (what a worker sends since it seeds its top-K lists) and with 200 from 20 streams (rows/s); (2) a
 // real 2-worker run against the embedded run, pair by pair: on `tiny` (under a second: the fixed
-// start-up cost of three processes against one), `quick` and two widenings of quick (1.2x10^6 and
-// 4.9x10^6 points, 10-50 s), and each one's overhead beyond that start-up (alone: --wide-only).
+// start-up cost of three processes against one), `small`, a widening of small (1.2x10^6 points,
+// about 10 s) and the default space `quick` (8.9x10^7 points, a minute or two), and each one's
+// overhead beyond that start-up (alone, without the stub runs: --real-only).
 //   npm run build && node dist/bench/coordinator.js [--workers 200] [--designs 50]
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -299,24 +300,18 @@ async function comparePairs(title: string, space: string, n = 3): Promise<PairFi
   return { title, emb, dist, diffs: pairs.map((p) => p.dist - p.emb), embs: pairs.map((p) => p.emb), cpuDiffs: pairs.map((p) => p.distCpu - p.embCpu), embCpus: pairs.map((p) => p.embCpu) };
 }
 
-/**
- * quick widened by a factor: 16 pitches, then more SRAM sizes and batches (1.2x10^6 points at
- * factor 1, about 10 s here; 4.9x10^6 at factor 2).
- */
-function widened(factor: 1 | 2): string {
+/** small widened: 16 pitches, more SRAM sizes and batches (1.2x10^6 points, about 10 s here). */
+function widened(): string {
   const dir = mkdtempSync(join(tmpdir(), 'strata-bench-wide-'));
-  const space = JSON.parse(readFileSync(join(ROOT, 'data', 'spaces', 'quick.json'), 'utf8')) as { name: string; levels: { dims: { name: string; values?: unknown[] }[] }[] };
-  space.name = `quick-wide-${factor}`;
+  const space = JSON.parse(readFileSync(join(ROOT, 'data', 'spaces', 'small.json'), 'utf8')) as { name: string; levels: { dims: { name: string; values?: unknown[] }[] }[] };
+  space.name = 'small-wide';
   const widen: Record<string, number[]> = {
     pitchUm: Array.from({ length: 16 }, (_, k) => 3 + k),
-    globalSramMB: factor === 1 ? [32, 48, 64, 96] : [24, 32, 40, 48, 64, 80, 96, 128],
-    batch:
-      factor === 1
-        ? [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256]
-        : [1, 2, 3, 4, 5, 6, 8, 10, 12, 14, 16, 20, 24, 28, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512, 640],
+    globalSramMB: [32, 48, 64, 96],
+    batch: [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256],
   };
   for (const l of space.levels) for (const d of l.dims) if (widen[d.name]) d.values = widen[d.name];
-  const file = join(dir, `quick-wide-${factor}.json`);
+  const file = join(dir, 'small-wide.json');
   writeFileSync(file, JSON.stringify(space));
   return file;
 }
@@ -346,26 +341,25 @@ async function main(): Promise<void> {
   const si = process.argv.indexOf('--serve');
   if (si >= 0) return serve(process.argv[si + 1]!);
   console.log(`bench/coordinator on ${machine()}`);
-  if (process.argv.includes('--wide-only')) {
-    const fixed = await comparePairs('shortest run (tiny, 1,440 points)', 'tiny', 5);
-    splitOverhead(fixed, [await comparePairs('longer run (quick widened, 1,228,800 points)', widened(1)), await comparePairs('longest run (quick widened more, 4,915,200 points)', widened(2))]);
-    return;
-  }
+  if (!process.argv.includes('--real-only')) await stubRuns();
+  if (process.argv.includes('--stub-only')) return;
+  const fixed = await comparePairs('shortest run (tiny, 1,440 points)', 'tiny', 5);
+  const runs = [await comparePairs('real run (small, 64,800 points)', 'small')];
+  runs.push(await comparePairs('longer run (small widened, 1,228,800 points)', widened()));
+  runs.push(await comparePairs('the default space (quick, 89,071,488 points)', 'quick'));
+  splitOverhead(fixed, runs);
+}
+
+async function stubRuns(): Promise<void> {
   await stubRun(arg('--workers', 200), arg('--designs', 50));
   if (!process.argv.includes('--designs')) {
     // What real workers send since they seed their top-K lists with the coordinator's: about one
-    // design per result (the subspace's best; on quick 349 designs for 288 subspaces).
+    // design per result (the subspace's best; on small 349 designs for 288 subspaces).
     await stubRun(arg('--workers', 200), 1);
     // Rows: large results from fewer streams (with 200 streams, adaptive splitting multiplies the
     // subspaces, and the stub sends 200 designs for each whatever its size).
     await stubRun(20, 200);
   }
-  if (process.argv.includes('--stub-only')) return;
-  const fixed = await comparePairs('shortest run (tiny, 1,440 points)', 'tiny', 5);
-  const runs = [await comparePairs('real run (quick, 64,800 points)', 'quick')];
-  runs.push(await comparePairs('longer run (quick widened, 1,228,800 points)', widened(1)));
-  runs.push(await comparePairs('longest run (quick widened more, 4,915,200 points)', widened(2)));
-  splitOverhead(fixed, runs);
 }
 
 void main();

@@ -15,7 +15,7 @@ let co: Coordinator;
 
 beforeEach(() => {
   const db = join(mkdtempSync(join(tmpdir(), 'strata-group-')), 'g.db');
-  co = new Coordinator(db, runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt', db }));
+  co = new Coordinator(db, runSpecFromFlags({ space: 'small', objective: 'throughput-per-watt', db }));
 });
 afterEach(() => co.db.close());
 

@@ -17,17 +17,17 @@ import { ROOT } from './helpers.js';
 const runEmbedded = async (...a: Parameters<typeof import('../coordinator/embedded.js').runEmbedded>) =>
   ((await import(join(ROOT, 'dist', 'coordinator', 'embedded.js'))) as typeof import('../coordinator/embedded.js')).runEmbedded(...a);
 
-// The embedded lease-renewal test's lease: short enough that quick's longer subspace searches outlast it
+// The embedded lease-renewal test's lease: short enough that small's longer subspace searches outlast it
 // (without renewal about 10 of them expire), long enough that a busy event loop (a commit, a GC pause
 // on a loaded machine) does not stall the renewal timer past it (at 5 ms, one CI run in four saw one).
 const LEASE_MS = 40;
 const dir = tmp('strata-corun-');
-const quick = () => runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt', db: '' });
+const small = () => runSpecFromFlags({ space: 'small', objective: 'throughput-per-watt', db: '' });
 let ref: Answer;
 
 beforeAll(async () => {
   const db = join(dir, 'reference.db');
-  const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2 });
+  const { coordinator: co } = await runEmbedded(db, small(), { threads: 2 });
   co.close();
   ref = answer(db);
   expect(ref.state).toBe('done');
@@ -46,8 +46,8 @@ function expectReference(db: string): void {
 describe('coordinator bookkeeping', () => {
   it('a subspace split at lease time (too big for one lease) adds its children to progress.total', () => {
     const db = join(dir, 'split.db');
-    // quick's first subspaces hold 18 to 540 points (1 to 30 mappings of 18 points each).
-    const co = new Coordinator(db, quick(), { maxLeasePoints: 20n });
+    // small's first subspaces hold 18 to 540 points (1 to 30 mappings of 18 points each).
+    const co = new Coordinator(db, small(), { maxLeasePoints: 20n });
     try {
       const before = co.progress.total;
       expect(before).toBe(summary(co.db, co.run.id).progress.total);
@@ -66,7 +66,7 @@ describe('coordinator bookkeeping', () => {
 
   it('embedded mode renews the leases of its running searches: with a 40 ms lease none expires, no attempt is counted, same answer', async () => {
     const db = join(dir, 'short-lease.db');
-    const { coordinator: co } = await runEmbedded(db, quick(), { threads: 2, leaseMs: LEASE_MS });
+    const { coordinator: co } = await runEmbedded(db, small(), { threads: 2, leaseMs: LEASE_MS });
     const done = co.finished();
     co.close();
     expect(dbQuery<{ n: number }>(db, `SELECT count(*) AS n FROM events WHERE kind IN ('lease-expired', 'subspace-failed')`)[0]!.n).toBe(0);
@@ -80,7 +80,7 @@ describe('coordinator bookkeeping', () => {
   it('--retry-failed: a run with a failed subspace stays incomplete without it, and completes with the clean answer with it', () => {
     const db = join(dir, 'failed.db');
     // A subspace whose lease expires at the retry limit (1 here) is failed.
-    const co = new Coordinator(db, quick(), { maxAttempts: 1, leaseMs: 1000 });
+    const co = new Coordinator(db, small(), { maxAttempts: 1, leaseMs: 1000 });
     const t0 = Date.now();
     const [l] = co.lease('ghost', 1, t0);
     expect(l).toBeDefined();
@@ -88,7 +88,7 @@ describe('coordinator bookkeeping', () => {
     co.close();
     expect(dbQuery(db, `SELECT state FROM subspaces WHERE id = ?`, l!.id)).toEqual([{ state: 'failed' }]);
 
-    const search = (extra: string[]) => spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2', ...extra], { encoding: 'utf8', timeout: 300_000 });
+    const search = (extra: string[]) => spawnSync(process.execPath, [BIN, 'search', '--space', 'small', '--db', db, '--workers', '2', ...extra], { encoding: 'utf8', timeout: 300_000 });
     const stuck = search([]);
     expect(stuck.status, stuck.stderr).toBe(1);
     expect(stuck.stdout).toMatch(/1 subspace\(s\) failed.*--retry-failed/);
@@ -109,7 +109,7 @@ describe('coordinator bookkeeping', () => {
   it('--top-k has a sanity bound (results larger than a message go in parts): exit 2 naming the flag, the value and the limit; nothing written', () => {
     expect(MAX_TOP_K).toBe(10_000);
     const db = join(dir, 'topk.db');
-    const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args, '--space', 'quick', '--db', db], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, STRATA_TOKEN: TOKEN } });
+    const run = (args: string[]) => spawnSync(process.execPath, [BIN, ...args, '--space', 'small', '--db', db], { encoding: 'utf8', timeout: 60_000, env: { ...process.env, STRATA_TOKEN: TOKEN } });
     const one = run(['search', '--workers', '1', '--top-k', '10001']);
     expect(one.status).toBe(2);
     expect(one.stderr).toMatch(/--top-k: got "10001", expected at most 10000 \(designs kept per objective\)/);
@@ -118,7 +118,7 @@ describe('coordinator bookkeeping', () => {
     expect(coord.stderr).toMatch(/--top-k: got "20000", expected at most 10000/);
     expect(existsSync(db)).toBe(false);
     // The limit itself is accepted, with several objectives too (the spec is built; no search is run here).
-    expect(runSpecFromFlags({ space: 'quick', objective: 'throughput-per-watt,throughput', db: '', topK: '10000' }).search.topK).toBe(10_000);
+    expect(runSpecFromFlags({ space: 'small', objective: 'throughput-per-watt,throughput', db: '', topK: '10000' }).search.topK).toBe(10_000);
   });
 });
 

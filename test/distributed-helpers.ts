@@ -33,7 +33,7 @@ export function spawnStrata(args: string[], opts: { env?: Record<string, string>
 
 /** Starts `strata coordinator` and waits for its port. */
 export async function startCoordinator(db: string, extra: string[] = [], opts: { listen?: string; env?: Record<string, string>; prefix?: string[]; space?: string } = {}): Promise<Proc & { port: number }> {
-  const p = spawnStrata(['coordinator', '--space', opts.space ?? 'quick', '--db', db, '--listen', opts.listen ?? '127.0.0.1:0', ...extra], opts);
+  const p = spawnStrata(['coordinator', '--space', opts.space ?? 'small', '--db', db, '--listen', opts.listen ?? '127.0.0.1:0', ...extra], opts);
   const t0 = Date.now();
   for (;;) {
     const m = /listening on .*:(\d+)/.exec(p.stderr());
@@ -49,9 +49,9 @@ export function startWorker(addr: string, extra: string[] = [], opts: { env?: Re
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The embedded answer of `quick` (run once per test file). */
+/** The embedded answer of `small` (run once per test file). */
 export function embedded(db: string): void {
-  const r = spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2'], { encoding: 'utf8', timeout: 300_000 });
+  const r = spawnSync(process.execPath, [BIN, 'search', '--space', 'small', '--db', db, '--workers', '2'], { encoding: 'utf8', timeout: 300_000 });
   if (r.status !== 0) throw new Error(`embedded search failed: ${r.stderr}`);
 }
 
@@ -68,7 +68,7 @@ export interface Answer {
 }
 
 /** The run in `db` finished with exactly the front of the reference database `refDb`, every point of
- *  quick accounted once, and an intact database. */
+ *  small accounted once, and an intact database. */
 export function expectReferenceAnswer(db: string, refDb: string): void {
   const a = answer(db);
   const r = answer(refDb);

@@ -11,16 +11,16 @@ import { answer, BIN, dbQuery, startCoordinator, startWorker, tmp, within } from
 const dir = tmp('strata-parts-');
 
 /**
- * One subspace of 24,000 points (quick's stack and serving dims under one level, batch 1-400) in
+ * One subspace of 24,000 points (small's stack and serving dims under one level, batch 1-400) in
  * which about 9,500 designs are feasible: with --top-k 10000 its result keeps them all.
  */
 function oneBigSubspace(): string {
-  const quick = JSON.parse(readFileSync(join(ROOT, 'data', 'spaces', 'quick.json'), 'utf8')) as { base: unknown; levels: { dims: { name: string; values?: unknown[] }[] }[] };
-  const dim = (name: string, values: unknown[]) => ({ ...quick.levels.flatMap((l) => l.dims).find((d) => d.name === name)!, values });
+  const small = JSON.parse(readFileSync(join(ROOT, 'data', 'spaces', 'small.json'), 'utf8')) as { base: unknown; levels: { dims: { name: string; values?: unknown[] }[] }[] };
+  const dim = (name: string, values: unknown[]) => ({ ...small.levels.flatMap((l) => l.dims).find((d) => d.name === name)!, values });
   const space = {
     name: 'one-big-subspace',
     description: 'one subspace whose result needs several messages',
-    base: quick.base,
+    base: small.base,
     levels: [
       { name: 'memory', dims: [dim('layers', [16])] },
       {

@@ -352,12 +352,12 @@ describe('CLI refusals', () => {
     const env = { ...process.env };
     delete env.STRATA_TOKEN;
     const d = tmp('strata-notoken-');
-    const c = spawnSync(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(d, 'x.db'), '--listen', '127.0.0.1:0'], { encoding: 'utf8', env });
+    const c = spawnSync(process.execPath, [BIN, 'coordinator', '--space', 'small', '--db', join(d, 'x.db'), '--listen', '127.0.0.1:0'], { encoding: 'utf8', env });
     expect(c.status).toBe(2);
     expect(c.stderr).toMatch(/token/);
     const w = spawnSync(process.execPath, [BIN, 'worker', '--coordinator', '127.0.0.1:1'], { encoding: 'utf8', env });
     expect(w.status).toBe(2);
-    const bad = spawnSync(process.execPath, [BIN, 'coordinator', '--space', 'quick', '--db', join(d, 'x.db'), '--listen', 'nowhere'], { encoding: 'utf8', env: { ...env, STRATA_TOKEN: 't' } });
+    const bad = spawnSync(process.execPath, [BIN, 'coordinator', '--space', 'small', '--db', join(d, 'x.db'), '--listen', 'nowhere'], { encoding: 'utf8', env: { ...env, STRATA_TOKEN: 't' } });
     expect(bad.status).toBe(2);
     expect(bad.stderr).toMatch(/--listen/);
   });

@@ -130,7 +130,7 @@ describe('Slurm recipe on a real single-node Slurm', () => {
         env: {
           ...env,
           STRATA: `${process.execPath} ${BIN}`,
-          STRATA_SPACE: 'quick',
+          STRATA_SPACE: 'small',
           STRATA_DB: db,
           STRATA_LISTEN: '127.0.0.1',
           STRATA_HEAD: '127.0.0.1',

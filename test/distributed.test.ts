@@ -111,7 +111,7 @@ describe('distributed search (coordinator + worker processes on loopback)', () =
     // bound, then for the run to open (database, initial split and bounds), instead of failing fast.
     const workers = [startWorker(`127.0.0.1:${port}`), startWorker(`127.0.0.1:${port}`)];
     await sleep(1500);
-    const co = spawnStrata(['coordinator', '--space', 'quick', '--db', db, '--listen', `127.0.0.1:${port}`]);
+    const co = spawnStrata(['coordinator', '--space', 'small', '--db', db, '--listen', `127.0.0.1:${port}`]);
     const codes = await within(Promise.all(workers.map((w) => w.exited)), 240_000, 'workers');
     expect(codes, workers.map((w) => w.stderr()).join('\n')).toEqual([0, 0]);
     expect(await within(co.exited, 30_000, 'coordinator exit'), co.stderr()).toBe(0);

@@ -1,5 +1,5 @@
 // `strata report`, `eval --plot`, `serve --plot` through the real CLI (DESIGN 5, 6), checked in a real
-// browser: the report of a finished `quick` search is opened in headless Chromium (Debian's
+// browser: the report of a finished `small` search is opened in headless Chromium (Debian's
 // `chromium`), driven over the DevTools protocol on a pipe (--remote-debugging-pipe, no extra
 // dependency). The test counts the marks of every plot in the rendered page and compares them with
 // the database, checks that the page logs no console error and makes no network request, and saves
@@ -196,16 +196,16 @@ function ensureChromium(): string | null {
 
 // ------------------------------------------------------------------------------------------------
 
-const db1 = join(TMP, 'quick.db');
-const db2 = join(TMP, 'quick-pareto.db');
+const db1 = join(TMP, 'small.db');
+const db2 = join(TMP, 'small-pareto.db');
 const html1 = join(TMP, 'report.html');
 const html2 = join(TMP, 'report-pareto.html');
 
 beforeAll(() => {
   if (!existsSync(join(ROOT, 'dist', 'src', 'report', 'index.js'))) throw new Error('dist/ is missing or stale: run `npm run build` (npm test does it in pretest)');
-  const a = cli('search', '--space', 'quick', '--db', db1, '--workers', '2');
+  const a = cli('search', '--space', 'small', '--db', db1, '--workers', '2');
   expect(a.status, a.stderr).toBe(0);
-  const b = cli('search', '--space', 'quick', '--db', db2, '--objective', 'throughput-per-watt,tpot', '--workers', '2');
+  const b = cli('search', '--space', 'small', '--db', db2, '--objective', 'throughput-per-watt,tpot', '--workers', '2');
   expect(b.status, b.stderr).toBe(0);
 }, 600_000);
 
@@ -301,7 +301,7 @@ describe('strata report', () => {
     await browser?.close();
   });
 
-  it('writes one self-contained HTML file for a finished quick search', () => {
+  it('writes one self-contained HTML file for a finished small search', () => {
     const r = cli('report', '--db', db1, '--out', html1);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/wrote .*report\.html/);
@@ -356,7 +356,7 @@ describe('strata report', () => {
     // The summary shows the run's exact counts.
     for (const k of ['space_size', 'evaluated', 'pruned_bound', 'pruned_dominance', 'infeasible'] as const) expect(got.text).toContain(String(exp.run[k]));
     expect(got.text).toMatch(/Coverage check: exact/);
-    expect(got.text).toContain('quick');
+    expect(got.text).toContain('small');
   });
 
   it('a Pareto run plots its front on its two objectives', async (ctx) => {

@@ -41,7 +41,7 @@ const specs = [
 ];
 
 describe('admissible bounds', () => {
-  for (const space of ['tiny', 'quick']) {
+  for (const space of ['tiny', 'small', 'quick']) {
     it(`bound >= true value on random points of random subspaces (${space})`, () => {
       const ctxs = specs.map((s) => ctxFor(space, s));
       const systems = ctxs.map((c) => new SystemCache(c));

@@ -1,6 +1,7 @@
-// Crash and resume through the real CLI: kill -9 in the middle of a quick search, run the same
-// command again, and get exactly the answer of an uninterrupted run; same answer with 1 and N
-// workers; a different spec on the same database is refused unless --new-run.
+// Crash and resume through the real CLI: kill -9 in the middle of a quick search (the default space,
+// about a minute with two search threads), run the same command again, and get exactly the answer of
+// an uninterrupted run. On the small space (a few seconds): SIGINT and resume, the same answer with 1
+// and N workers, and a different spec on the same database refused unless --new-run.
 import { describe, expect, it } from 'vitest';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
@@ -12,24 +13,29 @@ import { ROOT } from './helpers.js';
 const BIN = join(ROOT, 'bin', 'strata.js');
 const tmp = () => mkdtempSync(join(tmpdir(), 'strata-resume-'));
 
-function search(db: string, extra: string[] = []) {
-  return spawnSync(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, ...extra], { encoding: 'utf8', timeout: 600_000 });
+const QUICK = 89_071_488n;
+const SMALL = 64_800n;
+
+function search(db: string, extra: string[] = [], space = 'small') {
+  return spawnSync(process.execPath, [BIN, 'search', '--space', space, '--db', db, ...extra], { encoding: 'utf8', timeout: 900_000 });
 }
 
-/** Subspaces done so far (0 before the database has its tables). */
-function doneCount(db: string): number {
-  if (!existsSync(db)) return 0;
+/** Subspaces done so far and their points (0 before the database has its tables). */
+function done(db: string): { count: number; points: bigint } {
+  if (!existsSync(db)) return { count: 0, points: 0n };
   try {
     const d = new Database(db, { readonly: true, fileMustExist: true });
     try {
-      return d.prepare("SELECT count(*) FROM subspaces WHERE state = 'done'").pluck().get() as number;
+      const sizes = d.prepare("SELECT size FROM subspaces WHERE state = 'done'").pluck().all() as (string | number)[];
+      return { count: sizes.length, points: sizes.reduce<bigint>((a, s) => a + BigInt(s), 0n) };
     } finally {
       d.close();
     }
   } catch {
-    return 0; // created but not yet initialised, or locked for a moment
+    return { count: 0, points: 0n }; // created but not yet initialised, or locked for a moment
   }
 }
+const doneCount = (db: string) => done(db).count;
 
 function answer(db: string) {
   const d = new Database(db, { readonly: true });
@@ -47,28 +53,39 @@ function answer(db: string) {
 
 describe('embedded search on a database', () => {
   const dir = tmp();
+  const quickReference = join(dir, 'quick-ref.db');
   const reference = join(dir, 'ref.db');
+  let quickRef: ReturnType<typeof answer>;
   let ref: ReturnType<typeof answer>;
 
-  it('an uninterrupted run accounts for every point and stores its front', () => {
-    const r = search(reference, ['--workers', '2']);
-    expect(r.status, r.stderr).toBe(0);
-    ref = answer(reference);
-    expect(ref.state).toBe('done');
-    expect(ref.total).toBe(64800n);
-    expect(ref.integrity).toBe('ok');
-    expect(ref.front.length).toBeGreaterThan(0);
-  }, 600_000);
+  for (const [space, size] of [['quick', QUICK], ['small', SMALL]] as const) {
+    it(`an uninterrupted run accounts for every point and stores its front (${space})`, () => {
+      const r = search(space === 'quick' ? quickReference : reference, ['--workers', '2'], space);
+      expect(r.status, r.stderr).toBe(0);
+      const a = answer(space === 'quick' ? quickReference : reference);
+      expect(a.state).toBe('done');
+      expect(a.total).toBe(size);
+      expect(a.integrity).toBe('ok');
+      expect(a.front.length).toBeGreaterThan(0);
+      if (space === 'quick') quickRef = a;
+      else ref = a;
+    }, 900_000);
+  }
 
   it('kill -9 in the middle, then the same command again: the same answer, integrity ok', async () => {
     const db = join(dir, 'killed.db');
     let doneBefore = 0;
-    for (let k = 0; k < 2; k++) {
+    for (let k = 1; k <= 2; k++) {
       const child = spawn(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '2'], { stdio: 'ignore' });
       const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (code, sig) => r([code, sig])));
-      // Killed in the middle whatever the machine's speed: once this run has committed a few
-      // subspaces of its own (read from the database while it writes), not at a fixed delay.
-      for (const t0 = Date.now(); doneCount(db) < doneBefore + 3 && Date.now() - t0 < 120_000; ) await new Promise((r) => setTimeout(r, 10));
+      // Killed in the middle whatever the machine's speed: once a third, then two thirds of the
+      // space is done (read from the database while it writes), and this run has committed
+      // subspaces of its own; not at a fixed delay.
+      const ready = () => {
+        const d = done(db);
+        return d.points * 3n >= BigInt(k) * QUICK && d.count >= doneBefore + 3;
+      };
+      for (const t0 = Date.now(); !ready() && Date.now() - t0 < 300_000; ) await new Promise((r) => setTimeout(r, 20));
       child.kill('SIGKILL');
       // Killed by the signal: it must not have stopped by itself before (a resumed run that finds
       // nothing to do exits 1 at once).
@@ -79,14 +96,14 @@ describe('embedded search on a database', () => {
     }
     const partial = answer(db);
     expect(partial.notDone).toBeGreaterThan(0); // it really was interrupted
-    const r = search(db, ['--workers', '2']);
+    const r = search(db, ['--workers', '2'], 'quick');
     expect(r.status, r.stderr).toBe(0);
     const after = answer(db);
     expect(after.state).toBe('done');
-    expect(after.total).toBe(64800n);
-    expect(after.front).toEqual(ref.front);
+    expect(after.total).toBe(QUICK);
+    expect(after.front).toEqual(quickRef.front);
     expect(after.integrity).toBe('ok');
-  }, 600_000);
+  }, 900_000);
 
   // SIGINT stops a search between subspaces, with search threads and on the main thread alone
   // (--workers 0, where the searches once ran one after another in a promise chain that never let the
@@ -94,7 +111,7 @@ describe('embedded search on a database', () => {
   for (const workers of ['0', '2']) {
     it(`SIGINT (--workers ${workers}) stops the run resumably; the same command then ends it with the same answer`, async () => {
       const db = join(dir, `sigint-${workers}.db`);
-      const child = spawn(process.execPath, [BIN, 'search', '--space', 'quick', '--db', db, '--workers', workers], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [BIN, 'search', '--space', 'small', '--db', db, '--workers', workers], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       child.stdout!.on('data', (b: Buffer) => (out += b.toString()));
       child.stderr!.on('data', (b: Buffer) => (out += b.toString()));
@@ -110,7 +127,7 @@ describe('embedded search on a database', () => {
       const r = search(db, ['--workers', workers]);
       expect(r.status, r.stderr).toBe(0);
       const after = answer(db);
-      expect(after.total).toBe(64800n);
+      expect(after.total).toBe(SMALL);
       expect(after.front).toEqual(ref.front);
     }, 600_000);
   }

@@ -62,8 +62,8 @@ function denseBruteForce(): ReturnType<typeof bruteForce> {
 }
 
 describe('branch-and-bound equals brute force', () => {
-  it('single objective, maximise throughput/W, on the quick space (64,800 points)', () => {
-    const ctx = ctxFor('quick', { objectives: ['throughput-per-watt'] });
+  it('single objective, maximise throughput/W, on the small space (64,800 points)', () => {
+    const ctx = ctxFor('small', { objectives: ['throughput-per-watt'] });
     expect(ctx.space.size).toBe(64800n);
     const bf = bruteForce(ctx);
     const s = searchAll(ctx, 1);
@@ -256,7 +256,7 @@ describe('warm start', () => {
     const { runEmbedded } = (await import(join(ROOT, 'dist', 'coordinator', 'embedded.js'))) as typeof import('../coordinator/embedded.js');
     const { warmStartHints } = await import('../src/search/warmstart.js');
     const { subspaceOf } = await import('../src/space/index.js');
-    const spec = runSpecFor(spaceJson('quick'), { objectives: ['throughput-per-watt'] });
+    const spec = runSpecFor(spaceJson('small'), { objectives: ['throughput-per-watt'] });
     const ctx = makeRunContext(spec);
     const hints = warmStartHints(ctx, { samples: 300, climb: 300 });
     expect(hints.length).toBeGreaterThan(0);
@@ -277,7 +277,7 @@ describe('warm start', () => {
     expect(runs[1]!.front).toEqual(runs[0]!.front);
     expect(runs[1]!.top).toEqual(runs[0]!.top);
     // The hints are good designs, not any points: the climb's best is within 10% of the exact optimum
-    // (measured: it is the optimum on quick).
+    // (measured: it is the optimum on small).
     const { evaluatePoint, SystemCache } = await import('../src/search/engine.js');
     const { unrank, unrankIndices } = await import('../src/space/index.js');
     const o = evaluatePoint(ctx, new SystemCache(ctx), unrankIndices(ctx.space, hints[0]!), unrank(ctx.space, hints[0]!).values);

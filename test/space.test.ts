@@ -168,8 +168,17 @@ describe('presets', () => {
     }
   });
 
-  it('quick: 12 stacks x 3 pitches x 2 SRAM x 50 mappings of 1/2/4/8 devices x 9 batches x 2 precisions', () => {
+  it('quick: 16 stacks x 3 vertical links x 3 channel counts x 3 clocks x 3 SRAM x (1/2/4/8/16/32 devices, 4 networks each above one, x their mappings) x 11 batches x 2 chunks x 2 x 2 precisions', () => {
     const s = preset('quick');
+    const stacks = [4, 8, 12, 16].reduce((a, l) => a + [1, 2, 4, 8, 16].filter((c) => c <= l).length, 0);
+    expect(stacks).toBe(16);
+    const systems = [1, 2, 4, 8, 16, 32].reduce((a, d) => a + (d > 1 ? 4 : 1) * bruteMappings(d).filter((m) => m.sp === 1).length, 0);
+    expect(s.size).toBe(BigInt(stacks * 3 * 3 * 3 * 3 * systems * 11 * 2 * 2 * 2));
+    expect(s.size > 10n ** 7n).toBe(true);
+  });
+
+  it('small: 12 stacks x 3 pitches x 2 SRAM x 50 mappings of 1/2/4/8 devices x 9 batches x 2 precisions', () => {
+    const s = preset('small');
     const mappings = [1, 2, 4, 8].reduce((a, d) => a + bruteMappings(d).filter((m) => m.sp === 1).length, 0);
     expect(mappings).toBe(50);
     expect(s.size).toBe(BigInt(12 * 3 * 2 * mappings * 9 * 2));
@@ -182,7 +191,7 @@ describe('presets', () => {
   });
 
   it('points of every preset apply to valid systems of their base preset', () => {
-    for (const name of ['tiny', 'quick', 'deepstack']) {
+    for (const name of ['tiny', 'small', 'quick', 'deepstack']) {
       const s = preset(name);
       const sys = readJson('systems', `${s.config.base.system}.json`);
       checkPaths(s, sys);
@@ -198,7 +207,7 @@ describe('presets', () => {
   });
 
   it('describeSpace and spaceSummaryJson report the levels', () => {
-    const s = preset('quick');
+    const s = preset('small');
     const text = describeSpace(s);
     expect(text).toContain('64800');
     for (const lv of s.levels) expect(text).toContain(lv.name);
@@ -231,7 +240,7 @@ describe('ids and subspaces', () => {
   });
 
   it('enumeratePoints over each subspace yields exactly its id range, agreeing with unrank', () => {
-    const s = preset('quick');
+    const s = preset('small');
     for (const sub of subspaces(s, 2)) {
       let expected = sub.first;
       for (const c of enumeratePoints(s, sub)) {

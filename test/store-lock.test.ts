@@ -102,7 +102,7 @@ describe('one writer per database (real processes)', () => {
 
   it('kill -9 of a writer leaves a stale lock; the same command again takes it over and finishes', async () => {
     const db = join(dir, 'killed.db');
-    const args = [BIN, 'search', '--space', 'quick', '--db', db, '--workers', '1'];
+    const args = [BIN, 'search', '--space', 'small', '--db', db, '--workers', '1'];
     const child = spawn(process.execPath, args, { stdio: 'ignore', env: ENV });
     const exited = new Promise<[number | null, string | null]>((r) => child.once('exit', (c, s) => r([c, s])));
     // Wait until it has committed some subspaces, then kill it.

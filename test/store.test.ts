@@ -41,7 +41,7 @@ let n = 0;
 const newFile = () => join(dir, `t${n++}.db`);
 
 const SPEC: RunSpecInput = {
-  spec: { space: 'quick', workload: { input: 1024, output: 256 }, objective: 'tokens_per_s_per_w' },
+  spec: { space: 'small', workload: { input: 1024, output: 256 }, objective: 'tokens_per_s_per_w' },
   modelVersion: 'm1',
   objective: 'tokens_per_s_per_w',
   spaceSize: 1000n,
@@ -136,7 +136,7 @@ describe('runs: resume and refusal', () => {
     db.close();
 
     const db2 = openWriteDb(f);
-    const reordered: RunSpecInput = { ...SPEC, spec: { objective: 'tokens_per_s_per_w', workload: { output: 256, input: 1024 }, space: 'quick' } };
+    const reordered: RunSpecInput = { ...SPEC, spec: { objective: 'tokens_per_s_per_w', workload: { output: 256, input: 1024 }, space: 'small' } };
     const r2 = openRun(db2, reordered);
     expect(r2.resumed).toBe(true);
     expect(r2.id).toBe(r1.id);

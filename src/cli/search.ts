@@ -131,7 +131,7 @@ function splitDepthOf(ctx: ReturnType<typeof makeRunContext>): number {
 /** The flags that make a run spec: shared by `search` and `coordinator` (same flags, same run). */
 export function runSpecOptions(cmd: Command): Command {
   return cmd
-    .requiredOption('--space <preset|file>', 'design space preset (quick, deepstack, tiny) or JSON file')
+    .requiredOption('--space <preset|file>', 'design space preset (quick, deepstack, small, tiny) or JSON file')
     .option('--workload <preset|file>', 'request shape and SLOs (chat, rag-long, reasoning, mlperf-llama2-70b); with serving-throughput-per-watt, the request stream served')
     .option('--objective <list>', `one objective, or several (comma-separated) for a Pareto front: ${OBJECTIVE_NAMES.join(', ')}`, 'throughput-per-watt')
     .requiredOption('--db <file>', 'results database (created, or resumed when it holds the same run)')
