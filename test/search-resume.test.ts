@@ -1,5 +1,5 @@
 // Crash and resume through the real CLI: kill -9 in the middle of a quick search (the default space,
-// about a minute with two search threads), run the same command again, and get exactly the answer of
+// a minute or two with two search threads), run the same command again, and get exactly the answer of
 // an uninterrupted run. On the small space (a few seconds): SIGINT and resume, the same answer with 1
 // and N workers, and a different spec on the same database refused unless --new-run.
 import { describe, expect, it } from 'vitest';
