@@ -58,11 +58,11 @@ describe('embedded search on a database', () => {
   let quickRef: ReturnType<typeof answer>;
   let ref: ReturnType<typeof answer>;
 
-  for (const [space, size] of [['quick', QUICK], ['small', SMALL]] as const) {
+  for (const [space, size, db] of [['quick', QUICK, quickReference], ['small', SMALL, reference]] as const) {
     it(`an uninterrupted run accounts for every point and stores its front (${space})`, () => {
-      const r = search(space === 'quick' ? quickReference : reference, ['--workers', '2'], space);
+      const r = search(db, ['--workers', '2'], space);
       expect(r.status, r.stderr).toBe(0);
-      const a = answer(space === 'quick' ? quickReference : reference);
+      const a = answer(db);
       expect(a.state).toBe('done');
       expect(a.total).toBe(size);
       expect(a.integrity).toBe('ok');

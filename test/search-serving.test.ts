@@ -103,6 +103,7 @@ describe('serving objective', () => {
     // Points at dp 4: each ratio's scheduler and prefill replicas, against prepareServing as strata serve sets it up.
     const systems = new SystemCache(ctx);
     let disaggregated = 0;
+    const schedulers = new Set<string>();
     for (let id = 0n; id < ctx.space.size; id++) {
       const pt = unrank(ctx.space, id);
       const v = pt.values as Record<string, unknown>;
@@ -113,7 +114,10 @@ describe('serving objective', () => {
       const r = v.split as number;
       const want = r === 0 ? 'chunked' : 'disaggregated';
       const sv = (o.result as { serving?: { scheduler: string } }).serving;
-      if (sv) expect(sv.scheduler).toBe(want);
+      if (sv) {
+        expect(sv.scheduler).toBe(want);
+        schedulers.add(sv.scheduler);
+      }
       if (r === 0 || !o.scored?.feasible) continue;
       disaggregated++;
       const pr = { 0.34: 1, 1: 2, 3: 3 }[r]!;
@@ -126,6 +130,8 @@ describe('serving objective', () => {
       expect(o.scored!.values[0]).toBe(analyze(prepared, ctx.spec.workload!).tokensPerSPerW);
     }
     expect(disaggregated).toBeGreaterThan(0);
+    // Both kinds were checked (a point without serving metrics checks none).
+    expect([...schedulers].sort()).toEqual(['chunked', 'disaggregated']);
     // Its bound holds on random points too.
     // (about 1 point in 5 is feasible here: 300 draws check some 60)
     expect(boundsHoldOnRandomPoints([ctx], [new SystemCache(ctx)], 300)).toBeGreaterThan(10);

@@ -621,6 +621,20 @@ function workVector(w: MappingWork): number[] {
   return v;
 }
 
+/** A cache key of precision combinations. */
+const precsKey = (precs: readonly PrecisionSpec[]) => precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';');
+
+/** The works of mappings at batch B over precision combinations (those the model refuses left out). */
+function worksOf(ctx: BoundContext, precs: readonly PrecisionSpec[], B: number, maps: readonly Mapping[]): MappingWork[] {
+  const all: MappingWork[] = [];
+  for (const p of precs)
+    for (const m of maps) {
+      const w = mappingWork(ctx, p, B, m);
+      if (w) all.push(w);
+    }
+  return all;
+}
+
 /**
  * The mappings of a subspace on D devices at batch B that no other one beats in every component the
  * bound grows with (work of both phases, footprint), over the precision combinations it allows: the
@@ -630,7 +644,7 @@ function workVector(w: MappingWork): number[] {
  */
 function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: number): WorkEntry[] {
   const md = ctx.space.mappingDim;
-  const key = `${D}|${B}|${precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';')}`;
+  const key = `${D}|${B}|${precsKey(precs)}`;
   let f = ctx.frontierCache.get(key);
   if (f) return f;
   let maps = ctx.mappingsByDevices.get(D);
@@ -638,13 +652,7 @@ function frontierOf(ctx: BoundContext, precs: PrecisionSpec[], D: number, B: num
     maps = (ctx.space.dims[md]!.values as unknown as Mapping[]).filter((v) => devicesOf(v) === D);
     ctx.mappingsByDevices.set(D, maps);
   }
-  const all: MappingWork[] = [];
-  for (const p of precs)
-    for (const m of maps) {
-      const w = mappingWork(ctx, p, B, m);
-      if (w) all.push(w);
-    }
-  f = skyline(all, false).map((w) => ({ w }));
+  f = skyline(worksOf(ctx, precs, B, maps), false).map((w) => ({ w }));
   if (ctx.frontierCache.size > 20_000) ctx.frontierCache.clear();
   ctx.frontierCache.set(key, f);
   return f;
@@ -1228,16 +1236,9 @@ function mappingEntries(ctx: BoundContext, fixed: (number | undefined)[], precs:
   const plans = plansOf(ctx, m);
   let bySkyline = ctx.skylines.get(plans);
   if (!bySkyline) ctx.skylines.set(plans, (bySkyline = new Map()));
-  const key = `${B}|${precs.map((p) => `${p.weights},${p.activations},${p.kvCache}`).join(';')}`;
+  const key = `${B}|${precsKey(precs)}`;
   let works = bySkyline.get(key);
-  if (!works) {
-    const all: MappingWork[] = [];
-    for (const p of precs) {
-      const w = mappingWork(ctx, p, B, m);
-      if (w) all.push(w);
-    }
-    bySkyline.set(key, (works = skyline(all, true)));
-  }
+  if (!works) bySkyline.set(key, (works = skyline(worksOf(ctx, precs, B, [m]), true)));
   return works.map((w) => entryOf(w, net));
 }
 

@@ -409,10 +409,11 @@ export function searchSubspace(ctx: RunContext, sub: Subspace, snapshot: Incumbe
     // budget) share one point bound, computed for the first of them.
     const blind = ctx.bounds.blindDims.filter((i) => i >= s.idx.length);
     const shared = blind.length > 0 ? new Map<string, Bound | null>() : null;
+    const isBlind = shared !== null ? ctx.space.dims.map((d) => blind.includes(d.index)) : [];
     const boundOf = (idx: ArrayLike<number>, values: Record<string, Value>): Bound | null => {
       let key = '';
       if (shared !== null) {
-        for (let i = s.idx.length; i < idx.length; i++) key += (blind.includes(i) ? '*' : idx[i]) + ',';
+        for (let i = s.idx.length; i < idx.length; i++) key += (isBlind[i] ? '*' : idx[i]) + ',';
         const known = shared.get(key);
         if (known !== undefined) return known;
       }
